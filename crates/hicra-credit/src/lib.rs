@@ -1,0 +1,1 @@
+//! hicra-credit: work in progress.

@@ -1,0 +1,45 @@
+//! # hicra-flow: the dataflow core
+//!
+//! A hicra training run is a graph of **stages** joined by **bounded channels**, described in a
+//! TOML pipeline file. This crate knows nothing about language models; it provides the contract
+//! every stage follows and the machinery that reads, checks and runs a graph of them.
+//!
+//! **Describing a stage.** A stage is a config struct ([`StageConfig`]: serde,
+//! `deny_unknown_fields`, documented defaults) named by `KIND = "family.name"`. It declares its
+//! named, typed [`Ports`] and builds the running [`Stage`]. Family crates call
+//! [`Registry::register`] for each of theirs, so the core never changes when a stage is added.
+//!
+//! **Reading a pipeline.** Files are parsed into a spanned [`Value`] tree (so every key and
+//! value remembers its file, line and column), merged (`extends = [...]`, extra files, `--set
+//! dotted.key=value` overrides), then split into a `[run]` table and one table per stage.
+//!
+//! **Validating.** Before any thread starts, every stage's parameters are deserialized with
+//! span-aware errors, every edge is checked (dangling stage, unknown port, port type, required
+//! input left unconnected) and the graph is ordered with petgraph: a cycle is legal only when it
+//! passes through a keep-latest input (the weights edge back to the sampler). All problems are
+//! returned at once as [`Diagnostics`].
+//!
+//! **Running.** One named thread per stage inside a tracing span. Queue edges are bounded
+//! crossbeam channels (backpressure); keep-latest edges never block their sender. When a source
+//! returns, its senders drop and shutdown cascades downstream. The first error, a panic or
+//! Ctrl-C cancels every stage (blocked channel operations wake at once), all threads are
+//! joined, and the error names the stage id and kind. Per-edge counters feed the run summary.
+
+pub mod cancel;
+pub mod de;
+pub mod diagnostic;
+pub mod io;
+pub mod port;
+pub mod registry;
+pub mod source;
+pub mod stage;
+pub mod value;
+
+pub use cancel::Cancel;
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use io::{EdgeStats, Inbox, Latest, Outbox, StageContext};
+pub use port::{InputMode, InputPort, Message, OutputPort, PortType, Ports};
+pub use registry::{KindInfo, Registry};
+pub use source::{Sources, Span};
+pub use stage::{BoxError, BuildContext, RunSettings, Stage, StageConfig, StageResult, Stopped, derive_seed};
+pub use value::Value;

@@ -1,0 +1,96 @@
+//! Stage kinds by name. Each family crate registers its own, so adding a stage never edits
+//! the core.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use crate::de::{DeError, from_value};
+use crate::port::Ports;
+use crate::stage::{BoxError, BuildContext, Stage, StageConfig};
+use crate::value::Value;
+
+/// What `hicra stages` prints about a kind.
+#[derive(Clone, Copy, Debug)]
+pub struct KindInfo {
+    pub kind: &'static str,
+    pub summary: &'static str,
+    pub example: &'static str,
+}
+
+/// A parsed, typed stage config with its type erased.
+pub trait ConfiguredStage: Send {
+    fn ports(&self) -> Ports;
+    fn build(self: Box<Self>, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError>;
+}
+
+impl<C: StageConfig> ConfiguredStage for C {
+    fn ports(&self) -> Ports {
+        StageConfig::ports(self)
+    }
+
+    fn build(self: Box<Self>, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        StageConfig::build(*self, ctx)
+    }
+}
+
+trait Factory: Send + Sync {
+    fn info(&self) -> KindInfo;
+    fn parse(&self, params: &Value) -> Result<Box<dyn ConfiguredStage>, DeError>;
+}
+
+struct TypedFactory<C>(PhantomData<fn() -> C>);
+
+impl<C: StageConfig> Factory for TypedFactory<C> {
+    fn info(&self) -> KindInfo {
+        KindInfo { kind: C::KIND, summary: C::SUMMARY, example: C::EXAMPLE }
+    }
+
+    fn parse(&self, params: &Value) -> Result<Box<dyn ConfiguredStage>, DeError> {
+        Ok(Box::new(from_value::<C>(params)?))
+    }
+}
+
+#[derive(Default)]
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Box<dyn Factory>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `C` under `C::KIND`.
+    ///
+    /// # Panics
+    /// If the kind is already registered or is not of the form `family.name`: both are
+    /// programming errors caught by the first test that builds the registry.
+    pub fn register<C: StageConfig>(&mut self) -> &mut Self {
+        let kind = C::KIND;
+        assert!(
+            kind.split_once('.').is_some_and(|(f, n)| !f.is_empty() && !n.is_empty()),
+            "stage kind `{kind}` must be `family.name`"
+        );
+        let previous = self.kinds.insert(kind, Box::new(TypedFactory::<C>(PhantomData)));
+        assert!(previous.is_none(), "stage kind `{kind}` registered twice");
+        self
+    }
+
+    pub fn contains(&self, kind: &str) -> bool {
+        self.kinds.contains_key(kind)
+    }
+
+    /// Every registered kind, sorted by name.
+    pub fn kinds(&self) -> impl Iterator<Item = KindInfo> + '_ {
+        self.kinds.values().map(|f| f.info())
+    }
+
+    pub fn info(&self, kind: &str) -> Option<KindInfo> {
+        self.kinds.get(kind).map(|f| f.info())
+    }
+
+    /// Parses the parameters of a stage of `kind` (reserved keys already removed).
+    pub fn parse(&self, kind: &str, params: &Value) -> Option<Result<Box<dyn ConfiguredStage>, DeError>> {
+        self.kinds.get(kind).map(|f| f.parse(params))
+    }
+}

@@ -1,0 +1,92 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Metrics;
+use crate::prompt::Prompt;
+
+/// Why generation stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// A stop token or stop string was produced.
+    Stop,
+    /// `max_new_tokens` was reached.
+    Length,
+}
+
+/// One sampled response to a prompt.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    /// Prompt token ids (after the chat template), as fed to the model.
+    pub prompt_tokens: Vec<u32>,
+    /// Response token ids.
+    pub tokens: Vec<u32>,
+    /// The decoded response.
+    pub text: String,
+    /// Byte range of each response token in `text` (empty ranges for tokens that decode to
+    /// nothing on their own, e.g. the first half of a multi-byte character).
+    pub token_spans: Vec<(usize, usize)>,
+    /// Log-probability of each response token under the sampling policy (before temperature).
+    pub logprobs: Vec<f32>,
+    /// Entropy (nats) of the distribution each response token was drawn from.
+    pub entropies: Vec<f32>,
+    pub finish: Option<FinishReason>,
+    /// Scalar reward set by the verifier(s).
+    pub reward: Option<f64>,
+    /// Whether the verifier judged the final answer correct.
+    pub correct: Option<bool>,
+    /// Named per-token masks set by taggers (`"planning"`, `"placebo"`, `"high_entropy"`).
+    pub masks: BTreeMap<String, Vec<bool>>,
+    /// Per-token advantages set by the credit stage.
+    pub advantages: Vec<f32>,
+}
+
+impl Rollout {
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The mask `name`, or all-false if no tagger set it.
+    pub fn mask(&self, name: &str) -> Vec<bool> {
+        self.masks.get(name).cloned().unwrap_or_else(|| vec![false; self.tokens.len()])
+    }
+}
+
+/// The G rollouts of one prompt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub prompt: Arc<Prompt>,
+    pub rollouts: Vec<Rollout>,
+}
+
+/// Everything one RL step trains on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RolloutBatch {
+    /// Training step this batch belongs to (0-based).
+    pub step: u64,
+    /// Version of the policy weights that sampled it.
+    pub policy_version: u64,
+    pub groups: Vec<Group>,
+    /// Figures added by the stages the batch went through (`reward/mean`, `planning_ratio`...).
+    pub metrics: Metrics,
+}
+
+impl RolloutBatch {
+    pub fn rollouts(&self) -> impl Iterator<Item = &Rollout> {
+        self.groups.iter().flat_map(|g| g.rollouts.iter())
+    }
+
+    pub fn rollouts_mut(&mut self) -> impl Iterator<Item = &mut Rollout> {
+        self.groups.iter_mut().flat_map(|g| g.rollouts.iter_mut())
+    }
+
+    pub fn num_rollouts(&self) -> usize {
+        self.groups.iter().map(|g| g.rollouts.len()).sum()
+    }
+}

@@ -1,0 +1,25 @@
+//! # hicra-messages: what travels on the edges
+//!
+//! Plain data, no tensors, so every stage family can depend on it. The life of one RL step:
+//!
+//! 1. a `source.*` stage emits [`Prompt`]s (question, gold answer, chat messages);
+//! 2. the sampler turns a batch of prompts into a [`RolloutBatch`]: one [`Group`] of G
+//!    [`Rollout`]s per prompt, each with its tokens, per-token log-probs and entropies, the
+//!    decoded text and each token's byte span in it, stamped with the policy version;
+//! 3. verifiers fill [`Rollout::reward`] (and `correct`), taggers add named token masks
+//!    ([`Rollout::masks`], e.g. `"planning"`), the credit stage fills [`Rollout::advantages`];
+//! 4. the learner trains on the batch and sends new weights back to the sampler.
+//!
+//! Every stage may add scalar figures to [`RolloutBatch::metrics`]; the learner forwards them
+//! with its own as one [`MetricsRecord`] per step to the metrics sink.
+
+mod batch;
+mod metrics;
+mod prompt;
+
+pub use batch::{FinishReason, Group, Rollout, RolloutBatch};
+pub use metrics::{MetricsRecord, Metrics};
+pub use prompt::{ChatMessage, Prompt};
+
+/// Name of the mask set by planning-token taggers (strategic grams).
+pub const PLANNING_MASK: &str = "planning";

@@ -1,0 +1,1 @@
+//! hicra-model: work in progress.

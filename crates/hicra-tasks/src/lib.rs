@@ -1,0 +1,1 @@
+//! hicra-tasks: work in progress.

@@ -1,0 +1,1 @@
+//! hicra-train: work in progress.
