@@ -1,0 +1,1 @@
+//! hicra-pretrained: work in progress.
