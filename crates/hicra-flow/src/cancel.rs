@@ -28,13 +28,23 @@ impl Default for Cancel {
 impl Cancel {
     pub fn new() -> Self {
         let (sender, receiver) = crossbeam_channel::bounded(0);
-        let inner = Inner { flag: AtomicBool::new(false), sender: Mutex::new(Some(sender)), receiver };
-        Self { inner: Arc::new(inner) }
+        let inner = Inner {
+            flag: AtomicBool::new(false),
+            sender: Mutex::new(Some(sender)),
+            receiver,
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     pub fn cancel(&self) {
         self.inner.flag.store(true, Ordering::SeqCst);
-        self.inner.sender.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.inner
+            .sender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 
     pub fn is_cancelled(&self) -> bool {

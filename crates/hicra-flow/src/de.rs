@@ -35,22 +35,42 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError { message: msg.to_string(), span: None, help: None }
+        DeError {
+            message: msg.to_string(),
+            span: None,
+            help: None,
+        }
     }
 
     fn invalid_type(unexpected: de::Unexpected<'_>, expected: &dyn de::Expected) -> Self {
-        Self::custom(format_args!("wrong type: expected {expected}, found {unexpected}"))
+        Self::custom(format_args!(
+            "wrong type: expected {expected}, found {unexpected}"
+        ))
+    }
+
+    fn invalid_value(unexpected: de::Unexpected<'_>, expected: &dyn de::Expected) -> Self {
+        Self::custom(format_args!(
+            "invalid value: expected {expected}, found {unexpected}"
+        ))
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         let mut err = Self::custom(format_args!("unknown key `{field}`"));
-        err.help = Some(valid_choices_help(field, expected.iter().copied(), "valid keys"));
+        err.help = Some(valid_choices_help(
+            field,
+            expected.iter().copied(),
+            "valid keys",
+        ));
         err
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
         let mut err = Self::custom(format_args!("unknown value `{variant}`"));
-        err.help = Some(valid_choices_help(variant, expected.iter().copied(), "valid values"));
+        err.help = Some(valid_choices_help(
+            variant,
+            expected.iter().copied(),
+            "valid values",
+        ));
         err
     }
 
@@ -60,14 +80,22 @@ impl de::Error for DeError {
 }
 
 /// "did you mean `x`? valid keys: a, b, c" (the suggestion only when one is close enough).
-pub fn valid_choices_help<'a>(given: &str, choices: impl Iterator<Item = &'a str>, what: &str) -> String {
+pub fn valid_choices_help<'a>(
+    given: &str,
+    choices: impl Iterator<Item = &'a str>,
+    what: &str,
+) -> String {
     let choices: Vec<&str> = choices.collect();
     let closest = choices
         .iter()
         .map(|c| (strsim::jaro_winkler(given, c), *c))
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0));
-    let list = if choices.is_empty() { "(none)".to_string() } else { choices.join(", ") };
+    let list = if choices.is_empty() {
+        "(none)".to_string()
+    } else {
+        choices.join(", ")
+    };
     match closest {
         Some((_, best)) => format!("did you mean `{best}`? {what}: {list}"),
         None => format!("{what}: {list}"),
@@ -91,7 +119,9 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'_> {
             ValueKind::Integer(i) => visitor.visit_i64(*i),
             ValueKind::Float(f) => visitor.visit_f64(*f),
             ValueKind::Boolean(b) => visitor.visit_bool(*b),
-            ValueKind::Array(items) => visitor.visit_seq(SeqAccess { items: items.iter() }),
+            ValueKind::Array(items) => visitor.visit_seq(SeqAccess {
+                items: items.iter(),
+            }),
             ValueKind::Table(table) => visitor.visit_map(MapAccess::new(table)),
         };
         result.map_err(|e| e.at(&v.span))
@@ -143,9 +173,15 @@ struct SeqAccess<'a> {
 impl<'de> de::SeqAccess<'de> for SeqAccess<'_> {
     type Error = DeError;
 
-    fn next_element_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<Option<S::Value>, DeError> {
+    fn next_element_seed<S: DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<Option<S::Value>, DeError> {
         match self.items.next() {
-            Some(v) => seed.deserialize(ValueDeserializer(v)).map(Some).map_err(|e| e.at(&v.span)),
+            Some(v) => seed
+                .deserialize(ValueDeserializer(v))
+                .map(Some)
+                .map_err(|e| e.at(&v.span)),
             None => Ok(None),
         }
     }
@@ -158,23 +194,35 @@ struct MapAccess<'a> {
 
 impl<'a> MapAccess<'a> {
     fn new(table: &'a Table) -> Self {
-        Self { entries: table.entries.iter(), pending: None }
+        Self {
+            entries: table.entries.iter(),
+            pending: None,
+        }
     }
 }
 
 impl<'de> de::MapAccess<'de> for MapAccess<'_> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
-        let Some((key, value)) = self.entries.next() else { return Ok(None) };
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        let Some((key, value)) = self.entries.next() else {
+            return Ok(None);
+        };
         self.pending = Some(value);
         let de: de::value::StrDeserializer<'_, DeError> = key.name.as_str().into_deserializer();
         seed.deserialize(de).map(Some).map_err(|e| e.at(&key.span))
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, DeError> {
-        let value = self.pending.take().expect("serde calls next_key before next_value");
-        seed.deserialize(ValueDeserializer(value)).map_err(|e| e.at(&value.span))
+        let value = self
+            .pending
+            .take()
+            .expect("serde calls next_key before next_value");
+        seed.deserialize(ValueDeserializer(value))
+            .map_err(|e| e.at(&value.span))
     }
 }
 
@@ -187,8 +235,12 @@ impl<'de, 'a> de::EnumAccess<'de> for EnumAccess<'a> {
     type Error = DeError;
     type Variant = ValueDeserializer<'a>;
 
-    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<(S::Value, Self::Variant), DeError> {
-        let de: de::value::StrDeserializer<'_, DeError> = self.key.name.as_str().into_deserializer();
+    fn variant_seed<S: DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<(S::Value, Self::Variant), DeError> {
+        let de: de::value::StrDeserializer<'_, DeError> =
+            self.key.name.as_str().into_deserializer();
         let variant = seed.deserialize(de).map_err(|e| e.at(&self.key.span))?;
         Ok((variant, ValueDeserializer(self.value)))
     }
@@ -198,7 +250,10 @@ impl<'de> de::VariantAccess<'de> for ValueDeserializer<'_> {
     type Error = DeError;
 
     fn unit_variant(self) -> Result<(), DeError> {
-        Err(<DeError as de::Error>::custom("expected a bare string for this value").at(&self.0.span))
+        Err(
+            <DeError as de::Error>::custom("expected a bare string for this value")
+                .at(&self.0.span),
+        )
     }
 
     fn newtype_variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, DeError> {

@@ -21,7 +21,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(message: impl Into<String>, span: Option<Span>) -> Self {
-        Self { message: message.into(), span, label: None, help: None }
+        Self {
+            message: message.into(),
+            span,
+            label: None,
+            help: None,
+        }
     }
 
     pub fn label(mut self, label: impl Into<String>) -> Self {
@@ -50,14 +55,20 @@ impl Diagnostics {
 
     /// Each problem as its own miette report (what the CLI prints).
     pub fn reports(&self) -> Vec<miette::Report> {
-        self.items.iter().map(|d| miette::Report::new(Rendered::new(d, &self.sources))).collect()
+        self.items
+            .iter()
+            .map(|d| miette::Report::new(Rendered::new(d, &self.sources)))
+            .collect()
     }
 }
 
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for d in &self.items {
-            let place = d.span.as_ref().map_or_else(|| "pipeline".to_string(), |s| self.sources.location(s));
+            let place = d
+                .span
+                .as_ref()
+                .map_or_else(|| "pipeline".to_string(), |s| self.sources.location(s));
             writeln!(f, "{place}: error: {}", d.message)?;
             if let Some(help) = &d.help {
                 writeln!(f, "  help: {help}")?;
@@ -86,11 +97,20 @@ impl Rendered {
                 let named = NamedSource::new(file.name.clone(), file.text.to_string());
                 let at = SourceSpan::from(span.range.clone());
                 let label = LabeledSpan::new_with_span(d.label.clone(), at);
-                (Some(named), Some(label), format!("{}: {}", sources.location(span), d.message))
+                (
+                    Some(named),
+                    Some(label),
+                    format!("{}: {}", sources.location(span), d.message),
+                )
             }
             None => (None, None, d.message.clone()),
         };
-        Self { message, help: d.help.clone(), source, label }
+        Self {
+            message,
+            help: d.help.clone(),
+            source,
+            label,
+        }
     }
 }
 
@@ -104,7 +124,9 @@ impl std::error::Error for Rendered {}
 
 impl miette::Diagnostic for Rendered {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -112,6 +134,8 @@ impl miette::Diagnostic for Rendered {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        self.label.clone().map(|l| Box::new(std::iter::once(l)) as Box<dyn Iterator<Item = LabeledSpan>>)
+        self.label
+            .clone()
+            .map(|l| Box::new(std::iter::once(l)) as Box<dyn Iterator<Item = LabeledSpan>>)
     }
 }

@@ -51,7 +51,11 @@ pub struct Inbox<T> {
 
 impl<T: Message> Inbox<T> {
     pub(crate) fn new(rx: Option<Receiver<Envelope>>, cancel: Cancel) -> Self {
-        Self { rx, cancel, _type: PhantomData }
+        Self {
+            rx,
+            cancel,
+            _type: PhantomData,
+        }
     }
 
     /// The next message; `None` once every sender has finished or the run is cancelled.
@@ -66,7 +70,9 @@ impl<T: Message> Inbox<T> {
     /// Like [`recv`](Self::recv) but gives up after `timeout` (returns `Ok(None)` on timeout,
     /// `Err(Stopped)` when closed or cancelled).
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Arc<T>>, Stopped> {
-        let Some(rx) = self.rx.as_ref() else { return Err(Stopped) };
+        let Some(rx) = self.rx.as_ref() else {
+            return Err(Stopped);
+        };
         select! {
             recv(rx) -> msg => msg.map(|m| Some(downcast::<T>(m))).map_err(|_| Stopped),
             recv(self.cancel.receiver()) -> _ => Err(Stopped),
@@ -99,7 +105,9 @@ pub struct Latest<T> {
 
 impl<T: Message> Latest<T> {
     pub(crate) fn new(rx: Option<Receiver<Envelope>>, cancel: Cancel) -> Self {
-        Self { inbox: Inbox::new(rx, cancel) }
+        Self {
+            inbox: Inbox::new(rx, cancel),
+        }
     }
 
     /// The newest value sent since the last read, if any; never blocks.
@@ -126,7 +134,11 @@ pub struct Outbox<T> {
 
 impl<T: Message> Outbox<T> {
     pub(crate) fn new(edges: Vec<EdgeSender>, cancel: Cancel) -> Self {
-        Self { edges, cancel, _type: PhantomData }
+        Self {
+            edges,
+            cancel,
+            _type: PhantomData,
+        }
     }
 
     pub fn is_connected(&self) -> bool {
@@ -136,10 +148,14 @@ impl<T: Message> Outbox<T> {
     /// Delivers `msg` to every connected input, blocking while a queue is full. Fails with
     /// [`Stopped`] when the run is cancelled or every consumer has finished.
     pub fn send(&self, msg: T) -> Result<(), Stopped> {
+        self.send_envelope(Arc::new(msg))
+    }
+
+    /// Sends an already shared message (the type is checked by the caller).
+    pub(crate) fn send_envelope(&self, envelope: Envelope) -> Result<(), Stopped> {
         if self.edges.is_empty() {
             return Ok(());
         }
-        let envelope: Envelope = Arc::new(msg);
         let mut delivered = 0;
         for edge in &self.edges {
             if self.deliver(edge, envelope.clone())? {
@@ -173,7 +189,9 @@ impl<T: Message> Outbox<T> {
             recv(self.cancel.receiver()) -> _ => Err(Stopped),
         };
         let waited = start.elapsed().as_nanos() as u64;
-        edge.stats.blocked_nanos.fetch_add(waited, Ordering::Relaxed);
+        edge.stats
+            .blocked_nanos
+            .fetch_add(waited, Ordering::Relaxed);
         result
     }
 }
@@ -229,7 +247,11 @@ impl StageContext {
     /// For long computations between channel operations: `?` it regularly so that a failure
     /// elsewhere or Ctrl-C stops this stage within a second.
     pub fn check_cancelled(&self) -> Result<(), Stopped> {
-        if self.is_cancelled() { Err(Stopped) } else { Ok(()) }
+        if self.is_cancelled() {
+            Err(Stopped)
+        } else {
+            Ok(())
+        }
     }
 
     /// A clone of the run's cancellation token, for worker threads a stage spawns itself.
@@ -253,7 +275,10 @@ impl StageContext {
     pub fn output<T: Message>(&mut self, port: &str) -> Outbox<T> {
         let declared = self.ports.find_output(port).map(|p| p.ty);
         self.check_declared::<T>("output", port, declared);
-        Outbox::new(self.outputs.remove(port).unwrap_or_default(), self.cancel.clone())
+        Outbox::new(
+            self.outputs.remove(port).unwrap_or_default(),
+            self.cancel.clone(),
+        )
     }
 
     fn check_input<T: Message>(&self, port: &str) {

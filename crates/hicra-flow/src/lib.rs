@@ -29,17 +29,28 @@ pub mod cancel;
 pub mod de;
 pub mod diagnostic;
 pub mod io;
+pub mod load;
+pub mod pipeline;
 pub mod port;
 pub mod registry;
+pub mod report;
+mod runtime;
 pub mod source;
+pub mod spec;
 pub mod stage;
+pub mod testing;
+mod validate;
 pub mod value;
 
 pub use cancel::Cancel;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use io::{EdgeStats, Inbox, Latest, Outbox, StageContext};
+pub use pipeline::{Edge, Pipeline, PlannedStage};
 pub use port::{InputMode, InputPort, Message, OutputPort, PortType, Ports};
 pub use registry::{KindInfo, Registry};
+pub use report::{EdgeReport, RunError, RunReport, StageReport, StageStatus};
 pub use source::{Sources, Span};
-pub use stage::{BoxError, BuildContext, RunSettings, Stage, StageConfig, StageResult, Stopped, derive_seed};
+pub use stage::{
+    BoxError, BuildContext, RunSettings, Stage, StageConfig, StageResult, Stopped, derive_seed,
+};
 pub use value::Value;

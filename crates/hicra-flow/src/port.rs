@@ -17,7 +17,10 @@ pub struct PortType {
 
 impl PortType {
     pub fn of<T: Message>() -> Self {
-        Self { id: TypeId::of::<T>(), name: std::any::type_name::<T>() }
+        Self {
+            id: TypeId::of::<T>(),
+            name: std::any::type_name::<T>(),
+        }
     }
 
     pub fn id(&self) -> TypeId {
@@ -125,7 +128,11 @@ impl Ports {
     }
 
     pub fn output<T: Message>(mut self, name: &'static str, doc: &'static str) -> Self {
-        self.outputs.push(OutputPort { name, ty: PortType::of::<T>(), doc });
+        self.outputs.push(OutputPort {
+            name,
+            ty: PortType::of::<T>(),
+            doc,
+        });
         self
     }
 
@@ -138,7 +145,14 @@ impl Ports {
         fan_in: bool,
     ) -> Self {
         let ty = PortType::of::<T>();
-        self.inputs.push(InputPort { name, ty, mode, required, fan_in, doc });
+        self.inputs.push(InputPort {
+            name,
+            ty,
+            mode,
+            required,
+            fan_in,
+            doc,
+        });
         self
     }
 

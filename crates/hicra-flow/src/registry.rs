@@ -42,7 +42,11 @@ struct TypedFactory<C>(PhantomData<fn() -> C>);
 
 impl<C: StageConfig> Factory for TypedFactory<C> {
     fn info(&self) -> KindInfo {
-        KindInfo { kind: C::KIND, summary: C::SUMMARY, example: C::EXAMPLE }
+        KindInfo {
+            kind: C::KIND,
+            summary: C::SUMMARY,
+            example: C::EXAMPLE,
+        }
     }
 
     fn parse(&self, params: &Value) -> Result<Box<dyn ConfiguredStage>, DeError> {
@@ -68,10 +72,13 @@ impl Registry {
     pub fn register<C: StageConfig>(&mut self) -> &mut Self {
         let kind = C::KIND;
         assert!(
-            kind.split_once('.').is_some_and(|(f, n)| !f.is_empty() && !n.is_empty()),
+            kind.split_once('.')
+                .is_some_and(|(f, n)| !f.is_empty() && !n.is_empty()),
             "stage kind `{kind}` must be `family.name`"
         );
-        let previous = self.kinds.insert(kind, Box::new(TypedFactory::<C>(PhantomData)));
+        let previous = self
+            .kinds
+            .insert(kind, Box::new(TypedFactory::<C>(PhantomData)));
         assert!(previous.is_none(), "stage kind `{kind}` registered twice");
         self
     }
@@ -90,7 +97,11 @@ impl Registry {
     }
 
     /// Parses the parameters of a stage of `kind` (reserved keys already removed).
-    pub fn parse(&self, kind: &str, params: &Value) -> Option<Result<Box<dyn ConfiguredStage>, DeError>> {
+    pub fn parse(
+        &self,
+        kind: &str,
+        params: &Value,
+    ) -> Option<Result<Box<dyn ConfiguredStage>, DeError>> {
         self.kinds.get(kind).map(|f| f.parse(params))
     }
 }

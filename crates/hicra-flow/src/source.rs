@@ -43,7 +43,11 @@ pub struct Sources {
 
 impl Sources {
     pub fn add(&mut self, name: impl Into<String>, path: Option<&Path>, text: &str) -> FileId {
-        let file = SourceFile { name: name.into(), path: path.map(Path::to_path_buf), text: text.into() };
+        let file = SourceFile {
+            name: name.into(),
+            path: path.map(Path::to_path_buf),
+            text: text.into(),
+        };
         self.files.push(file);
         self.files.len() - 1
     }
@@ -68,7 +72,10 @@ mod tests {
     fn line_and_column_are_one_based() {
         let mut sources = Sources::default();
         let id = sources.add("p.toml", None, "a = 1\nbé = 2\n");
-        let span = Span { file: id, range: 10..11 };
+        let span = Span {
+            file: id,
+            range: 10..11,
+        };
         assert_eq!(sources.location(&span), "p.toml:2:4");
         assert_eq!(sources.get(id).line_col(0), (1, 1));
     }

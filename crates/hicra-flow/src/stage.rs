@@ -63,7 +63,11 @@ impl BuildContext {
 
     /// Resolves a path given in the pipeline file relative to that file's directory.
     pub fn resolve_path(&self, path: &std::path::Path) -> PathBuf {
-        if path.is_absolute() { path.to_path_buf() } else { self.run.base_dir.join(path) }
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.run.base_dir.join(path)
+        }
     }
 }
 

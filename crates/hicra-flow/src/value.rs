@@ -41,11 +41,17 @@ pub struct Table {
 
 impl Table {
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.entries.iter().find(|(k, _)| k.name == name).map(|(_, v)| v)
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == name)
+            .map(|(_, v)| v)
     }
 
     pub fn get_key(&self, name: &str) -> Option<&Key> {
-        self.entries.iter().find(|(k, _)| k.name == name).map(|(k, _)| k)
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == name)
+            .map(|(k, _)| k)
     }
 
     pub fn remove(&mut self, name: &str) -> Option<(Key, Value)> {
@@ -97,24 +103,41 @@ impl Value {
                     base.merge_entry(key, value);
                 }
             }
-            (_, kind) => *self = Value { kind, span: overlay.span },
+            (_, kind) => {
+                *self = Value {
+                    kind,
+                    span: overlay.span,
+                }
+            }
         }
     }
 
     /// Parses a TOML document into a spanned table value.
     pub fn parse_document(text: &str, file: FileId) -> Result<Value, (String, Span)> {
         let doc = DeTable::parse(text).map_err(|e| de_error(&e, file))?;
-        let span = Span { file, range: 0..text.len() };
-        Ok(Value { kind: ValueKind::Table(convert_table(doc.get_ref(), file)), span })
+        let span = Span {
+            file,
+            range: 0..text.len(),
+        };
+        Ok(Value {
+            kind: ValueKind::Table(convert_table(doc.get_ref(), file)),
+            span,
+        })
     }
 
     /// Parses a single TOML value, e.g. the right-hand side of `--set key=value`. Bare words
     /// that are not valid TOML are taken as strings, so `--set run.out_dir=runs/x` works.
     pub fn parse_scalar(text: &str, file: FileId) -> Value {
-        let span = Span { file, range: 0..text.len() };
+        let span = Span {
+            file,
+            range: 0..text.len(),
+        };
         match DeValue::parse(text) {
             Ok(v) => convert(&v, file),
-            Err(_) => Value { kind: ValueKind::String(text.to_string()), span },
+            Err(_) => Value {
+                kind: ValueKind::String(text.to_string()),
+                span,
+            },
         }
     }
 }
@@ -128,7 +151,13 @@ fn convert_table(table: &DeTable<'_>, file: FileId) -> Table {
     let entries = table
         .iter()
         .map(|(k, v)| {
-            let key = Key { name: k.get_ref().to_string(), span: Span { file, range: k.span() } };
+            let key = Key {
+                name: k.get_ref().to_string(),
+                span: Span {
+                    file,
+                    range: k.span(),
+                },
+            };
             (key, convert(v, file))
         })
         .collect();
@@ -136,7 +165,10 @@ fn convert_table(table: &DeTable<'_>, file: FileId) -> Table {
 }
 
 fn convert(v: &Spanned<DeValue<'_>>, file: FileId) -> Value {
-    let span = Span { file, range: v.span() };
+    let span = Span {
+        file,
+        range: v.span(),
+    };
     let kind = match v.get_ref() {
         DeValue::String(s) => ValueKind::String(Cow::to_string(s)),
         DeValue::Integer(i) => match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
@@ -174,7 +206,13 @@ mod tests {
     fn spans_point_at_keys_and_values() {
         let text = "[stages.a]\nkind = \"x\"\nlr = 1e-3\n";
         let root = doc(text);
-        let stages = root.as_table().unwrap().get("stages").unwrap().as_table().unwrap();
+        let stages = root
+            .as_table()
+            .unwrap()
+            .get("stages")
+            .unwrap()
+            .as_table()
+            .unwrap();
         let a = stages.get("a").unwrap().as_table().unwrap();
         let key = a.get_key("lr").unwrap();
         assert_eq!(&text[key.span.range.clone()], "lr");
@@ -186,7 +224,13 @@ mod tests {
     fn merge_is_deep_and_overlay_wins() {
         let mut base = doc("[a]\nx = 1\ny = 2\n");
         base.merge(doc("[a]\ny = 3\nz = 4\n"));
-        let a = base.as_table().unwrap().get("a").unwrap().as_table().unwrap();
+        let a = base
+            .as_table()
+            .unwrap()
+            .get("a")
+            .unwrap()
+            .as_table()
+            .unwrap();
         let keys: Vec<_> = a.entries.iter().map(|(k, _)| k.name.as_str()).collect();
         assert_eq!(keys, ["x", "y", "z"]);
         assert!(matches!(a.get("y").unwrap().kind, ValueKind::Integer(3)));
@@ -201,7 +245,12 @@ mod tests {
 
     #[test]
     fn scalars_fall_back_to_strings() {
-        assert!(matches!(Value::parse_scalar("42", 0).kind, ValueKind::Integer(42)));
-        assert!(matches!(Value::parse_scalar("runs/x", 0).kind, ValueKind::String(ref s) if s == "runs/x"));
+        assert!(matches!(
+            Value::parse_scalar("42", 0).kind,
+            ValueKind::Integer(42)
+        ));
+        assert!(
+            matches!(Value::parse_scalar("runs/x", 0).kind, ValueKind::String(ref s) if s == "runs/x")
+        );
     }
 }

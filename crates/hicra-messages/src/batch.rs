@@ -54,7 +54,10 @@ impl Rollout {
 
     /// The mask `name`, or all-false if no tagger set it.
     pub fn mask(&self, name: &str) -> Vec<bool> {
-        self.masks.get(name).cloned().unwrap_or_else(|| vec![false; self.tokens.len()])
+        self.masks
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| vec![false; self.tokens.len()])
     }
 }
 

@@ -18,7 +18,7 @@ mod metrics;
 mod prompt;
 
 pub use batch::{FinishReason, Group, Rollout, RolloutBatch};
-pub use metrics::{MetricsRecord, Metrics};
+pub use metrics::{Metrics, MetricsRecord};
 pub use prompt::{ChatMessage, Prompt};
 
 /// Name of the mask set by planning-token taggers (strategic grams).

@@ -1,0 +1,265 @@
+//! Checks a pipeline spec against the registry before anything runs: kinds, parameters,
+//! edges, port types, required inputs and cycles. Every problem is collected.
+
+use std::collections::HashMap;
+
+use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::graph::DiGraph;
+
+use crate::de::valid_choices_help;
+use crate::diagnostic::Diagnostic;
+use crate::pipeline::{Edge, PlannedStage};
+use crate::port::{InputMode, Ports};
+use crate::registry::Registry;
+use crate::source::Span;
+use crate::spec::{PipelineSpec, StageSpec, de_diagnostic};
+use crate::stage::RunSettings;
+
+type Planned = (Vec<PlannedStage>, Vec<Edge>, Vec<usize>);
+
+pub(crate) fn validate(
+    registry: &Registry,
+    spec: &PipelineSpec,
+    run: &RunSettings,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Planned> {
+    let index: HashMap<&str, usize> = spec
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.name.as_str(), i))
+        .collect();
+    let configs: Vec<_> = spec
+        .stages
+        .iter()
+        .map(|s| parse_stage(registry, s, diags))
+        .collect();
+    let ports: Vec<Option<Ports>> = configs
+        .iter()
+        .map(|c| c.as_ref().map(|c| c.ports()))
+        .collect();
+
+    let mut edges = Vec::new();
+    let mut edge_spans = Vec::new();
+    for (to, stage) in spec.stages.iter().enumerate() {
+        let Some(to_ports) = &ports[to] else { continue };
+        for input in &stage.inputs {
+            let Some(port) = to_ports.find_input(&input.port.name) else {
+                let names = to_ports.inputs.iter().map(|p| p.name);
+                let msg = format!(
+                    "stage `{}` ({}) has no input `{}`",
+                    stage.id.name, stage.kind, input.port.name
+                );
+                diags.push(
+                    Diagnostic::new(msg, Some(input.port.span.clone())).help(valid_choices_help(
+                        &input.port.name,
+                        names,
+                        "inputs",
+                    )),
+                );
+                continue;
+            };
+            if input.sources.len() > 1 && !port.fan_in {
+                let msg = format!(
+                    "input `{}` of stage `{}` takes a single source",
+                    port.name, stage.id.name
+                );
+                diags.push(
+                    Diagnostic::new(msg, Some(input.port.span.clone()))
+                        .help("keep one `stage.port` here"),
+                );
+            }
+            for source in &input.sources {
+                let Some(&from) = index.get(source.stage.as_str()) else {
+                    let names = spec.stages.iter().map(|s| s.id.name.as_str());
+                    let msg = format!("edge from unknown stage `{}`", source.stage);
+                    diags.push(
+                        Diagnostic::new(msg, Some(source.span.clone()))
+                            .label("dangling edge")
+                            .help(valid_choices_help(&source.stage, names, "stages")),
+                    );
+                    continue;
+                };
+                let Some(from_ports) = &ports[from] else {
+                    continue;
+                };
+                let Some(out) = from_ports.find_output(&source.port) else {
+                    let names = from_ports.outputs.iter().map(|p| p.name);
+                    let from_spec = &spec.stages[from];
+                    let msg = format!(
+                        "stage `{}` ({}) has no output `{}`",
+                        source.stage, from_spec.kind, source.port
+                    );
+                    diags.push(
+                        Diagnostic::new(msg, Some(source.span.clone())).help(valid_choices_help(
+                            &source.port,
+                            names,
+                            "outputs",
+                        )),
+                    );
+                    continue;
+                };
+                if out.ty != port.ty {
+                    let msg = format!(
+                        "port type mismatch: `{}.{}` sends {:?} but input `{}` of `{}` expects {:?}",
+                        source.stage, source.port, out.ty, port.name, stage.id.name, port.ty
+                    );
+                    diags.push(
+                        Diagnostic::new(msg, Some(source.span.clone()))
+                            .label("connected here")
+                            .help(candidates(spec, &ports, port.ty)),
+                    );
+                    continue;
+                }
+                let capacity = match port.mode {
+                    InputMode::Latest => 1,
+                    InputMode::Queue => source.capacity.unwrap_or(run.channel_capacity),
+                };
+                let (from_port, to_port) = (source.port.clone(), port.name.to_string());
+                edges.push(Edge {
+                    from_stage: from,
+                    from_port,
+                    to_stage: to,
+                    to_port,
+                    ty: port.ty,
+                    mode: port.mode,
+                    capacity,
+                });
+                edge_spans.push(source.span.clone());
+            }
+        }
+        for port in to_ports.inputs.iter().filter(|p| p.required) {
+            if !stage.inputs.iter().any(|i| i.port.name == port.name) {
+                let msg = format!(
+                    "required input `{}` of stage `{}` ({}) is not connected",
+                    port.name, stage.id.name, stage.kind
+                );
+                let help = format!(
+                    "add inputs = {{ {} = \"<stage>.<port>\" }}; {}",
+                    port.name,
+                    candidates(spec, &ports, port.ty)
+                );
+                diags.push(Diagnostic::new(msg, Some(stage.id.span.clone())).help(help));
+            }
+        }
+    }
+    let order = check_cycles(spec, &edges, &edge_spans, diags);
+    let stages: Vec<PlannedStage> = spec
+        .stages
+        .iter()
+        .zip(configs)
+        .zip(ports)
+        .filter_map(|((s, c), p)| {
+            Some(PlannedStage {
+                id: s.id.name.clone(),
+                kind: s.kind.clone(),
+                config: c?,
+                ports: p?,
+            })
+        })
+        .collect();
+    (stages.len() == spec.stages.len()).then_some((stages, edges, order?))
+}
+
+fn parse_stage(
+    registry: &Registry,
+    stage: &StageSpec,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Box<dyn crate::registry::ConfiguredStage>> {
+    match registry.parse(&stage.kind, &stage.params) {
+        Some(Ok(config)) => Some(config),
+        Some(Err(e)) => {
+            let mut d = de_diagnostic(e, &stage.params);
+            d.message = format!(
+                "{} (stage `{}`, kind {})",
+                d.message, stage.id.name, stage.kind
+            );
+            diags.push(d);
+            None
+        }
+        None => {
+            let kinds = registry.kinds().map(|k| k.kind);
+            let msg = format!("unknown stage kind `{}`", stage.kind);
+            diags.push(
+                Diagnostic::new(msg, Some(stage.kind_span.clone())).help(valid_choices_help(
+                    &stage.kind,
+                    kinds,
+                    "known kinds",
+                )),
+            );
+            None
+        }
+    }
+}
+
+/// "outputs of this type: a.x, b.y" to help connect a port.
+fn candidates(spec: &PipelineSpec, ports: &[Option<Ports>], ty: crate::port::PortType) -> String {
+    let found: Vec<String> = spec
+        .stages
+        .iter()
+        .zip(ports)
+        .filter_map(|(s, p)| Some((s, p.as_ref()?)))
+        .flat_map(|(s, p)| {
+            p.outputs
+                .iter()
+                .filter(|o| o.ty == ty)
+                .map(move |o| format!("{}.{}", s.id.name, o.name))
+        })
+        .collect();
+    if found.is_empty() {
+        format!("no stage in this pipeline outputs {ty:?}")
+    } else {
+        format!("outputs of type {ty:?}: {}", found.join(", "))
+    }
+}
+
+/// Orders the queue edges; a cycle not broken by a keep-latest input is an error naming its
+/// members. Returns `None` when there is such a cycle.
+fn check_cycles(
+    spec: &PipelineSpec,
+    edges: &[Edge],
+    spans: &[Span],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<usize>> {
+    let mut graph = DiGraph::<usize, usize>::new();
+    let nodes: Vec<_> = (0..spec.stages.len()).map(|i| graph.add_node(i)).collect();
+    for (i, e) in edges
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.mode == InputMode::Queue)
+    {
+        graph.add_edge(nodes[e.from_stage], nodes[e.to_stage], i);
+    }
+    if let Ok(order) = toposort(&graph, None) {
+        return Some(order.into_iter().map(|n| graph[n]).collect());
+    }
+    for component in tarjan_scc(&graph) {
+        let members: Vec<usize> = component.iter().map(|n| graph[*n]).collect();
+        let self_loop = members.len() == 1 && graph.contains_edge(component[0], component[0]);
+        if members.len() < 2 && !self_loop {
+            continue;
+        }
+        let mut names: Vec<&str> = members
+            .iter()
+            .map(|&i| spec.stages[i].id.name.as_str())
+            .collect();
+        names.sort_unstable();
+        let closing = edges
+            .iter()
+            .enumerate()
+            .find(|(_, e)| {
+                e.mode == InputMode::Queue
+                    && members.contains(&e.from_stage)
+                    && members.contains(&e.to_stage)
+            })
+            .map(|(i, _)| spans[i].clone());
+        let msg = format!("cycle through stages {}", names.join(", "));
+        let help = "a loop is allowed only through a keep-latest input (like the sampler's `weights`); break it or route it through one";
+        diags.push(
+            Diagnostic::new(msg, closing)
+                .label("this edge closes the cycle")
+                .help(help),
+        );
+    }
+    None
+}

@@ -1,0 +1,128 @@
+//! Validation reports every problem at once, each at its place with a help line.
+
+use hicra_flow::testing::register_mocks;
+use hicra_flow::{Diagnostics, Pipeline, Registry};
+
+fn errors(text: &str) -> Diagnostics {
+    let mut r = Registry::new();
+    register_mocks(&mut r);
+    match Pipeline::from_str(&r, "p.toml", text) {
+        Ok(_) => panic!("expected errors"),
+        Err(d) => d,
+    }
+}
+
+#[test]
+fn all_problems_are_reported_together_with_places() {
+    let d = errors(
+        r#"[stages.src]
+kind = "mock.sorce"
+[stages.map]
+kind = "mock.map"
+inputs = { numbers = "src.numbers" }
+ad = 3
+[stages.sink]
+kind = "mock.sink"
+inputs = { numbers = "map.numbers", extra = "map.numbers" }
+"#,
+    );
+    let plain = d.plain();
+    let lines: Vec<&str> = plain.lines().filter(|l| !l.starts_with("  help")).collect();
+    assert_eq!(
+        lines,
+        [
+            "p.toml:2:8: error: unknown stage kind `mock.sorce`",
+            "p.toml:6:1: error: unknown key `ad` (stage `map`, kind mock.map)",
+            "p.toml:9:37: error: stage `sink` (mock.sink) has no input `extra`",
+        ],
+        "{plain}"
+    );
+    assert!(plain.contains(
+        "help: did you mean `mock.source`? known kinds: mock.map, mock.sink, mock.source"
+    ));
+    assert!(plain.contains("help: did you mean `add`?"));
+}
+
+#[test]
+fn edges_are_checked_once_stages_parse() {
+    let d = errors(
+        r#"[stages.src]
+kind = "mock.source"
+[stages.map]
+kind = "mock.map"
+inputs = { numbers = "nowhere.numbers" }
+[stages.map2]
+kind = "mock.map"
+inputs = { numbers = "src.number" }
+[stages.sink]
+kind = "mock.sink"
+inputs = { numbers = "src.numbers" }
+[stages.typed]
+kind = "mock.map"
+inputs = { numbers = "sink.acks" }
+[stages.lonely]
+kind = "mock.map"
+"#,
+    );
+    let plain = d.plain();
+    assert!(
+        plain.contains("p.toml:5:22: error: edge from unknown stage `nowhere`"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("p.toml:8:22: error: stage `src` (mock.source) has no output `number`"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("help: did you mean `numbers`? outputs: numbers"),
+        "{plain}"
+    );
+    assert!(plain.contains("p.toml:14:22: error: port type mismatch: `sink.acks` sends usize but input `numbers` of `typed` expects u64"), "{plain}");
+    assert!(plain.contains("p.toml:15:9: error: required input `numbers` of stage `lonely` (mock.map) is not connected"), "{plain}");
+}
+
+#[test]
+fn a_cycle_of_queue_edges_is_an_error_naming_its_members() {
+    let d = errors(
+        r#"[stages.a]
+kind = "mock.map"
+inputs = { numbers = "b.numbers" }
+[stages.b]
+kind = "mock.map"
+inputs = { numbers = "a.numbers" }
+"#,
+    );
+    let plain = d.plain();
+    assert!(
+        plain.contains("error: cycle through stages a, b"),
+        "{plain}"
+    );
+    assert!(plain.contains("keep-latest"), "{plain}");
+}
+
+#[test]
+fn wrong_types_and_bad_run_settings_are_reported() {
+    let d = errors(
+        r#"[run]
+seed = "seven"
+[stages.src]
+kind = "mock.source"
+count = -1
+"#,
+    );
+    let plain = d.plain();
+    assert!(
+        plain.contains("p.toml:2:8: error: wrong type: expected u64, found string \"seven\""),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("p.toml:5:9: error: invalid value: expected u64, found integer `-1`"),
+        "{plain}"
+    );
+}
+
+#[test]
+fn toml_syntax_errors_are_located() {
+    let d = errors("[stages.src]\nkind = \"mock.source\"\ncount = = 3\n");
+    assert!(d.plain().starts_with("p.toml:3:"), "{}", d.plain());
+}
