@@ -1,7 +1,24 @@
-//! hicra-cli: the `hicra` command line (work in progress).
+//! # hicra-cli: the `hicra` command line
+//!
+//! The binary is a thin layer over the library crates. `run`, `validate` and `graph` read a
+//! pipeline (one or more TOML files merged in order, plus `--set dotted.key=value` overrides)
+//! through [`hicra_flow`], checking it completely before anything runs; `stages` lists every
+//! registered stage kind with its TOML example. The family crates contribute their own tools
+//! (`credit`, `tag`, `verify`, `model`, `generate`, ...), each in its own `cmd_*` module.
+//!
+//! Errors are rendered here, and only here, with miette: pipeline problems as one report each
+//! with `FILE:LINE:COL`, the offending snippet and a help line. Any error exits non-zero.
+
+mod cmd_run;
+mod cmd_stages;
+mod cmd_validate;
+mod logging;
+mod pipeline_args;
+mod render;
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use hicra_flow::Registry;
 
 /// Every stage kind the `hicra` binary knows.
@@ -9,6 +26,57 @@ pub fn registry() -> Registry {
     Registry::new()
 }
 
+/// The product registry plus the `mock.*` test stages (`hicra --test-stages ...`).
+fn registry_for(test_stages: bool) -> Registry {
+    let mut r = registry();
+    if test_stages {
+        hicra_flow::testing::register_mocks(&mut r);
+    }
+    r
+}
+
+#[derive(Parser)]
+#[command(
+    name = "hicra",
+    version,
+    about = "Reinforcement learning of language models with hierarchy-aware credit assignment"
+)]
+struct Cli {
+    /// Also register the `mock.*` stages used by hicra's own tests.
+    #[arg(long, global = true, hide = true)]
+    test_stages: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline (the built-in quickstart when no file is given).
+    Run(cmd_run::RunArgs),
+    /// Check a pipeline completely without running it.
+    Validate(cmd_validate::ValidateArgs),
+    /// Print a pipeline's graph as text or Graphviz dot.
+    Graph(cmd_validate::GraphArgs),
+    /// List every stage kind with its documented TOML example.
+    Stages(cmd_stages::StagesArgs),
+}
+
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    logging::init();
+    render::install_hook();
+    let registry = registry_for(cli.test_stages);
+    let result = match cli.command {
+        Command::Run(args) => cmd_run::run(&registry, args),
+        Command::Validate(args) => cmd_validate::validate(&registry, args),
+        Command::Graph(args) => cmd_validate::graph(&registry, args),
+        Command::Stages(args) => cmd_stages::run(&registry, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -96,6 +96,34 @@ impl Registry {
         self.kinds.get(kind).map(|f| f.info())
     }
 
+    /// Parses `kind`'s documented TOML example as a pipeline document would be parsed: it must
+    /// contain exactly one stage table, of this kind, whose parameters deserialize.
+    pub fn check_example(&self, kind: &str) -> Result<(), String> {
+        let info = self
+            .info(kind)
+            .ok_or_else(|| format!("unknown kind `{kind}`"))?;
+        let root = Value::parse_document(info.example, 0)
+            .map_err(|(m, _)| format!("{kind}: invalid TOML: {m}"))?;
+        let mut diags = Vec::new();
+        let spec = crate::spec::read_spec(&root, &mut diags);
+        if let Some(d) = diags.first() {
+            return Err(format!("{kind}: {}", d.message));
+        }
+        let [stage] = spec.stages.as_slice() else {
+            return Err(format!(
+                "{kind}: the example must hold exactly one [stages.<id>] table"
+            ));
+        };
+        if stage.kind != kind {
+            return Err(format!("{kind}: the example's kind is `{}`", stage.kind));
+        }
+        match self.parse(kind, &stage.params) {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(format!("{kind}: {e} ({:?})", e.help)),
+            None => unreachable!("kind looked up above"),
+        }
+    }
+
     /// Parses the parameters of a stage of `kind` (reserved keys already removed).
     pub fn parse(
         &self,
