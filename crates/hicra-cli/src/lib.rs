@@ -9,6 +9,7 @@
 //! Errors are rendered here, and only here, with miette: pipeline problems as one report each
 //! with `FILE:LINE:COL`, the offending snippet and a help line. Any error exits non-zero.
 
+mod cmd_report;
 mod cmd_run;
 mod cmd_stages;
 mod cmd_validate;
@@ -23,7 +24,9 @@ use hicra_flow::Registry;
 
 /// Every stage kind the `hicra` binary knows.
 pub fn registry() -> Registry {
-    Registry::new()
+    let mut registry = Registry::new();
+    hicra_metrics::register(&mut registry);
+    registry
 }
 
 /// The product registry plus the `mock.*` test stages (`hicra --test-stages ...`).
@@ -59,6 +62,8 @@ enum Command {
     Graph(cmd_validate::GraphArgs),
     /// List every stage kind with its documented TOML example.
     Stages(cmd_stages::StagesArgs),
+    /// Draw PNG charts of a run's metrics.
+    Report(cmd_report::ReportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -71,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => cmd_validate::validate(&registry, args),
         Command::Graph(args) => cmd_validate::graph(&registry, args),
         Command::Stages(args) => cmd_stages::run(&registry, args),
+        Command::Report(args) => cmd_report::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,24 @@
+//! # hicra-metrics: where the figures go
+//!
+//! Every stage that measures something sends [`MetricsRecord`](hicra_messages::MetricsRecord)s
+//! (step, source stage, named scalars) to one `sink.metrics` stage. The sink merges the records
+//! of each step (the learner's training figures, shadow credit assigners' comparisons, the
+//! evaluator's accuracy) into one JSON object per step in `metrics.jsonl`, mirrors them into
+//! TensorBoard event files (`tensorboard --logdir <run dir>`), and keeps a progress bar with the
+//! headline numbers. Afterwards `hicra report <run dir>` draws the curves as PNG charts.
+//!
+//! Nothing here depends on a tensor library: the TensorBoard writer encodes its few protobuf
+//! messages by hand ([`tfevents`]), and plots come from plotters with an embedded font.
+
+mod progress;
+pub mod report;
+mod sink;
+pub mod tfevents;
+
+pub use report::{read_metrics, write_report};
+pub use sink::{MetricsSink, MetricsSinkConfig};
+
+/// Registers `sink.metrics`.
+pub fn register(registry: &mut hicra_flow::Registry) {
+    registry.register::<MetricsSinkConfig>();
+}
