@@ -99,3 +99,96 @@ fn run_reports_a_failing_stage_by_name_and_exits_non_zero() {
         "{stderr}"
     );
 }
+
+fn hicra_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hicra"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn credit_prints_advantages_per_line_in_input_order() {
+    let input = "{\"group\":\"a\",\"reward\":1,\"tags\":[1,0]}\n{\"group\":\"b\",\"reward\":0.5,\"tags\":[]}\n{\"group\":\"a\",\"reward\":0,\"tags\":[1]}\n";
+    let out = hicra_stdin(
+        &[
+            "credit",
+            "--input",
+            "-",
+            "--estimator",
+            "drgrpo",
+            "--transform",
+            "hicra:0.5",
+        ],
+        input,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["advantages"], serde_json::json!([0.75, 0.5]));
+    assert_eq!(lines[1]["advantages"], serde_json::json!([]));
+    assert_eq!(lines[2]["advantages"], serde_json::json!([-0.25]));
+    assert_eq!(lines[2]["group"], "a", "input fields are kept");
+}
+
+#[test]
+fn credit_rejects_a_bad_line_with_its_number() {
+    let out = hicra_stdin(
+        &["credit", "--input", "-"],
+        "{\"group\":\"a\",\"reward\":1,\"tags\":[0]}\nnot json\n",
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("-:2: invalid JSON"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn tag_reports_grams_with_character_spans() {
+    let out = hicra(&[
+        "tag",
+        "--text",
+        "Hmm, but wait: déjà vu, let's check if it holds",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    let grams: Vec<(&str, u64, u64)> = v["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["gram"].as_str().unwrap(),
+                m["start"].as_u64().unwrap(),
+                m["end"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        grams,
+        [
+            ("hmm,", 0, 4),
+            ("but wait", 5, 13),
+            ("let's", 24, 29),
+            ("check if", 30, 38)
+        ]
+    );
+}

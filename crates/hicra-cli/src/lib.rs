@@ -9,10 +9,13 @@
 //! Errors are rendered here, and only here, with miette: pipeline problems as one report each
 //! with `FILE:LINE:COL`, the offending snippet and a help line. Any error exits non-zero.
 
+mod cmd_credit;
 mod cmd_report;
 mod cmd_run;
 mod cmd_stages;
+mod cmd_tag;
 mod cmd_validate;
+mod jsonl;
 mod logging;
 mod pipeline_args;
 mod render;
@@ -26,6 +29,7 @@ use hicra_flow::Registry;
 pub fn registry() -> Registry {
     let mut registry = Registry::new();
     hicra_metrics::register(&mut registry);
+    hicra_credit::register(&mut registry);
     registry
 }
 
@@ -64,6 +68,10 @@ enum Command {
     Stages(cmd_stages::StagesArgs),
     /// Draw PNG charts of a run's metrics.
     Report(cmd_report::ReportArgs),
+    /// Per-token advantages for rollouts given as JSON lines.
+    Credit(cmd_credit::CreditArgs),
+    /// Find strategic grams (planning phrases) in text.
+    Tag(cmd_tag::TagArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -77,6 +85,8 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => cmd_validate::graph(&registry, args),
         Command::Stages(args) => cmd_stages::run(&registry, args),
         Command::Report(args) => cmd_report::run(args),
+        Command::Credit(args) => cmd_credit::run(args),
+        Command::Tag(args) => cmd_tag::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

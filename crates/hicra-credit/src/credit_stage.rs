@@ -1,0 +1,260 @@
+//! `credit.grpo` and `credit.hicra`: the stages that turn a verified, tagged batch into
+//! per-token advantages. The two kinds differ only in HICRA's defaults, so a pipeline swaps
+//! one for the other by changing `kind` alone.
+
+use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult};
+use hicra_messages::{Metrics, MetricsRecord, RolloutBatch};
+use serde::Deserialize;
+
+use crate::assign::{CreditAssigner, ZeroVariance};
+use crate::estimator::Estimator;
+use crate::metrics::{FirstValues, token_metrics};
+use crate::transform::Transform;
+
+/// `credit.grpo`: a group estimator, then optional token transforms.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpoConfig {
+    /// `grpo`, `drgrpo`, `rloo` or `reinforce_pp`. Default: `grpo`.
+    #[serde(default = "default_estimator")]
+    pub estimator: Estimator,
+    /// Added to the standard deviation when normalising. Default: 1e-6.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// Token transforms applied in order, e.g. `[{ kind = "entropy_mask", top_rho = 0.2 }]`.
+    /// Default: none.
+    #[serde(default)]
+    pub transforms: Vec<Transform>,
+    /// Groups whose rewards are all equal: `keep` or `drop`. Default: `keep`.
+    #[serde(default = "default_zero_variance")]
+    pub zero_variance: ZeroVariance,
+    /// Compute and report only: metrics are prefixed with the stage id and the batch is not
+    /// forwarded for training. Default: false.
+    #[serde(default)]
+    pub shadow: bool,
+    /// Mask whose tokens count as planning tokens in the metrics. Default: `planning`.
+    #[serde(default = "default_mask")]
+    pub metrics_mask: String,
+}
+
+/// `credit.hicra`: GRPO's estimator, then the paper's HICRA transform, then any others.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HicraConfig {
+    /// `grpo`, `drgrpo`, `rloo` or `reinforce_pp`. Default: `grpo`.
+    #[serde(default = "default_estimator")]
+    pub estimator: Estimator,
+    /// Added to the standard deviation when normalising. Default: 1e-6.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// HICRA's amplification of planning-token advantages, in [0, 1). Default: 0.2.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// The mask HICRA amplifies. Default: `planning`.
+    #[serde(default = "default_mask")]
+    pub mask: String,
+    /// `paper` (the published formula) or `authors_code` (only correct, longer-than-average
+    /// responses; mask OR top-30% entropy). Default: `paper`.
+    #[serde(default = "default_variant")]
+    pub variant: Variant,
+    /// Further token transforms applied after HICRA, in order. Default: none.
+    #[serde(default)]
+    pub transforms: Vec<Transform>,
+    /// Groups whose rewards are all equal: `keep` or `drop`. Default: `keep`.
+    #[serde(default = "default_zero_variance")]
+    pub zero_variance: ZeroVariance,
+    /// Compute and report only (see `credit.grpo`). Default: false.
+    #[serde(default)]
+    pub shadow: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    Paper,
+    AuthorsCode,
+}
+
+fn default_estimator() -> Estimator {
+    Estimator::Grpo
+}
+fn default_eps() -> f64 {
+    1e-6
+}
+fn default_alpha() -> f64 {
+    0.2
+}
+fn default_mask() -> String {
+    hicra_messages::PLANNING_MASK.to_string()
+}
+fn default_variant() -> Variant {
+    Variant::Paper
+}
+fn default_zero_variance() -> ZeroVariance {
+    ZeroVariance::Keep
+}
+
+fn credit_ports() -> Ports {
+    Ports::new()
+        .input::<RolloutBatch>("rollouts", "verified, tagged rollouts")
+        .output::<RolloutBatch>(
+            "rollouts",
+            "the batch with per-token advantages (not sent by shadow stages)",
+        )
+        .output::<MetricsRecord>(
+            "metrics",
+            "advantage and planning-token figures of each batch",
+        )
+}
+
+impl StageConfig for GrpoConfig {
+    const KIND: &'static str = "credit.grpo";
+    const SUMMARY: &'static str =
+        "GRPO-family advantages (grpo, drgrpo, rloo, reinforce_pp) with optional token transforms";
+    const EXAMPLE: &'static str = r#"[stages.credit]
+kind = "credit.grpo"
+inputs = { rollouts = "tagger.rollouts" }
+estimator = "grpo"
+eps = 1e-6
+transforms = []
+zero_variance = "keep"
+shadow = false
+metrics_mask = "planning"
+"#;
+
+    fn ports(&self) -> Ports {
+        credit_ports()
+    }
+
+    fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        let assigner = CreditAssigner {
+            estimator: self.estimator,
+            eps: self.eps,
+            transforms: self.transforms,
+            zero_variance: self.zero_variance,
+        };
+        CreditStage::new(assigner, self.shadow, self.metrics_mask)
+    }
+}
+
+impl StageConfig for HicraConfig {
+    const KIND: &'static str = "credit.hicra";
+    const SUMMARY: &'static str =
+        "HICRA: GRPO advantages amplified on planning tokens (A + alpha*|A|)";
+    const EXAMPLE: &'static str = r#"[stages.credit]
+kind = "credit.hicra"
+inputs = { rollouts = "tagger.rollouts" }
+estimator = "grpo"
+eps = 1e-6
+alpha = 0.2
+mask = "planning"
+variant = "paper"
+transforms = []
+zero_variance = "keep"
+shadow = false
+"#;
+
+    fn ports(&self) -> Ports {
+        credit_ports()
+    }
+
+    fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        let hicra = match self.variant {
+            Variant::Paper => Transform::Hicra {
+                alpha: self.alpha,
+                mask: self.mask.clone(),
+            },
+            Variant::AuthorsCode => Transform::HicraAuthors {
+                alpha: self.alpha,
+                mask: self.mask.clone(),
+                entropy_quantile: 0.3,
+            },
+        };
+        let mut transforms = vec![hicra];
+        transforms.extend(self.transforms);
+        let assigner = CreditAssigner {
+            estimator: self.estimator,
+            eps: self.eps,
+            transforms,
+            zero_variance: self.zero_variance,
+        };
+        CreditStage::new(assigner, self.shadow, self.mask)
+    }
+}
+
+/// The running credit stage (either kind).
+pub struct CreditStage {
+    assigner: CreditAssigner,
+    shadow: bool,
+    metrics_mask: String,
+    first: FirstValues,
+}
+
+impl CreditStage {
+    fn new(
+        assigner: CreditAssigner,
+        shadow: bool,
+        metrics_mask: String,
+    ) -> Result<Box<dyn Stage>, BoxError> {
+        for t in &assigner.transforms {
+            t.validate()?;
+        }
+        if !(assigner.eps >= 0.0 && assigner.eps.is_finite()) {
+            return Err(format!("eps must be a finite number >= 0, got {}", assigner.eps).into());
+        }
+        Ok(Box::new(Self {
+            assigner,
+            shadow,
+            metrics_mask,
+            first: FirstValues::default(),
+        }))
+    }
+
+    /// Assigns credit and returns the batch with the figures of this assignment.
+    pub fn step(&mut self, mut batch: RolloutBatch) -> Result<(RolloutBatch, Metrics), BoxError> {
+        let report = self.assigner.assign(&mut batch)?;
+        let mut m = token_metrics(&batch, &self.metrics_mask);
+        if let Some(p) = m.get("perplexity/planning_over_execution").copied() {
+            if let Some(r) = self.first.ratio("ppl", p) {
+                m.insert("perplexity/planning_over_execution_rel_first".into(), r);
+            }
+        }
+        if report.groups > 0 {
+            m.insert(
+                "groups/zero_variance_frac".into(),
+                report.zero_variance_groups as f64 / report.groups as f64,
+            );
+        }
+        m.insert("groups/dropped".into(), report.dropped_groups as f64);
+        Ok((batch, m))
+    }
+}
+
+impl Stage for CreditStage {
+    fn run(mut self: Box<Self>, ctx: &mut StageContext) -> StageResult {
+        let input = ctx.input::<RolloutBatch>("rollouts");
+        let out = ctx.output::<RolloutBatch>("rollouts");
+        let metrics_out = ctx.output::<MetricsRecord>("metrics");
+        while let Some(batch) = input.recv_owned() {
+            let (mut batch, metrics) = self.step(batch)?;
+            let values: Metrics = if self.shadow {
+                metrics
+                    .into_iter()
+                    .map(|(k, v)| (format!("{}/{k}", ctx.id()), v))
+                    .collect()
+            } else {
+                metrics
+            };
+            metrics_out.send(MetricsRecord {
+                step: batch.step,
+                source: ctx.id().to_string(),
+                values: values.clone(),
+            })?;
+            if !self.shadow {
+                batch.metrics.extend(values);
+                out.send(batch)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,300 @@
+//! Tagger stages: each sets one named token mask on every rollout of a batch.
+//!
+//! * `tagger.strategic_grams`: tokens inside strategic-gram matches (the planning tokens);
+//!   also reports the batch's semantic entropy.
+//! * `tagger.entropy`: the top share of each response's tokens by entropy.
+//! * `tagger.placebo`: random spans with the same token count and span lengths as a reference
+//!   mask, the paper's control for "is it the planning tokens, or any tokens?".
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use hicra_flow::{
+    BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult, derive_seed,
+};
+use hicra_messages::RolloutBatch;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+
+use crate::lexicon::{Lexicon, tokens_in_matches};
+use crate::metrics::{FirstValues, semantic_entropy};
+use crate::transform::top_share;
+
+/// What a tagger does to one batch; [`TaggerStage`] runs it in the graph.
+pub trait Tagger: Send + 'static {
+    fn tag(&mut self, batch: &mut RolloutBatch) -> Result<(), BoxError>;
+}
+
+pub struct TaggerStage<T>(pub T);
+
+impl<T: Tagger> Stage for TaggerStage<T> {
+    fn run(mut self: Box<Self>, ctx: &mut StageContext) -> StageResult {
+        let input = ctx.input::<RolloutBatch>("rollouts");
+        let out = ctx.output::<RolloutBatch>("rollouts");
+        while let Some(mut batch) = input.recv_owned() {
+            self.0.tag(&mut batch)?;
+            out.send(batch)?;
+        }
+        Ok(())
+    }
+}
+
+fn tagger_ports() -> Ports {
+    Ports::new()
+        .input::<RolloutBatch>("rollouts", "rollouts to tag")
+        .output::<RolloutBatch>("rollouts", "the same rollouts with one more mask")
+}
+
+/// Parameters of `tagger.strategic_grams`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategicGramsConfig {
+    /// A lexicon file (JSON `{"grams": [...]}`, a JSON array, or one phrase per line), relative
+    /// to the pipeline file. Default: the paper's 249 strategic grams.
+    #[serde(default)]
+    pub lexicon: Option<PathBuf>,
+    /// Name of the mask to set. Default: `planning`.
+    #[serde(default = "planning")]
+    pub mask: String,
+}
+
+fn planning() -> String {
+    hicra_messages::PLANNING_MASK.to_string()
+}
+
+impl StageConfig for StrategicGramsConfig {
+    const KIND: &'static str = "tagger.strategic_grams";
+    const SUMMARY: &'static str =
+        "marks planning tokens: tokens inside strategic-gram matches (paper's lexicon by default)";
+    const EXAMPLE: &'static str = r#"[stages.tagger]
+kind = "tagger.strategic_grams"
+inputs = { rollouts = "verifier.rollouts" }
+mask = "planning"
+"#;
+
+    fn ports(&self) -> Ports {
+        tagger_ports()
+    }
+
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        let lexicon = match &self.lexicon {
+            Some(path) => Lexicon::from_file(&ctx.resolve_path(path))?,
+            None => Lexicon::paper(),
+        };
+        Ok(Box::new(TaggerStage(StrategicGrams {
+            lexicon,
+            mask: self.mask,
+            first: FirstValues::default(),
+        })))
+    }
+}
+
+pub struct StrategicGrams {
+    pub lexicon: Lexicon,
+    pub mask: String,
+    first: FirstValues,
+}
+
+impl StrategicGrams {
+    pub fn new(lexicon: Lexicon, mask: &str) -> Self {
+        Self {
+            lexicon,
+            mask: mask.to_string(),
+            first: FirstValues::default(),
+        }
+    }
+}
+
+impl Tagger for StrategicGrams {
+    fn tag(&mut self, batch: &mut RolloutBatch) -> Result<(), BoxError> {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        let mut responses = 0usize;
+        for r in batch.rollouts_mut() {
+            if r.token_spans.len() != r.tokens.len() {
+                let msg = format!(
+                    "a rollout has {} token spans for {} tokens",
+                    r.token_spans.len(),
+                    r.tokens.len()
+                );
+                return Err(msg.into());
+            }
+            let matches = self.lexicon.find(&r.text);
+            for m in &matches {
+                *counts.entry(m.gram.clone()).or_default() += 1;
+            }
+            r.masks.insert(
+                self.mask.clone(),
+                tokens_in_matches(&r.token_spans, &matches),
+            );
+            responses += 1;
+        }
+        let h = semantic_entropy(&counts);
+        batch.metrics.insert("semantic_entropy".into(), h);
+        if let Some(ratio) = self.first.ratio("semantic_entropy", h) {
+            batch
+                .metrics
+                .insert("semantic_entropy/ratio_to_first".into(), ratio);
+        }
+        let total: usize = counts.values().sum();
+        if responses > 0 {
+            batch.metrics.insert(
+                "strategic_grams/per_response".into(),
+                total as f64 / responses as f64,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Parameters of `tagger.entropy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntropyTaggerConfig {
+    /// Share of each response's tokens marked, highest entropy first, in [0, 1]. Default: 0.3.
+    #[serde(default = "default_quantile")]
+    pub share: f64,
+    /// Name of the mask to set. Default: `high_entropy`.
+    #[serde(default = "high_entropy")]
+    pub mask: String,
+}
+
+fn default_quantile() -> f64 {
+    0.3
+}
+fn high_entropy() -> String {
+    "high_entropy".into()
+}
+
+impl StageConfig for EntropyTaggerConfig {
+    const KIND: &'static str = "tagger.entropy";
+    const SUMMARY: &'static str = "marks the top share of each response's tokens by entropy (the paper's high-entropy control)";
+    const EXAMPLE: &'static str = r#"[stages.entropy_tagger]
+kind = "tagger.entropy"
+inputs = { rollouts = "tagger.rollouts" }
+share = 0.3
+mask = "high_entropy"
+"#;
+
+    fn ports(&self) -> Ports {
+        tagger_ports()
+    }
+
+    fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        if !(0.0..=1.0).contains(&self.share) {
+            return Err(format!("share must be in [0, 1], got {}", self.share).into());
+        }
+        Ok(Box::new(TaggerStage(self)))
+    }
+}
+
+impl Tagger for EntropyTaggerConfig {
+    fn tag(&mut self, batch: &mut RolloutBatch) -> Result<(), BoxError> {
+        for r in batch.rollouts_mut() {
+            if r.entropies.len() != r.tokens.len() {
+                return Err(format!(
+                    "a rollout has {} entropies for {} tokens",
+                    r.entropies.len(),
+                    r.tokens.len()
+                )
+                .into());
+            }
+            r.masks
+                .insert(self.mask.clone(), top_share(&r.entropies, self.share));
+        }
+        Ok(())
+    }
+}
+
+/// Parameters of `tagger.placebo`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceboConfig {
+    /// The mask whose token count and span lengths are imitated. Default: `planning`.
+    #[serde(default = "planning")]
+    pub reference: String,
+    /// Name of the mask to set. Default: `placebo`.
+    #[serde(default = "placebo")]
+    pub mask: String,
+}
+
+fn placebo() -> String {
+    "placebo".into()
+}
+
+impl StageConfig for PlaceboConfig {
+    const KIND: &'static str = "tagger.placebo";
+    const SUMMARY: &'static str = "marks random spans with the same token share and span lengths as a reference mask (seeded)";
+    const EXAMPLE: &'static str = r#"[stages.placebo]
+kind = "tagger.placebo"
+inputs = { rollouts = "tagger.rollouts" }
+reference = "planning"
+mask = "placebo"
+"#;
+
+    fn ports(&self) -> Ports {
+        tagger_ports()
+    }
+
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        Ok(Box::new(TaggerStage(Placebo {
+            config: self,
+            seed: ctx.stage_seed(),
+        })))
+    }
+}
+
+pub struct Placebo {
+    pub config: PlaceboConfig,
+    pub seed: u64,
+}
+
+impl Tagger for Placebo {
+    fn tag(&mut self, batch: &mut RolloutBatch) -> Result<(), BoxError> {
+        // One stream per (step, rollout): a resumed run draws the same spans.
+        let step_seed = derive_seed(self.seed, &format!("step-{}", batch.step));
+        for (index, r) in batch.rollouts_mut().enumerate() {
+            let reference = r.mask(&self.config.reference);
+            let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(step_seed, &index.to_string()));
+            r.masks
+                .insert(self.config.mask.clone(), placebo_mask(&reference, &mut rng));
+        }
+        Ok(())
+    }
+}
+
+/// Random spans with the run lengths of `reference`, placed without overlap.
+pub fn placebo_mask(reference: &[bool], rng: &mut impl Rng) -> Vec<bool> {
+    let n = reference.len();
+    let mut runs = Vec::new();
+    let mut t = 0;
+    while t < n {
+        if reference[t] {
+            let start = t;
+            while t < n && reference[t] {
+                t += 1;
+            }
+            runs.push(t - start);
+        } else {
+            t += 1;
+        }
+    }
+    let mut mask = vec![false; n];
+    for len in runs {
+        let starts: Vec<usize> = (0..=n - len)
+            .filter(|&s| mask[s..s + len].iter().all(|m| !m))
+            .collect();
+        if starts.is_empty() {
+            // Fragmented: place the run's tokens one by one on free positions.
+            let mut free: Vec<usize> = (0..n).filter(|&i| !mask[i]).collect();
+            for _ in 0..len.min(free.len()) {
+                let pick = free.swap_remove(rng.random_range(0..free.len()));
+                mask[pick] = true;
+            }
+        } else {
+            let s = starts[rng.random_range(0..starts.len())];
+            mask[s..s + len].iter_mut().for_each(|m| *m = true);
+        }
+    }
+    mask
+}

@@ -1,0 +1,293 @@
+//! Token transforms, applied in order after the group advantage (hicra.md §3).
+//!
+//! Each reshapes the per-token advantages `A_{i,t}` of a batch. HICRA is exactly the paper's
+//! `A + alpha * |A|` on masked tokens: a planning token's advantage grows by `(1 + alpha)` when
+//! positive and shrinks by `(1 - alpha)` when negative; the sign never flips and nothing is
+//! re-normalised afterwards.
+
+use hicra_messages::Group;
+use serde::Deserialize;
+
+use crate::error::CreditError;
+
+/// Per-token advantages of a batch: `[group][rollout][token]`.
+pub type TokenAdvantages = Vec<Vec<Vec<f64>>>;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Transform {
+    /// The paper's HICRA: `A + alpha * |A|` on tokens of `mask`.
+    Hicra {
+        /// Amplification, in [0, 1). Default: 0.2 (every experiment of the paper).
+        #[serde(default = "default_alpha")]
+        alpha: f64,
+        /// Name of the token mask to amplify. Default: `planning`.
+        #[serde(default = "planning")]
+        mask: String,
+    },
+    /// The variant reportedly in the authors' verl code: amplify only correct responses
+    /// longer than their group's mean length, on `mask` OR the top `entropy_quantile` of the
+    /// response's token entropies.
+    HicraAuthors {
+        /// Amplification, in [0, 1). Default: 0.2.
+        #[serde(default = "default_alpha")]
+        alpha: f64,
+        /// Name of the planning mask. Default: `planning`.
+        #[serde(default = "planning")]
+        mask: String,
+        /// Share of a response's highest-entropy tokens added to the mask. Default: 0.3.
+        #[serde(default = "default_entropy_quantile")]
+        entropy_quantile: f64,
+    },
+    /// HICRA's formula on a placebo mask (random spans with the planning share).
+    Placebo {
+        /// Amplification, in [0, 1). Default: 0.2.
+        #[serde(default = "default_alpha")]
+        alpha: f64,
+        /// Name of the placebo mask. Default: `placebo`.
+        #[serde(default = "placebo")]
+        mask: String,
+    },
+    /// "80/20": keep the advantage only on the top `top_rho` share of the batch's tokens by
+    /// entropy, zero elsewhere.
+    EntropyMask {
+        /// Share of tokens kept, in (0, 1]. Default: 0.2.
+        #[serde(default = "default_top_rho")]
+        top_rho: f64,
+    },
+}
+
+fn default_alpha() -> f64 {
+    0.2
+}
+fn planning() -> String {
+    hicra_messages::PLANNING_MASK.to_string()
+}
+fn placebo() -> String {
+    "placebo".to_string()
+}
+fn default_entropy_quantile() -> f64 {
+    0.3
+}
+fn default_top_rho() -> f64 {
+    0.2
+}
+
+impl Transform {
+    /// Checks the parameters' ranges.
+    pub fn validate(&self) -> Result<(), CreditError> {
+        let bad = |m: String| Err(CreditError::Config(m));
+        match self {
+            Transform::Hicra { alpha, .. }
+            | Transform::Placebo { alpha, .. }
+            | Transform::HicraAuthors { alpha, .. }
+                if !(0.0..1.0).contains(alpha) =>
+            {
+                bad(format!("alpha must be in [0, 1), got {alpha}"))
+            }
+            Transform::HicraAuthors {
+                entropy_quantile: q,
+                ..
+            } if !(0.0..=1.0).contains(q) => {
+                bad(format!("entropy_quantile must be in [0, 1], got {q}"))
+            }
+            Transform::EntropyMask { top_rho } if !(*top_rho > 0.0 && *top_rho <= 1.0) => {
+                bad(format!("top_rho must be in (0, 1], got {top_rho}"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Parses the CLI form `name[:value]`, e.g. `hicra:0.2` or `entropy_mask:0.2`.
+    pub fn parse_cli(text: &str) -> Result<Self, CreditError> {
+        let (name, value) = text
+            .split_once(':')
+            .map_or((text, None), |(n, v)| (n, Some(v)));
+        let number = |default: f64| -> Result<f64, CreditError> {
+            value.map_or(Ok(default), |v| {
+                v.parse()
+                    .map_err(|_| CreditError::Config(format!("`{v}` is not a number")))
+            })
+        };
+        let t = match name {
+            "hicra" => Transform::Hicra {
+                alpha: number(0.2)?,
+                mask: planning(),
+            },
+            "hicra_authors" => Transform::HicraAuthors {
+                alpha: number(0.2)?,
+                mask: planning(),
+                entropy_quantile: 0.3,
+            },
+            "placebo" => Transform::Placebo {
+                alpha: number(0.2)?,
+                mask: placebo(),
+            },
+            "entropy_mask" => Transform::EntropyMask {
+                top_rho: number(0.2)?,
+            },
+            other => {
+                return Err(CreditError::Config(format!(
+                    "unknown transform `{other}`; known: hicra, hicra_authors, placebo, entropy_mask"
+                )));
+            }
+        };
+        t.validate()?;
+        Ok(t)
+    }
+
+    pub fn apply(&self, groups: &[Group], adv: &mut TokenAdvantages) -> Result<(), CreditError> {
+        match self {
+            Transform::Hicra { alpha, mask } | Transform::Placebo { alpha, mask } => {
+                for_each_rollout(groups, adv, |g, i, a| {
+                    let m = mask_of(groups, g, i, mask)?;
+                    amplify(a, &m, *alpha);
+                    Ok(())
+                })
+            }
+            Transform::HicraAuthors {
+                alpha,
+                mask,
+                entropy_quantile,
+            } => for_each_rollout(groups, adv, |g, i, a| {
+                let group = &groups[g];
+                let mean_len = group.rollouts.iter().map(|r| r.len() as f64).sum::<f64>()
+                    / group.rollouts.len() as f64;
+                let r = &group.rollouts[i];
+                if r.correct != Some(true) || (r.len() as f64) <= mean_len {
+                    return Ok(());
+                }
+                let planning = mask_of(groups, g, i, mask)?;
+                let entropies = entropies_of(groups, g, i)?;
+                let high = top_share(&entropies, *entropy_quantile);
+                let tagged: Vec<bool> = planning.iter().zip(&high).map(|(p, h)| *p || *h).collect();
+                amplify(a, &tagged, *alpha);
+                Ok(())
+            }),
+            Transform::EntropyMask { top_rho } => {
+                let mut all = Vec::new();
+                for_each_rollout(groups, adv, |g, i, _| {
+                    all.extend(entropies_of(groups, g, i)?);
+                    Ok(())
+                })?;
+                let keep = top_share(&all, *top_rho);
+                let mut flat = keep.into_iter();
+                for a in adv.iter_mut().flatten().flatten() {
+                    if !flat.next().unwrap_or(false) {
+                        *a = 0.0;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `A + alpha * |A|` where `mask` is set.
+pub fn amplify(advantages: &mut [f64], mask: &[bool], alpha: f64) {
+    for (a, m) in advantages.iter_mut().zip(mask) {
+        if *m {
+            *a += alpha * a.abs();
+        }
+    }
+}
+
+/// Marks exactly `ceil(share * n)` values, the largest ones (earlier positions win ties).
+pub fn top_share(values: &[f32], share: f64) -> Vec<bool> {
+    let k = ((share * values.len() as f64).ceil() as usize).min(values.len());
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
+    let mut marked = vec![false; values.len()];
+    for &i in &order[..k] {
+        marked[i] = true;
+    }
+    marked
+}
+
+fn for_each_rollout(
+    groups: &[Group],
+    adv: &mut TokenAdvantages,
+    mut f: impl FnMut(usize, usize, &mut Vec<f64>) -> Result<(), CreditError>,
+) -> Result<(), CreditError> {
+    for (g, group_adv) in adv.iter_mut().enumerate().take(groups.len()) {
+        for (i, a) in group_adv.iter_mut().enumerate() {
+            f(g, i, a)?;
+        }
+    }
+    Ok(())
+}
+
+/// The mask `name` of a rollout, all-false if absent; its length must match the tokens.
+pub fn mask_of(groups: &[Group], g: usize, i: usize, name: &str) -> Result<Vec<bool>, CreditError> {
+    let r = &groups[g].rollouts[i];
+    let m = r.mask(name);
+    if m.len() != r.len() {
+        let group = groups[g].prompt.id.clone();
+        return Err(CreditError::MaskLength {
+            group,
+            index: i,
+            mask: name.into(),
+            got: m.len(),
+            tokens: r.len(),
+        });
+    }
+    Ok(m)
+}
+
+fn entropies_of(groups: &[Group], g: usize, i: usize) -> Result<Vec<f32>, CreditError> {
+    let r = &groups[g].rollouts[i];
+    if r.entropies.len() != r.len() {
+        let group = groups[g].prompt.id.clone();
+        return Err(CreditError::TokenLength {
+            group,
+            index: i,
+            what: "entropies",
+            got: r.entropies.len(),
+            tokens: r.len(),
+        });
+    }
+    Ok(r.entropies.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hicra_scales_by_one_plus_or_minus_alpha_and_never_flips_sign() {
+        let mut a = vec![1.0, 1.0, -1.0, -1.0, 0.0];
+        amplify(&mut a, &[true, false, true, false, true], 0.2);
+        assert_eq!(a, vec![1.2, 1.0, -0.8, -1.0, 0.0]);
+    }
+
+    #[test]
+    fn top_share_marks_exactly_the_ceiling_count() {
+        assert_eq!(
+            top_share(&[0.1, 0.9, 0.5, 0.9], 0.5),
+            vec![false, true, false, true]
+        );
+        assert_eq!(top_share(&[0.3, 0.3, 0.3], 0.3), vec![true, false, false]);
+        assert!(top_share(&[], 0.3).is_empty());
+    }
+
+    #[test]
+    fn cli_forms_parse_and_ranges_are_checked() {
+        assert_eq!(
+            Transform::parse_cli("hicra:0.5").unwrap(),
+            Transform::Hicra {
+                alpha: 0.5,
+                mask: "planning".into()
+            }
+        );
+        assert!(
+            matches!(Transform::parse_cli("entropy_mask").unwrap(), Transform::EntropyMask { top_rho } if top_rho == 0.2)
+        );
+        assert!(Transform::parse_cli("hicra:1.0").is_err());
+        assert!(
+            Transform::parse_cli("magic")
+                .unwrap_err()
+                .to_string()
+                .contains("known: hicra")
+        );
+    }
+}

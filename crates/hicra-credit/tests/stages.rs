@@ -1,0 +1,178 @@
+//! The credit and tagger stages on the real runtime.
+
+use std::sync::Arc;
+
+use hicra_credit::taggers::{EntropyTaggerConfig, PlaceboConfig, StrategicGramsConfig};
+use hicra_credit::{GrpoConfig, HicraConfig};
+use hicra_flow::testing::StageHarness;
+use hicra_messages::{Group, MetricsRecord, Prompt, Rollout, RolloutBatch};
+
+/// Splits text into word-ish tokens and records their byte spans, like a sampler would.
+fn rollout(text: &str, reward: f64) -> Rollout {
+    let mut spans = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (false, None) => start = Some(i),
+            (true, Some(s)) => {
+                spans.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        spans.push((s, text.len()));
+    }
+    let n = spans.len();
+    Rollout {
+        tokens: (0..n as u32).collect(),
+        text: text.into(),
+        token_spans: spans,
+        logprobs: vec![-0.5; n],
+        entropies: (0..n).map(|i| i as f32 / 10.0).collect(),
+        reward: Some(reward),
+        correct: Some(reward > 0.5),
+        ..Default::default()
+    }
+}
+
+fn batch(step: u64) -> RolloutBatch {
+    let prompt = Arc::new(Prompt {
+        id: "q1".into(),
+        task: "t".into(),
+        question: "?".into(),
+        answer: "4".into(),
+        messages: vec![],
+        meta: Default::default(),
+        cursor: 0,
+    });
+    let rollouts = vec![
+        rollout("But wait, let's try a different approach: 2 + 2 = 4", 1.0),
+        rollout("I also think 2 + 2 = 5", 0.0),
+    ];
+    RolloutBatch {
+        step,
+        policy_version: 0,
+        groups: vec![Group { prompt, rollouts }],
+        metrics: Default::default(),
+    }
+}
+
+#[test]
+fn the_strategic_gram_tagger_marks_planning_tokens_and_reports_semantic_entropy() {
+    let mut out = StageHarness::new::<StrategicGramsConfig>("")
+        .input("rollouts", vec![batch(0)])
+        .run()
+        .unwrap();
+    let tagged = out.take::<RolloutBatch>("rollouts");
+    let first = &tagged[0].groups[0].rollouts[0];
+    // tokens: "But" "wait," "let's" "try" ... -> the first three are inside matches
+    assert_eq!(&first.masks["planning"][..4], &[true, true, true, false]);
+    assert!(
+        tagged[0].groups[0].rollouts[1].masks["planning"]
+            .iter()
+            .all(|m| !m),
+        "`so` inside `also` is no match"
+    );
+    // two grams, one occurrence each: ln 2
+    assert!((tagged[0].metrics["semantic_entropy"] - 2f64.ln()).abs() < 1e-12);
+}
+
+#[test]
+fn hicra_amplifies_planning_tokens_and_grpo_does_not() {
+    let tagged = StageHarness::new::<StrategicGramsConfig>("")
+        .input("rollouts", vec![batch(0)])
+        .run()
+        .unwrap()
+        .take::<RolloutBatch>("rollouts");
+    let mut hicra = StageHarness::new::<HicraConfig>("alpha = 0.5")
+        .input("rollouts", tagged.clone())
+        .run()
+        .unwrap();
+    let mut grpo = StageHarness::new::<GrpoConfig>("")
+        .input("rollouts", tagged)
+        .run()
+        .unwrap();
+    let h = hicra.take::<RolloutBatch>("rollouts");
+    let g = grpo.take::<RolloutBatch>("rollouts");
+    let (ha, ga) = (
+        &h[0].groups[0].rollouts[0].advantages,
+        &g[0].groups[0].rollouts[0].advantages,
+    );
+    assert!(ga[0] > 0.0);
+    assert!(
+        (ha[0] - 1.5 * ga[0]).abs() < 1e-6,
+        "planning token: {} vs {}",
+        ha[0],
+        ga[0]
+    );
+    assert_eq!(ha[3], ga[3], "execution tokens are untouched");
+    let metrics = hicra.take::<MetricsRecord>("metrics");
+    assert!(metrics[0].values["advantage_mass/planning"] > 0.0);
+    assert_eq!(metrics[0].values["groups/zero_variance_frac"], 0.0);
+}
+
+#[test]
+fn a_shadow_assigner_reports_prefixed_metrics_and_forwards_nothing() {
+    let mut out = StageHarness::new::<GrpoConfig>("shadow = true")
+        .input("rollouts", vec![batch(0), batch(1)])
+        .run()
+        .unwrap();
+    assert!(out.take::<RolloutBatch>("rollouts").is_empty());
+    let metrics = out.take::<MetricsRecord>("metrics");
+    assert_eq!(metrics.len(), 2);
+    assert!(
+        metrics[1].values.keys().all(|k| k.starts_with("stage/")),
+        "{:?}",
+        metrics[1].values.keys()
+    );
+}
+
+#[test]
+fn placebo_imitates_the_reference_share_and_is_seeded() {
+    let tagged = StageHarness::new::<StrategicGramsConfig>("")
+        .input("rollouts", vec![batch(0)])
+        .run()
+        .unwrap()
+        .take::<RolloutBatch>("rollouts");
+    let run = || {
+        StageHarness::new::<PlaceboConfig>("")
+            .input("rollouts", tagged.clone())
+            .run()
+            .unwrap()
+            .take::<RolloutBatch>("rollouts")
+    };
+    let (a, b) = (run(), run());
+    let r = &a[0].groups[0].rollouts[0];
+    let count = |m: &Vec<bool>| m.iter().filter(|x| **x).count();
+    assert_eq!(count(&r.masks["placebo"]), count(&r.masks["planning"]));
+    assert_eq!(
+        a[0].groups[0].rollouts[0].masks["placebo"],
+        b[0].groups[0].rollouts[0].masks["placebo"]
+    );
+}
+
+#[test]
+fn the_entropy_tagger_marks_the_top_share() {
+    let out = StageHarness::new::<EntropyTaggerConfig>("share = 0.5")
+        .input("rollouts", vec![batch(0)])
+        .run()
+        .unwrap()
+        .take::<RolloutBatch>("rollouts");
+    let r = &out[0].groups[0].rollouts[1];
+    let marked: Vec<usize> = (0..r.len())
+        .filter(|&i| r.masks["high_entropy"][i])
+        .collect();
+    let n = r.len();
+    assert_eq!(marked, ((n - n.div_ceil(2))..n).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_bad_alpha_is_refused_when_the_stage_is_built() {
+    let err = StageHarness::new::<HicraConfig>("alpha = 1.5")
+        .input("rollouts", vec![batch(0)])
+        .run()
+        .unwrap_err();
+    assert!(err.to_string().contains("alpha must be in [0, 1)"), "{err}");
+}
