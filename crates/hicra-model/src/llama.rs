@@ -1,0 +1,187 @@
+//! The decoder: embedding, blocks (pre-norm attention and MLP with residuals), final norm and
+//! output head. Weights are created on the host (seeded, backend-independent) and uploaded,
+//! so the same seed gives the same model on every backend.
+
+use burn::module::{Module, Param};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::ModelConfig;
+use crate::layers::{Attention, Dense, LayerCache, Mlp, RmsNorm, Rope};
+
+#[derive(Module, Debug)]
+pub struct Block<B: Backend> {
+    pub attention_norm: RmsNorm<B>,
+    pub attention: Attention<B>,
+    pub mlp_norm: RmsNorm<B>,
+    pub mlp: Mlp<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct Llama<B: Backend> {
+    /// `[vocab, hidden]`
+    pub embedding: Param<Tensor<B, 2>>,
+    pub blocks: Vec<Block<B>>,
+    pub norm: RmsNorm<B>,
+    /// `[hidden, vocab]`; `None` when tied to the embedding.
+    pub head: Option<Param<Tensor<B, 2>>>,
+    pub rope: Rope<B>,
+}
+
+/// Per-layer key/value caches of one batch of sequences.
+#[derive(Debug, Clone)]
+pub struct KvCache<B: Backend> {
+    pub layers: Vec<Option<LayerCache<B>>>,
+    /// Positions already cached.
+    pub len: usize,
+}
+
+impl<B: Backend> KvCache<B> {
+    pub fn new(num_layers: usize) -> Self {
+        Self {
+            layers: vec![None; num_layers],
+            len: 0,
+        }
+    }
+
+    /// Repeats every row `times` (each prompt's cache shared by its samples).
+    pub fn repeat_rows(&self, times: usize) -> Self {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.as_ref().map(|c| LayerCache {
+                    keys: c.keys.clone().repeat_dim(0, times),
+                    values: c.values.clone().repeat_dim(0, times),
+                })
+            })
+            .collect();
+        Self {
+            layers,
+            len: self.len,
+        }
+    }
+}
+
+impl<B: Backend> Llama<B> {
+    /// A randomly initialised model: normal(0, 0.02) matrices, unit norms (as HF Llama does).
+    pub fn init(config: &ModelConfig, seed: u64, device: &B::Device) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut matrix = |rows: usize, cols: usize| {
+            let data: Vec<f32> = (0..rows * cols).map(|_| normal(&mut rng) * 0.02).collect();
+            Param::from_tensor(Tensor::from_data(
+                TensorData::new(data, [rows, cols]),
+                device,
+            ))
+        };
+        let (d, f) = (config.hidden_size, config.intermediate_size);
+        let kv = config.num_kv_heads * config.head_dim();
+        let embedding = matrix(config.vocab_size, d);
+        let blocks = (0..config.num_layers)
+            .map(|_| Block {
+                attention_norm: ones_norm(d, config.rms_norm_eps, device),
+                attention: Attention {
+                    q: Dense {
+                        weight: matrix(d, d),
+                    },
+                    k: Dense {
+                        weight: matrix(d, kv),
+                    },
+                    v: Dense {
+                        weight: matrix(d, kv),
+                    },
+                    o: Dense {
+                        weight: matrix(d, d),
+                    },
+                    num_heads: config.num_heads,
+                    num_kv_heads: config.num_kv_heads,
+                },
+                mlp_norm: ones_norm(d, config.rms_norm_eps, device),
+                mlp: Mlp {
+                    gate: Dense {
+                        weight: matrix(d, f),
+                    },
+                    up: Dense {
+                        weight: matrix(d, f),
+                    },
+                    down: Dense {
+                        weight: matrix(f, d),
+                    },
+                },
+            })
+            .collect();
+        let head = (!config.tie_word_embeddings).then(|| matrix(d, config.vocab_size));
+        let rope = Rope::new(
+            config.head_dim(),
+            config.max_seq_len,
+            config.rope_theta,
+            device,
+        );
+        Self {
+            embedding,
+            blocks,
+            norm: ones_norm(d, config.rms_norm_eps, device),
+            head,
+            rope,
+        }
+    }
+
+    pub fn max_seq_len(&self) -> usize {
+        self.rope.cos.dims()[0]
+    }
+
+    /// Logits `[batch, seq, vocab]` of `tokens: [batch, seq]` at positions `cache.len..`; the
+    /// cache, if given, is extended with the new positions.
+    pub fn forward(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        let [batch, seq] = tokens.dims();
+        let start = cache.as_ref().map_or(0, |c| c.len);
+        let hidden = self.embedding.dims()[1];
+        let flat = tokens.reshape([batch * seq]);
+        let mut x = self
+            .embedding
+            .val()
+            .select(0, flat)
+            .reshape([batch, seq, hidden]);
+        let mut cache = cache;
+        for (i, block) in self.blocks.iter().enumerate() {
+            let slot = cache.as_mut().map(|c| &mut c.layers[i]);
+            let h = block.attention.forward(
+                block.attention_norm.forward(x.clone()),
+                &self.rope,
+                start,
+                slot,
+            );
+            x = x + h;
+            x = x.clone() + block.mlp.forward(block.mlp_norm.forward(x));
+        }
+        if let Some(c) = cache {
+            c.len += seq;
+        }
+        let x = self.norm.forward(x);
+        let head = match &self.head {
+            Some(h) => h.val(),
+            None => self.embedding.val().transpose(),
+        };
+        x.matmul(head.unsqueeze())
+    }
+}
+
+fn ones_norm<B: Backend>(d: usize, eps: f32, device: &B::Device) -> RmsNorm<B> {
+    RmsNorm {
+        weight: Param::from_tensor(Tensor::ones([d], device)),
+        eps: f64::from(eps),
+    }
+}
+
+/// Standard normal by Box-Muller (host-side, so initialisation is backend-independent).
+fn normal(rng: &mut impl Rng) -> f32 {
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}

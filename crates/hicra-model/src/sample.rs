@@ -1,0 +1,205 @@
+//! Generation with a KV cache: each prompt is prefilled once, its cache repeated for the G
+//! samples of its group, then all G continue in one batch. Sampling happens on the host from
+//! each step's logits, which also yields every token's log-probability and the entropy of the
+//! distribution it was drawn from.
+//!
+//! Both figures are taken from the *untempered* distribution `softmax(logits)`, the one the
+//! learner's scorer computes, so sampler and learner agree at temperature 1; temperature,
+//! top-k and top-p only shape the draw.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::Rng;
+
+use crate::llama::{KvCache, Llama};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    /// Softmax temperature of the draw; 0 means greedy.
+    pub temperature: f32,
+    /// Nucleus sampling mass in (0, 1]; 1 disables it.
+    pub top_p: f32,
+    /// Keep only the k most likely tokens; 0 disables it.
+    pub top_k: usize,
+    /// Most tokens generated per response.
+    pub max_new_tokens: usize,
+    /// Tokens that end a response (kept as its last token).
+    pub stop_tokens: Vec<u32>,
+}
+
+/// One generated response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub tokens: Vec<u32>,
+    pub logprobs: Vec<f32>,
+    pub entropies: Vec<f32>,
+    /// Ended on a stop token (otherwise it hit `max_new_tokens`).
+    pub stopped: bool,
+}
+
+/// Draws `n` responses to `prompt` (token ids, non-empty).
+pub fn sample_group<B: Backend>(
+    model: &Llama<B>,
+    prompt: &[u32],
+    n: usize,
+    params: &SamplingParams,
+    rng: &mut impl Rng,
+    device: &B::Device,
+) -> Vec<Sample> {
+    assert!(!prompt.is_empty(), "a prompt needs at least one token");
+    let budget = model.max_seq_len().saturating_sub(prompt.len());
+    let max_new = params.max_new_tokens.min(budget);
+    let mut cache = KvCache::new(model.blocks.len());
+    let prompt_ids: Vec<i64> = prompt.iter().map(|&t| i64::from(t)).collect();
+    let input =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(prompt_ids, [1, prompt.len()]), device);
+    let logits = model.forward(input, Some(&mut cache));
+    let vocab = logits.dims()[2];
+    let last = logits.narrow(1, prompt.len() - 1, 1).reshape([1, vocab]);
+    let mut rows: Vec<Vec<f32>> = vec![host_rows(last).remove(0); n];
+    let mut cache = cache.repeat_rows(n);
+    let mut samples = vec![
+        Sample {
+            tokens: vec![],
+            logprobs: vec![],
+            entropies: vec![],
+            stopped: false
+        };
+        n
+    ];
+    for step in 0..max_new {
+        let mut next = Vec::with_capacity(n);
+        for (sample, logits) in samples.iter_mut().zip(&rows) {
+            if sample.stopped {
+                next.push(0);
+                continue;
+            }
+            let (logprobs, entropy) = log_softmax_entropy(logits);
+            let token = choose(logits, params, rng);
+            sample.tokens.push(token);
+            sample.logprobs.push(logprobs[token as usize]);
+            sample.entropies.push(entropy);
+            sample.stopped = params.stop_tokens.contains(&token);
+            next.push(i64::from(token));
+        }
+        if step + 1 == max_new || samples.iter().all(|s| s.stopped) {
+            break;
+        }
+        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(next, [n, 1]), device);
+        let logits = model.forward(input, Some(&mut cache));
+        rows = host_rows(logits.reshape([n, vocab]));
+    }
+    samples
+}
+
+fn host_rows<B: Backend>(logits: Tensor<B, 2>) -> Vec<Vec<f32>> {
+    let [rows, vocab] = logits.dims();
+    let flat: Vec<f32> = logits
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("float logits");
+    (0..rows)
+        .map(|r| flat[r * vocab..(r + 1) * vocab].to_vec())
+        .collect()
+}
+
+/// Log-probabilities and entropy (nats) of `softmax(logits)`, in f64 for accuracy.
+pub fn log_softmax_entropy(logits: &[f32]) -> (Vec<f32>, f32) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    let log_z = f64::from(max) + sum.ln();
+    let logprobs: Vec<f64> = logits.iter().map(|&l| f64::from(l) - log_z).collect();
+    let entropy = -logprobs
+        .iter()
+        .map(|lp| lp.exp() * lp)
+        .filter(|x| x.is_finite())
+        .sum::<f64>();
+    (
+        logprobs.into_iter().map(|x| x as f32).collect(),
+        entropy as f32,
+    )
+}
+
+/// Draws a token after temperature, top-k and top-p; greedy at temperature 0.
+pub fn choose(logits: &[f32], params: &SamplingParams, rng: &mut impl Rng) -> u32 {
+    let argmax = || {
+        logits
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i as u32)
+    };
+    if params.temperature <= 0.0 {
+        return argmax();
+    }
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    if params.top_k > 0 {
+        order.truncate(params.top_k);
+    }
+    let scaled: Vec<f64> = order
+        .iter()
+        .map(|&i| f64::from(logits[i] / params.temperature))
+        .collect();
+    let max = scaled[0];
+    let weights: Vec<f64> = scaled.iter().map(|s| (s - max).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let mut keep = weights.len();
+    if params.top_p < 1.0 {
+        let mut mass = 0.0;
+        for (i, w) in weights.iter().enumerate() {
+            mass += w / total;
+            if mass >= f64::from(params.top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+    }
+    let kept: f64 = weights[..keep].iter().sum();
+    let mut draw = rng.random::<f64>() * kept;
+    for (i, w) in weights[..keep].iter().enumerate() {
+        draw -= w;
+        if draw <= 0.0 {
+            return order[i] as u32;
+        }
+    }
+    order[keep - 1] as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn params(temperature: f32, top_p: f32, top_k: usize) -> SamplingParams {
+        SamplingParams {
+            temperature,
+            top_p,
+            top_k,
+            max_new_tokens: 4,
+            stop_tokens: vec![],
+        }
+    }
+
+    #[test]
+    fn entropy_and_logprobs_by_hand() {
+        let (lp, h) = log_softmax_entropy(&[0.0, 0.0]);
+        assert!((lp[0] - 0.5f32.ln()).abs() < 1e-6);
+        assert!((h - 2f32.ln()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn greedy_top_k_and_top_p_restrict_the_draw() {
+        let logits = [1.0, 3.0, 2.0, -5.0];
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        assert_eq!(choose(&logits, &params(0.0, 1.0, 0), &mut rng), 1);
+        for _ in 0..200 {
+            assert_eq!(choose(&logits, &params(1.0, 1.0, 1), &mut rng), 1);
+            assert!([1, 2].contains(&choose(&logits, &params(5.0, 1.0, 2), &mut rng)));
+            // p(1) = 0.665 >= 0.6: nucleus of one token
+            assert_eq!(choose(&logits, &params(1.0, 0.6, 0), &mut rng), 1);
+        }
+    }
+}
