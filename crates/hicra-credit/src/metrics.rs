@@ -186,6 +186,7 @@ mod tests {
                 rollouts: vec![r],
             }],
             metrics: Metrics::new(),
+            eval: false,
         };
         let m = token_metrics(&batch, "planning");
         assert_eq!(m["planning_ratio"], 0.25);

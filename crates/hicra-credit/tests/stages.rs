@@ -56,6 +56,7 @@ fn batch(step: u64) -> RolloutBatch {
         policy_version: 0,
         groups: vec![Group { prompt, rollouts }],
         metrics: Default::default(),
+        eval: false,
     }
 }
 

@@ -78,6 +78,9 @@ pub struct RolloutBatch {
     pub groups: Vec<Group>,
     /// Figures added by the stages the batch went through (`reward/mean`, `planning_ratio`...).
     pub metrics: Metrics,
+    /// An evaluation batch (held-out prompts): measured, never trained on.
+    #[serde(default)]
+    pub eval: bool,
 }
 
 impl RolloutBatch {
