@@ -161,7 +161,7 @@ fn to_batch(
             policy_version: 0,
             groups,
             metrics: Default::default(),
-        eval: false,
+            eval: false,
         },
         positions,
     ))

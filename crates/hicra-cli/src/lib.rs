@@ -30,6 +30,8 @@ pub fn registry() -> Registry {
     let mut registry = Registry::new();
     hicra_metrics::register(&mut registry);
     hicra_credit::register(&mut registry);
+    hicra_tasks::register(&mut registry);
+    hicra_train::register(&mut registry);
     registry
 }
 

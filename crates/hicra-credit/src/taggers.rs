@@ -54,6 +54,9 @@ pub struct StrategicGramsConfig {
     /// to the pipeline file. Default: the paper's 249 strategic grams.
     #[serde(default)]
     pub lexicon: Option<PathBuf>,
+    /// Phrases given inline instead of a lexicon file. Default: none.
+    #[serde(default)]
+    pub grams: Option<Vec<String>>,
     /// Name of the mask to set. Default: `planning`.
     #[serde(default = "planning")]
     pub mask: String,
@@ -78,9 +81,13 @@ mask = "planning"
     }
 
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        let lexicon = match &self.lexicon {
-            Some(path) => Lexicon::from_file(&ctx.resolve_path(path))?,
-            None => Lexicon::paper(),
+        let lexicon = match (&self.lexicon, &self.grams) {
+            (Some(_), Some(_)) => {
+                return Err("give either `lexicon` (a file) or `grams` (inline), not both".into());
+            }
+            (Some(path), None) => Lexicon::from_file(&ctx.resolve_path(path))?,
+            (None, Some(grams)) => Lexicon::new(grams.clone())?,
+            (None, None) => Lexicon::paper(),
         };
         Ok(Box::new(TaggerStage(StrategicGrams {
             lexicon,

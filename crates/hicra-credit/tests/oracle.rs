@@ -72,7 +72,7 @@ fn to_batch(groups: &[Vec<R>]) -> RolloutBatch {
         policy_version: 0,
         groups,
         metrics: Default::default(),
-    eval: false,
+        eval: false,
     }
 }
 

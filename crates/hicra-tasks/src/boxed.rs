@@ -12,7 +12,9 @@ const MAX_SCAN_BYTES: usize = 1 << 20;
 /// The content of the last balanced `\boxed{...}`, if any.
 pub fn last_boxed(text: &str) -> Option<&str> {
     let start = text.len().saturating_sub(MAX_SCAN_BYTES);
-    let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+    let start = (start..text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
     let text = &text[start..];
     let mut found = None;
     let mut search = 0;
@@ -61,7 +63,8 @@ fn one() -> f64 {
 
 impl StageConfig for BoxedVerifierConfig {
     const KIND: &'static str = "verifier.boxed";
-    const SUMMARY: &'static str = "reward = last \\boxed{} equals the gold answer exactly (after trimming)";
+    const SUMMARY: &'static str =
+        "reward = last \\boxed{} equals the gold answer exactly (after trimming)";
     const EXAMPLE: &'static str = r#"[stages.verifier]
 kind = "verifier.boxed"
 inputs = { rollouts = "sampler.rollouts" }
@@ -74,11 +77,20 @@ unparseable_reward = 0.0
         Ports::new()
             .input::<RolloutBatch>("rollouts", "sampled responses")
             .output::<RolloutBatch>("rollouts", "the responses with rewards")
-            .output::<MetricsRecord>("metrics", "reward and accuracy (evaluation batches report accuracy/eval)")
+            .output::<MetricsRecord>(
+                "metrics",
+                "reward and accuracy (evaluation batches report accuracy/eval)",
+            )
     }
 
     fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        let finite = [self.correct_reward, self.wrong_reward, self.unparseable_reward].iter().all(|r| r.is_finite());
+        let finite = [
+            self.correct_reward,
+            self.wrong_reward,
+            self.unparseable_reward,
+        ]
+        .iter()
+        .all(|r| r.is_finite());
         if !finite {
             return Err("rewards must be finite numbers".into());
         }
@@ -112,10 +124,22 @@ impl BoxedVerifierConfig {
             return;
         }
         let n = count as f64;
-        let (reward, accuracy) = if batch.eval { ("reward/eval_mean", "accuracy/eval") } else { ("reward/mean", "accuracy/train") };
+        let (reward, accuracy) = if batch.eval {
+            ("reward/eval_mean", "accuracy/eval")
+        } else {
+            ("reward/mean", "accuracy/train")
+        };
         batch.metrics.insert(reward.into(), total / n);
         batch.metrics.insert(accuracy.into(), correct as f64 / n);
-        batch.metrics.insert(if batch.eval { "format/eval_parsed_frac" } else { "format/parsed_frac" }.into(), parsed as f64 / n);
+        batch.metrics.insert(
+            if batch.eval {
+                "format/eval_parsed_frac"
+            } else {
+                "format/parsed_frac"
+            }
+            .into(),
+            parsed as f64 / n,
+        );
     }
 }
 
@@ -127,7 +151,11 @@ impl Stage for BoxedVerifierConfig {
         while let Some(mut batch) = input.recv_owned() {
             self.step(&mut batch);
             if batch.eval {
-                metrics.send(MetricsRecord { step: batch.step, source: ctx.id().into(), values: batch.metrics.clone() })?;
+                metrics.send(MetricsRecord {
+                    step: batch.step,
+                    source: ctx.id().into(),
+                    values: batch.metrics.clone(),
+                })?;
             }
             out.send(batch)?;
         }
@@ -141,7 +169,10 @@ mod tests {
 
     #[test]
     fn finds_the_last_balanced_box() {
-        assert_eq!(last_boxed("a \\boxed{1} then \\boxed{\\frac{1}{2}}"), Some("\\frac{1}{2}"));
+        assert_eq!(
+            last_boxed("a \\boxed{1} then \\boxed{\\frac{1}{2}}"),
+            Some("\\frac{1}{2}")
+        );
         assert_eq!(last_boxed("\\boxed{12} and \\boxed{unclosed"), Some("12"));
         assert_eq!(last_boxed("nothing"), None);
         assert_eq!(last_boxed(""), None);

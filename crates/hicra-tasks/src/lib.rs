@@ -14,5 +14,7 @@ pub mod plan_puzzles;
 
 /// Registers the task stages.
 pub fn register(registry: &mut hicra_flow::Registry) {
-    registry.register::<plan_puzzles::PlanPuzzlesConfig>().register::<boxed::BoxedVerifierConfig>();
+    registry
+        .register::<plan_puzzles::PlanPuzzlesConfig>()
+        .register::<boxed::BoxedVerifierConfig>();
 }

@@ -1,40 +1,41 @@
 //! `source.plan_puzzles`: the quickstart's task, built so that *strategy* matters.
 //!
-//! A puzzle is a rule letter and a few digits, e.g. `B 3141`. Every worked solution opens with
-//! a plan, then carries it out: `let me reverse: \boxed{1413}`. There are three plans (reverse,
-//! rotate left by one, copy) and each rule letter has exactly one that gives the expected
-//! answer. The supervised warm-up data pick the plan *at random* (always executed correctly),
+//! A puzzle is a rule letter and a number, e.g. `B 7`. Every worked solution opens with a
+//! plan, then carries it out: `let me square: \boxed{49}`. There are three plans (double,
+//! square, triple) and each rule letter has exactly one that gives the expected answer. The supervised warm-up data pick the plan *at random* (always executed correctly),
 //! so after warm-up a model executes any plan but chooses blindly: about one answer in three is
 //! right. Only reinforcement learning can teach which plan suits which rule, and the choice
 //! sits in the planning phrase, where HICRA concentrates credit.
 
 use std::collections::BTreeMap;
 
-use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult, derive_seed};
+use hicra_flow::{
+    BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult, derive_seed,
+};
 use hicra_messages::{ChatMessage, Prompt};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
 /// The plans, in rule order: rule `A` needs the first, `B` the second, `C` the third.
-pub const PLANS: [&str; 3] = ["reverse", "rotate", "copy"];
+pub const PLANS: [&str; 3] = ["double", "square", "triple"];
 
-/// Carries out a plan on a digit string.
-pub fn execute(plan: &str, digits: &str) -> String {
+/// Carries out a plan on a number.
+pub fn execute(plan: &str, n: u64) -> u64 {
     match plan {
-        "reverse" => digits.chars().rev().collect(),
-        "rotate" => digits.chars().skip(1).chain(digits.chars().take(1)).collect(),
-        _ => digits.to_string(),
+        "double" => 2 * n,
+        "square" => n * n,
+        _ => 3 * n,
     }
 }
 
 /// A worked solution following `plan`.
-pub fn solution(plan: &str, digits: &str) -> String {
-    format!("let me {plan}: \\boxed{{{}}}", execute(plan, digits))
+pub fn solution(plan: &str, n: u64) -> String {
+    format!("let me {plan}: \\boxed{{{}}}", execute(plan, n))
 }
 
 /// Every character the task's prompts and solutions use (for a character tokenizer).
-pub const ALPHABET: &str = "0123456789ABC abcdelmoprstvxy:\\{}\n";
+pub const ALPHABET: &str = "0123456789ABC :\\{}\nabdeilmopqrstux";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,12 +43,9 @@ pub struct PlanPuzzlesConfig {
     /// Puzzles to emit; 0 = endless. Default: 0.
     #[serde(default)]
     pub count: u64,
-    /// Fewest digits per puzzle. Default: 3.
-    #[serde(default = "three")]
-    pub min_digits: usize,
-    /// Most digits per puzzle. Default: 4.
-    #[serde(default = "four")]
-    pub max_digits: usize,
+    /// Numbers are drawn from 1..=max_operand. Default: 9.
+    #[serde(default = "nine")]
+    pub max_operand: u64,
     /// Attach a worked solution with a uniformly random plan as `meta.solution` (warm-up data).
     /// Default: false.
     #[serde(default)]
@@ -57,11 +55,8 @@ pub struct PlanPuzzlesConfig {
     pub split: String,
 }
 
-fn three() -> usize {
-    3
-}
-fn four() -> usize {
-    4
+fn nine() -> u64 {
+    9
 }
 fn train() -> String {
     "train".into()
@@ -69,12 +64,11 @@ fn train() -> String {
 
 impl StageConfig for PlanPuzzlesConfig {
     const KIND: &'static str = "source.plan_puzzles";
-    const SUMMARY: &'static str = "quickstart task: rule + digits; one of three plans (reverse/rotate/copy) fits each rule";
+    const SUMMARY: &'static str = "quickstart task: rule letter + number; one of three plans (double/square/triple) fits each rule";
     const EXAMPLE: &'static str = r#"[stages.puzzles]
 kind = "source.plan_puzzles"
 count = 0
-min_digits = 3
-max_digits = 4
+max_operand = 9
 worked_solutions = false
 split = "train"
 "#;
@@ -84,8 +78,12 @@ split = "train"
     }
 
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        if self.min_digits == 0 || self.min_digits > self.max_digits || self.max_digits > 12 {
-            return Err(format!("need 1 <= min_digits <= max_digits <= 12, got {}..={}", self.min_digits, self.max_digits).into());
+        if !(1..=1_000_000).contains(&self.max_operand) {
+            return Err(format!(
+                "max_operand must be in 1..=1000000, got {}",
+                self.max_operand
+            )
+            .into());
         }
         let seed = derive_seed(ctx.run.seed, &format!("plan_puzzles/{}", self.split));
         Ok(Box::new(PlanPuzzles { config: self, seed }))
@@ -102,20 +100,19 @@ impl PlanPuzzles {
     pub fn puzzle(&self, index: u64) -> Prompt {
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, &index.to_string()));
         let rule = rng.random_range(0..PLANS.len());
-        let len = rng.random_range(self.config.min_digits..=self.config.max_digits);
-        let digits: String = (0..len).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect();
+        let n = rng.random_range(1..=self.config.max_operand);
         let letter = char::from(b'A' + rule as u8);
-        let question = format!("{letter} {digits}");
+        let question = format!("{letter} {n}");
         let mut meta = BTreeMap::new();
         meta.insert("rule".to_string(), letter.to_string().into());
         if self.config.worked_solutions {
             let plan = PLANS[rng.random_range(0..PLANS.len())];
-            meta.insert("solution".to_string(), solution(plan, &digits).into());
+            meta.insert("solution".to_string(), solution(plan, n).into());
         }
         Prompt {
             id: format!("{}-{index}", self.config.split),
             task: "plan_puzzles".into(),
-            answer: execute(PLANS[rule], &digits),
+            answer: execute(PLANS[rule], n).to_string(),
             messages: vec![ChatMessage::new("user", question.clone())],
             question,
             meta,
@@ -142,25 +139,47 @@ mod tests {
 
     #[test]
     fn plans_execute_and_solutions_use_the_alphabet() {
-        assert_eq!(execute("reverse", "123"), "321");
-        assert_eq!(execute("rotate", "123"), "231");
-        assert_eq!(execute("copy", "123"), "123");
-        let s = solution("rotate", "4567");
-        assert_eq!(s, "let me rotate: \\boxed{5674}");
-        assert!(s.chars().all(|c| ALPHABET.contains(c)), "{s}");
-        assert!("A B C 0123456789 let me reverse copy".chars().all(|c| ALPHABET.contains(c)));
+        assert_eq!(
+            (
+                execute("double", 7),
+                execute("square", 7),
+                execute("triple", 7)
+            ),
+            (14, 49, 21)
+        );
+        let s = solution("square", 9);
+        assert_eq!(s, "let me square: \\boxed{81}");
+        for plan in PLANS {
+            assert!(
+                solution(plan, 9).chars().all(|c| ALPHABET.contains(c)),
+                "{plan}"
+            );
+        }
+        assert!("A B C 7".chars().all(|c| ALPHABET.contains(c)));
     }
 
     #[test]
     fn streams_are_deterministic_and_answers_follow_the_rule() {
-        let ctx = BuildContext { id: "p".into(), run: Default::default() };
-        let config = |split: &str| PlanPuzzlesConfig { count: 0, min_digits: 3, max_digits: 4, worked_solutions: true, split: split.into() };
-        let a = PlanPuzzles { seed: derive_seed(ctx.run.seed, "plan_puzzles/train"), config: config("train") };
+        let ctx = BuildContext {
+            id: "p".into(),
+            run: Default::default(),
+        };
+        let config = |split: &str| PlanPuzzlesConfig {
+            count: 0,
+            max_operand: 9,
+            worked_solutions: true,
+            split: split.into(),
+        };
+        let a = PlanPuzzles {
+            seed: derive_seed(ctx.run.seed, "plan_puzzles/train"),
+            config: config("train"),
+        };
         assert_eq!(a.puzzle(5), a.puzzle(5));
         for i in 0..50 {
             let p = a.puzzle(i);
             let rule = (p.question.as_bytes()[0] - b'A') as usize;
-            assert_eq!(p.answer, execute(PLANS[rule], &p.question[2..]));
+            let n: u64 = p.question[2..].parse().unwrap();
+            assert_eq!(p.answer, execute(PLANS[rule], n).to_string());
             assert!(p.meta["solution"].as_str().unwrap().starts_with("let me "));
         }
     }

@@ -1,0 +1,105 @@
+//! Supervised warm-up: cross-entropy on worked solutions (`meta.solution`) before RL, so the
+//! policy starts from something that can already carry out plans.
+
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use hicra_flow::{BoxError, Inbox, StageContext};
+use hicra_messages::{Metrics, Prompt};
+use hicra_model::{CharTokenizer, CpuAutodiff, Llama, score};
+use serde::Deserialize;
+
+use crate::policy::encode_prompt;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftConfig {
+    /// Optimiser steps of warm-up (0 = none). Default: 0.
+    #[serde(default)]
+    pub steps: u64,
+    /// Examples per step. Default: 32.
+    #[serde(default = "thirty_two")]
+    pub batch_size: usize,
+    /// AdamW learning rate of the warm-up. Default: 3e-3.
+    #[serde(default = "default_lr")]
+    pub learning_rate: f64,
+}
+
+fn thirty_two() -> usize {
+    32
+}
+fn default_lr() -> f64 {
+    3e-3
+}
+
+impl Default for SftConfig {
+    fn default() -> Self {
+        Self {
+            steps: 0,
+            batch_size: 32,
+            learning_rate: 3e-3,
+        }
+    }
+}
+
+/// Trains on `(prompt, meta.solution + end of text)` pairs; returns the model and figures.
+pub fn sft_warmup(
+    mut model: Llama<CpuAutodiff>,
+    tokenizer: &CharTokenizer,
+    prompts: &Inbox<Prompt>,
+    config: &SftConfig,
+    ctx: &StageContext,
+) -> Result<(Llama<CpuAutodiff>, Metrics), BoxError> {
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(0.0)
+        .init::<CpuAutodiff, Llama<CpuAutodiff>>();
+    let device = Default::default();
+    let started = Instant::now();
+    let mut last_loss = f64::NAN;
+    for step in 0..config.steps {
+        ctx.check_cancelled()?;
+        let mut examples = Vec::with_capacity(config.batch_size);
+        for _ in 0..config.batch_size {
+            let Some(p) = prompts.recv() else {
+                return Err(format!(
+                    "the `sft` input closed after {step} warm-up steps; {} were asked for",
+                    config.steps
+                )
+                .into());
+            };
+            let solution = p
+                .meta
+                .get("solution")
+                .and_then(|s| s.as_str())
+                .ok_or_else(|| format!("warm-up prompt `{}` has no meta.solution", p.id))?;
+            let mut target = tokenizer
+                .encode(solution)
+                .map_err(|e| format!("solution of `{}`: {e}", p.id))?;
+            target.push(CharTokenizer::EOS);
+            examples.push((encode_prompt(tokenizer, &p)?, target));
+        }
+        let pairs: Vec<(&[u32], &[u32])> = examples
+            .iter()
+            .map(|(p, t)| (p.as_slice(), t.as_slice()))
+            .collect();
+        let scored = score(&model, &pairs, &device);
+        let tokens = scored.mask.clone().sum();
+        let loss = (scored.logprobs * scored.mask).sum().neg() / tokens;
+        last_loss = f64::from(loss.clone().into_scalar());
+        if !last_loss.is_finite() {
+            return Err(format!("non-finite warm-up loss at step {step}").into());
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(config.learning_rate, model, grads);
+        if step % 50 == 0 || step + 1 == config.steps {
+            tracing::info!(step, loss = last_loss, "sft warm-up");
+        }
+    }
+    let _ = model.valid();
+    let mut m = Metrics::new();
+    m.insert("sft/final_loss".into(), last_loss);
+    m.insert("sft/steps".into(), config.steps as f64);
+    m.insert("timing/sft_secs".into(), started.elapsed().as_secs_f64());
+    Ok((model, m))
+}
