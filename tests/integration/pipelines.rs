@@ -1,16 +1,63 @@
-//! Every file in `pipelines/` validates with the binary's own stage kinds.
+//! Every file in `pipelines/` validates with the binary's own stage kinds, and runs end to end
+//! for two steps with a tiny model and short warm-up.
+
+use std::path::{Path, PathBuf};
 
 use crate::cli::{hicra, text};
 
+fn pipelines() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    files
+}
+
+/// `--set` overrides that shrink a pipeline to a smoke run, chosen by each stage's kind.
+fn smoke_overrides(file: &Path) -> Vec<String> {
+    let doc: toml::Table = toml::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let mut sets = Vec::new();
+    let stages = doc
+        .get("stages")
+        .and_then(|s| s.as_table())
+        .cloned()
+        .unwrap_or_default();
+    for (id, stage) in &stages {
+        let kind = stage
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default();
+        let eval = stage
+            .get("eval_every")
+            .and_then(|e| e.as_integer())
+            .unwrap_or(0)
+            > 0;
+        let finite = stage.get("count").and_then(|c| c.as_integer()).unwrap_or(0) > 0;
+        match kind {
+            "sampler.policy" if !eval => sets.push(format!("stages.{id}.steps=2")),
+            "sampler.policy" => sets.push(format!("stages.{id}.group_size=2")),
+            "learner.policy_gradient" => {
+                sets.push(format!("stages.{id}.sft.steps=2"));
+                sets.push(format!("stages.{id}.sft.batch_size=4"));
+                sets.push(format!("stages.{id}.model.hidden_size=16"));
+                sets.push(format!("stages.{id}.model.intermediate_size=32"));
+                sets.push(format!("stages.{id}.model.num_layers=1"));
+            }
+            "sink.metrics" => sets.push(format!("stages.{id}.total_steps=2")),
+            k if k.starts_with("source.") && finite => sets.push(format!("stages.{id}.count=4")),
+            _ => {}
+        }
+    }
+    sets
+}
+
 #[test]
 fn every_pipeline_validates() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
-    let mut count = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "toml") {
-            continue;
-        }
+    for path in pipelines() {
         let out = hicra(&["validate", path.to_str().unwrap()]);
         assert!(
             out.status.success(),
@@ -18,7 +65,60 @@ fn every_pipeline_validates() {
             path.display(),
             text(&out.stderr)
         );
-        count += 1;
     }
-    assert!(count > 0);
+}
+
+#[test]
+fn every_pipeline_runs_two_steps_with_a_tiny_model() {
+    for path in pipelines() {
+        let out_dir = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "run".to_string(),
+            path.display().to_string(),
+            "--out".into(),
+            out_dir.path().display().to_string(),
+        ];
+        for set in smoke_overrides(&path) {
+            args.push("--set".into());
+            args.push(set);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = hicra(&args);
+        assert!(
+            out.status.success(),
+            "{}:\n{}",
+            path.display(),
+            text(&out.stderr)
+        );
+        let metrics = std::fs::read_to_string(out_dir.path().join("metrics.jsonl")).unwrap();
+        let steps: Vec<serde_json::Value> = metrics
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // two training steps, plus a final evaluation record when the pipeline has an evaluator
+        assert!(
+            (2..=3).contains(&steps.len()),
+            "{}: {metrics}",
+            path.display()
+        );
+        for key in [
+            "reward/mean",
+            "accuracy/train",
+            "loss/policy",
+            "grad_norm",
+            "planning_ratio",
+            "entropy/all",
+        ] {
+            assert!(
+                steps[1].get(key).is_some_and(|v| v.is_number()),
+                "{}: no `{key}` in {}",
+                path.display(),
+                steps[1]
+            );
+        }
+        let events = std::fs::read_dir(out_dir.path().join("tensorboard"))
+            .unwrap()
+            .count();
+        assert_eq!(events, 1, "one TensorBoard event file");
+    }
 }
