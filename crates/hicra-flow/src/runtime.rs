@@ -232,12 +232,7 @@ fn supervise(
                 recv(cancel.receiver()) -> _ => None,
             }
         };
-        let Some((index, outcome, wall)) = message else {
-            if cancel.is_cancelled() && !cancelled_by_us && first_error.is_none() {
-                first_error = Some(RunError::Interrupted);
-            }
-            continue;
-        };
+        let Some((index, outcome, wall)) = message else { continue };
         remaining -= 1;
         let (id, kind, _) = &meta[index];
         let (status, error) = match outcome {
@@ -271,6 +266,11 @@ fn supervise(
                 tracing::warn!(stage = %id, "also failed after cancellation: {error}");
             }
         }
+    }
+    // Cancelled from outside (Ctrl-C) and no stage failed: the run was interrupted, even if
+    // every stage then stopped cleanly.
+    if cancel.is_cancelled() && !cancelled_by_us && first_error.is_none() {
+        first_error = Some(RunError::Interrupted);
     }
     (statuses, first_error)
 }
