@@ -1,1 +1,0 @@
-//! hicra-pretrained: work in progress.
