@@ -17,28 +17,34 @@ fn pipelines() -> Vec<PathBuf> {
     files
 }
 
-/// `--set` overrides that shrink a pipeline to a smoke run, chosen by each stage's kind.
+/// `--set` overrides that shrink a pipeline to a smoke run, chosen by each stage's kind (read
+/// from the merged document, so stages inherited through `extends` count too).
 fn smoke_overrides(file: &Path) -> Vec<String> {
-    let doc: toml::Table = toml::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    use hicra::flow::value::ValueKind;
+    let loaded = hicra::flow::load::load(&[file.to_path_buf()], &[])
+        .unwrap_or_else(|(_, d)| panic!("{d:?}"));
+    let int = |stage: &hicra::flow::value::Table, key: &str| match stage.get(key).map(|v| &v.kind) {
+        Some(ValueKind::Integer(n)) => *n,
+        _ => 0,
+    };
     let mut sets = Vec::new();
-    let stages = doc
+    let root = loaded.root.as_table().unwrap();
+    let stages = root
         .get("stages")
         .and_then(|s| s.as_table())
         .cloned()
         .unwrap_or_default();
-    for (id, stage) in &stages {
+    for (id, stage) in &stages.entries {
+        let stage = stage.as_table().unwrap();
         let kind = stage
             .get("kind")
             .and_then(|k| k.as_str())
             .unwrap_or_default();
-        let eval = stage
-            .get("eval_every")
-            .and_then(|e| e.as_integer())
-            .unwrap_or(0)
-            > 0;
-        let finite = stage.get("count").and_then(|c| c.as_integer()).unwrap_or(0) > 0;
+        let id = &id.name;
         match kind {
-            "sampler.policy" if !eval => sets.push(format!("stages.{id}.steps=2")),
+            "sampler.policy" if int(stage, "eval_every") == 0 => {
+                sets.push(format!("stages.{id}.steps=2"))
+            }
             "sampler.policy" => sets.push(format!("stages.{id}.group_size=2")),
             "learner.policy_gradient" => {
                 sets.push(format!("stages.{id}.sft.steps=2"));
@@ -48,7 +54,9 @@ fn smoke_overrides(file: &Path) -> Vec<String> {
                 sets.push(format!("stages.{id}.model.num_layers=1"));
             }
             "sink.metrics" => sets.push(format!("stages.{id}.total_steps=2")),
-            k if k.starts_with("source.") && finite => sets.push(format!("stages.{id}.count=4")),
+            k if k.starts_with("source.") && int(stage, "count") > 0 => {
+                sets.push(format!("stages.{id}.count=4"))
+            }
             _ => {}
         }
     }

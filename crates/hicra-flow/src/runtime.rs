@@ -232,7 +232,9 @@ fn supervise(
                 recv(cancel.receiver()) -> _ => None,
             }
         };
-        let Some((index, outcome, wall)) = message else { continue };
+        let Some((index, outcome, wall)) = message else {
+            continue;
+        };
         remaining -= 1;
         let (id, kind, _) = &meta[index];
         let (status, error) = match outcome {
