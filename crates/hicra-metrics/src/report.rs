@@ -169,8 +169,10 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     }
     let pad = if hi > lo {
         (hi - lo) * 0.05
+    } else if lo != 0.0 {
+        lo.abs() * 0.05
     } else {
-        lo.abs().max(1.0) * 0.05
+        0.05
     };
     (lo - pad, hi + pad)
 }
