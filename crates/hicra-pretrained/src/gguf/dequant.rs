@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn q4_0_and_q8_0_are_centred() {
         let mut q4 = f16_bytes(2.0).to_vec();
-        q4.extend([0x08u8; 16]);
+        q4.extend([0x88u8; 16]);
         assert!(dequantize(GgmlType::Q4_0, &q4, 32).iter().all(|&v| v == 0.0));
         let mut q8 = f16_bytes(0.25).to_vec();
         q8.extend((0..32).map(|i| (i as i8 - 16) as u8));
