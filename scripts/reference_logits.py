@@ -32,7 +32,7 @@ def main():
     a = p.parse_args()
     directory, name = os.path.dirname(os.path.abspath(a.model)), os.path.basename(a.model)
     tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name, dtype=torch.float32)
     model.eval()
     dtypes = sorted({str(t.dtype) for t in model.state_dict().values()})
     print(f"transformers {__import__('transformers').__version__}, torch {torch.__version__}, "

@@ -66,4 +66,30 @@ fn loads_the_whole_checkpoint() {
     assert_eq!((hist["Q4_1"], hist["F32"], hist["Q8_0"]), (210, 61, 1));
     assert_eq!(model.tensors["model.layers.0.self_attn.k_proj.weight"].shape, vec![192, 576]);
     assert!(matches!(model.chat_template, ChatTemplate::ChatMl { default_system: Some(_) }));
+    weights_match_transformers(&model);
+}
+
+/// transformers' own GGUF dequantization (fixture from `scripts/reference_weights.py`), which
+/// un-permutes Q/K to the Hugging Face layout; we keep GGUF order, so un-permute before comparing.
+fn weights_match_transformers(model: &hicra_pretrained::Pretrained) {
+    let text = std::fs::read_to_string(common::fixture("smollm2_weights.json")).unwrap();
+    let want: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let c = &model.config;
+    for (name, case) in want.as_object().unwrap() {
+        let mut tensor = model.tensors[name].clone();
+        if name.ends_with("q_proj.weight") {
+            tensor = hicra_pretrained::unpermute_rope(&tensor, c.num_heads).unwrap();
+        } else if name.ends_with("k_proj.weight") {
+            tensor = hicra_pretrained::unpermute_rope(&tensor, c.num_kv_heads).unwrap();
+        }
+        let shape: Vec<usize> = case["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        assert_eq!(tensor.shape, shape, "{name}");
+        let first: Vec<f32> = case["first"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        assert_eq!(&tensor.data[..4], &first[..], "{name}");
+        let sum: f64 = tensor.data.iter().map(|&v| v as f64).sum();
+        let abs_sum: f64 = tensor.data.iter().map(|&v| (v as f64).abs()).sum();
+        let (want_sum, want_abs) = (case["sum"].as_f64().unwrap(), case["abs_sum"].as_f64().unwrap());
+        assert!((sum - want_sum).abs() <= 1e-6 * want_abs, "{name}: sum {sum} vs {want_sum}");
+        assert!((abs_sum - want_abs).abs() <= 1e-6 * want_abs, "{name}: abs sum {abs_sum} vs {want_abs}");
+    }
 }
