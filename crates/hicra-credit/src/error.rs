@@ -31,6 +31,16 @@ pub enum CreditError {
         got: usize,
         tokens: usize,
     },
+    #[error(
+        "rollout {index} of group `{group}` has no mask `{mask}` (masks present: {present}); \
+         is the tagger that sets it upstream of this stage?"
+    )]
+    MissingMask {
+        group: String,
+        index: usize,
+        mask: String,
+        present: String,
+    },
     #[error("invalid parameter: {0}")]
     Config(String),
 }
