@@ -34,10 +34,19 @@ pub fn mask<'a>(group: &'a Group, index: usize, name: &str) -> Result<&'a [bool]
     Ok(m)
 }
 
-/// The token entropies of rollout `index` of `group`, one per token.
+/// The token entropies of rollout `index` of `group`: one finite value per token.
 pub fn entropies(group: &Group, index: usize) -> Result<&[f32], CreditError> {
     let r = &group.rollouts[index];
     same_length(group, index, "entropies", r.entropies.len())?;
+    if let Some(token) = r.entropies.iter().position(|e| !e.is_finite()) {
+        return Err(CreditError::NonFiniteToken {
+            group: group.prompt.id.clone(),
+            index,
+            what: "entropy",
+            token,
+            value: f64::from(r.entropies[token]),
+        });
+    }
     Ok(&r.entropies)
 }
 

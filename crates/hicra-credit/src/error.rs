@@ -41,6 +41,14 @@ pub enum CreditError {
         mask: String,
         present: String,
     },
+    #[error("rollout {index} of group `{group}`: the {what} of token {token} is {value}")]
+    NonFiniteToken {
+        group: String,
+        index: usize,
+        what: &'static str,
+        token: usize,
+        value: f64,
+    },
     #[error("invalid parameter: {0}")]
     Config(String),
 }

@@ -175,12 +175,17 @@ fn whiten_by_tokens(
         .map(|(a, l)| (a - mean).powi(2) * *l as f64)
         .sum::<f64>()
         / tokens as f64;
-    let std = var.sqrt();
+    let scale = var.sqrt() + eps;
     for (group, keep) in advantages.iter_mut().zip(informative) {
         if *keep {
-            group
-                .iter_mut()
-                .for_each(|a| *a = (*a - mean) / (std + eps));
+            // scale 0 (eps = 0, every token equal): nothing to tell apart, so no signal
+            group.iter_mut().for_each(|a| {
+                *a = if scale > 0.0 {
+                    (*a - mean) / scale
+                } else {
+                    0.0
+                }
+            });
         }
     }
 }
@@ -253,6 +258,15 @@ mod tests {
         assert_eq!(a[1], vec![0.0, 0.0]);
         let w = |x: f64| (x - mean) / std;
         assert!(close(&a[2], &[w(1.0), w(-1.0), w(0.0)]));
+    }
+
+    #[test]
+    fn reinforce_pp_without_eps_on_equal_token_values_gives_zero_not_nan() {
+        // one informative group whose only tokens all carry the same advantage
+        let a = Estimator::ReinforcePp
+            .advantages(&[vec![1.0, 0.0]], &[vec![3, 0]], 0.0)
+            .unwrap();
+        assert_eq!(a, vec![vec![0.0, 0.0]]);
     }
 
     #[test]

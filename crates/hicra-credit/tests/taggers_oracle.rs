@@ -17,8 +17,24 @@ const GRAMS: [&str; 7] = [
     "hmm,",
 ];
 const PIECES: [&str; 18] = [
-    "so", "also", "But", "wait", "WAIT", "we", "can", "see", "seed", "that", "hmm,", "x", "_", "é",
-    "we can", "We can see", "we can seed", "but wait",
+    "so",
+    "also",
+    "But",
+    "wait",
+    "WAIT",
+    "we",
+    "can",
+    "see",
+    "seed",
+    "that",
+    "hmm,",
+    "x",
+    "_",
+    "é",
+    "we can",
+    "We can see",
+    "we can seed",
+    "but wait",
 ];
 const GLUE: [&str; 5] = [" ", "", ", ", "\n", "-"];
 
