@@ -1,6 +1,7 @@
 //! `hicra credit`: per-token advantages for rollouts given as JSON lines
-//! `{"group": "<id>", "reward": <number>, "tags": [0|1, ...], "entropy": [...]?}`; prints each
-//! line back with `"advantages": [...]`, in input order.
+//! `{"group": "<id>", "reward": <number>, "tags": [0|1, ...], "entropy": [...]?,
+//! "correct": <bool>?}`; prints each line back with `"advantages": [...]`, in input order.
+//! `correct` (default: reward > 0) matters only to the `hicra_authors` transform.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ enum EstimatorArg {
     Drgrpo,
     Rloo,
     ReinforcePp,
+    Maxrl,
 }
 
 #[derive(Args, Debug)]
@@ -50,6 +52,7 @@ pub fn run(args: CreditArgs) -> miette::Result<()> {
         EstimatorArg::Drgrpo => Estimator::Drgrpo,
         EstimatorArg::Rloo => Estimator::Rloo,
         EstimatorArg::ReinforcePp => Estimator::ReinforcePp,
+        EstimatorArg::Maxrl => Estimator::Maxrl,
     };
     let (mut batch, positions) = to_batch(&args.input, &lines)?;
     let assigner = CreditAssigner {
@@ -115,8 +118,9 @@ fn to_batch(
                 .collect::<Result<_, _>>()?,
             _ => return Err(at("`tags` must be an array of 0/1, one per token")),
         };
+        // Without `entropy`, the entropy-based transforms report the missing values.
         let entropies: Vec<f32> = match object.get("entropy") {
-            None => vec![0.0; tags.len()],
+            None => Vec::new(),
             Some(Value::Array(a)) => a
                 .iter()
                 .map(|e| {
@@ -127,18 +131,23 @@ fn to_batch(
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(at("`entropy` must be an array")),
         };
-        if entropies.len() != tags.len() {
+        if object.contains_key("entropy") && entropies.len() != tags.len() {
             return Err(at(&format!(
                 "`entropy` has {} values for {} tags",
                 entropies.len(),
                 tags.len()
             )));
         }
+        let correct = match object.get("correct") {
+            None => reward > 0.0,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(at("`correct` must be true or false")),
+        };
         let rollout = Rollout {
             tokens: vec![0; tags.len()],
             entropies,
             reward: Some(reward),
-            correct: Some(reward > 0.0),
+            correct: Some(correct),
             masks: [(PLANNING_MASK.to_string(), tags)].into(),
             ..Default::default()
         };

@@ -51,7 +51,7 @@ impl CreditAssigner {
             .iter()
             .map(|g| g.rollouts.iter().map(|r| r.len()).collect())
             .collect();
-        let response = self.estimator.advantages(&rewards, &lengths, self.eps);
+        let response = self.estimator.advantages(&rewards, &lengths, self.eps)?;
         let mut tokens: TokenAdvantages = response
             .iter()
             .zip(&lengths)

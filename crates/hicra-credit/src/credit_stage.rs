@@ -7,6 +7,7 @@ use hicra_messages::{Metrics, MetricsRecord, RolloutBatch};
 use serde::Deserialize;
 
 use crate::assign::{CreditAssigner, ZeroVariance};
+use crate::error::CreditError;
 use crate::estimator::Estimator;
 use crate::metrics::{FirstValues, token_metrics};
 use crate::transform::Transform;
@@ -15,7 +16,7 @@ use crate::transform::Transform;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrpoConfig {
-    /// `grpo`, `drgrpo`, `rloo` or `reinforce_pp`. Default: `grpo`.
+    /// `grpo`, `drgrpo`, `rloo`, `reinforce_pp` or `maxrl`. Default: `grpo`.
     #[serde(default = "default_estimator")]
     pub estimator: Estimator,
     /// Added to the standard deviation when normalising. Default: 1e-6.
@@ -41,7 +42,7 @@ pub struct GrpoConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HicraConfig {
-    /// `grpo`, `drgrpo`, `rloo` or `reinforce_pp`. Default: `grpo`.
+    /// `grpo`, `drgrpo`, `rloo`, `reinforce_pp` or `maxrl`. Default: `grpo`.
     #[serde(default = "default_estimator")]
     pub estimator: Estimator,
     /// Added to the standard deviation when normalising. Default: 1e-6.
@@ -54,9 +55,13 @@ pub struct HicraConfig {
     #[serde(default = "default_mask")]
     pub mask: String,
     /// `paper` (the published formula) or `authors_code` (only correct, longer-than-average
-    /// responses; mask OR top-30% entropy). Default: `paper`.
+    /// responses; mask OR the top `authors_entropy_share` of token entropies). Default: `paper`.
     #[serde(default = "default_variant")]
     pub variant: Variant,
+    /// Share of each response's highest-entropy tokens OR'ed into the mask by
+    /// `variant = "authors_code"` (unused by `paper`), in [0, 1]. Default: 0.3.
+    #[serde(default = "default_authors_entropy_share")]
+    pub authors_entropy_share: f64,
     /// Further token transforms applied after HICRA, in order. Default: none.
     #[serde(default)]
     pub transforms: Vec<Transform>,
@@ -66,12 +71,19 @@ pub struct HicraConfig {
     /// Compute and report only (see `credit.grpo`). Default: false.
     #[serde(default)]
     pub shadow: bool,
+    /// Mask whose tokens count as planning tokens in the metrics (kept apart from `mask`, so a
+    /// placebo assigner still reports on the real planning tokens). Default: `planning`.
+    #[serde(default = "default_mask")]
+    pub metrics_mask: String,
 }
 
+/// Which HICRA `credit.hicra` applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Variant {
+    /// The published formula on every response ([`Transform::Hicra`]).
     Paper,
+    /// The variant reported in the authors' verl code ([`Transform::HicraAuthors`]).
     AuthorsCode,
 }
 
@@ -86,6 +98,9 @@ fn default_alpha() -> f64 {
 }
 fn default_mask() -> String {
     hicra_messages::PLANNING_MASK.to_string()
+}
+fn default_authors_entropy_share() -> f64 {
+    0.3
 }
 fn default_variant() -> Variant {
     Variant::Paper
@@ -109,8 +124,7 @@ fn credit_ports() -> Ports {
 
 impl StageConfig for GrpoConfig {
     const KIND: &'static str = "credit.grpo";
-    const SUMMARY: &'static str =
-        "GRPO-family advantages (grpo, drgrpo, rloo, reinforce_pp) with optional token transforms";
+    const SUMMARY: &'static str = "GRPO-family advantages (grpo, drgrpo, rloo, reinforce_pp, maxrl) with optional token transforms";
     const EXAMPLE: &'static str = r#"[stages.credit]
 kind = "credit.grpo"
 inputs = { rollouts = "tagger.rollouts" }
@@ -133,7 +147,7 @@ metrics_mask = "planning"
             transforms: self.transforms,
             zero_variance: self.zero_variance,
         };
-        CreditStage::new(assigner, self.shadow, self.metrics_mask)
+        CreditStage::boxed(assigner, self.shadow, self.metrics_mask)
     }
 }
 
@@ -149,9 +163,11 @@ eps = 1e-6
 alpha = 0.2
 mask = "planning"
 variant = "paper"
+authors_entropy_share = 0.3
 transforms = []
 zero_variance = "keep"
 shadow = false
+metrics_mask = "planning"
 "#;
 
     fn ports(&self) -> Ports {
@@ -167,7 +183,7 @@ shadow = false
             Variant::AuthorsCode => Transform::HicraAuthors {
                 alpha: self.alpha,
                 mask: self.mask.clone(),
-                entropy_quantile: 0.3,
+                entropy_quantile: self.authors_entropy_share,
             },
         };
         let mut transforms = vec![hicra];
@@ -178,7 +194,7 @@ shadow = false
             transforms,
             zero_variance: self.zero_variance,
         };
-        CreditStage::new(assigner, self.shadow, self.mask)
+        CreditStage::boxed(assigner, self.shadow, self.metrics_mask)
     }
 }
 
@@ -191,7 +207,8 @@ pub struct CreditStage {
 }
 
 impl CreditStage {
-    fn new(
+    /// Checks the parameters and boxes the stage.
+    fn boxed(
         assigner: CreditAssigner,
         shadow: bool,
         metrics_mask: String,
@@ -211,13 +228,15 @@ impl CreditStage {
     }
 
     /// Assigns credit and returns the batch with the figures of this assignment.
-    pub fn step(&mut self, mut batch: RolloutBatch) -> Result<(RolloutBatch, Metrics), BoxError> {
+    pub fn step(
+        &mut self,
+        mut batch: RolloutBatch,
+    ) -> Result<(RolloutBatch, Metrics), CreditError> {
         let report = self.assigner.assign(&mut batch)?;
         let mut m = token_metrics(&batch, &self.metrics_mask);
-        if let Some(p) = m.get("perplexity/planning_over_execution").copied() {
-            if let Some(r) = self.first.ratio("ppl", p) {
-                m.insert("perplexity/planning_over_execution_rel_first".into(), r);
-            }
+        let ppl_ratio = m.get("perplexity/planning_over_execution").copied();
+        if let Some(r) = ppl_ratio.and_then(|p| self.first.ratio("ppl", p)) {
+            m.insert("perplexity/planning_over_execution_rel_first".into(), r);
         }
         if report.groups > 0 {
             m.insert(
@@ -225,6 +244,10 @@ impl CreditStage {
                 report.zero_variance_groups as f64 / report.groups as f64,
             );
         }
+        m.insert(
+            "groups/zero_variance".into(),
+            report.zero_variance_groups as f64,
+        );
         m.insert("groups/dropped".into(), report.dropped_groups as f64);
         Ok((batch, m))
     }

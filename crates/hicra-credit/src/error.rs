@@ -31,6 +31,24 @@ pub enum CreditError {
         got: usize,
         tokens: usize,
     },
+    #[error(
+        "rollout {index} of group `{group}` has no mask `{mask}` (masks present: {present}); \
+         is the tagger that sets it upstream of this stage?"
+    )]
+    MissingMask {
+        group: String,
+        index: usize,
+        mask: String,
+        present: String,
+    },
+    #[error("rollout {index} of group `{group}`: the {what} of token {token} is {value}")]
+    NonFiniteToken {
+        group: String,
+        index: usize,
+        what: &'static str,
+        token: usize,
+        value: f64,
+    },
     #[error("invalid parameter: {0}")]
     Config(String),
 }

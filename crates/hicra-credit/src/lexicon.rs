@@ -25,8 +25,12 @@ pub struct GramMatch {
     pub end: usize,
 }
 
+/// A compiled list of phrases.
 pub struct Lexicon {
     grams: Vec<String>,
+    /// For each automaton pattern, the index of its gram (a gram with an apostrophe has a
+    /// second pattern spelt with the typographic one, U+2019).
+    gram_of_pattern: Vec<usize>,
     automaton: AhoCorasick,
 }
 
@@ -61,6 +65,8 @@ impl Lexicon {
         Self::new(grams)
     }
 
+    /// A lexicon from phrases (trimmed; empty ones skipped). Matching ignores ASCII case, and
+    /// an apostrophe in a phrase also matches the typographic one (U+2019).
     pub fn new(grams: Vec<String>) -> Result<Self, CreditError> {
         let grams: Vec<String> = grams
             .into_iter()
@@ -70,14 +76,34 @@ impl Lexicon {
         if grams.is_empty() {
             return Err(CreditError::Config("the lexicon has no phrases".into()));
         }
+        let mut patterns = Vec::with_capacity(grams.len());
+        let mut gram_of_pattern = Vec::with_capacity(grams.len());
+        for (index, gram) in grams.iter().enumerate() {
+            patterns.push(gram.clone());
+            gram_of_pattern.push(index);
+            if gram.contains('\'') {
+                patterns.push(gram.replace('\'', "\u{2019}"));
+                gram_of_pattern.push(index);
+            }
+        }
         let automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
-            .build(&grams)
+            .build(&patterns)
             .map_err(|e| CreditError::Config(format!("cannot build the matcher: {e}")))?;
-        Ok(Self { grams, automaton })
+        Ok(Self {
+            grams,
+            gram_of_pattern,
+            automaton,
+        })
     }
 
+    /// The phrases, as given (trimmed).
+    pub fn grams(&self) -> &[String] {
+        &self.grams
+    }
+
+    /// Number of phrases.
     pub fn len(&self) -> usize {
         self.grams.len()
     }
@@ -100,7 +126,7 @@ impl Lexicon {
         for (start, end, pattern) in candidates {
             if start >= covered_to {
                 chosen.push(GramMatch {
-                    gram: self.grams[pattern].to_ascii_lowercase(),
+                    gram: self.grams[self.gram_of_pattern[pattern]].to_ascii_lowercase(),
                     start,
                     end,
                 });
@@ -162,6 +188,28 @@ mod tests {
                 .all(|m| m.gram == "wait")
         );
         assert_eq!(lex.find("So, the answer").len(), 1);
+    }
+
+    #[test]
+    fn a_typographic_apostrophe_matches_and_counts_as_the_same_gram() {
+        let lex = Lexicon::paper();
+        let text = "Let\u{2019}s backtrack.";
+        let found = lex.find(text);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].gram, "let's backtrack");
+        assert_eq!(
+            &text[found[0].start..found[0].end],
+            "Let\u{2019}s backtrack"
+        );
+    }
+
+    #[test]
+    fn the_paper_lexicon_has_its_249_grams() {
+        assert_eq!(Lexicon::paper().len(), 249);
+        assert!(
+            DEFAULT_LEXICON.contains("arXiv:2509.03646"),
+            "citation kept"
+        );
     }
 
     #[test]

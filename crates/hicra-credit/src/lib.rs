@@ -7,8 +7,10 @@
 //!    ("but wait", "let's try a different angle"...) in each response with aho-corasick and
 //!    maps their byte spans to tokens through [`Rollout::token_spans`]; `tagger.entropy` and
 //!    `tagger.placebo` give the paper's controls.
-//! 2. An **estimator** ([`Estimator`]: GRPO, Dr. GRPO, RLOO, REINFORCE++) turns the rewards of
-//!    each prompt's group into one advantage per response, copied to each of its tokens.
+//! 2. An **estimator** ([`Estimator`]: GRPO, Dr. GRPO, RLOO, REINFORCE++, MaxRL) turns the
+//!    rewards of each prompt's group into one advantage per response, copied to each of its
+//!    tokens. A group whose rewards are all equal gets zero everywhere and is counted (and
+//!    dropped with `zero_variance = "drop"`).
 //! 3. **Transforms** ([`Transform`]) reshape token advantages in order: HICRA's
 //!    `A + alpha * |A|` on planning tokens, the authors'-code variant, the "80/20" entropy
 //!    mask, the placebo.
@@ -16,12 +18,19 @@
 //!    entropy and perplexity of planning vs execution tokens, advantage mass, zero-variance
 //!    groups.
 //!
-//! `credit.grpo` and `credit.hicra` wrap steps 2-4 as stages; a stage marked `shadow = true`
-//! computes and reports on the same samples without feeding the learner, so one run compares
-//! assigners side by side.
+//! `credit.grpo` and `credit.hicra` wrap steps 2-4 as stages with the same ports (input and
+//! output `rollouts: RolloutBatch`, output `metrics: MetricsRecord`); the estimator is an
+//! option of both (`estimator = "rloo"`), so a pipeline switches GRPO <-> HICRA by `kind`
+//! alone and estimator by one line. A stage marked `shadow = true` computes and reports on the
+//! same samples (metric names prefixed with its stage id) without feeding the learner, so one
+//! run compares assigners side by side.
+//!
+//! Bad input (a missing or non-finite reward, a mask nobody set, per-token arrays of the wrong
+//! length) is a [`CreditError`] naming the prompt group and rollout, never a panic.
 //!
 //! [`Rollout::token_spans`]: hicra_messages::Rollout::token_spans
 
+pub mod access;
 pub mod assign;
 pub mod credit_stage;
 pub mod error;

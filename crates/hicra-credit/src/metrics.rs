@@ -2,8 +2,12 @@
 //!
 //! Names: `planning_ratio`, `entropy/{all,planning,execution}`, `perplexity/{...}`
 //! (`exp(mean NLL)` of the sampled tokens), `perplexity/planning_over_execution`,
-//! `advantage_mass/{planning,execution}` (share of `sum |A|`), `advantage/mean_abs`,
-//! `groups/zero_variance_frac`, `semantic_entropy` (computed by the strategic-gram tagger).
+//! `advantage_mass/{planning,execution}` (share of `sum |A|`), `advantage/mean_abs`. The
+//! credit stages add `groups/zero_variance_frac`, `groups/zero_variance`, `groups/dropped` and
+//! `perplexity/planning_over_execution_rel_first`; the strategic-gram tagger adds
+//! `semantic_entropy`, `semantic_entropy/ratio_to_first` and `strategic_grams/per_response`.
+//! A figure with nothing to average over (no planning tokens, no log-probs) is left out rather
+//! than reported as 0 or NaN.
 
 use std::collections::BTreeMap;
 
@@ -44,11 +48,12 @@ pub fn token_metrics(batch: &RolloutBatch, planning_mask: &str) -> Metrics {
                 &mut execution
             };
             s.tokens += 1;
-            if entropies_ok {
+            // a non-finite value is left out rather than turning the batch figure into NaN
+            if entropies_ok && r.entropies[t].is_finite() {
                 s.entropy += f64::from(r.entropies[t]);
                 s.entropy_tokens += 1;
             }
-            if logprobs_ok {
+            if logprobs_ok && r.logprobs[t].is_finite() {
                 s.nll -= f64::from(r.logprobs[t]);
                 s.nll_tokens += 1;
             }
@@ -197,6 +202,38 @@ mod tests {
         assert!((m["perplexity/execution"] - (2.0f64 / 3.0).exp()).abs() < 1e-12);
         assert!((m["advantage_mass/planning"] - 1.2 / 4.2).abs() < 1e-6);
         assert!((m["advantage/mean_abs"] - 4.2 / 4.0).abs() < 1e-6);
+        let ratio = 1f64.exp() / (2.0f64 / 3.0).exp();
+        assert!((m["perplexity/planning_over_execution"] - ratio).abs() < 1e-12);
+    }
+
+    #[test]
+    fn metrics_skip_missing_and_non_finite_values() {
+        let r = Rollout {
+            tokens: vec![1, 2],
+            entropies: vec![f32::NAN, 1.0],
+            logprobs: vec![],
+            masks: [("planning".to_string(), vec![false, true])].into(),
+            ..Default::default()
+        };
+        let batch = RolloutBatch {
+            step: 0,
+            policy_version: 0,
+            groups: vec![Group {
+                prompt: prompt(),
+                rollouts: vec![r],
+            }],
+            metrics: Metrics::new(),
+            eval: false,
+        };
+        let m = token_metrics(&batch, "planning");
+        assert_eq!(m["entropy/all"], 1.0);
+        assert!(!m.contains_key("entropy/execution"));
+        assert!(!m.keys().any(|k| k.starts_with("perplexity")));
+        assert!(
+            !m.contains_key("advantage_mass/planning"),
+            "no advantages yet"
+        );
+        assert_eq!(m["planning_ratio"], 0.5);
     }
 
     #[test]

@@ -17,13 +17,15 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
+use crate::access;
+use crate::error::CreditError;
 use crate::lexicon::{Lexicon, tokens_in_matches};
 use crate::metrics::{FirstValues, semantic_entropy};
 use crate::transform::top_share;
 
 /// What a tagger does to one batch; [`TaggerStage`] runs it in the graph.
 pub trait Tagger: Send + 'static {
-    fn tag(&mut self, batch: &mut RolloutBatch) -> Result<(), BoxError>;
+    fn tag(&mut self, batch: &mut RolloutBatch) -> Result<(), CreditError>;
 }
 
 pub struct TaggerStage<T>(pub T);
@@ -114,28 +116,21 @@ impl StrategicGrams {
 }
 
 impl Tagger for StrategicGrams {
-    fn tag(&mut self, batch: &mut RolloutBatch) -> Result<(), BoxError> {
+    fn tag(&mut self, batch: &mut RolloutBatch) -> Result<(), CreditError> {
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        let mut responses = 0usize;
-        for r in batch.rollouts_mut() {
-            if r.token_spans.len() != r.tokens.len() {
-                let msg = format!(
-                    "a rollout has {} token spans for {} tokens",
-                    r.token_spans.len(),
-                    r.tokens.len()
-                );
-                return Err(msg.into());
+        for group in &mut batch.groups {
+            for index in 0..group.rollouts.len() {
+                let r = &group.rollouts[index];
+                access::same_length(group, index, "token spans", r.token_spans.len())?;
+                let matches = self.lexicon.find(&r.text);
+                for m in &matches {
+                    *counts.entry(m.gram.clone()).or_default() += 1;
+                }
+                let mask = tokens_in_matches(&r.token_spans, &matches);
+                group.rollouts[index].masks.insert(self.mask.clone(), mask);
             }
-            let matches = self.lexicon.find(&r.text);
-            for m in &matches {
-                *counts.entry(m.gram.clone()).or_default() += 1;
-            }
-            r.masks.insert(
-                self.mask.clone(),
-                tokens_in_matches(&r.token_spans, &matches),
-            );
-            responses += 1;
         }
+        let responses = batch.num_rollouts();
         let h = semantic_entropy(&counts);
         batch.metrics.insert("semantic_entropy".into(), h);
         if let Some(ratio) = self.first.ratio("semantic_entropy", h) {
@@ -143,8 +138,8 @@ impl Tagger for StrategicGrams {
                 .metrics
                 .insert("semantic_entropy/ratio_to_first".into(), ratio);
         }
-        let total: usize = counts.values().sum();
         if responses > 0 {
+            let total: usize = counts.values().sum();
             batch.metrics.insert(
                 "strategic_grams/per_response".into(),
                 total as f64 / responses as f64,
@@ -196,18 +191,12 @@ mask = "high_entropy"
 }
 
 impl Tagger for EntropyTaggerConfig {
-    fn tag(&mut self, batch: &mut RolloutBatch) -> Result<(), BoxError> {
-        for r in batch.rollouts_mut() {
-            if r.entropies.len() != r.tokens.len() {
-                return Err(format!(
-                    "a rollout has {} entropies for {} tokens",
-                    r.entropies.len(),
-                    r.tokens.len()
-                )
-                .into());
+    fn tag(&mut self, batch: &mut RolloutBatch) -> Result<(), CreditError> {
+        for group in &mut batch.groups {
+            for index in 0..group.rollouts.len() {
+                let mask = top_share(access::entropies(group, index)?, self.share);
+                group.rollouts[index].masks.insert(self.mask.clone(), mask);
             }
-            r.masks
-                .insert(self.mask.clone(), top_share(&r.entropies, self.share));
         }
         Ok(())
     }
@@ -257,14 +246,20 @@ pub struct Placebo {
 }
 
 impl Tagger for Placebo {
-    fn tag(&mut self, batch: &mut RolloutBatch) -> Result<(), BoxError> {
+    fn tag(&mut self, batch: &mut RolloutBatch) -> Result<(), CreditError> {
         // One stream per (step, rollout): a resumed run draws the same spans.
         let step_seed = derive_seed(self.seed, &format!("step-{}", batch.step));
-        for (index, r) in batch.rollouts_mut().enumerate() {
-            let reference = r.mask(&self.config.reference);
-            let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(step_seed, &index.to_string()));
-            r.masks
-                .insert(self.config.mask.clone(), placebo_mask(&reference, &mut rng));
+        let mut flat_index = 0usize;
+        for group in &mut batch.groups {
+            for index in 0..group.rollouts.len() {
+                let reference = access::mask(group, index, &self.config.reference)?;
+                let seed = derive_seed(step_seed, &flat_index.to_string());
+                let mask = placebo_mask(reference, &mut ChaCha8Rng::seed_from_u64(seed));
+                group.rollouts[index]
+                    .masks
+                    .insert(self.config.mask.clone(), mask);
+                flat_index += 1;
+            }
         }
         Ok(())
     }

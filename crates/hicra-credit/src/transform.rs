@@ -8,6 +8,7 @@
 use hicra_messages::Group;
 use serde::Deserialize;
 
+use crate::access;
 use crate::error::CreditError;
 
 /// Per-token advantages of a batch: `[group][rollout][token]`.
@@ -136,12 +137,12 @@ impl Transform {
         Ok(t)
     }
 
+    /// Reshapes the token advantages `adv[group][rollout][token]` of `groups` in place.
     pub fn apply(&self, groups: &[Group], adv: &mut TokenAdvantages) -> Result<(), CreditError> {
         match self {
             Transform::Hicra { alpha, mask } | Transform::Placebo { alpha, mask } => {
-                for_each_rollout(groups, adv, |g, i, a| {
-                    let m = mask_of(groups, g, i, mask)?;
-                    amplify(a, &m, *alpha);
+                for_each_rollout(groups, adv, |group, i, a| {
+                    amplify(a, access::mask(group, i, mask)?, *alpha);
                     Ok(())
                 })
             }
@@ -149,31 +150,24 @@ impl Transform {
                 alpha,
                 mask,
                 entropy_quantile,
-            } => for_each_rollout(groups, adv, |g, i, a| {
-                let group = &groups[g];
-                let mean_len = group.rollouts.iter().map(|r| r.len() as f64).sum::<f64>()
-                    / group.rollouts.len() as f64;
-                let r = &group.rollouts[i];
-                if r.correct != Some(true) || (r.len() as f64) <= mean_len {
+            } => for_each_rollout(groups, adv, |group, i, a| {
+                if !longer_than_average_and_correct(group, i) {
                     return Ok(());
                 }
-                let planning = mask_of(groups, g, i, mask)?;
-                let entropies = entropies_of(groups, g, i)?;
-                let high = top_share(&entropies, *entropy_quantile);
+                let planning = access::mask(group, i, mask)?;
+                let high = top_share(access::entropies(group, i)?, *entropy_quantile);
                 let tagged: Vec<bool> = planning.iter().zip(&high).map(|(p, h)| *p || *h).collect();
                 amplify(a, &tagged, *alpha);
                 Ok(())
             }),
             Transform::EntropyMask { top_rho } => {
                 let mut all = Vec::new();
-                for_each_rollout(groups, adv, |g, i, _| {
-                    all.extend(entropies_of(groups, g, i)?);
-                    Ok(())
-                })?;
-                let keep = top_share(&all, *top_rho);
-                let mut flat = keep.into_iter();
+                for (group, i, _) in access::indexed(groups) {
+                    all.extend_from_slice(access::entropies(group, i)?);
+                }
+                let mut keep = top_share(&all, *top_rho).into_iter();
                 for a in adv.iter_mut().flatten().flatten() {
-                    if !flat.next().unwrap_or(false) {
+                    if !keep.next().unwrap_or(false) {
                         *a = 0.0;
                     }
                 }
@@ -181,6 +175,14 @@ impl Transform {
             }
         }
     }
+}
+
+/// The authors'-code condition: a correct response longer (in tokens) than its group's mean.
+fn longer_than_average_and_correct(group: &Group, index: usize) -> bool {
+    let mean_len =
+        group.rollouts.iter().map(|r| r.len() as f64).sum::<f64>() / group.rollouts.len() as f64;
+    let r = &group.rollouts[index];
+    r.correct == Some(true) && r.len() as f64 > mean_len
 }
 
 /// `A + alpha * |A|` where `mask` is set.
@@ -207,46 +209,14 @@ pub fn top_share(values: &[f32], share: f64) -> Vec<bool> {
 fn for_each_rollout(
     groups: &[Group],
     adv: &mut TokenAdvantages,
-    mut f: impl FnMut(usize, usize, &mut Vec<f64>) -> Result<(), CreditError>,
+    mut f: impl FnMut(&Group, usize, &mut Vec<f64>) -> Result<(), CreditError>,
 ) -> Result<(), CreditError> {
-    for (g, group_adv) in adv.iter_mut().enumerate().take(groups.len()) {
+    for (group, group_adv) in groups.iter().zip(adv.iter_mut()) {
         for (i, a) in group_adv.iter_mut().enumerate() {
-            f(g, i, a)?;
+            f(group, i, a)?;
         }
     }
     Ok(())
-}
-
-/// The mask `name` of a rollout, all-false if absent; its length must match the tokens.
-pub fn mask_of(groups: &[Group], g: usize, i: usize, name: &str) -> Result<Vec<bool>, CreditError> {
-    let r = &groups[g].rollouts[i];
-    let m = r.mask(name);
-    if m.len() != r.len() {
-        let group = groups[g].prompt.id.clone();
-        return Err(CreditError::MaskLength {
-            group,
-            index: i,
-            mask: name.into(),
-            got: m.len(),
-            tokens: r.len(),
-        });
-    }
-    Ok(m)
-}
-
-fn entropies_of(groups: &[Group], g: usize, i: usize) -> Result<Vec<f32>, CreditError> {
-    let r = &groups[g].rollouts[i];
-    if r.entropies.len() != r.len() {
-        let group = groups[g].prompt.id.clone();
-        return Err(CreditError::TokenLength {
-            group,
-            index: i,
-            what: "entropies",
-            got: r.entropies.len(),
-            tokens: r.len(),
-        });
-    }
-    Ok(r.entropies.clone())
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ fn prompt(id: usize) -> Arc<Prompt> {
 struct R {
     reward: f64,
     mask: Vec<bool>,
+    placebo: Vec<bool>,
     entropy: Vec<f32>,
     correct: bool,
 }
@@ -30,14 +31,17 @@ struct R {
 fn rollout_strategy() -> impl Strategy<Value = R> {
     (0usize..12).prop_flat_map(|n| {
         (
-            prop_oneof![Just(0.0), Just(1.0), -2.0f64..2.0],
+            prop_oneof![Just(0.0), Just(1.0), 0.0f64..2.0, -2.0f64..0.0],
             proptest::collection::vec(any::<bool>(), n),
-            proptest::collection::vec(0.0f32..3.0, n),
+            proptest::collection::vec(any::<bool>(), n),
+            // few distinct values, so ties in the entropy ranking are exercised
+            proptest::collection::vec(prop_oneof![Just(0.5f32), 0.0f32..3.0], n),
             any::<bool>(),
         )
-            .prop_map(|(reward, mask, entropy, correct)| R {
+            .prop_map(|(reward, mask, placebo, entropy, correct)| R {
                 reward,
                 mask,
+                placebo,
                 entropy,
                 correct,
             })
@@ -46,6 +50,15 @@ fn rollout_strategy() -> impl Strategy<Value = R> {
 
 fn batch_strategy() -> impl Strategy<Value = Vec<Vec<R>>> {
     proptest::collection::vec(proptest::collection::vec(rollout_strategy(), 1..6), 1..5)
+}
+
+/// MaxRL is defined for rewards >= 0 only.
+fn non_negative(groups: &[Vec<R>]) -> Vec<Vec<R>> {
+    let mut g = groups.to_vec();
+    g.iter_mut()
+        .flatten()
+        .for_each(|r| r.reward = r.reward.abs());
+    g
 }
 
 fn to_batch(groups: &[Vec<R>]) -> RolloutBatch {
@@ -61,7 +74,11 @@ fn to_batch(groups: &[Vec<R>]) -> RolloutBatch {
                     entropies: r.entropy.clone(),
                     reward: Some(r.reward),
                     correct: Some(r.correct),
-                    masks: [("planning".to_string(), r.mask.clone())].into(),
+                    masks: [
+                        ("planning".to_string(), r.mask.clone()),
+                        ("placebo".to_string(), r.placebo.clone()),
+                    ]
+                    .into(),
                     ..Default::default()
                 })
                 .collect(),
@@ -76,7 +93,11 @@ fn to_batch(groups: &[Vec<R>]) -> RolloutBatch {
     }
 }
 
-/// Naive per-response advantages, straight from the formulas.
+fn all_equal(g: &[R]) -> bool {
+    g.iter().all(|r| r.reward == g[0].reward)
+}
+
+/// Naive per-response advantages, straight from the formulas in hicra.md §2.
 fn reference_response(e: Estimator, groups: &[Vec<R>], eps: f64) -> Vec<Vec<f64>> {
     let mut out: Vec<Vec<f64>> = groups
         .iter()
@@ -90,13 +111,15 @@ fn reference_response(e: Estimator, groups: &[Vec<R>], eps: f64) -> Vec<Vec<f64>
             };
             g.iter()
                 .enumerate()
-                .map(|(i, r)| match e {
-                    Estimator::Grpo => (r.reward - mean) / (var.sqrt() + eps),
-                    Estimator::Drgrpo | Estimator::ReinforcePp => r.reward - mean,
-                    Estimator::Rloo => {
-                        if g.len() == 1 {
-                            0.0
-                        } else {
+                .map(|(i, r)| {
+                    if all_equal(g) {
+                        return 0.0;
+                    }
+                    match e {
+                        Estimator::Grpo => (r.reward - mean) / (var.sqrt() + eps),
+                        Estimator::Drgrpo | Estimator::ReinforcePp => r.reward - mean,
+                        Estimator::Maxrl => r.reward / mean - 1.0,
+                        Estimator::Rloo => {
                             let others: f64 = g
                                 .iter()
                                 .enumerate()
@@ -111,10 +134,13 @@ fn reference_response(e: Estimator, groups: &[Vec<R>], eps: f64) -> Vec<Vec<f64>
         })
         .collect();
     if e == Estimator::ReinforcePp {
+        // one value per token of the groups that carry a signal
         let mut values = Vec::new();
         for (g, adv) in groups.iter().zip(&out) {
-            for (r, a) in g.iter().zip(adv) {
-                values.extend(std::iter::repeat_n(*a, r.mask.len()));
+            if !all_equal(g) {
+                for (r, a) in g.iter().zip(adv) {
+                    values.extend(std::iter::repeat_n(*a, r.mask.len()));
+                }
             }
         }
         if !values.is_empty() {
@@ -122,109 +148,103 @@ fn reference_response(e: Estimator, groups: &[Vec<R>], eps: f64) -> Vec<Vec<f64>
             let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
                 / values.len() as f64)
                 .sqrt();
-            out.iter_mut()
-                .flatten()
-                .for_each(|a| *a = (*a - mean) / (std + eps));
+            for (g, adv) in groups.iter().zip(out.iter_mut()) {
+                if !all_equal(g) {
+                    adv.iter_mut().for_each(|a| *a = (*a - mean) / (std + eps));
+                }
+            }
         }
     }
     out
 }
 
-fn reference_tokens(
-    e: Estimator,
-    transform: Option<&Transform>,
-    groups: &[Vec<R>],
-    eps: f64,
-) -> Vec<Vec<Vec<f64>>> {
-    let response = reference_response(e, groups, eps);
+/// Number of values strictly ahead of `values[t]` in a descending ranking (ties: earlier first).
+fn rank(values: &[f32], t: usize) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .filter(|(j, x)| **x > values[t] || (**x == values[t] && *j < t))
+        .count()
+}
+
+fn hicra(a: f64, alpha: f64, tagged: bool) -> f64 {
+    if tagged { a + alpha * a.abs() } else { a }
+}
+
+/// One transform applied token by token, naively, to `tokens[group][rollout][token]`.
+fn reference_transform(t: &Transform, groups: &[Vec<R>], tokens: &mut [Vec<Vec<f64>>]) {
     let all_entropies: Vec<f32> = groups
         .iter()
         .flatten()
         .flat_map(|r| r.entropy.clone())
         .collect();
-    groups
+    let mut flat = 0;
+    for (g, group) in groups.iter().enumerate() {
+        let mean_len = group.iter().map(|r| r.mask.len() as f64).sum::<f64>() / group.len() as f64;
+        for (i, r) in group.iter().enumerate() {
+            for (tok, a) in tokens[g][i].iter_mut().enumerate() {
+                *a = match t {
+                    Transform::Hicra { alpha, .. } => hicra(*a, *alpha, r.mask[tok]),
+                    Transform::Placebo { alpha, .. } => hicra(*a, *alpha, r.placebo[tok]),
+                    Transform::HicraAuthors {
+                        alpha,
+                        entropy_quantile,
+                        ..
+                    } => {
+                        let eligible = r.correct && r.mask.len() as f64 > mean_len;
+                        let k = (entropy_quantile * r.entropy.len() as f64).ceil() as usize;
+                        let high = rank(&r.entropy, tok) < k;
+                        hicra(*a, *alpha, eligible && (r.mask[tok] || high))
+                    }
+                    Transform::EntropyMask { top_rho } => {
+                        let k = (top_rho * all_entropies.len() as f64).ceil() as usize;
+                        if rank(&all_entropies, flat) < k {
+                            *a
+                        } else {
+                            0.0
+                        }
+                    }
+                };
+                flat += 1;
+            }
+        }
+    }
+}
+
+fn reference_tokens(
+    e: Estimator,
+    transforms: &[Transform],
+    groups: &[Vec<R>],
+    eps: f64,
+) -> Vec<Vec<Vec<f64>>> {
+    let response = reference_response(e, groups, eps);
+    let mut tokens: Vec<Vec<Vec<f64>>> = groups
         .iter()
         .zip(&response)
         .map(|(g, adv)| {
-            let mean_len = g.iter().map(|r| r.mask.len() as f64).sum::<f64>() / g.len() as f64;
             g.iter()
                 .zip(adv)
-                .map(|(r, &a)| {
-                    (0..r.mask.len())
-                        .map(|t| match transform {
-                            None => a,
-                            Some(Transform::Hicra { alpha, .. }) => {
-                                if r.mask[t] {
-                                    a + alpha * a.abs()
-                                } else {
-                                    a
-                                }
-                            }
-                            Some(Transform::HicraAuthors {
-                                alpha,
-                                entropy_quantile,
-                                ..
-                            }) => {
-                                let eligible = r.correct && r.mask.len() as f64 > mean_len;
-                                // rank of token t among the response's entropies (ties: earlier first)
-                                let k = (entropy_quantile * r.entropy.len() as f64).ceil() as usize;
-                                let rank = r
-                                    .entropy
-                                    .iter()
-                                    .enumerate()
-                                    .filter(|(j, x)| {
-                                        **x > r.entropy[t] || (**x == r.entropy[t] && *j < t)
-                                    })
-                                    .count();
-                                if eligible && (r.mask[t] || rank < k) {
-                                    a + alpha * a.abs()
-                                } else {
-                                    a
-                                }
-                            }
-                            Some(Transform::EntropyMask { top_rho }) => {
-                                let k = (top_rho * all_entropies.len() as f64).ceil() as usize;
-                                let flat_index = groups
-                                    .iter()
-                                    .flatten()
-                                    .take_while(|x| !std::ptr::eq(*x, r))
-                                    .map(|x| x.mask.len())
-                                    .sum::<usize>()
-                                    + t;
-                                let v = all_entropies[flat_index];
-                                let rank = all_entropies
-                                    .iter()
-                                    .enumerate()
-                                    .filter(|(j, x)| **x > v || (**x == v && *j < flat_index))
-                                    .count();
-                                if rank < k { a } else { 0.0 }
-                            }
-                            Some(Transform::Placebo { .. }) => {
-                                unreachable!("placebo is hicra on another mask")
-                            }
-                        })
-                        .collect()
-                })
+                .map(|(r, a)| vec![*a; r.mask.len()])
                 .collect()
         })
-        .collect()
+        .collect();
+    for t in transforms {
+        reference_transform(t, groups, &mut tokens);
+    }
+    tokens
 }
 
-fn check(
-    e: Estimator,
-    transform: Option<Transform>,
-    groups: &[Vec<R>],
-) -> Result<(), TestCaseError> {
+fn check(e: Estimator, transforms: &[Transform], groups: &[Vec<R>]) -> Result<(), TestCaseError> {
     let eps = 1e-6;
     let mut batch = to_batch(groups);
     let assigner = CreditAssigner {
         estimator: e,
         eps,
-        transforms: transform.clone().into_iter().collect(),
+        transforms: transforms.to_vec(),
         zero_variance: ZeroVariance::Keep,
     };
     assigner.assign(&mut batch).unwrap();
-    let expected = reference_tokens(e, transform.as_ref(), groups, eps);
+    let expected = reference_tokens(e, transforms, groups, eps);
     for (g, group) in batch.groups.iter().enumerate() {
         for (i, r) in group.rollouts.iter().enumerate() {
             prop_assert_eq!(r.advantages.len(), expected[g][i].len());
@@ -233,7 +253,7 @@ fn check(
                     (f64::from(*got) - want).abs() <= 1e-4 * (1.0 + want.abs()),
                     "{:?} {:?}: got {} want {}",
                     e,
-                    transform,
+                    transforms,
                     got,
                     want
                 );
@@ -243,39 +263,69 @@ fn check(
     Ok(())
 }
 
-const ESTIMATORS: [Estimator; 4] = [
-    Estimator::Grpo,
-    Estimator::Drgrpo,
-    Estimator::Rloo,
-    Estimator::ReinforcePp,
-];
+/// Runs `check` for every estimator (MaxRL on the rewards made non-negative).
+fn check_all(transforms: &[Transform], groups: &[Vec<R>]) -> Result<(), TestCaseError> {
+    for e in Estimator::ALL {
+        if e == Estimator::Maxrl {
+            check(e, transforms, &non_negative(groups))?;
+        } else {
+            check(e, transforms, groups)?;
+        }
+    }
+    Ok(())
+}
+
+fn transform_strategy() -> impl Strategy<Value = Transform> {
+    prop_oneof![
+        (0.0f64..0.99).prop_map(|alpha| Transform::Hicra {
+            alpha,
+            mask: "planning".into()
+        }),
+        (0.0f64..0.99).prop_map(|alpha| Transform::Placebo {
+            alpha,
+            mask: "placebo".into()
+        }),
+        (0.0f64..0.99, 0.0f64..=1.0).prop_map(|(alpha, q)| Transform::HicraAuthors {
+            alpha,
+            mask: "planning".into(),
+            entropy_quantile: q
+        }),
+        (0.01f64..=1.0).prop_map(|top_rho| Transform::EntropyMask { top_rho }),
+    ]
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
     fn estimators_match_the_reference(groups in batch_strategy()) {
-        for e in ESTIMATORS {
-            check(e, None, &groups)?;
+        check_all(&[], &groups)?;
+    }
+
+    #[test]
+    fn every_transform_matches_the_reference(groups in batch_strategy(), t in transform_strategy()) {
+        check_all(&[t], &groups)?;
+    }
+
+    #[test]
+    fn chains_of_transforms_apply_in_order(
+        groups in batch_strategy(),
+        chain in proptest::collection::vec(transform_strategy(), 2..4),
+    ) {
+        check_all(&chain, &groups)?;
+    }
+
+    #[test]
+    fn all_equal_groups_get_zero_whatever_the_estimator(groups in batch_strategy(), fill in 0.0f64..3.0) {
+        let mut groups = groups;
+        groups[0].iter_mut().for_each(|r| r.reward = fill);
+        for e in Estimator::ALL {
+            let mut batch = to_batch(&non_negative(&groups));
+            let a = CreditAssigner { estimator: e, eps: 1e-6, transforms: vec![], zero_variance: ZeroVariance::Keep };
+            let report = a.assign(&mut batch).unwrap();
+            prop_assert!(report.zero_variance_groups >= 1);
+            prop_assert!(batch.groups[0].rollouts.iter().all(|r| r.advantages.iter().all(|x| *x == 0.0)));
         }
-    }
-
-    #[test]
-    fn hicra_matches_the_reference(groups in batch_strategy(), alpha in 0.0f64..0.99) {
-        for e in ESTIMATORS {
-            check(e, Some(Transform::Hicra { alpha, mask: "planning".into() }), &groups)?;
-        }
-    }
-
-    #[test]
-    fn authors_variant_matches_the_reference(groups in batch_strategy(), alpha in 0.0f64..0.99, q in 0.0f64..1.0) {
-        let t = Transform::HicraAuthors { alpha, mask: "planning".into(), entropy_quantile: q };
-        check(Estimator::Grpo, Some(t), &groups)?;
-    }
-
-    #[test]
-    fn entropy_mask_matches_the_reference(groups in batch_strategy(), rho in 0.01f64..1.0) {
-        check(Estimator::Drgrpo, Some(Transform::EntropyMask { top_rho: rho }), &groups)?;
     }
 
     #[test]
@@ -300,6 +350,7 @@ fn a_nan_reward_is_a_clear_error() {
     let mut batch = to_batch(&[vec![R {
         reward: f64::NAN,
         mask: vec![false],
+        placebo: vec![false],
         entropy: vec![0.0],
         correct: false,
     }]]);
@@ -318,6 +369,7 @@ fn a_missing_reward_says_a_verifier_is_needed() {
     let mut batch = to_batch(&[vec![R {
         reward: 0.0,
         mask: vec![],
+        placebo: vec![],
         entropy: vec![],
         correct: false,
     }]]);
@@ -341,6 +393,7 @@ fn zero_variance_groups_are_counted_and_can_be_dropped() {
     let r = |reward| R {
         reward,
         mask: vec![false; 2],
+        placebo: vec![false; 2],
         entropy: vec![0.0; 2],
         correct: false,
     };
@@ -371,12 +424,14 @@ fn empty_responses_get_empty_advantages() {
         R {
             reward: 1.0,
             mask: vec![],
+            placebo: vec![],
             entropy: vec![],
             correct: true,
         },
         R {
             reward: 0.0,
             mask: vec![true],
+            placebo: vec![false],
             entropy: vec![1.0],
             correct: false,
         },
@@ -394,4 +449,57 @@ fn empty_responses_get_empty_advantages() {
     a.assign(&mut batch).unwrap();
     assert!(batch.groups[0].rollouts[0].advantages.is_empty());
     assert_eq!(batch.groups[0].rollouts[1].advantages.len(), 1);
+}
+
+#[test]
+fn a_misspelt_mask_is_a_clear_error_not_a_silent_no_op() {
+    let mut batch = to_batch(&[vec![R {
+        reward: 1.0,
+        mask: vec![true],
+        placebo: vec![false],
+        entropy: vec![0.0],
+        correct: true,
+    }]]);
+    let a = CreditAssigner {
+        estimator: Estimator::Grpo,
+        eps: 1e-6,
+        transforms: vec![Transform::Hicra {
+            alpha: 0.2,
+            mask: "planing".into(),
+        }],
+        zero_variance: ZeroVariance::Keep,
+    };
+    let err = a.assign(&mut batch).unwrap_err().to_string();
+    assert!(
+        err.contains("no mask `planing` (masks present: placebo, planning)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn maxrl_with_a_negative_reward_is_a_clear_error() {
+    let groups = vec![vec![
+        R {
+            reward: -1.0,
+            mask: vec![],
+            placebo: vec![],
+            entropy: vec![],
+            correct: false,
+        },
+        R {
+            reward: 1.0,
+            mask: vec![],
+            placebo: vec![],
+            entropy: vec![],
+            correct: true,
+        },
+    ]];
+    let a = CreditAssigner {
+        estimator: Estimator::Maxrl,
+        eps: 1e-6,
+        transforms: vec![],
+        zero_variance: ZeroVariance::Keep,
+    };
+    let err = a.assign(&mut to_batch(&groups)).unwrap_err().to_string();
+    assert!(err.contains("maxrl needs rewards >= 0"), "{err}");
 }

@@ -177,3 +177,81 @@ fn a_bad_alpha_is_refused_when_the_stage_is_built() {
         .unwrap_err();
     assert!(err.to_string().contains("alpha must be in [0, 1)"), "{err}");
 }
+
+#[test]
+fn the_authors_variant_amplifies_only_correct_responses_longer_than_the_group_mean() {
+    let tagged = StageHarness::new::<StrategicGramsConfig>("")
+        .input("rollouts", vec![batch(0)])
+        .run()
+        .unwrap()
+        .take::<RolloutBatch>("rollouts");
+    let run = |params: &str| {
+        StageHarness::new::<HicraConfig>(params)
+            .input("rollouts", tagged.clone())
+            .run()
+            .unwrap()
+            .take::<RolloutBatch>("rollouts")
+            .remove(0)
+    };
+    let paper = run("alpha = 0.5");
+    let authors = run("alpha = 0.5\nvariant = \"authors_code\"\nauthors_entropy_share = 0.0");
+    // the correct response (12 tokens) is longer than the mean (10): same as the paper's HICRA
+    // when no entropy share is added
+    assert_eq!(
+        authors.groups[0].rollouts[0].advantages,
+        paper.groups[0].rollouts[0].advantages
+    );
+    // the wrong response is left as GRPO made it, even on its tokens
+    let grpo = StageHarness::new::<GrpoConfig>("")
+        .input("rollouts", tagged.clone())
+        .run()
+        .unwrap()
+        .take::<RolloutBatch>("rollouts")
+        .remove(0);
+    assert_eq!(
+        authors.groups[0].rollouts[1].advantages,
+        grpo.groups[0].rollouts[1].advantages
+    );
+    // with the whole response as "high entropy", every token of the correct one is amplified
+    let all = run("alpha = 0.5\nvariant = \"authors_code\"\nauthors_entropy_share = 1.0");
+    let g = &grpo.groups[0].rollouts[0].advantages;
+    for (a, b) in all.groups[0].rollouts[0].advantages.iter().zip(g) {
+        assert!((a - 1.5 * b).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn a_placebo_assigner_reports_on_the_real_planning_tokens() {
+    let tagged = StageHarness::new::<StrategicGramsConfig>("")
+        .input("rollouts", vec![batch(0)])
+        .run()
+        .unwrap()
+        .take::<RolloutBatch>("rollouts");
+    let placebo = StageHarness::new::<PlaceboConfig>("")
+        .input("rollouts", tagged.clone())
+        .run()
+        .unwrap()
+        .take::<RolloutBatch>("rollouts");
+    let metrics = |kind_params: &str, input: Vec<RolloutBatch>| {
+        StageHarness::new::<HicraConfig>(kind_params)
+            .input("rollouts", input)
+            .run()
+            .unwrap()
+            .take::<MetricsRecord>("metrics")
+            .remove(0)
+            .values
+    };
+    let real = metrics("", tagged);
+    let shadow = metrics("mask = \"placebo\"", placebo);
+    assert_eq!(real["planning_ratio"], shadow["planning_ratio"]);
+}
+
+#[test]
+fn a_placebo_tagger_without_its_reference_mask_says_which_stage_is_missing() {
+    let err = StageHarness::new::<PlaceboConfig>("")
+        .input("rollouts", vec![batch(0)])
+        .run()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no mask `planning`"), "{err}");
+}
