@@ -5,16 +5,23 @@
 //! (`verifier.*`) read the sampler's batches, set each rollout's reward and correctness, and add
 //! reward/accuracy figures to the batch (evaluation batches also go to the metrics sink).
 //!
-//! Today: [`plan_puzzles`], the quickstart's strategy task, and [`boxed`], an exact-answer
-//! verifier. Each source is a pure function of its seed and the prompt index, so a stream can
-//! resume anywhere.
+//! - [`math`]: the math-answer checker (extract, normalise, parse, compare exactly with big
+//!   rationals or numerically, all under hard limits) and the `verifier.math` stage.
+//! - [`scoring`]: the reward table and batch-scoring loop every verifier shares.
+//! - [`plan_puzzles`] (the quickstart's strategy task) and [`boxed`] (exact-string verifier).
+//!
+//! Each source is a pure function of its seed and the prompt index, so a stream can resume
+//! anywhere.
 
 pub mod boxed;
+pub mod math;
 pub mod plan_puzzles;
+pub mod scoring;
 
 /// Registers the task stages.
 pub fn register(registry: &mut hicra_flow::Registry) {
     registry
         .register::<plan_puzzles::PlanPuzzlesConfig>()
-        .register::<boxed::BoxedVerifierConfig>();
+        .register::<boxed::BoxedVerifierConfig>()
+        .register::<math::stage::MathVerifierConfig>();
 }

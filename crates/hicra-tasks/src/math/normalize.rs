@@ -1,0 +1,149 @@
+//! Rewriting an extracted answer into a canonical LaTeX-ish string before parsing: unicode
+//! symbols to LaTeX, presentation macros (`\left`, `\!`, `\displaystyle`, `$`, `\%`, degrees)
+//! dropped, `\dfrac`/`\tfrac` to `\frac`, `\text{...}` unwrapped, unit words and an `x =`
+//! prefix removed, thousands commas dropped. Every rewrite is linear in the input.
+
+use super::extract::balanced_prefix;
+
+const UNICODE: [(char, &str); 10] = [
+    ('\u{2212}', "-"),
+    ('\u{2013}', "-"),
+    ('\u{00d7}', "\\times "),
+    ('\u{00f7}', "\\div "),
+    ('\u{00b7}', "\\cdot "),
+    ('\u{03c0}', "\\pi "),
+    ('\u{221a}', "\\sqrt"),
+    ('\u{221e}', "\\infty "),
+    ('\u{00b0}', ""),
+    ('\u{222a}', "\\cup "),
+];
+
+const DROPPED: [&str; 17] = [
+    "\\left", "\\right", "\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\ ", "~", "\\$", "$",
+    "\\%", "%", "^{\\circ}", "^\\circ", "\\circ", "{,}",
+];
+
+const UNWRAPPED: [&str; 7] = [
+    "\\text", "\\textbf", "\\mathrm", "\\mbox", "\\textnormal", "\\mathbf", "\\operatorname",
+];
+
+/// The canonical form of an answer string.
+pub fn normalize(answer: &str) -> String {
+    let mut s: String = answer
+        .chars()
+        .map(|c| match UNICODE.iter().find(|(u, _)| *u == c) {
+            Some((_, r)) => r.to_string(),
+            None => c.to_string(),
+        })
+        .collect();
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac");
+    for d in DROPPED {
+        s = s.replace(d, "");
+    }
+    for w in UNWRAPPED {
+        s = unwrap_macro(&s, w);
+    }
+    let s = s.trim().trim_end_matches('.').trim();
+    let s = strip_assignment(s);
+    let s = strip_unit_words(s);
+    drop_thousands_commas(s)
+}
+
+/// `\name{X}` becomes `X` (balanced braces); `\namefoo` (a longer macro) is left alone.
+fn unwrap_macro(s: &str, name: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find(name) {
+        let after = &rest[at + name.len()..];
+        let after_trim = after.trim_start();
+        match after_trim.strip_prefix('{').and_then(balanced_prefix) {
+            Some(inner) => {
+                out.push_str(&rest[..at]);
+                out.push_str(inner);
+                rest = &after_trim[1 + inner.len() + 1..];
+            }
+            None => {
+                out.push_str(&rest[..at + name.len()]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `x = 5` or `x \in [1, 2]` becomes the right-hand side when the left is a plain name.
+fn strip_assignment(s: &str) -> &str {
+    for op in ["=", "\\in"] {
+        if let Some(at) = s.rfind(op) {
+            let lhs = s[..at].trim();
+            let simple = !lhs.is_empty()
+                && lhs.len() <= 12
+                && lhs
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "\\_{}()".contains(c))
+                && lhs.starts_with(|c: char| c.is_ascii_alphabetic() || c == '\\');
+            if simple {
+                return s[at + op.len()..].trim();
+            }
+        }
+    }
+    s
+}
+
+/// Trailing unit words (`18 dollars`, `5 cm`, `3 square feet`) after something with a digit.
+fn strip_unit_words(s: &str) -> &str {
+    let mut s = s;
+    while let Some(at) = s.trim_end().rfind(' ') {
+        let word = s[at + 1..].trim();
+        let head = s[..at].trim_end();
+        let is_word = word.len() >= 2 && word.chars().all(|c| c.is_ascii_alphabetic());
+        if is_word && head.chars().any(|c| c.is_ascii_digit()) {
+            s = head;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+/// `1,234,567.5` becomes `1234567.5`; commas elsewhere (tuples, sets) stay.
+fn drop_thousands_commas(s: &str) -> String {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let int = body.split('.').next().unwrap_or("");
+    let groups: Vec<&str> = int.split(',').collect();
+    let grouped = groups.len() > 1
+        && (1..=3).contains(&groups[0].len())
+        && groups[1..].iter().all(|g| g.len() == 3)
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()))
+        && body[int.len()..]
+            .strip_prefix('.')
+            .is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()));
+    if grouped {
+        s.replace(',', "")
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn rewrites() {
+        assert_eq!(normalize("\\$1,234.50"), "1234.50");
+        assert_eq!(normalize("18 dollars"), "18");
+        assert_eq!(normalize("\\text{5 cm}"), "5");
+        assert_eq!(normalize("\\dfrac{1}{2}"), "\\frac{1}{2}");
+        assert_eq!(normalize("x = \\left( 1, 2 \\right)"), "( 1, 2 )");
+        assert_eq!(normalize("90^\\circ"), "90");
+        assert_eq!(normalize("50\\%"), "50");
+        assert_eq!(normalize("\u{2212}3"), "-3");
+        assert_eq!(normalize("1,2"), "1,2");
+        assert_eq!(normalize("10{,}000"), "10000");
+        assert_eq!(normalize("\\textbf{\\text{ok"), "\\textbf{\\text{ok");
+        assert_eq!(normalize("x + y"), "x + y");
+        assert_eq!(normalize(""), "");
+    }
+}

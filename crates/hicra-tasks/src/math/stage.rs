@@ -1,0 +1,89 @@
+//! `verifier.math`: rewards each rollout by whether its final answer equals the prompt's gold
+//! answer (`Prompt.answer`) as mathematics, using [`MathChecker`].
+
+use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult};
+use hicra_messages::{MetricsRecord, RolloutBatch};
+use serde::Deserialize;
+
+use super::{Limits, MathChecker, Outcome};
+use crate::scoring::{Rewards, Score, run_verifier, score_batch};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MathVerifierConfig {
+    /// Rewards per verdict: `{ correct = 1.0, wrong = 0.0, unparseable = 0.0 }` by default.
+    #[serde(default)]
+    pub rewards: Rewards,
+    /// Take the last number of a response when it has no `\boxed{}`, "final answer is" or
+    /// `####` marker. Default: true.
+    #[serde(default = "yes")]
+    pub last_number_fallback: bool,
+    /// Bounds on the work per answer (bytes, nesting depth, exponent, bits, milliseconds); see
+    /// each field's default in the example.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl StageConfig for MathVerifierConfig {
+    const KIND: &'static str = "verifier.math";
+    const SUMMARY: &'static str = "reward = final answer (boxed / 'final answer is' / #### / last number) equals the gold answer as mathematics";
+    const EXAMPLE: &'static str = r#"[stages.verifier]
+kind = "verifier.math"
+inputs = { rollouts = "sampler.rollouts" }
+rewards = { correct = 1.0, wrong = 0.0, unparseable = 0.0 }
+last_number_fallback = true
+limits = { max_response_bytes = 65536, max_answer_bytes = 1000, max_depth = 64, max_exponent = 4096, max_bits = 16384, time_budget_ms = 200 }
+"#;
+
+    fn ports(&self) -> Ports {
+        Ports::new()
+            .input::<RolloutBatch>("rollouts", "sampled responses")
+            .output::<RolloutBatch>("rollouts", "the responses with rewards")
+            .output::<MetricsRecord>("metrics", "reward and accuracy of evaluation batches")
+    }
+
+    fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        self.rewards.validate()?;
+        self.limits.validate()?;
+        let checker = MathChecker {
+            limits: self.limits,
+            last_number_fallback: self.last_number_fallback,
+        };
+        Ok(Box::new(MathVerifier { checker, rewards: self.rewards }))
+    }
+}
+
+pub struct MathVerifier {
+    pub checker: MathChecker,
+    pub rewards: Rewards,
+}
+
+impl MathVerifier {
+    /// Scores every rollout of the batch and adds the reward figures.
+    pub fn step(&self, batch: &mut RolloutBatch) {
+        let mut limited = 0usize;
+        score_batch(batch, &self.rewards, |prompt, rollout| {
+            let verdict = self.checker.check(&prompt.answer, &rollout.text);
+            let is_limit = matches!(verdict.outcome, Outcome::Limit(_));
+            limited += usize::from(is_limit);
+            Score {
+                correct: verdict.equivalent(),
+                parsed: verdict.extracted.is_some() && !is_limit,
+                limited: is_limit,
+            }
+        });
+        if limited > 0 {
+            tracing::debug!(limited, "answers over a verifier limit counted as wrong");
+        }
+    }
+}
+
+impl Stage for MathVerifier {
+    fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
+        run_verifier(ctx, |b| self.step(b))
+    }
+}

@@ -1,0 +1,127 @@
+//! What every verifier stage shares: the reward table (correct / wrong / unparseable) and the
+//! loop that scores each rollout of a batch and adds the reward figures to
+//! [`RolloutBatch::metrics`]. Training batches report `reward/mean`, `accuracy/train`,
+//! `format/parsed_frac`, `verifier/limit_frac`, `response_length/mean` and `/max` (tokens, or
+//! bytes of text when a rollout carries no tokens); evaluation batches use `eval` names.
+
+use hicra_flow::{StageContext, StageResult};
+use hicra_messages::{MetricsRecord, Prompt, Rollout, RolloutBatch};
+use serde::Deserialize;
+
+/// Rewards given per verdict.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Rewards {
+    /// Reward of a correct answer. Default: 1.
+    #[serde(default = "one")]
+    pub correct: f64,
+    /// Reward of a wrong answer. Default: 0.
+    #[serde(default)]
+    pub wrong: f64,
+    /// Reward when no answer can be found or read (a format penalty if negative). Default: 0.
+    #[serde(default)]
+    pub unparseable: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Default for Rewards {
+    fn default() -> Self {
+        Self { correct: 1.0, wrong: 0.0, unparseable: 0.0 }
+    }
+}
+
+impl Rewards {
+    /// Errors on NaN or infinite rewards.
+    pub fn validate(&self) -> Result<(), String> {
+        let all = [self.correct, self.wrong, self.unparseable];
+        if all.iter().all(|r| r.is_finite()) {
+            Ok(())
+        } else {
+            Err(format!("rewards must be finite numbers, got {all:?}"))
+        }
+    }
+
+    pub fn reward(&self, score: &Score) -> f64 {
+        match (score.parsed, score.correct) {
+            (false, _) => self.unparseable,
+            (true, true) => self.correct,
+            (true, false) => self.wrong,
+        }
+    }
+}
+
+/// A verifier's judgement of one response.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Score {
+    pub correct: bool,
+    /// An answer was found and read.
+    pub parsed: bool,
+    /// A resource bound tripped while judging.
+    pub limited: bool,
+}
+
+/// Scores every rollout with `judge`, sets `reward` and `correct`, and adds the figures.
+pub fn score_batch(
+    batch: &mut RolloutBatch,
+    rewards: &Rewards,
+    mut judge: impl FnMut(&Prompt, &Rollout) -> Score,
+) {
+    let (mut total, mut correct, mut parsed, mut limited) = (0.0, 0usize, 0usize, 0usize);
+    let (mut len_sum, mut len_max, mut count) = (0usize, 0usize, 0usize);
+    for group in &mut batch.groups {
+        for r in &mut group.rollouts {
+            let score = judge(&group.prompt, r);
+            let reward = rewards.reward(&score);
+            r.reward = Some(reward);
+            r.correct = Some(score.correct);
+            total += reward;
+            correct += usize::from(score.correct);
+            parsed += usize::from(score.parsed);
+            limited += usize::from(score.limited);
+            let len = if r.tokens.is_empty() { r.text.len() } else { r.tokens.len() };
+            len_sum += len;
+            len_max = len_max.max(len);
+            count += 1;
+        }
+    }
+    if count == 0 {
+        return;
+    }
+    let n = count as f64;
+    let name = |train: &str, eval: &str| if batch.eval { eval } else { train }.to_string();
+    let figures = [
+        (name("reward/mean", "reward/eval_mean"), total / n),
+        (name("accuracy/train", "accuracy/eval"), correct as f64 / n),
+        (name("format/parsed_frac", "format/eval_parsed_frac"), parsed as f64 / n),
+        (name("verifier/limit_frac", "verifier/eval_limit_frac"), limited as f64 / n),
+        (name("response_length/mean", "response_length/eval_mean"), len_sum as f64 / n),
+        (name("response_length/max", "response_length/eval_max"), len_max as f64),
+    ];
+    batch.metrics.extend(figures);
+}
+
+/// Runs a verifier's `step` over every batch; evaluation batches also go to `metrics`.
+pub fn run_verifier(
+    ctx: &mut StageContext,
+    mut step: impl FnMut(&mut RolloutBatch),
+) -> StageResult {
+    let input = ctx.input::<RolloutBatch>("rollouts");
+    let out = ctx.output::<RolloutBatch>("rollouts");
+    let metrics = ctx.output::<MetricsRecord>("metrics");
+    while let Some(mut batch) = input.recv_owned() {
+        step(&mut batch);
+        if batch.eval {
+            metrics.send(MetricsRecord {
+                step: batch.step,
+                source: ctx.id().into(),
+                values: batch.metrics.clone(),
+            })?;
+        }
+        out.send(batch)?;
+    }
+    Ok(())
+}
+
