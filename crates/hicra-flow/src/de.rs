@@ -86,20 +86,24 @@ pub fn valid_choices_help<'a>(
     what: &str,
 ) -> String {
     let choices: Vec<&str> = choices.collect();
-    let closest = choices
-        .iter()
-        .map(|c| (strsim::jaro_winkler(given, c), *c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
     let list = if choices.is_empty() {
         "(none)".to_string()
     } else {
         choices.join(", ")
     };
-    match closest {
-        Some((_, best)) => format!("did you mean `{best}`? {what}: {list}"),
+    match closest_choice(given, choices.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`? {what}: {list}"),
         None => format!("{what}: {list}"),
     }
+}
+
+/// The choice most similar to `given` (Jaro-Winkler above 0.8), for "did you mean".
+pub fn closest_choice<'a>(given: &str, choices: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    choices
+        .map(|c| (strsim::jaro_winkler(given, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, best)| best)
 }
 
 /// Deserializes `T` from a spanned value.

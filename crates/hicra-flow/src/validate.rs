@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::DiGraph;
 
-use crate::de::valid_choices_help;
+use crate::de::{closest_choice, valid_choices_help};
 use crate::diagnostic::Diagnostic;
 use crate::pipeline::{Edge, PlannedStage};
 use crate::port::{InputMode, Ports};
@@ -178,17 +178,38 @@ fn parse_stage(
             None
         }
         None => {
-            let kinds = registry.kinds().map(|k| k.kind);
             let msg = format!("unknown stage kind `{}`", stage.kind);
             diags.push(
-                Diagnostic::new(msg, Some(stage.kind_span.clone())).help(valid_choices_help(
-                    &stage.kind,
-                    kinds,
-                    "known kinds",
-                )),
+                Diagnostic::new(msg, Some(stage.kind_span.clone()))
+                    .help(unknown_kind_help(&stage.kind, registry)),
             );
             None
         }
+    }
+}
+
+/// Suggests the closest kind and lists the kinds of the same family (`mock.*`), or the
+/// families when the prefix matches none; `hicra stages` prints every kind.
+fn unknown_kind_help(given: &str, registry: &Registry) -> String {
+    let family_of = |kind: &str| kind.split('.').next().unwrap_or_default().to_string();
+    let all: Vec<&str> = registry.kinds().map(|k| k.kind).collect();
+    let family = family_of(given);
+    let same_family: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|k| family_of(k) == family)
+        .collect();
+    let listing = if same_family.is_empty() {
+        let mut families: Vec<String> = all.iter().map(|k| family_of(k)).collect();
+        families.dedup();
+        format!("kind families: {}", families.join(", "))
+    } else {
+        format!("`{family}.*` kinds: {}", same_family.join(", "))
+    };
+    let listing = format!("{listing} (`hicra stages` lists them all)");
+    match closest_choice(given, all.into_iter()) {
+        Some(best) => format!("did you mean `{best}`? {listing}"),
+        None => listing,
     }
 }
 

@@ -38,7 +38,7 @@ inputs = { numbers = "map.numbers", extra = "map.numbers" }
         "{plain}"
     );
     assert!(plain.contains(
-        "help: did you mean `mock.source`? known kinds: mock.map, mock.sink, mock.source"
+        "help: did you mean `mock.source`? `mock.*` kinds: mock.map, mock.sink, mock.source (`hicra stages` lists them all)"
     ));
     assert!(plain.contains("help: did you mean `add`?"));
 }

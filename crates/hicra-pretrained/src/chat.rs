@@ -17,7 +17,10 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        Self { role: role.into(), content: content.into() }
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -48,14 +51,18 @@ const IM_END: &str = "<|im_end|>";
 impl ChatTemplate {
     /// ChatML without a default system message.
     pub fn chatml() -> Self {
-        Self::ChatMl { default_system: None }
+        Self::ChatMl {
+            default_system: None,
+        }
     }
 
     /// Recognises a checkpoint's Jinja template: ChatML (keeping a default system message
     /// written literally in it, as SmolLM2's is); anything else falls back to raw `{user}`.
     pub fn from_jinja(jinja: &str) -> Self {
         if !jinja.contains(IM_START) {
-            return Self::Plain { template: "{user}".to_string() };
+            return Self::Plain {
+                template: "{user}".to_string(),
+            };
         }
         let marker = format!("{IM_START}system\n");
         let default_system = jinja.match_indices(&marker).find_map(|(at, _)| {
@@ -84,22 +91,35 @@ impl ChatTemplate {
         messages: &[ChatMessage],
         add_generation_prompt: bool,
     ) -> Result<String, ChatTemplateError> {
-        if let Some(m) = messages.iter().find(|m| !matches!(m.role.as_str(), "system" | "user" | "assistant")) {
+        if let Some(m) = messages
+            .iter()
+            .find(|m| !matches!(m.role.as_str(), "system" | "user" | "assistant"))
+        {
             return Err(ChatTemplateError::UnknownRole(m.role.clone()));
         }
         match self {
-            Self::ChatMl { default_system } => Ok(render_chatml(messages, default_system.as_deref(), add_generation_prompt)),
+            Self::ChatMl { default_system } => Ok(render_chatml(
+                messages,
+                default_system.as_deref(),
+                add_generation_prompt,
+            )),
             Self::Plain { template } => render_plain(template, messages),
         }
     }
 }
 
-fn render_chatml(messages: &[ChatMessage], default_system: Option<&str>, add_generation_prompt: bool) -> String {
+fn render_chatml(
+    messages: &[ChatMessage],
+    default_system: Option<&str>,
+    add_generation_prompt: bool,
+) -> String {
     let mut out = String::new();
     let mut turn = |role: &str, content: &str| {
         out.push_str(&format!("{IM_START}{role}\n{content}{IM_END}\n"));
     };
-    if let Some(system) = default_system.filter(|_| messages.first().is_none_or(|m| m.role != "system")) {
+    if let Some(system) =
+        default_system.filter(|_| messages.first().is_none_or(|m| m.role != "system"))
+    {
         turn("system", system);
     }
     for m in messages {
@@ -113,7 +133,10 @@ fn render_chatml(messages: &[ChatMessage], default_system: Option<&str>, add_gen
 
 fn render_plain(template: &str, messages: &[ChatMessage]) -> Result<String, ChatTemplateError> {
     let roles: Vec<String> = messages.iter().map(|m| m.role.clone()).collect();
-    let (systems, users) = (contents_of(messages, "system"), contents_of(messages, "user"));
+    let (systems, users) = (
+        contents_of(messages, "system"),
+        contents_of(messages, "user"),
+    );
     if systems.len() > 1 || users.len() > 1 || systems.len() + users.len() != messages.len() {
         return Err(ChatTemplateError::TooManyTurns(roles));
     }
@@ -138,7 +161,11 @@ fn render_plain(template: &str, messages: &[ChatMessage]) -> Result<String, Chat
 }
 
 fn contents_of<'m>(messages: &'m [ChatMessage], role: &str) -> Vec<&'m str> {
-    messages.iter().filter(|m| m.role == role).map(|m| m.content.as_str()).collect()
+    messages
+        .iter()
+        .filter(|m| m.role == role)
+        .map(|m| m.content.as_str())
+        .collect()
 }
 
 #[cfg(test)]
@@ -160,29 +187,57 @@ mod tests {
     fn smollm2_template_keeps_its_default_system_message() {
         let t = ChatTemplate::from_jinja(SMOLLM2_JINJA);
         let default = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
-        assert_eq!(t, ChatTemplate::ChatMl { default_system: Some(default.to_string()) });
-        assert!(t.render(None, "Hi").starts_with(&format!("<|im_start|>system\n{default}<|im_end|>\n<|im_start|>user\nHi")));
+        assert_eq!(
+            t,
+            ChatTemplate::ChatMl {
+                default_system: Some(default.to_string())
+            }
+        );
+        assert!(t.render(None, "Hi").starts_with(&format!(
+            "<|im_start|>system\n{default}<|im_end|>\n<|im_start|>user\nHi"
+        )));
         assert!(!t.render(Some("S"), "Hi").contains(default));
     }
 
     #[test]
     fn plain_template_substitutes_once() {
-        let t = ChatTemplate::Plain { template: "{system}|Q: {user} {other}".into() };
-        assert_eq!(t.render(Some("sys"), "say {system}"), "sys|Q: say {system} {other}");
+        let t = ChatTemplate::Plain {
+            template: "{system}|Q: {user} {other}".into(),
+        };
+        assert_eq!(
+            t.render(Some("sys"), "say {system}"),
+            "sys|Q: say {system} {other}"
+        );
         assert_eq!(t.render(None, "x"), "|Q: x {other}");
     }
 
     #[test]
     fn plain_template_rejects_conversations() {
-        let t = ChatTemplate::Plain { template: "{user}".into() };
-        let msgs = [ChatMessage::new("user", "a"), ChatMessage::new("assistant", "b")];
-        assert!(matches!(t.render_messages(&msgs, true), Err(ChatTemplateError::TooManyTurns(_))));
+        let t = ChatTemplate::Plain {
+            template: "{user}".into(),
+        };
+        let msgs = [
+            ChatMessage::new("user", "a"),
+            ChatMessage::new("assistant", "b"),
+        ];
+        assert!(matches!(
+            t.render_messages(&msgs, true),
+            Err(ChatTemplateError::TooManyTurns(_))
+        ));
         let bad = [ChatMessage::new("tool", "a")];
-        assert!(matches!(ChatTemplate::chatml().render_messages(&bad, true), Err(ChatTemplateError::UnknownRole(_))));
+        assert!(matches!(
+            ChatTemplate::chatml().render_messages(&bad, true),
+            Err(ChatTemplateError::UnknownRole(_))
+        ));
     }
 
     #[test]
     fn non_chatml_jinja_falls_back_to_raw() {
-        assert_eq!(ChatTemplate::from_jinja("[INST] {{ m }} [/INST]"), ChatTemplate::Plain { template: "{user}".into() });
+        assert_eq!(
+            ChatTemplate::from_jinja("[INST] {{ m }} [/INST]"),
+            ChatTemplate::Plain {
+                template: "{user}".into()
+            }
+        );
     }
 }

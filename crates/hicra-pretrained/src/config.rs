@@ -141,13 +141,27 @@ impl LlamaConfig {
             return fail(format!("head_dim {} must be even for RoPE", self.head_dim));
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
-            return fail(format!("rope_theta {} must be a positive number", self.rope_theta));
+            return fail(format!(
+                "rope_theta {} must be a positive number",
+                self.rope_theta
+            ));
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps >= 0.0) {
-            return fail(format!("rms_norm_eps {} must be a non-negative number", self.rms_norm_eps));
+            return fail(format!(
+                "rms_norm_eps {} must be a non-negative number",
+                self.rms_norm_eps
+            ));
         }
-        if let Some(bad) = self.eos_token_ids.iter().chain(&self.bos_token_id).find(|&&id| id as usize >= self.vocab_size) {
-            return fail(format!("special token id {bad} is outside the vocabulary of {}", self.vocab_size));
+        if let Some(bad) = self
+            .eos_token_ids
+            .iter()
+            .chain(&self.bos_token_id)
+            .find(|&&id| id as usize >= self.vocab_size)
+        {
+            return fail(format!(
+                "special token id {bad} is outside the vocabulary of {}",
+                self.vocab_size
+            ));
         }
         Ok(())
     }
@@ -166,18 +180,33 @@ mod tests {
     #[test]
     fn untied_head_and_biases_add_parameters() {
         let base = LlamaConfig::tiny();
-        let untied = LlamaConfig { tie_word_embeddings: false, ..base.clone() };
+        let untied = LlamaConfig {
+            tie_word_embeddings: false,
+            ..base.clone()
+        };
         assert_eq!(untied.num_parameters() - base.num_parameters(), 64 * 32);
-        let biased = LlamaConfig { attention_bias: true, ..base.clone() };
-        assert_eq!(biased.num_parameters() - base.num_parameters(), 2 * (32 + 16 + 16));
+        let biased = LlamaConfig {
+            attention_bias: true,
+            ..base.clone()
+        };
+        assert_eq!(
+            biased.num_parameters() - base.num_parameters(),
+            2 * (32 + 16 + 16)
+        );
     }
 
     #[test]
     fn validation_rejects_bad_head_counts() {
         assert!(LlamaConfig::tiny().validate().is_ok());
-        let bad = LlamaConfig { num_kv_heads: 3, ..LlamaConfig::tiny() };
+        let bad = LlamaConfig {
+            num_kv_heads: 3,
+            ..LlamaConfig::tiny()
+        };
         assert!(bad.validate().unwrap_err().to_string().contains("multiple"));
-        let odd = LlamaConfig { head_dim: 7, ..LlamaConfig::tiny() };
+        let odd = LlamaConfig {
+            head_dim: 7,
+            ..LlamaConfig::tiny()
+        };
         assert!(odd.validate().is_err());
     }
 }

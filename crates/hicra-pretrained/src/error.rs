@@ -19,7 +19,9 @@ pub enum LoadError {
     BadMagic { found: [u8; 4] },
     #[error("GGUF version {0} is not supported (only 2 and 3)")]
     UnsupportedGgufVersion(u32),
-    #[error("file is truncated or corrupt: {what} needs bytes {start}..{end} but the file has {len}")]
+    #[error(
+        "file is truncated or corrupt: {what} needs bytes {start}..{end} but the file has {len}"
+    )]
     Truncated {
         what: String,
         start: u64,
@@ -34,7 +36,9 @@ pub enum LoadError {
         dtype: String,
         supported: &'static str,
     },
-    #[error("architecture {0:?} is not supported (supported: llama, qwen2 / LlamaForCausalLM, Qwen2ForCausalLM)")]
+    #[error(
+        "architecture {0:?} is not supported (supported: llama, qwen2 / LlamaForCausalLM, Qwen2ForCausalLM)"
+    )]
     UnsupportedArchitecture(String),
     #[error("unsupported model feature: {0}")]
     UnsupportedFeature(String),
@@ -45,7 +49,11 @@ pub enum LoadError {
     #[error("tensor {name}: {problem}")]
     Tensor { name: String, problem: String },
     #[error("tensor {name} holds a non-finite value ({value}) at flat index {index}")]
-    NonFinite { name: String, index: usize, value: f32 },
+    NonFinite {
+        name: String,
+        index: usize,
+        value: f32,
+    },
     #[error("tokenizer: {0}")]
     Tokenizer(String),
     #[error("invalid JSON in {path}: {source}")]
@@ -58,14 +66,23 @@ pub enum LoadError {
 
 impl LoadError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn metadata(key: &str, problem: impl Into<String>) -> Self {
-        Self::Metadata { key: key.to_string(), problem: problem.into() }
+        Self::Metadata {
+            key: key.to_string(),
+            problem: problem.into(),
+        }
     }
 
     pub(crate) fn tensor(name: &str, problem: impl Into<String>) -> Self {
-        Self::Tensor { name: name.to_string(), problem: problem.into() }
+        Self::Tensor {
+            name: name.to_string(),
+            problem: problem.into(),
+        }
     }
 }

@@ -16,12 +16,23 @@ pub struct HostTensor {
 
 impl HostTensor {
     /// A tensor, checking that `data` fills `shape`.
-    pub fn new(shape: Vec<usize>, data: Vec<f32>, dtype: impl Into<String>) -> Result<Self, String> {
+    pub fn new(
+        shape: Vec<usize>,
+        data: Vec<f32>,
+        dtype: impl Into<String>,
+    ) -> Result<Self, String> {
         let expected = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
         if expected != Some(data.len()) {
-            return Err(format!("shape {shape:?} does not match {} values", data.len()));
+            return Err(format!(
+                "shape {shape:?} does not match {} values",
+                data.len()
+            ));
         }
-        Ok(Self { shape, data, dtype: dtype.into() })
+        Ok(Self {
+            shape,
+            data,
+            dtype: dtype.into(),
+        })
     }
 
     /// Number of values.

@@ -64,14 +64,27 @@ impl Pretrained {
         self.config.validate()?;
         let expected = names::expected_tensors(&self.config);
         for (name, shape) in &expected {
-            let tensor = self.tensors.get(name).ok_or_else(|| LoadError::tensor(name, "missing from the checkpoint"))?;
+            let tensor = self
+                .tensors
+                .get(name)
+                .ok_or_else(|| LoadError::tensor(name, "missing from the checkpoint"))?;
             if &tensor.shape != shape {
-                return Err(LoadError::tensor(name, format!("has shape {:?}, the config implies {shape:?}", tensor.shape)));
+                return Err(LoadError::tensor(
+                    name,
+                    format!("has shape {:?}, the config implies {shape:?}", tensor.shape),
+                ));
             }
             tensor.check_finite(name)?;
         }
-        if let Some(extra) = self.tensors.keys().find(|k| !expected.iter().any(|(n, _)| n == *k)) {
-            return Err(LoadError::tensor(extra, "is not part of a Llama-family decoder with this config"));
+        if let Some(extra) = self
+            .tensors
+            .keys()
+            .find(|k| !expected.iter().any(|(n, _)| n == *k))
+        {
+            return Err(LoadError::tensor(
+                extra,
+                "is not part of a Llama-family decoder with this config",
+            ));
         }
         if self.tokenizer.vocab_size() > self.config.vocab_size {
             return Err(LoadError::Tokenizer(format!(
@@ -100,9 +113,13 @@ pub fn load(path: &Path) -> Result<Pretrained, LoadError> {
     } else if path.is_file() {
         gguf::load(path)?
     } else if !path.exists() {
-        return Err(LoadError::MissingFile { path: path.to_path_buf() });
+        return Err(LoadError::MissingFile {
+            path: path.to_path_buf(),
+        });
     } else {
-        return Err(LoadError::UnknownFormat { path: path.to_path_buf() });
+        return Err(LoadError::UnknownFormat {
+            path: path.to_path_buf(),
+        });
     };
     pretrained.validate()?;
     tracing::info!(

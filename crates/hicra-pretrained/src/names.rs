@@ -16,11 +16,16 @@ pub fn layer_tensor(layer: usize, suffix: &str) -> String {
 
 /// Every tensor the config implies, in checkpoint order, with its row-major `[out, in]` shape.
 pub fn expected_tensors(config: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
-    let (h, i, v) = (config.hidden_size, config.intermediate_size, config.vocab_size);
+    let (h, i, v) = (
+        config.hidden_size,
+        config.intermediate_size,
+        config.vocab_size,
+    );
     let (q, kv) = (config.q_dim(), config.kv_dim());
     let mut out = vec![(EMBED_TOKENS.to_string(), vec![v, h])];
     for layer in 0..config.num_layers {
-        let mut push = |suffix: &str, shape: Vec<usize>| out.push((layer_tensor(layer, suffix), shape));
+        let mut push =
+            |suffix: &str, shape: Vec<usize>| out.push((layer_tensor(layer, suffix), shape));
         push("input_layernorm.weight", vec![h]);
         push("self_attn.q_proj.weight", vec![q, h]);
         push("self_attn.k_proj.weight", vec![kv, h]);

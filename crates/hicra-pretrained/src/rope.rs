@@ -15,7 +15,10 @@ pub struct RopeLayoutError(String);
 
 /// GGUF (interleaved) Q/K rows -> Hugging Face rotate-half order. `num_heads` is the number of
 /// heads the tensor holds (query heads for Q, key/value heads for K).
-pub fn unpermute_rope(tensor: &HostTensor, num_heads: usize) -> Result<HostTensor, RopeLayoutError> {
+pub fn unpermute_rope(
+    tensor: &HostTensor,
+    num_heads: usize,
+) -> Result<HostTensor, RopeLayoutError> {
     reorder(tensor, num_heads, RopeLayout::HalfSplit)
 }
 
@@ -24,7 +27,11 @@ pub fn permute_rope(tensor: &HostTensor, num_heads: usize) -> Result<HostTensor,
     reorder(tensor, num_heads, RopeLayout::Interleaved)
 }
 
-fn reorder(tensor: &HostTensor, num_heads: usize, target: RopeLayout) -> Result<HostTensor, RopeLayoutError> {
+fn reorder(
+    tensor: &HostTensor,
+    num_heads: usize,
+    target: RopeLayout,
+) -> Result<HostTensor, RopeLayoutError> {
     let rows = *tensor
         .shape
         .first()
@@ -34,7 +41,11 @@ fn reorder(tensor: &HostTensor, num_heads: usize, target: RopeLayout) -> Result<
             "{rows} rows do not split into {num_heads} heads of even width"
         )));
     }
-    let row_len = if rows == 0 { 0 } else { tensor.data.len() / rows };
+    let row_len = if rows == 0 {
+        0
+    } else {
+        tensor.data.len() / rows
+    };
     let head_dim = rows / num_heads;
     let half = head_dim / 2;
     let mut data = vec![0.0f32; tensor.data.len()];
@@ -52,7 +63,11 @@ fn reorder(tensor: &HostTensor, num_heads: usize, target: RopeLayout) -> Result<
             }
         }
     }
-    Ok(HostTensor { shape: tensor.shape.clone(), data, dtype: tensor.dtype.clone() })
+    Ok(HostTensor {
+        shape: tensor.shape.clone(),
+        data,
+        dtype: tensor.dtype.clone(),
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use hicra_pretrained::{HostTensor, LoadError, Pretrained, RopeLayout, permute_rope, unpermute_rope};
+use hicra_pretrained::{
+    HostTensor, LoadError, Pretrained, RopeLayout, permute_rope, unpermute_rope,
+};
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 
@@ -55,8 +57,13 @@ fn encode(t: &HostTensor, dtype: Dtype) -> Vec<u8> {
 }
 
 fn write_shard(path: &Path, tensors: &[(&String, &(HostTensor, Dtype))]) {
-    let bytes: Vec<_> = tensors.iter().map(|(n, (t, d))| ((*n).clone(), encode(t, *d), t.shape.clone(), *d)).collect();
-    let views = bytes.iter().map(|(n, b, s, d)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()));
+    let bytes: Vec<_> = tensors
+        .iter()
+        .map(|(n, (t, d))| ((*n).clone(), encode(t, *d), t.shape.clone(), *d))
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(n, b, s, d)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()));
     std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
 }
 
@@ -71,8 +78,16 @@ fn write_hf_dir(dir: &Path, model: &Pretrained, sharded: bool, architecture: &st
         "torch_dtype": "bfloat16"
     });
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-    std::fs::write(dir.join("tokenizer_config.json"), r#"{"chat_template": "{{'<|im_start|>' + m + '<|im_end|>'}}"}"#).unwrap();
-    model.tokenizer.inner().save(dir.join("tokenizer.json"), false).unwrap();
+    std::fs::write(
+        dir.join("tokenizer_config.json"),
+        r#"{"chat_template": "{{'<|im_start|>' + m + '<|im_end|>'}}"}"#,
+    )
+    .unwrap();
+    model
+        .tokenizer
+        .inner()
+        .save(dir.join("tokenizer.json"), false)
+        .unwrap();
     let tensors = hf_tensors(model);
     let all: Vec<_> = tensors.iter().collect();
     if sharded {
@@ -82,7 +97,15 @@ fn write_hf_dir(dir: &Path, model: &Pretrained, sharded: bool, architecture: &st
         let map: BTreeMap<_, _> = all
             .iter()
             .enumerate()
-            .map(|(i, (n, _))| ((*n).clone(), format!("model-0000{}-of-00002.safetensors", 1 + usize::from(i >= a.len()))))
+            .map(|(i, (n, _))| {
+                (
+                    (*n).clone(),
+                    format!(
+                        "model-0000{}-of-00002.safetensors",
+                        1 + usize::from(i >= a.len())
+                    ),
+                )
+            })
             .collect();
         let index = serde_json::json!({"metadata": {}, "weight_map": map});
         std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
@@ -106,16 +129,28 @@ fn check_same_model(dir: &Path, gguf: &Pretrained) {
             _ => 1e-2,
         };
         for (a, b) in got.data.iter().zip(&want.data) {
-            assert!((a - b).abs() <= tolerance * b.abs().max(1e-2), "{name}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= tolerance * b.abs().max(1e-2),
+                "{name}: {a} vs {b}"
+            );
         }
         if let (Some(heads), Dtype::F32) = (is_qk(&name), dtype) {
-            assert_eq!(&permute_rope(got, heads).unwrap(), &gguf.tensors[&name].clone_with_dtype("F32"));
+            assert_eq!(
+                &permute_rope(got, heads).unwrap(),
+                &gguf.tensors[&name].clone_with_dtype("F32")
+            );
         }
     }
     let text = "<|im_start|>in the 12 é<|im_end|>";
-    assert_eq!(hf.tokenizer.encode(text).unwrap(), gguf.tokenizer.encode(text).unwrap());
+    assert_eq!(
+        hf.tokenizer.encode(text).unwrap(),
+        gguf.tokenizer.encode(text).unwrap()
+    );
     assert_eq!(hf.tokenizer.special_tokens().eos, vec![2]);
-    assert!(matches!(hf.chat_template, hicra_pretrained::ChatTemplate::ChatMl { .. }));
+    assert!(matches!(
+        hf.chat_template,
+        hicra_pretrained::ChatTemplate::ChatMl { .. }
+    ));
 }
 
 trait WithDtype {
@@ -123,7 +158,10 @@ trait WithDtype {
 }
 impl WithDtype for HostTensor {
     fn clone_with_dtype(&self, dtype: &str) -> HostTensor {
-        HostTensor { dtype: dtype.to_string(), ..self.clone() }
+        HostTensor {
+            dtype: dtype.to_string(),
+            ..self.clone()
+        }
     }
 }
 
@@ -149,18 +187,30 @@ fn problems_are_named() {
     let dir = tempfile::tempdir().unwrap();
     write_hf_dir(dir.path(), &gguf, false, "GPT2LMHeadModel");
     let err = hicra_pretrained::load(dir.path()).unwrap_err();
-    assert!(matches!(err, LoadError::UnsupportedArchitecture(ref a) if a == "GPT2LMHeadModel"), "{err}");
+    assert!(
+        matches!(err, LoadError::UnsupportedArchitecture(ref a) if a == "GPT2LMHeadModel"),
+        "{err}"
+    );
 
     write_hf_dir(dir.path(), &gguf, false, "LlamaForCausalLM");
     std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
-    assert!(matches!(hicra_pretrained::load(dir.path()), Err(LoadError::MissingFile { .. })));
+    assert!(matches!(
+        hicra_pretrained::load(dir.path()),
+        Err(LoadError::MissingFile { .. })
+    ));
 
     write_hf_dir(dir.path(), &gguf, false, "LlamaForCausalLM");
     let weights = dir.path().join("model.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() - 10]).unwrap();
-    assert!(matches!(hicra_pretrained::load(dir.path()), Err(LoadError::Corrupt(_))));
+    assert!(matches!(
+        hicra_pretrained::load(dir.path()),
+        Err(LoadError::Corrupt(_))
+    ));
 
     std::fs::remove_file(&weights).unwrap();
-    assert!(matches!(hicra_pretrained::load(dir.path()), Err(LoadError::MissingFile { .. })));
+    assert!(matches!(
+        hicra_pretrained::load(dir.path()),
+        Err(LoadError::MissingFile { .. })
+    ));
 }

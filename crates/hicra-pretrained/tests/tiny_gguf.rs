@@ -23,9 +23,19 @@ fn every_storage_type_dequantizes_like_gguf_py() {
     for info in &file.header.tensors {
         let case = &want[&info.name];
         let tensor = file.tensor(info).unwrap();
-        assert_eq!(tensor.dtype, case["dtype"].as_str().unwrap(), "{}", info.name);
+        assert_eq!(
+            tensor.dtype,
+            case["dtype"].as_str().unwrap(),
+            "{}",
+            info.name
+        );
         assert_eq!(tensor.shape, vec![1, 256]);
-        let values: Vec<f64> = case["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let values: Vec<f64> = case["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         assert_eq!(tensor.data.len(), values.len());
         for (i, (&got, &want)) in tensor.data.iter().zip(&values).enumerate() {
             assert!(close(got, want), "{} [{i}]: {got} vs {want}", info.name);
@@ -60,7 +70,10 @@ fn every_metadata_value_type_is_read() {
         assert_eq!(m.get(key), Some(&value), "{key}");
     }
     assert!(m.opt_u64("t.string").is_err(), "a string is not an integer");
-    assert!(m.opt_u64("t.i8").is_err(), "a negative integer is not a size");
+    assert!(
+        m.opt_u64("t.i8").is_err(),
+        "a negative integer is not a size"
+    );
     assert_eq!(m.opt_u64("t.u16").unwrap(), Some(60000));
     assert_eq!(m.opt_u64("absent").unwrap(), None);
 }
@@ -69,10 +82,32 @@ fn every_metadata_value_type_is_read() {
 fn tiny_llama_loads_with_hf_names_and_gguf_values() {
     let model = hicra_pretrained::load(&common::fixture("tiny_llama.gguf")).unwrap();
     let c = &model.config;
-    assert_eq!((c.vocab_size, c.hidden_size, c.intermediate_size, c.num_layers), (266, 32, 64, 2));
-    assert_eq!((c.num_heads, c.num_kv_heads, c.head_dim, c.max_position_embeddings), (4, 2, 8, 128));
-    assert_eq!((c.rope_layout, c.tie_word_embeddings, c.attention_bias), (RopeLayout::Interleaved, true, false));
-    assert_eq!((c.bos_token_id, c.eos_token_ids.as_slice(), c.add_bos), (Some(1), &[2u32][..], false));
+    assert_eq!(
+        (
+            c.vocab_size,
+            c.hidden_size,
+            c.intermediate_size,
+            c.num_layers
+        ),
+        (266, 32, 64, 2)
+    );
+    assert_eq!(
+        (
+            c.num_heads,
+            c.num_kv_heads,
+            c.head_dim,
+            c.max_position_embeddings
+        ),
+        (4, 2, 8, 128)
+    );
+    assert_eq!(
+        (c.rope_layout, c.tie_word_embeddings, c.attention_bias),
+        (RopeLayout::Interleaved, true, false)
+    );
+    assert_eq!(
+        (c.bos_token_id, c.eos_token_ids.as_slice(), c.add_bos),
+        (Some(1), &[2u32][..], false)
+    );
     assert_eq!(model.chat_template, ChatTemplate::chatml());
     let want = expected("tiny_llama.expected.json");
     let want = want.as_object().unwrap();
@@ -80,12 +115,23 @@ fn tiny_llama_loads_with_hf_names_and_gguf_values() {
     for (gguf_name, case) in want {
         let tensor = &model.tensors[&hf_name(gguf_name).unwrap()];
         assert_eq!(tensor.dtype, case["dtype"].as_str().unwrap());
-        let shape: Vec<usize> = case["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        let shape: Vec<usize> = case["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
         assert_eq!(tensor.shape, shape, "{gguf_name}");
         let sum: f64 = tensor.data.iter().map(|&v| v as f64).sum();
-        assert!((sum - case["sum"].as_f64().unwrap()).abs() < 1e-4, "{gguf_name}: sum {sum}");
+        assert!(
+            (sum - case["sum"].as_f64().unwrap()).abs() < 1e-4,
+            "{gguf_name}: sum {sum}"
+        );
         for (got, want) in tensor.data.iter().zip(case["first"].as_array().unwrap()) {
-            assert!(close(*got, want.as_f64().unwrap()), "{gguf_name}: {got} vs {want}");
+            assert!(
+                close(*got, want.as_f64().unwrap()),
+                "{gguf_name}: {got} vs {want}"
+            );
         }
     }
     assert_eq!(model.dtype_histogram().values().sum::<usize>(), want.len());
@@ -101,7 +147,13 @@ fn every_truncation_is_an_error_not_a_panic() {
         std::fs::write(&path, &bytes[..len]).unwrap();
         let err = hicra_pretrained::load(&path).expect_err("a truncated file must not load");
         assert!(
-            matches!(err, LoadError::Truncated { .. } | LoadError::BadMagic { .. } | LoadError::Corrupt(_) | LoadError::Io { .. }),
+            matches!(
+                err,
+                LoadError::Truncated { .. }
+                    | LoadError::BadMagic { .. }
+                    | LoadError::Corrupt(_)
+                    | LoadError::Io { .. }
+            ),
             "length {len}: {err}"
         );
     }
@@ -114,18 +166,30 @@ fn wrong_magic_and_version_are_named() {
     let path = dir.path().join("x.gguf");
     bytes[4] = 1;
     std::fs::write(&path, &bytes).unwrap();
-    assert!(matches!(hicra_pretrained::load(&path), Err(LoadError::UnsupportedGgufVersion(1))));
+    assert!(matches!(
+        hicra_pretrained::load(&path),
+        Err(LoadError::UnsupportedGgufVersion(1))
+    ));
     bytes[0] = b'X';
     std::fs::write(&path, &bytes).unwrap();
-    assert!(matches!(hicra_pretrained::load(&path), Err(LoadError::BadMagic { .. })));
+    assert!(matches!(
+        hicra_pretrained::load(&path),
+        Err(LoadError::BadMagic { .. })
+    ));
     let missing = dir.path().join("absent.gguf");
-    assert!(matches!(hicra_pretrained::load(&missing), Err(LoadError::MissingFile { .. })));
+    assert!(matches!(
+        hicra_pretrained::load(&missing),
+        Err(LoadError::MissingFile { .. })
+    ));
 }
 
 #[test]
 fn a_file_that_is_not_a_model_is_rejected_clearly() {
     let err = hicra_pretrained::load(&common::fixture("tiny_dequant.gguf")).unwrap_err();
-    assert!(matches!(err, LoadError::UnsupportedArchitecture(ref a) if a == "dequant-cases"), "{err}");
+    assert!(
+        matches!(err, LoadError::UnsupportedArchitecture(ref a) if a == "dequant-cases"),
+        "{err}"
+    );
 }
 
 mod corrupt {

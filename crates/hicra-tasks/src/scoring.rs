@@ -29,7 +29,11 @@ fn one() -> f64 {
 
 impl Default for Rewards {
     fn default() -> Self {
-        Self { correct: 1.0, wrong: 0.0, unparseable: 0.0 }
+        Self {
+            correct: 1.0,
+            wrong: 0.0,
+            unparseable: 0.0,
+        }
     }
 }
 
@@ -81,7 +85,11 @@ pub fn score_batch(
             correct += usize::from(score.correct);
             parsed += usize::from(score.parsed);
             limited += usize::from(score.limited);
-            let len = if r.tokens.is_empty() { r.text.len() } else { r.tokens.len() };
+            let len = if r.tokens.is_empty() {
+                r.text.len()
+            } else {
+                r.tokens.len()
+            };
             len_sum += len;
             len_max = len_max.max(len);
             count += 1;
@@ -95,10 +103,22 @@ pub fn score_batch(
     let figures = [
         (name("reward/mean", "reward/eval_mean"), total / n),
         (name("accuracy/train", "accuracy/eval"), correct as f64 / n),
-        (name("format/parsed_frac", "format/eval_parsed_frac"), parsed as f64 / n),
-        (name("verifier/limit_frac", "verifier/eval_limit_frac"), limited as f64 / n),
-        (name("response_length/mean", "response_length/eval_mean"), len_sum as f64 / n),
-        (name("response_length/max", "response_length/eval_max"), len_max as f64),
+        (
+            name("format/parsed_frac", "format/eval_parsed_frac"),
+            parsed as f64 / n,
+        ),
+        (
+            name("verifier/limit_frac", "verifier/eval_limit_frac"),
+            limited as f64 / n,
+        ),
+        (
+            name("response_length/mean", "response_length/eval_mean"),
+            len_sum as f64 / n,
+        ),
+        (
+            name("response_length/max", "response_length/eval_max"),
+            len_max as f64,
+        ),
     ];
     batch.metrics.extend(figures);
 }
@@ -124,4 +144,3 @@ pub fn run_verifier(
     }
     Ok(())
 }
-

@@ -26,7 +26,12 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], n: usize) -> Vec<f32> {
             GgmlType::F16 => out.push(half_at(block, 0)),
             GgmlType::BF16 => out.push(bf16::from_le_bytes([block[0], block[1]]).to_f32()),
             GgmlType::Q8_0 => q8_0(block, &mut out),
-            GgmlType::Q4_0 => q4(half_at(block, 0), -8.0 * half_at(block, 0), &block[2..], &mut out),
+            GgmlType::Q4_0 => q4(
+                half_at(block, 0),
+                -8.0 * half_at(block, 0),
+                &block[2..],
+                &mut out,
+            ),
             GgmlType::Q4_1 => q4(half_at(block, 0), half_at(block, 2), &block[4..], &mut out),
             GgmlType::Q4K => q4_k(block, &mut out),
             GgmlType::Q6K => q6_k(block, &mut out),
@@ -46,7 +51,11 @@ fn q8_0(block: &[u8], out: &mut Vec<f32>) {
 
 /// 32 four-bit values `x = scale·q + offset` (Q4_0 passes `offset = −8·scale`).
 fn q4(scale: f32, offset: f32, nibbles: &[u8], out: &mut Vec<f32>) {
-    out.extend(nibbles.iter().map(|&b| scale * f32::from(b & 0x0F) + offset));
+    out.extend(
+        nibbles
+            .iter()
+            .map(|&b| scale * f32::from(b & 0x0F) + offset),
+    );
     out.extend(nibbles.iter().map(|&b| scale * f32::from(b >> 4) + offset));
 }
 
@@ -69,8 +78,16 @@ fn q4_k(block: &[u8], out: &mut Vec<f32>) {
     for (chunk, nibbles) in block[16..].chunks_exact(32).enumerate() {
         let (sc_lo, m_lo) = q4_k_scale_min(2 * chunk, packed);
         let (sc_hi, m_hi) = q4_k_scale_min(2 * chunk + 1, packed);
-        out.extend(nibbles.iter().map(|&b| d * sc_lo * f32::from(b & 0x0F) - dmin * m_lo));
-        out.extend(nibbles.iter().map(|&b| d * sc_hi * f32::from(b >> 4) - dmin * m_hi));
+        out.extend(
+            nibbles
+                .iter()
+                .map(|&b| d * sc_lo * f32::from(b & 0x0F) - dmin * m_lo),
+        );
+        out.extend(
+            nibbles
+                .iter()
+                .map(|&b| d * sc_hi * f32::from(b >> 4) - dmin * m_hi),
+        );
     }
 }
 
@@ -122,7 +139,11 @@ mod tests {
     fn q4_0_and_q8_0_are_centred() {
         let mut q4 = f16_bytes(2.0).to_vec();
         q4.extend([0x88u8; 16]);
-        assert!(dequantize(GgmlType::Q4_0, &q4, 32).iter().all(|&v| v == 0.0));
+        assert!(
+            dequantize(GgmlType::Q4_0, &q4, 32)
+                .iter()
+                .all(|&v| v == 0.0)
+        );
         let mut q8 = f16_bytes(0.25).to_vec();
         q8.extend((0..32).map(|i| (i as i8 - 16) as u8));
         let x = dequantize(GgmlType::Q8_0, &q8, 32);

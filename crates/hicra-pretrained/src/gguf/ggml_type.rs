@@ -63,9 +63,15 @@ impl GgmlType {
     pub fn byte_size(self, n: u64) -> Result<u64, String> {
         let (per_block, bytes) = self.block();
         if n % per_block as u64 != 0 {
-            return Err(format!("{n} values are not a whole number of {}-value {} blocks", per_block, self.name()));
+            return Err(format!(
+                "{n} values are not a whole number of {}-value {} blocks",
+                per_block,
+                self.name()
+            ));
         }
-        (n / per_block as u64).checked_mul(bytes as u64).ok_or_else(|| "size overflows".to_string())
+        (n / per_block as u64)
+            .checked_mul(bytes as u64)
+            .ok_or_else(|| "size overflows".to_string())
     }
 }
 

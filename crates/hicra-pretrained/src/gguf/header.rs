@@ -41,11 +41,13 @@ impl TensorInfo {
 
     /// The supported type, or an error naming the tensor.
     pub fn supported_type(&self) -> Result<GgmlType, LoadError> {
-        self.ggml_type.clone().map_err(|dtype| LoadError::UnsupportedDtype {
-            tensor: self.name.clone(),
-            dtype,
-            supported: SUPPORTED,
-        })
+        self.ggml_type
+            .clone()
+            .map_err(|dtype| LoadError::UnsupportedDtype {
+                tensor: self.name.clone(),
+                dtype,
+                supported: SUPPORTED,
+            })
     }
 }
 
@@ -79,17 +81,28 @@ impl GgufHeader {
             let value = MetadataValue::read(&mut r, kind, 0)?;
             metadata.0.insert(key, value);
         }
-        let raw: Vec<_> = (0..tensor_count).map(|_| read_tensor_info(&mut r)).collect::<Result<_, _>>()?;
-        let alignment = metadata.opt_u64("general.alignment")?.unwrap_or(DEFAULT_ALIGNMENT);
+        let raw: Vec<_> = (0..tensor_count)
+            .map(|_| read_tensor_info(&mut r))
+            .collect::<Result<_, _>>()?;
+        let alignment = metadata
+            .opt_u64("general.alignment")?
+            .unwrap_or(DEFAULT_ALIGNMENT);
         if alignment == 0 || !alignment.is_power_of_two() {
-            return Err(LoadError::metadata("general.alignment", format!("{alignment} is not a power of two")));
+            return Err(LoadError::metadata(
+                "general.alignment",
+                format!("{alignment} is not a power of two"),
+            ));
         }
         let data_start = (r.position() as u64).next_multiple_of(alignment);
         let tensors = raw
             .into_iter()
             .map(|t| t.locate(data_start, alignment, bytes.len() as u64))
             .collect::<Result<_, _>>()?;
-        Ok(Self { version, metadata, tensors })
+        Ok(Self {
+            version,
+            metadata,
+            tensors,
+        })
     }
 }
 
@@ -104,18 +117,37 @@ fn read_tensor_info(r: &mut ByteReader<'_>) -> Result<RawTensorInfo, LoadError> 
     let name = r.string("tensor name")?;
     let n_dims = r.u32("tensor dimension count")?;
     if n_dims == 0 || n_dims > MAX_DIMS {
-        return Err(LoadError::tensor(&name, format!("has {n_dims} dimensions (1 to {MAX_DIMS} supported)")));
+        return Err(LoadError::tensor(
+            &name,
+            format!("has {n_dims} dimensions (1 to {MAX_DIMS} supported)"),
+        ));
     }
-    let dims = (0..n_dims).map(|_| r.u64("tensor dimension")).collect::<Result<_, _>>()?;
+    let dims = (0..n_dims)
+        .map(|_| r.u64("tensor dimension"))
+        .collect::<Result<_, _>>()?;
     let code = r.u32("tensor type")?;
     let offset = r.u64("tensor offset")?;
-    Ok(RawTensorInfo { name, dims, code, offset })
+    Ok(RawTensorInfo {
+        name,
+        dims,
+        code,
+        offset,
+    })
 }
 
 impl RawTensorInfo {
-    fn locate(self, data_start: u64, alignment: u64, file_len: u64) -> Result<TensorInfo, LoadError> {
+    fn locate(
+        self,
+        data_start: u64,
+        alignment: u64,
+        file_len: u64,
+    ) -> Result<TensorInfo, LoadError> {
         let err = |p: String| LoadError::tensor(&self.name, p);
-        let n = self.dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).filter(|&n| n <= usize::MAX as u64 / 4);
+        let n = self
+            .dims
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .filter(|&n| n <= usize::MAX as u64 / 4);
         let n = n.ok_or_else(|| err(format!("dims {:?} are too large", self.dims)))?;
         let shape = self.dims.iter().rev().map(|&d| d as usize).collect();
         let ggml_type = GgmlType::from_code(self.code);
@@ -123,11 +155,16 @@ impl RawTensorInfo {
             Err(_) => 0..0,
             Ok(ty) => {
                 if self.offset % alignment != 0 {
-                    return Err(err(format!("data offset {} is not aligned to {alignment}", self.offset)));
+                    return Err(err(format!(
+                        "data offset {} is not aligned to {alignment}",
+                        self.offset
+                    )));
                 }
                 let size = ty.byte_size(n).map_err(err)?;
                 let start = data_start.checked_add(self.offset);
-                let end = start.and_then(|s| s.checked_add(size)).filter(|&e| e <= file_len);
+                let end = start
+                    .and_then(|s| s.checked_add(size))
+                    .filter(|&e| e <= file_len);
                 let (Some(start), Some(end)) = (start, end) else {
                     return Err(LoadError::Truncated {
                         what: format!("tensor {}", self.name),
@@ -139,6 +176,11 @@ impl RawTensorInfo {
                 start as usize..end as usize
             }
         };
-        Ok(TensorInfo { name: self.name, shape, ggml_type, byte_range })
+        Ok(TensorInfo {
+            name: self.name,
+            shape,
+            ggml_type,
+            byte_range,
+        })
     }
 }

@@ -41,22 +41,34 @@ impl MetadataValue {
             7 => match r.u8(W)? {
                 0 => Self::Bool(false),
                 1 => Self::Bool(true),
-                other => return Err(LoadError::Corrupt(format!("boolean metadata value {other}"))),
+                other => {
+                    return Err(LoadError::Corrupt(format!(
+                        "boolean metadata value {other}"
+                    )));
+                }
             },
             8 => Self::String(r.string(W)?),
             9 => {
                 if depth >= MAX_NESTING {
-                    return Err(LoadError::Corrupt("metadata arrays nested too deeply".into()));
+                    return Err(LoadError::Corrupt(
+                        "metadata arrays nested too deeply".into(),
+                    ));
                 }
                 let item_kind = r.u32("array item type")?;
                 let n = r.count(min_size(item_kind), "array length")?;
-                let items = (0..n).map(|_| Self::read(r, item_kind, depth + 1)).collect::<Result<_, _>>()?;
+                let items = (0..n)
+                    .map(|_| Self::read(r, item_kind, depth + 1))
+                    .collect::<Result<_, _>>()?;
                 Self::Array(items)
             }
             10 => Self::U64(r.u64(W)?),
             11 => Self::I64(r.u64(W)? as i64),
             12 => Self::F64(r.f64(W)?),
-            other => return Err(LoadError::Corrupt(format!("unknown metadata value type {other}"))),
+            other => {
+                return Err(LoadError::Corrupt(format!(
+                    "unknown metadata value type {other}"
+                )));
+            }
         })
     }
 
@@ -131,10 +143,17 @@ impl Metadata {
         self.0.get(key)
     }
 
-    fn typed<'a, T>(&'a self, key: &str, want: &str, f: impl Fn(&'a MetadataValue) -> Option<T>) -> Result<Option<T>, LoadError> {
+    fn typed<'a, T>(
+        &'a self,
+        key: &str,
+        want: &str,
+        f: impl Fn(&'a MetadataValue) -> Option<T>,
+    ) -> Result<Option<T>, LoadError> {
         match self.0.get(key) {
             None => Ok(None),
-            Some(v) => f(v).map(Some).ok_or_else(|| LoadError::metadata(key, format!("expected {want}, found {}", v.type_name()))),
+            Some(v) => f(v).map(Some).ok_or_else(|| {
+                LoadError::metadata(key, format!("expected {want}, found {}", v.type_name()))
+            }),
         }
     }
 
@@ -162,7 +181,8 @@ impl Metadata {
     }
 
     pub fn req_u64(&self, key: &str) -> Result<u64, LoadError> {
-        self.opt_u64(key)?.ok_or_else(|| LoadError::metadata(key, "is missing"))
+        self.opt_u64(key)?
+            .ok_or_else(|| LoadError::metadata(key, "is missing"))
     }
 
     /// A required size that must fit in `usize`.
@@ -171,15 +191,22 @@ impl Metadata {
     }
 
     pub fn req_str(&self, key: &str) -> Result<&str, LoadError> {
-        self.opt_str(key)?.ok_or_else(|| LoadError::metadata(key, "is missing"))
+        self.opt_str(key)?
+            .ok_or_else(|| LoadError::metadata(key, "is missing"))
     }
 
     /// A required array of strings.
     pub fn req_strings(&self, key: &str) -> Result<Vec<&str>, LoadError> {
-        let items = self.opt_array(key)?.ok_or_else(|| LoadError::metadata(key, "is missing"))?;
+        let items = self
+            .opt_array(key)?
+            .ok_or_else(|| LoadError::metadata(key, "is missing"))?;
         items
             .iter()
-            .map(|v| v.as_str().ok_or_else(|| LoadError::metadata(key, format!("holds a {}, expected strings", v.type_name()))))
+            .map(|v| {
+                v.as_str().ok_or_else(|| {
+                    LoadError::metadata(key, format!("holds a {}, expected strings", v.type_name()))
+                })
+            })
             .collect()
     }
 }

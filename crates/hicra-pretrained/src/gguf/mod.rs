@@ -45,7 +45,8 @@ impl GgufFile {
     pub fn tensor(&self, info: &TensorInfo) -> Result<HostTensor, LoadError> {
         let ty = info.supported_type()?;
         let data = dequantize(ty, &self.map[info.byte_range.clone()], info.num_values());
-        HostTensor::new(info.shape.clone(), data, ty.name()).map_err(|p| LoadError::tensor(&info.name, p))
+        HostTensor::new(info.shape.clone(), data, ty.name())
+            .map_err(|p| LoadError::tensor(&info.name, p))
     }
 }
 
@@ -67,7 +68,14 @@ pub fn load(path: &Path) -> Result<Pretrained, LoadError> {
     let tokenizer = tokenizer_from_metadata(metadata, special_tokens(metadata)?)?;
     let chat_template = match metadata.opt_str("tokenizer.chat_template")? {
         Some(jinja) => ChatTemplate::from_jinja(jinja),
-        None => ChatTemplate::Plain { template: "{user}".to_string() },
+        None => ChatTemplate::Plain {
+            template: "{user}".to_string(),
+        },
     };
-    Ok(Pretrained { config, tensors, tokenizer, chat_template })
+    Ok(Pretrained {
+        config,
+        tensors,
+        tokenizer,
+        chat_template,
+    })
 }

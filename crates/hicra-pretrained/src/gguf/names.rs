@@ -34,7 +34,10 @@ pub fn hf_name(name: &str) -> Result<String, LoadError> {
     if !matches!(kind, "weight" | "bias") {
         return Err(unknown());
     }
-    Ok(crate::names::layer_tensor(layer, &format!("{hf_part}.{kind}")))
+    Ok(crate::names::layer_tensor(
+        layer,
+        &format!("{hf_part}.{kind}"),
+    ))
 }
 
 #[cfg(test)]
@@ -43,15 +46,33 @@ mod tests {
 
     #[test]
     fn maps_llama_cpp_names() {
-        assert_eq!(hf_name("token_embd.weight").unwrap(), "model.embed_tokens.weight");
-        assert_eq!(hf_name("blk.12.ffn_down.weight").unwrap(), "model.layers.12.mlp.down_proj.weight");
-        assert_eq!(hf_name("blk.0.attn_k.bias").unwrap(), "model.layers.0.self_attn.k_proj.bias");
-        assert_eq!(hf_name("blk.1.attn_norm.weight").unwrap(), "model.layers.1.input_layernorm.weight");
+        assert_eq!(
+            hf_name("token_embd.weight").unwrap(),
+            "model.embed_tokens.weight"
+        );
+        assert_eq!(
+            hf_name("blk.12.ffn_down.weight").unwrap(),
+            "model.layers.12.mlp.down_proj.weight"
+        );
+        assert_eq!(
+            hf_name("blk.0.attn_k.bias").unwrap(),
+            "model.layers.0.self_attn.k_proj.bias"
+        );
+        assert_eq!(
+            hf_name("blk.1.attn_norm.weight").unwrap(),
+            "model.layers.1.input_layernorm.weight"
+        );
     }
 
     #[test]
     fn rejects_unknown_names() {
-        for bad in ["rope_freqs.weight", "blk.x.attn_q.weight", "blk.0.attn_qkv.weight", "blk.0.attn_q.scale", "blk.0"] {
+        for bad in [
+            "rope_freqs.weight",
+            "blk.x.attn_q.weight",
+            "blk.0.attn_qkv.weight",
+            "blk.0.attn_q.scale",
+            "blk.0",
+        ] {
             assert!(hf_name(bad).is_err(), "{bad}");
         }
     }

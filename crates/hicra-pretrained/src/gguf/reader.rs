@@ -19,7 +19,9 @@ impl<'a> ByteReader<'a> {
     }
 
     pub fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8], LoadError> {
-        let end = (self.pos as u64).checked_add(n).filter(|&e| e <= self.bytes.len() as u64);
+        let end = (self.pos as u64)
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len() as u64);
         let Some(end) = end else {
             return Err(LoadError::Truncated {
                 what: what.to_string(),
@@ -34,7 +36,10 @@ impl<'a> ByteReader<'a> {
     }
 
     fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], LoadError> {
-        Ok(self.take(N as u64, what)?.try_into().expect("take returned N bytes"))
+        Ok(self
+            .take(N as u64, what)?
+            .try_into()
+            .expect("take returned N bytes"))
     }
 
     pub fn u8(&mut self, what: &str) -> Result<u8, LoadError> {
@@ -60,7 +65,8 @@ impl<'a> ByteReader<'a> {
     pub fn string(&mut self, what: &str) -> Result<String, LoadError> {
         let len = self.u64(what)?;
         let bytes = self.take(len, what)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| LoadError::Corrupt(format!("{what} is not valid UTF-8")))
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| LoadError::Corrupt(format!("{what} is not valid UTF-8")))
     }
 
     /// A count that must be satisfiable by the remaining bytes at `min_item_bytes` each, so a
@@ -86,7 +92,15 @@ mod tests {
         let bytes = [1, 0, 0, 0, 2, 0];
         let mut r = ByteReader::new(&bytes);
         assert_eq!(r.u32("a").unwrap(), 1);
-        assert!(matches!(r.u32("b"), Err(LoadError::Truncated { start: 4, end: 8, len: 6, .. })));
+        assert!(matches!(
+            r.u32("b"),
+            Err(LoadError::Truncated {
+                start: 4,
+                end: 8,
+                len: 6,
+                ..
+            })
+        ));
         assert_eq!(r.u16("c").unwrap(), 2);
     }
 

@@ -27,7 +27,10 @@ const TOKEN_TYPE_CONTROL: u64 = 3;
 const TOKEN_TYPE_USER_DEFINED: u64 = 4;
 
 /// The tokenizer described by `metadata`, with `special` token ids.
-pub fn tokenizer_from_metadata(metadata: &Metadata, special: SpecialTokens) -> Result<Tokenizer, LoadError> {
+pub fn tokenizer_from_metadata(
+    metadata: &Metadata,
+    special: SpecialTokens,
+) -> Result<Tokenizer, LoadError> {
     let model = metadata.req_str("tokenizer.ggml.model")?;
     if model != "gpt2" {
         return Err(LoadError::UnsupportedFeature(format!(
@@ -42,14 +45,18 @@ pub fn tokenizer_from_metadata(metadata: &Metadata, special: SpecialTokens) -> R
     let mut vocab = Vocab::default();
     for (id, token) in tokens.iter().enumerate() {
         if vocab.insert(token.to_string(), id as u32).is_some() {
-            return Err(LoadError::Tokenizer(format!("token {token:?} appears twice in tokenizer.ggml.tokens")));
+            return Err(LoadError::Tokenizer(format!(
+                "token {token:?} appears twice in tokenizer.ggml.tokens"
+            )));
         }
     }
     let merges = merges
         .iter()
         .map(|m| match m.split(' ').collect::<Vec<_>>()[..] {
             [a, b] => Ok((a.to_string(), b.to_string())),
-            _ => Err(LoadError::Tokenizer(format!("merge {m:?} is not two tokens separated by a space"))),
+            _ => Err(LoadError::Tokenizer(format!(
+                "merge {m:?} is not two tokens separated by a space"
+            ))),
         })
         .collect::<Result<Vec<_>, _>>()?;
     let bpe = BPE::builder()
@@ -79,16 +86,29 @@ fn token_types(metadata: &Metadata, n: usize) -> Result<Vec<u64>, LoadError> {
         return Ok(vec![1; n]);
     };
     if types.len() != n {
-        return Err(LoadError::metadata(KEY, format!("has {} entries for {n} tokens", types.len())));
+        return Err(LoadError::metadata(
+            KEY,
+            format!("has {} entries for {n} tokens", types.len()),
+        ));
     }
-    types.iter().map(|t| t.as_u64().ok_or_else(|| LoadError::metadata(KEY, "holds a non-integer"))).collect()
+    types
+        .iter()
+        .map(|t| {
+            t.as_u64()
+                .ok_or_else(|| LoadError::metadata(KEY, "holds a non-integer"))
+        })
+        .collect()
 }
 
 fn pre_tokenizer(pre: &str) -> Result<PreTokenizerWrapper, LoadError> {
     let gpt2 = || PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true));
     let regex_then_bytes = |regex: &str| -> Result<PreTokenizerWrapper, LoadError> {
-        let split = Split::new(tokenizers::pre_tokenizers::split::SplitPattern::Regex(regex.to_string()), SplitDelimiterBehavior::Isolated, false)
-            .map_err(|e| LoadError::Tokenizer(format!("pre-tokenizer regex: {e}")))?;
+        let split = Split::new(
+            tokenizers::pre_tokenizers::split::SplitPattern::Regex(regex.to_string()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(|e| LoadError::Tokenizer(format!("pre-tokenizer regex: {e}")))?;
         Ok(PreTokenizerWrapper::Sequence(Sequence::new(vec![
             PreTokenizerWrapper::Split(split),
             PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, false)),

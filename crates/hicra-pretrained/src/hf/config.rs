@@ -53,10 +53,17 @@ impl HfConfig {
             _ => return Err(LoadError::UnsupportedArchitecture(architecture)),
         };
         if let Some(scaling) = self.rope_scaling.as_ref().filter(|v| !v.is_null()) {
-            return Err(LoadError::UnsupportedFeature(format!("RoPE scaling {scaling}")));
+            return Err(LoadError::UnsupportedFeature(format!(
+                "RoPE scaling {scaling}"
+            )));
         }
         let mut eos: Vec<u32> = Vec::new();
-        for id in self.eos_token_id.iter().flat_map(TokenIds::to_vec).chain(extra_eos.iter().copied()) {
+        for id in self
+            .eos_token_id
+            .iter()
+            .flat_map(TokenIds::to_vec)
+            .chain(extra_eos.iter().copied())
+        {
             if !eos.contains(&id) {
                 eos.push(id);
             }
@@ -68,14 +75,19 @@ impl HfConfig {
             num_layers: self.num_hidden_layers,
             num_heads: self.num_attention_heads,
             num_kv_heads: self.num_key_value_heads.unwrap_or(self.num_attention_heads),
-            head_dim: self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1)),
+            head_dim: self
+                .head_dim
+                .unwrap_or(self.hidden_size / self.num_attention_heads.max(1)),
             rope_theta: self.rope_theta.unwrap_or(10_000.0) as f32,
             rms_norm_eps: self.rms_norm_eps.unwrap_or(1e-6) as f32,
             max_position_embeddings: self.max_position_embeddings,
             tie_word_embeddings: self.tie_word_embeddings.unwrap_or(false),
             attention_bias,
             rope_layout: RopeLayout::HalfSplit,
-            bos_token_id: self.bos_token_id.as_ref().and_then(|ids| ids.to_vec().first().copied()),
+            bos_token_id: self
+                .bos_token_id
+                .as_ref()
+                .and_then(|ids| ids.to_vec().first().copied()),
             eos_token_ids: eos,
             add_bos: false,
             architecture,

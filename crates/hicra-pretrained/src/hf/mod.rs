@@ -13,14 +13,23 @@ use crate::{ChatTemplate, LoadError, Pretrained, SpecialTokens, Tokenizer, names
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => LoadError::MissingFile { path: path.to_path_buf() },
+        std::io::ErrorKind::NotFound => LoadError::MissingFile {
+            path: path.to_path_buf(),
+        },
         _ => LoadError::io(path, e),
     })?;
-    serde_json::from_str(&text).map_err(|source| LoadError::Json { path: path.to_path_buf(), source })
+    serde_json::from_str(&text).map_err(|source| LoadError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn read_optional_json(path: &Path) -> Result<Option<serde_json::Value>, LoadError> {
-    if path.is_file() { read_json(path).map(Some) } else { Ok(None) }
+    if path.is_file() {
+        read_json(path).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// Loads a Hugging Face directory (Q/K rows in rotate-half order).
@@ -40,7 +49,9 @@ pub fn load(dir: &Path) -> Result<Pretrained, LoadError> {
     }
     let tokenizer_path = dir.join("tokenizer.json");
     if !tokenizer_path.is_file() {
-        return Err(LoadError::MissingFile { path: tokenizer_path });
+        return Err(LoadError::MissingFile {
+            path: tokenizer_path,
+        });
     }
     let inner = tokenizers::Tokenizer::from_file(&tokenizer_path)
         .map_err(|e| LoadError::Tokenizer(format!("{}: {e}", tokenizer_path.display())))?;
@@ -53,15 +64,28 @@ pub fn load(dir: &Path) -> Result<Pretrained, LoadError> {
     };
     let tokenizer = Tokenizer::new(inner, special)?;
     let tokenizer_config = read_optional_json(&dir.join("tokenizer_config.json"))?;
-    let chat_template = match tokenizer_config.as_ref().and_then(|c| c.get("chat_template")).and_then(|t| t.as_str()) {
+    let chat_template = match tokenizer_config
+        .as_ref()
+        .and_then(|c| c.get("chat_template"))
+        .and_then(|t| t.as_str())
+    {
         Some(jinja) => ChatTemplate::from_jinja(jinja),
-        None => ChatTemplate::Plain { template: "{user}".to_string() },
+        None => ChatTemplate::Plain {
+            template: "{user}".to_string(),
+        },
     };
-    Ok(Pretrained { config, tensors, tokenizer, chat_template })
+    Ok(Pretrained {
+        config,
+        tensors,
+        tokenizer,
+        chat_template,
+    })
 }
 
 /// Whether the tokenizer's post-processor puts BOS in front of every encoding.
 fn adds_bos(inner: &tokenizers::Tokenizer, bos: Option<u32>) -> bool {
     let Some(bos) = bos else { return false };
-    inner.encode("a", true).is_ok_and(|e| e.get_ids().first() == Some(&bos))
+    inner
+        .encode("a", true)
+        .is_ok_and(|e| e.get_ids().first() == Some(&bos))
 }

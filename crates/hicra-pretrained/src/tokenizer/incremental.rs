@@ -21,14 +21,21 @@ pub struct IncrementalDecoder<'a> {
 
 impl<'a> IncrementalDecoder<'a> {
     pub(crate) fn new(tokenizer: &'a Tokenizer, skip_special: bool) -> Self {
-        Self { tokenizer, skip_special, pending: Vec::new(), text: String::new(), spans: Vec::new() }
+        Self {
+            tokenizer,
+            skip_special,
+            pending: Vec::new(),
+            text: String::new(),
+            spans: Vec::new(),
+        }
     }
 
     /// Appends a token; returns the text it completed.
     pub fn push(&mut self, id: u32) -> Result<&str, TokenizerError> {
         let start = self.text.len();
         if !(self.skip_special && self.tokenizer.is_special(id)) {
-            self.pending.extend_from_slice(self.tokenizer.token_bytes(id)?);
+            self.pending
+                .extend_from_slice(self.tokenizer.token_bytes(id)?);
             self.drain_complete();
         }
         self.spans.push(start..self.text.len());
@@ -62,7 +69,8 @@ impl<'a> IncrementalDecoder<'a> {
                 }
                 Err(e) => {
                     let valid = e.valid_up_to();
-                    let prefix = std::str::from_utf8(&self.pending[..valid]).expect("checked by valid_up_to");
+                    let prefix = std::str::from_utf8(&self.pending[..valid])
+                        .expect("checked by valid_up_to");
                     self.text.push_str(prefix);
                     match e.error_len() {
                         Some(bad) => {

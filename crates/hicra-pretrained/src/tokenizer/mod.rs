@@ -57,18 +57,26 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// Wraps `inner`. Token bytes come from the byte-level alphabet when every regular token is
     /// spelt in it; otherwise SentencePiece conventions apply (`▁` is a space, `<0xAB>` a byte).
-    pub fn new(inner: tokenizers::Tokenizer, special_tokens: SpecialTokens) -> Result<Self, crate::LoadError> {
+    pub fn new(
+        inner: tokenizers::Tokenizer,
+        special_tokens: SpecialTokens,
+    ) -> Result<Self, crate::LoadError> {
         let vocab_size = inner.get_vocab_size(true);
         let added = inner.get_added_tokens_decoder();
         let mut tokens = Vec::with_capacity(vocab_size);
         for id in 0..vocab_size as u32 {
             let token = inner.id_to_token(id).ok_or_else(|| {
-                crate::LoadError::Tokenizer(format!("token ids are not contiguous: id {id} of {vocab_size} has no token"))
+                crate::LoadError::Tokenizer(format!(
+                    "token ids are not contiguous: id {id} of {vocab_size} has no token"
+                ))
             })?;
             tokens.push(token);
         }
         let is_added = |id: usize| added.contains_key(&(id as u32));
-        let byte_level = tokens.iter().enumerate().all(|(id, t)| is_added(id) || byte_map::token_to_bytes(t).is_some());
+        let byte_level = tokens
+            .iter()
+            .enumerate()
+            .all(|(id, t)| is_added(id) || byte_map::token_to_bytes(t).is_some());
         let bytes = tokens
             .iter()
             .enumerate()
@@ -78,11 +86,25 @@ impl Tokenizer {
                 _ => sentencepiece_bytes(t),
             })
             .collect();
-        let special = (0..vocab_size).map(|id| added.get(&(id as u32)).is_some_and(|t| t.special)).collect();
-        if let Some(bad) = special_tokens.eos.iter().chain(&special_tokens.bos).find(|&&id| id as usize >= vocab_size) {
-            return Err(crate::LoadError::Tokenizer(format!("special token id {bad} is outside the vocabulary of {vocab_size}")));
+        let special = (0..vocab_size)
+            .map(|id| added.get(&(id as u32)).is_some_and(|t| t.special))
+            .collect();
+        if let Some(bad) = special_tokens
+            .eos
+            .iter()
+            .chain(&special_tokens.bos)
+            .find(|&&id| id as usize >= vocab_size)
+        {
+            return Err(crate::LoadError::Tokenizer(format!(
+                "special token id {bad} is outside the vocabulary of {vocab_size}"
+            )));
         }
-        Ok(Self { inner, bytes, special, special_tokens })
+        Ok(Self {
+            inner,
+            bytes,
+            special,
+            special_tokens,
+        })
     }
 
     /// Number of token ids (including added and special tokens).
@@ -114,12 +136,18 @@ impl Tokenizer {
         self.bytes
             .get(id as usize)
             .map(Vec::as_slice)
-            .ok_or(TokenizerError::UnknownId { id, vocab_size: self.vocab_size() })
+            .ok_or(TokenizerError::UnknownId {
+                id,
+                vocab_size: self.vocab_size(),
+            })
     }
 
     /// Ids of `text` as-is: special tokens written in the text are recognised, nothing is added.
     pub fn encode(&self, text: &str) -> Result<Encoding, TokenizerError> {
-        let encoded = self.inner.encode_fast(text, false).map_err(|e| TokenizerError::Encode(e.to_string()))?;
+        let encoded = self
+            .inner
+            .encode_fast(text, false)
+            .map_err(|e| TokenizerError::Encode(e.to_string()))?;
         let ids = encoded.get_ids().to_vec();
         let mut offsets = Vec::with_capacity(ids.len());
         let mut at = 0;
@@ -151,7 +179,11 @@ impl Tokenizer {
     }
 
     /// The text of `ids` and the byte range each token occupies in it.
-    pub fn decode_with_spans(&self, ids: &[u32], skip_special: bool) -> Result<(String, Vec<Range<usize>>), TokenizerError> {
+    pub fn decode_with_spans(
+        &self,
+        ids: &[u32],
+        skip_special: bool,
+    ) -> Result<(String, Vec<Range<usize>>), TokenizerError> {
         let mut decoder = self.incremental_decoder(skip_special);
         for &id in ids {
             decoder.push(id)?;
@@ -173,7 +205,10 @@ impl Tokenizer {
 /// Bytes of a SentencePiece token: `<0xAB>` is one byte, `▁` a space.
 fn sentencepiece_bytes(token: &str) -> Vec<u8> {
     let hex = token.strip_prefix("<0x").and_then(|t| t.strip_suffix('>'));
-    if let Some(byte) = hex.filter(|h| h.len() == 2).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+    if let Some(byte) = hex
+        .filter(|h| h.len() == 2)
+        .and_then(|h| u8::from_str_radix(h, 16).ok())
+    {
         return vec![byte];
     }
     token.replace('▁', " ").into_bytes()

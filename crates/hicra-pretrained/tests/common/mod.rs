@@ -6,9 +6,12 @@ use std::path::PathBuf;
 /// The real SmolLM2 GGUF (fetched by `scripts/fetch-model.sh`), or `None` with a note on stderr
 /// explaining that the test is skipped.
 pub fn smollm2_path(test: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("HICRA_SMOLLM2_GGUF").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    });
+    let path = std::env::var_os("HICRA_SMOLLM2_GGUF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        });
     if path.is_file() {
         Some(path)
     } else {
@@ -21,7 +24,9 @@ pub fn smollm2_path(test: &str) -> Option<PathBuf> {
 }
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// One JSON object per non-empty line.

@@ -64,7 +64,10 @@ fn shape(s: &str, budget: &Budget, depth: usize) -> Result<Shape, LimitError> {
     budget.tick()?;
     let s = s.trim();
     let items = |inner: &str| -> Result<Vec<Shape>, LimitError> {
-        split_top(inner, ",").into_iter().map(|p| shape(p, budget, depth + 1)).collect()
+        split_top(inner, ",")
+            .into_iter()
+            .map(|p| shape(p, budget, depth + 1))
+            .collect()
     };
     let unions = split_top(s, "\\cup");
     if unions.len() > 1 {
@@ -88,7 +91,9 @@ fn shape(s: &str, budget: &Budget, depth: usize) -> Result<Shape, LimitError> {
     if split_top(s, ",").len() > 1 {
         return Ok(Shape::Set(items(s)?));
     }
-    let parsed = lex(s).map_err(ParseError::from).and_then(|t| parse(t, budget));
+    let parsed = lex(s)
+        .map_err(ParseError::from)
+        .and_then(|t| parse(t, budget));
     match parsed {
         Ok(e) => Ok(Shape::Scalar(e)),
         Err(ParseError::Limit(l)) => Err(l),
@@ -184,6 +189,8 @@ fn same_value(x: &Expr, y: &Expr, budget: &Budget) -> Result<bool, LimitError> {
 
 /// The value of name `name` at evaluation point `k`: distinct per name and per point.
 fn point(name: &str, k: usize) -> f64 {
-    let h = name.bytes().fold(0u64, |h, c| h.wrapping_mul(31).wrapping_add(c as u64));
+    let h = name
+        .bytes()
+        .fold(0u64, |h, c| h.wrapping_mul(31).wrapping_add(c as u64));
     POINTS[k] + (h % 97) as f64 * 0.013_1
 }

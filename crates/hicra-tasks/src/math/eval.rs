@@ -108,7 +108,11 @@ fn root(x: &BigRational, n: &BigRational) -> Option<BigRational> {
     let n = n.is_integer().then(|| n.to_integer().to_u32()).flatten();
     let n = n.filter(|n| (1..=64).contains(n))?;
     if x.is_negative() {
-        return if n % 2 == 1 { root(&-x, &BigRational::from_integer(n.into())).map(|r| -r) } else { None };
+        return if n % 2 == 1 {
+            root(&-x, &BigRational::from_integer(n.into())).map(|r| -r)
+        } else {
+            None
+        };
     }
     let int_root = |v: &BigInt| {
         let r = v.nth_root(n);
@@ -147,7 +151,11 @@ pub fn approx(e: &Expr, var: &dyn Fn(&str) -> f64, budget: &Budget) -> Result<f6
         Expr::Pow(a, b) => f(a)?.powf(f(b)?),
         Expr::Root(a, n) => {
             let (x, n) = (f(a)?, f(n)?);
-            if x < 0.0 && n.rem_euclid(2.0) == 1.0 { -(-x).powf(1.0 / n) } else { x.powf(1.0 / n) }
+            if x < 0.0 && n.rem_euclid(2.0) == 1.0 {
+                -(-x).powf(1.0 / n)
+            } else {
+                x.powf(1.0 / n)
+            }
         }
         Expr::Factorial(a) => {
             let n = f(a)?;

@@ -170,8 +170,14 @@ mod tests {
             r("3 + 4. The final answer is $7$."),
             Some(("7".into(), Method::FinalAnswerIs))
         );
-        assert_eq!(r("work\n#### 1,234\n"), Some(("1,234".into(), Method::Hashes)));
-        assert_eq!(r("it costs -3.5 dollars, ok"), Some(("-3.5".into(), Method::LastNumber)));
+        assert_eq!(
+            r("work\n#### 1,234\n"),
+            Some(("1,234".into(), Method::Hashes))
+        );
+        assert_eq!(
+            r("it costs -3.5 dollars, ok"),
+            Some(("-3.5".into(), Method::LastNumber))
+        );
         assert_eq!(extract_answer("it costs 3", false), None);
         assert_eq!(r("no digits"), None);
         assert_eq!(r(""), None);

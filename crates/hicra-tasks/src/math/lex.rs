@@ -158,7 +158,10 @@ mod tests {
                 Tok::Name("x_1".into()),
             ]
         );
-        assert_eq!(toks("3.5.2"), vec![Tok::Num("3.5".into()), Tok::Num(".2".into())]);
+        assert_eq!(
+            toks("3.5.2"),
+            vec![Tok::Num("3.5".into()), Tok::Num(".2".into())]
+        );
         assert_eq!(toks("\\{1\\}")[0], Tok::Cmd("{".into()));
         assert!(lex("3 1").unwrap()[1].spaced);
         assert!(matches!(lex("Monday"), Err(SyntaxError::Word(_))));

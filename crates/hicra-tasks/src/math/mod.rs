@@ -67,8 +67,13 @@ impl MathChecker {
     /// Checks `response` against the gold answer (`#### N` and `\boxed{}` golds are unwrapped).
     pub fn check(&self, gold: &str, response: &str) -> Verdict {
         let text = extract::tail(response, self.limits.max_response_bytes);
-        let Some((answer, method)) = extract::extract_answer(text, self.last_number_fallback) else {
-            return Verdict { outcome: Outcome::NoAnswer, extracted: None, method: None };
+        let Some((answer, method)) = extract::extract_answer(text, self.last_number_fallback)
+        else {
+            return Verdict {
+                outcome: Outcome::NoAnswer,
+                extracted: None,
+                method: None,
+            };
         };
         let gold = extract::extract_gold(extract::tail(gold, self.limits.max_response_bytes));
         let outcome = match self.same_answer(&gold, &answer) {
@@ -76,7 +81,11 @@ impl MathChecker {
             Ok(false) => Outcome::Different,
             Err(l) => Outcome::Limit(l),
         };
-        Verdict { outcome, extracted: Some(answer), method: Some(method) }
+        Verdict {
+            outcome,
+            extracted: Some(answer),
+            method: Some(method),
+        }
     }
 
     /// Whether two bare answers (no extraction) are equal.

@@ -19,12 +19,33 @@ const UNICODE: [(char, &str); 10] = [
 ];
 
 const DROPPED: [&str; 17] = [
-    "\\left", "\\right", "\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\ ", "~", "\\$", "$",
-    "\\%", "%", "^{\\circ}", "^\\circ", "\\circ", "{,}",
+    "\\left",
+    "\\right",
+    "\\displaystyle",
+    "\\!",
+    "\\,",
+    "\\;",
+    "\\:",
+    "\\ ",
+    "~",
+    "\\$",
+    "$",
+    "\\%",
+    "%",
+    "^{\\circ}",
+    "^\\circ",
+    "\\circ",
+    "{,}",
 ];
 
 const UNWRAPPED: [&str; 7] = [
-    "\\text", "\\textbf", "\\mathrm", "\\mbox", "\\textnormal", "\\mathbf", "\\operatorname",
+    "\\text",
+    "\\textbf",
+    "\\mathrm",
+    "\\mbox",
+    "\\textnormal",
+    "\\mathbf",
+    "\\operatorname",
 ];
 
 /// The canonical form of an answer string.

@@ -35,11 +35,18 @@ pub enum ParseError {
     Limit(#[from] LimitError),
 }
 
-const FUNCS: [&str; 9] = ["sin", "cos", "tan", "ln", "log", "exp", "arcsin", "arccos", "arctan"];
+const FUNCS: [&str; 9] = [
+    "sin", "cos", "tan", "ln", "log", "exp", "arcsin", "arccos", "arctan",
+];
 
 /// Parses a whole token list as one expression.
 pub fn parse(tokens: Vec<Spanned>, budget: &Budget) -> Result<Expr, ParseError> {
-    let mut p = Parser { t: tokens, i: 0, budget, depth: 0 };
+    let mut p = Parser {
+        t: tokens,
+        i: 0,
+        budget,
+        depth: 0,
+    };
     let e = p.sum()?;
     match p.t.get(p.i) {
         None => Ok(e),
@@ -119,7 +126,11 @@ impl Parser<'_> {
             };
             self.i += 1;
             let rhs = self.unary()?;
-            e = if op == '*' { Expr::Mul(b(e), b(rhs)) } else { Expr::Div(b(e), b(rhs)) };
+            e = if op == '*' {
+                Expr::Mul(b(e), b(rhs))
+            } else {
+                Expr::Div(b(e), b(rhs))
+            };
         }
         Ok(e)
     }
@@ -278,6 +289,9 @@ fn starts_atom(t: &Tok) -> bool {
     match t {
         Tok::Num(_) | Tok::Name(_) => true,
         Tok::Sym(c) => *c == '(',
-        Tok::Cmd(c) => !matches!(c.as_str(), "cdot" | "times" | "div" | "{" | "}" | "\\" | "cup"),
+        Tok::Cmd(c) => !matches!(
+            c.as_str(),
+            "cdot" | "times" | "div" | "{" | "}" | "\\" | "cup"
+        ),
     }
 }

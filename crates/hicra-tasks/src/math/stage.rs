@@ -53,7 +53,10 @@ limits = { max_response_bytes = 65536, max_answer_bytes = 1000, max_depth = 64, 
             limits: self.limits,
             last_number_fallback: self.last_number_fallback,
         };
-        Ok(Box::new(MathVerifier { checker, rewards: self.rewards }))
+        Ok(Box::new(MathVerifier {
+            checker,
+            rewards: self.rewards,
+        }))
     }
 }
 

@@ -3,7 +3,10 @@
 use super::*;
 
 fn checker() -> MathChecker {
-    MathChecker { limits: Limits::default(), last_number_fallback: true }
+    MathChecker {
+        limits: Limits::default(),
+        last_number_fallback: true,
+    }
 }
 
 fn eq(gold: &str, answer: &str) -> bool {
@@ -45,7 +48,10 @@ fn structures() {
     assert!(!eq("(1, 2)", "[1, 2)"));
     assert!(eq("\\{1, 2\\}", "\\{2, 1\\}"));
     assert!(eq("1, 2", "2, 1"));
-    assert!(eq("(-\\infty, 0) \\cup (1, \\infty)", "(-\\infty,0)\\cup(1,\\infty)"));
+    assert!(eq(
+        "(-\\infty, 0) \\cup (1, \\infty)",
+        "(-\\infty,0)\\cup(1,\\infty)"
+    ));
     assert!(eq("\\text{Monday}", "Monday"));
     assert!(!eq("\\text{Monday}", "Tuesday"));
 }
@@ -58,5 +64,8 @@ fn verdicts() {
     assert_eq!(v.extracted.as_deref(), Some("18"));
     assert_eq!(c.check("18", "no idea").outcome, Outcome::NoAnswer);
     assert_eq!(c.check("18", "\\boxed{17}").outcome, Outcome::Different);
-    assert!(matches!(c.check("1", "\\boxed{9^{9^{9}}}").outcome, Outcome::Limit(_)));
+    assert!(matches!(
+        c.check("1", "\\boxed{9^{9^{9}}}").outcome,
+        Outcome::Limit(_)
+    ));
 }
