@@ -1,4 +1,4 @@
-//! The shape of a Llama-family decoder (SmolLM2, Llama, Qwen2 without biases).
+//! The shape of a Llama-family decoder (SmolLM2, Llama, Qwen2).
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,9 @@ pub struct ModelConfig {
     pub max_seq_len: usize,
     /// The output head reuses the embedding matrix.
     pub tie_word_embeddings: bool,
+    /// The q/k/v projections carry biases (Qwen2).
+    #[serde(default)]
+    pub attention_bias: bool,
 }
 
 impl ModelConfig {
@@ -41,6 +44,7 @@ impl ModelConfig {
             rms_norm_eps: 1e-5,
             max_seq_len: 2048,
             tie_word_embeddings: true,
+            attention_bias: false,
         }
     }
 
@@ -57,6 +61,7 @@ impl ModelConfig {
             rms_norm_eps: 1e-5,
             max_seq_len: 128,
             tie_word_embeddings: true,
+            attention_bias: false,
         }
     }
 

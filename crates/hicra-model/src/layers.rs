@@ -20,15 +20,24 @@ impl<B: Backend> RmsNorm<B> {
     }
 }
 
-/// A bias-free linear map stored as `[in, out]`.
+/// A linear map stored as `[in, out]`, with an optional bias (Qwen2's q/k/v).
 #[derive(Module, Debug)]
 pub struct Dense<B: Backend> {
     pub weight: Param<Tensor<B, 2>>,
+    pub bias: Option<Param<Tensor<B, 1>>>,
 }
 
 impl<B: Backend> Dense<B> {
+    pub fn new(weight: Param<Tensor<B, 2>>) -> Self {
+        Self { weight, bias: None }
+    }
+
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        x.matmul(self.weight.val().unsqueeze())
+        let y = x.matmul(self.weight.val().unsqueeze());
+        match &self.bias {
+            Some(b) => y + b.val().unsqueeze(),
+            None => y,
+        }
     }
 }
 
@@ -37,6 +46,13 @@ impl<B: Backend> Dense<B> {
 pub struct Rope<B: Backend> {
     pub cos: Tensor<B, 2>,
     pub sin: Tensor<B, 2>,
+}
+
+/// The rotation angles of one forward pass, broadcastable to `[batch, heads, seq, head_dim]`.
+#[derive(Debug, Clone)]
+pub struct RopeAngles<B: Backend> {
+    pub cos: Tensor<B, 4>,
+    pub sin: Tensor<B, 4>,
 }
 
 impl<B: Backend> Rope<B> {
@@ -58,16 +74,41 @@ impl<B: Backend> Rope<B> {
         Self { cos, sin }
     }
 
-    /// Rotates `x: [batch, heads, seq, head_dim]` whose first position is `start`.
-    pub fn apply(&self, x: Tensor<B, 4>, start: usize) -> Tensor<B, 4> {
-        let [_, _, seq, dim] = x.dims();
-        let cos = self.cos.clone().narrow(0, start, seq).unsqueeze::<4>();
-        let sin = self.sin.clone().narrow(0, start, seq).unsqueeze::<4>();
+    /// Angles of positions `start..start+seq`, shared by every row: `[1, 1, seq, head_dim]`.
+    pub fn contiguous(&self, start: usize, seq: usize) -> RopeAngles<B> {
+        RopeAngles {
+            cos: self.cos.clone().narrow(0, start, seq).unsqueeze(),
+            sin: self.sin.clone().narrow(0, start, seq).unsqueeze(),
+        }
+    }
+
+    /// Angles of per-row positions `positions: [batch, seq]`: `[batch, 1, seq, head_dim]`.
+    pub fn gathered(&self, positions: Tensor<B, 2, burn::tensor::Int>) -> RopeAngles<B> {
+        let [batch, seq] = positions.dims();
+        let dim = self.cos.dims()[1];
+        let flat = positions.reshape([batch * seq]);
+        let pick = |table: &Tensor<B, 2>| {
+            table
+                .clone()
+                .select(0, flat.clone())
+                .reshape([batch, 1, seq, dim])
+        };
+        RopeAngles {
+            cos: pick(&self.cos),
+            sin: pick(&self.sin),
+        }
+    }
+}
+
+impl<B: Backend> RopeAngles<B> {
+    /// Rotates `x: [batch, heads, seq, head_dim]` (rotate-half pairing).
+    pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let dim = x.dims()[3];
         let half = dim / 2;
         let x1 = x.clone().narrow(3, 0, half);
         let x2 = x.clone().narrow(3, half, half);
         let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-        x * cos + rotated * sin
+        x * self.cos.clone() + rotated * self.sin.clone()
     }
 }
 
@@ -89,22 +130,23 @@ pub struct Attention<B: Backend> {
 }
 
 impl<B: Backend> Attention<B> {
-    /// `x: [batch, seq, hidden]` at positions `start..start+seq`; with a cache, attends over
-    /// the cached positions too and appends the new keys/values.
+    /// `x: [batch, seq, hidden]`, rotated by `angles`; `mask` (`true` = hidden) is
+    /// `[batch or 1, 1, seq, cached + seq]`. With a cache, attends over the cached positions
+    /// too and appends the new keys/values.
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
-        rope: &Rope<B>,
-        start: usize,
+        angles: &RopeAngles<B>,
+        mask: &Tensor<B, 4, Bool>,
         cache: Option<&mut Option<LayerCache<B>>>,
     ) -> Tensor<B, 3> {
-        let [batch, seq, hidden] = x.dims();
-        let head_dim = hidden / self.num_heads;
+        let [batch, seq, _] = x.dims();
+        let head_dim = self.q.weight.dims()[1] / self.num_heads;
         let split = |t: Tensor<B, 3>, heads: usize| {
             t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2)
         };
-        let q = rope.apply(split(self.q.forward(x.clone()), self.num_heads), start);
-        let mut k = rope.apply(split(self.k.forward(x.clone()), self.num_kv_heads), start);
+        let q = angles.apply(split(self.q.forward(x.clone()), self.num_heads));
+        let mut k = angles.apply(split(self.k.forward(x.clone()), self.num_kv_heads));
         let mut v = split(self.v.forward(x), self.num_kv_heads);
         if let Some(slot) = cache {
             if let Some(previous) = slot.take() {
@@ -125,16 +167,17 @@ impl<B: Backend> Attention<B> {
         };
         let (k, v) = (expand(k), expand(v));
         let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt();
-        let mask = causal_mask::<B>(seq, total, &scores.device());
-        let scores = scores.mask_fill(mask, f32::NEG_INFINITY);
+        let scores = scores.mask_fill(mask.clone(), f32::NEG_INFINITY);
         let out = softmax(scores, 3).matmul(v);
-        self.o
-            .forward(out.swap_dims(1, 2).reshape([batch, seq, hidden]))
+        self.o.forward(
+            out.swap_dims(1, 2)
+                .reshape([batch, seq, self.num_heads * head_dim]),
+        )
     }
 }
 
-/// `true` where query `i` (at absolute position `total - seq + i`) must not see key `j`.
-fn causal_mask<B: Backend>(seq: usize, total: usize, device: &B::Device) -> Tensor<B, 4, Bool> {
+/// `true` where query `i` (at slot `total - seq + i`) must not see key `j`: `[1, 1, seq, total]`.
+pub fn causal_mask<B: Backend>(seq: usize, total: usize, device: &B::Device) -> Tensor<B, 4, Bool> {
     let offset = (total - seq) as i64;
     Tensor::<B, 2, Bool>::tril_mask([seq, total], offset, device).unsqueeze::<4>()
 }

@@ -13,15 +13,19 @@
 //! quickstart); pretrained checkpoints bring their own.
 
 pub mod config;
+pub mod inspect;
 pub mod layers;
 pub mod llama;
+pub mod pretrained;
 pub mod sample;
 pub mod score;
 pub mod tokenizer;
 
 pub use config::ModelConfig;
+pub use inspect::{PositionLogits, PromptLogits, prompt_logits};
 pub use llama::{KvCache, Llama};
-pub use sample::{Sample, SamplingParams, sample_group};
+pub use pretrained::{PretrainedModelError, model_config};
+pub use sample::{Sample, SamplingParams, sample_batch, sample_group};
 pub use score::{Scored, score};
 pub use tokenizer::CharTokenizer;
 

@@ -4,12 +4,12 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Bool, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::ModelConfig;
-use crate::layers::{Attention, Dense, LayerCache, Mlp, RmsNorm, Rope};
+use crate::layers::{Attention, Dense, LayerCache, Mlp, RmsNorm, Rope, RopeAngles, causal_mask};
 
 #[derive(Module, Debug)]
 pub struct Block<B: Backend> {
@@ -30,12 +30,16 @@ pub struct Llama<B: Backend> {
     pub rope: Rope<B>,
 }
 
-/// Per-layer key/value caches of one batch of sequences.
+/// Per-layer key/value caches of one batch of sequences. Prompts of different lengths are
+/// left-padded: row `b` starts with `padding[b]` slots that no real position attends to, and
+/// its real tokens take positions `0, 1, ...` from there.
 #[derive(Debug, Clone)]
 pub struct KvCache<B: Backend> {
     pub layers: Vec<Option<LayerCache<B>>>,
-    /// Positions already cached.
+    /// Slots already cached (padding included).
     pub len: usize,
+    /// Left-padding slots per row; empty when no row is padded.
+    pub padding: Vec<usize>,
 }
 
 impl<B: Backend> KvCache<B> {
@@ -43,24 +47,54 @@ impl<B: Backend> KvCache<B> {
         Self {
             layers: vec![None; num_layers],
             len: 0,
+            padding: Vec::new(),
         }
     }
 
-    /// Repeats every row `times` (each prompt's cache shared by its samples).
-    pub fn repeat_rows(&self, times: usize) -> Self {
+    /// An empty cache for rows whose first `padding[b]` slots will be padding.
+    pub fn padded(num_layers: usize, padding: Vec<usize>) -> Self {
+        let padding = if padding.iter().all(|&p| p == 0) {
+            Vec::new()
+        } else {
+            padding
+        };
+        Self {
+            padding,
+            ..Self::new(num_layers)
+        }
+    }
+
+    /// Repeats every row `times` in place (`[a, b]` -> `[a, a, b, b]`): each prompt's cache
+    /// shared by the samples of its group.
+    pub fn repeat_rows(&self, times: usize, device: &B::Device) -> Self {
+        let rows = self
+            .layers
+            .iter()
+            .flatten()
+            .next()
+            .map_or(self.padding.len().max(1), |c| c.keys.dims()[0]);
+        let index: Vec<i64> = (0..rows as i64)
+            .flat_map(|r| std::iter::repeat_n(r, times))
+            .collect();
+        let index = Tensor::<B, 1, Int>::from_data(TensorData::new(index, [rows * times]), device);
         let layers = self
             .layers
             .iter()
             .map(|l| {
                 l.as_ref().map(|c| LayerCache {
-                    keys: c.keys.clone().repeat_dim(0, times),
-                    values: c.values.clone().repeat_dim(0, times),
+                    keys: c.keys.clone().select(0, index.clone()),
+                    values: c.values.clone().select(0, index.clone()),
                 })
             })
             .collect();
         Self {
             layers,
             len: self.len,
+            padding: self
+                .padding
+                .iter()
+                .flat_map(|&p| std::iter::repeat_n(p, times))
+                .collect(),
         }
     }
 }
@@ -83,32 +117,18 @@ impl<B: Backend> Llama<B> {
             .map(|_| Block {
                 attention_norm: ones_norm(d, config.rms_norm_eps, device),
                 attention: Attention {
-                    q: Dense {
-                        weight: matrix(d, d),
-                    },
-                    k: Dense {
-                        weight: matrix(d, kv),
-                    },
-                    v: Dense {
-                        weight: matrix(d, kv),
-                    },
-                    o: Dense {
-                        weight: matrix(d, d),
-                    },
+                    q: Dense::new(matrix(d, d)),
+                    k: Dense::new(matrix(d, kv)),
+                    v: Dense::new(matrix(d, kv)),
+                    o: Dense::new(matrix(d, d)),
                     num_heads: config.num_heads,
                     num_kv_heads: config.num_kv_heads,
                 },
                 mlp_norm: ones_norm(d, config.rms_norm_eps, device),
                 mlp: Mlp {
-                    gate: Dense {
-                        weight: matrix(d, f),
-                    },
-                    up: Dense {
-                        weight: matrix(d, f),
-                    },
-                    down: Dense {
-                        weight: matrix(f, d),
-                    },
+                    gate: Dense::new(matrix(d, f)),
+                    up: Dense::new(matrix(d, f)),
+                    down: Dense::new(matrix(f, d)),
                 },
             })
             .collect();
@@ -132,15 +152,19 @@ impl<B: Backend> Llama<B> {
         self.rope.cos.dims()[0]
     }
 
-    /// Logits `[batch, seq, vocab]` of `tokens: [batch, seq]` at positions `cache.len..`; the
-    /// cache, if given, is extended with the new positions.
+    /// Logits `[batch, seq, vocab]` of `tokens: [batch, seq]` in the slots after those the
+    /// cache holds; the cache, if given, is extended with the new slots.
     pub fn forward(
         &self,
         tokens: Tensor<B, 2, Int>,
         cache: Option<&mut KvCache<B>>,
     ) -> Tensor<B, 3> {
         let [batch, seq] = tokens.dims();
-        let start = cache.as_ref().map_or(0, |c| c.len);
+        let device = tokens.device();
+        let (start, padding) = cache
+            .as_ref()
+            .map_or((0, &[][..]), |c| (c.len, c.padding.as_slice()));
+        let (angles, mask) = self.positions(batch, start, seq, padding, &device);
         let hidden = self.embedding.dims()[1];
         let flat = tokens.reshape([batch * seq]);
         let mut x = self
@@ -153,8 +177,8 @@ impl<B: Backend> Llama<B> {
             let slot = cache.as_mut().map(|c| &mut c.layers[i]);
             let h = block.attention.forward(
                 block.attention_norm.forward(x.clone()),
-                &self.rope,
-                start,
+                &angles,
+                &mask,
                 slot,
             );
             x = x + h;
@@ -169,6 +193,38 @@ impl<B: Backend> Llama<B> {
             None => self.embedding.val().transpose(),
         };
         x.matmul(head.unsqueeze())
+    }
+
+    /// RoPE angles and attention mask of slots `start..start+seq`. Unpadded rows share one
+    /// causal mask; padded rows hide their padding slots from every other slot (a padding slot
+    /// still sees itself, so no softmax row is empty) and number real tokens from 0.
+    fn positions(
+        &self,
+        batch: usize,
+        start: usize,
+        seq: usize,
+        padding: &[usize],
+        device: &B::Device,
+    ) -> (RopeAngles<B>, Tensor<B, 4, Bool>) {
+        let total = start + seq;
+        if padding.is_empty() {
+            return (
+                self.rope.contiguous(start, seq),
+                causal_mask(seq, total, device),
+            );
+        }
+        assert_eq!(padding.len(), batch, "one padding count per row");
+        let mut positions = Vec::with_capacity(batch * seq);
+        let mut hidden = Vec::with_capacity(batch * seq * total);
+        for &pad in padding {
+            for i in start..total {
+                positions.push(i.saturating_sub(pad) as i64);
+                hidden.extend((0..total).map(|j| j > i || (j < pad && j != i)));
+            }
+        }
+        let positions = Tensor::from_data(TensorData::new(positions, [batch, seq]), device);
+        let mask = Tensor::from_data(TensorData::new(hidden, [batch, 1, seq, total]), device);
+        (self.rope.gathered(positions), mask)
     }
 }
 

@@ -28,7 +28,7 @@ pub struct SamplingParams {
 }
 
 /// One generated response.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Sample {
     pub tokens: Vec<u32>,
     pub logprobs: Vec<f32>,
@@ -46,29 +46,54 @@ pub fn sample_group<B: Backend>(
     rng: &mut impl Rng,
     device: &B::Device,
 ) -> Vec<Sample> {
-    assert!(!prompt.is_empty(), "a prompt needs at least one token");
-    let budget = model.max_seq_len().saturating_sub(prompt.len());
-    let max_new = params.max_new_tokens.min(budget);
-    let mut cache = KvCache::new(model.blocks.len());
-    let prompt_ids: Vec<i64> = prompt.iter().map(|&t| i64::from(t)).collect();
-    let input =
-        Tensor::<B, 2, Int>::from_data(TensorData::new(prompt_ids, [1, prompt.len()]), device);
+    sample_batch(model, &[prompt], n, params, rng, device).remove(0)
+}
+
+/// Draws `n` responses to each of `prompts` (of any lengths, each non-empty) in one batch:
+/// the prompts are left-padded and prefilled together once, every prompt's cache is repeated
+/// for its `n` samples, then all `prompts.len() * n` rows decode together. Rows are drawn in
+/// order (prompt 0's samples first), so a seed gives the same tokens on every run.
+pub fn sample_batch<B: Backend>(
+    model: &Llama<B>,
+    prompts: &[&[u32]],
+    n: usize,
+    params: &SamplingParams,
+    rng: &mut impl Rng,
+    device: &B::Device,
+) -> Vec<Vec<Sample>> {
+    assert!(
+        prompts.iter().all(|p| !p.is_empty()),
+        "a prompt needs at least one token"
+    );
+    let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+    if longest == 0 || n == 0 {
+        return vec![Vec::new(); prompts.len()];
+    }
+    let max_new = params
+        .max_new_tokens
+        .min(model.max_seq_len().saturating_sub(longest));
+    let padding: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
+    let mut ids = Vec::with_capacity(prompts.len() * longest);
+    for (prompt, &pad) in prompts.iter().zip(&padding) {
+        ids.extend(std::iter::repeat_n(0i64, pad));
+        ids.extend(prompt.iter().map(|&t| i64::from(t)));
+    }
+    let mut cache = KvCache::padded(model.blocks.len(), padding);
+    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [prompts.len(), longest]), device);
     let logits = model.forward(input, Some(&mut cache));
     let vocab = logits.dims()[2];
-    let last = logits.narrow(1, prompt.len() - 1, 1).reshape([1, vocab]);
-    let mut rows: Vec<Vec<f32>> = vec![host_rows(last).remove(0); n];
-    let mut cache = cache.repeat_rows(n);
-    let mut samples = vec![
-        Sample {
-            tokens: vec![],
-            logprobs: vec![],
-            entropies: vec![],
-            stopped: false
-        };
-        n
-    ];
+    let last = logits
+        .narrow(1, longest - 1, 1)
+        .reshape([prompts.len(), vocab]);
+    let mut rows: Vec<Vec<f32>> = host_rows(last)
+        .into_iter()
+        .flat_map(|row| std::iter::repeat_n(row, n))
+        .collect();
+    let mut cache = cache.repeat_rows(n, device);
+    let total = prompts.len() * n;
+    let mut samples = vec![Sample::default(); total];
     for step in 0..max_new {
-        let mut next = Vec::with_capacity(n);
+        let mut next = Vec::with_capacity(total);
         for (sample, logits) in samples.iter_mut().zip(&rows) {
             if sample.stopped {
                 next.push(0);
@@ -85,11 +110,14 @@ pub fn sample_group<B: Backend>(
         if step + 1 == max_new || samples.iter().all(|s| s.stopped) {
             break;
         }
-        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(next, [n, 1]), device);
+        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(next, [total, 1]), device);
         let logits = model.forward(input, Some(&mut cache));
-        rows = host_rows(logits.reshape([n, vocab]));
+        rows = host_rows(logits.reshape([total, vocab]));
     }
-    samples
+    let mut samples = samples.into_iter();
+    (0..prompts.len())
+        .map(|_| samples.by_ref().take(n).collect())
+        .collect()
 }
 
 fn host_rows<B: Backend>(logits: Tensor<B, 2>) -> Vec<Vec<f32>> {

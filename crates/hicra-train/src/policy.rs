@@ -83,6 +83,7 @@ impl PolicyModelConfig {
             rms_norm_eps: 1e-5,
             max_seq_len: self.max_seq_len,
             tie_word_embeddings: true,
+            attention_bias: false,
         }
     }
 }
