@@ -39,7 +39,10 @@ impl PositionLogits {
         let sum: f64 = row.iter().map(|&l| f64::from(l - max).exp()).sum();
         Self {
             index,
-            top: order.iter().map(|&i| (i as u32, f64::from(row[i]))).collect(),
+            top: order
+                .iter()
+                .map(|&i| (i as u32, f64::from(row[i])))
+                .collect(),
             logsumexp: f64::from(max) + sum.ln(),
         }
     }

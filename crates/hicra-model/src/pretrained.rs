@@ -54,7 +54,9 @@ pub fn model_config(
         tie_word_embeddings: config.tie_word_embeddings,
         attention_bias: config.attention_bias,
     };
-    model.validate().map_err(PretrainedModelError::Unsupported)?;
+    model
+        .validate()
+        .map_err(PretrainedModelError::Unsupported)?;
     Ok(model)
 }
 
@@ -115,7 +117,10 @@ impl<B: Backend> Weights<'_, B> {
         rope_heads: Option<usize>,
     ) -> Result<Param<Tensor<B, 2>>, PretrainedModelError> {
         let tensor = self.rope_order(self.get(name)?, rope_heads)?;
-        Ok(Param::from_tensor(upload(&transposed(&tensor), self.device)))
+        Ok(Param::from_tensor(upload(
+            &transposed(&tensor),
+            self.device,
+        )))
     }
 
     fn rope_order(
@@ -136,7 +141,10 @@ impl<B: Backend> Weights<'_, B> {
         rope_heads: Option<usize>,
         bias: bool,
     ) -> Result<Dense<B>, PretrainedModelError> {
-        let weight = self.matrix(&layer_tensor(layer, &format!("{projection}.weight")), rope_heads)?;
+        let weight = self.matrix(
+            &layer_tensor(layer, &format!("{projection}.weight")),
+            rope_heads,
+        )?;
         let bias = if bias {
             let tensor = self.get(&layer_tensor(layer, &format!("{projection}.bias")))?;
             let tensor = self.rope_order(tensor, rope_heads)?;

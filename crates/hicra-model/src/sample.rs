@@ -79,7 +79,8 @@ pub fn sample_batch<B: Backend>(
         ids.extend(prompt.iter().map(|&t| i64::from(t)));
     }
     let mut cache = KvCache::padded(model.blocks.len(), padding);
-    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [prompts.len(), longest]), device);
+    let input =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [prompts.len(), longest]), device);
     let logits = model.forward(input, Some(&mut cache));
     let vocab = logits.dims()[2];
     let last = logits

@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-use hicra_model::{CpuBackend, Llama, PromptLogits, SamplingParams, prompt_logits, sample_batch, score};
+use hicra_model::{
+    CpuBackend, Llama, PromptLogits, SamplingParams, prompt_logits, sample_batch, score,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -17,7 +19,10 @@ fn smollm2(test: &str) -> Option<hicra_pretrained::Pretrained> {
                 .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf")
         });
     if !path.is_file() {
-        eprintln!("SKIPPED {test}: {} is absent (scripts/fetch-model.sh)", path.display());
+        eprintln!(
+            "SKIPPED {test}: {} is absent (scripts/fetch-model.sh)",
+            path.display()
+        );
         return None;
     }
     Some(hicra_pretrained::load(&path).unwrap())
@@ -40,7 +45,7 @@ fn reference_cases() -> Vec<(String, PromptLogits)> {
 
 /// Tolerance: both sides run float32 on identical dequantized weights, so the only
 /// differences are summation order and transcendental rounding through 30 layers; measured
-/// gaps are ~1e-4 on logits of magnitude ~20. 2e-3 leaves room without hiding a wrong layer
+/// gap is 3.8e-5 on logits of magnitude ~20. 2e-3 leaves room without hiding a wrong layer
 /// (a RoPE pairing or norm mistake moves logits by whole units).
 const LOGIT_TOLERANCE: f64 = 2e-3;
 
@@ -63,11 +68,18 @@ fn logits_match_transformers() {
             worst = worst.max((g.logsumexp - e.logsumexp).abs());
             for &(id, logit) in &e.top {
                 let mine = got_logit(g, id).unwrap_or_else(|| {
-                    panic!("{prompt:?} position {}: token {id} not in my top {top_k}", e.index)
+                    panic!(
+                        "{prompt:?} position {}: token {id} not in my top {top_k}",
+                        e.index
+                    )
                 });
                 worst = worst.max((mine - logit).abs());
             }
-            assert_eq!(g.top[0].0, e.top[0].0, "{prompt:?} position {}: argmax", e.index);
+            assert_eq!(
+                g.top[0].0, e.top[0].0,
+                "{prompt:?} position {}: argmax",
+                e.index
+            );
         }
     }
     eprintln!("max |logit - transformers| = {worst:.2e}");
@@ -76,4 +88,53 @@ fn logits_match_transformers() {
 
 fn got_logit(position: &hicra_model::PositionLogits, id: u32) -> Option<f64> {
     position.top.iter().find(|(t, _)| *t == id).map(|(_, l)| *l)
+}
+
+/// Sampling several prompts of different lengths in one padded batch, then scoring the
+/// responses teacher-forced: the log-probabilities agree, and greedy tokens equal those of
+/// each prompt sampled alone.
+#[test]
+fn sampler_and_scorer_agree_on_a_padded_batch() {
+    let Some(pretrained) = smollm2("sampler_and_scorer_agree_on_a_padded_batch") else {
+        return;
+    };
+    let device = Default::default();
+    let model = Llama::<CpuBackend>::from_pretrained(&pretrained, Some(512), &device).unwrap();
+    let chat = pretrained.chat_template.clone();
+    let prompts: Vec<Vec<u32>> = ["What is 15 + 27?", "Name a colour.", "Say hi"]
+        .iter()
+        .map(|q| {
+            let text = chat.render(None, q);
+            pretrained.tokenizer.encode_prompt(&text).unwrap().ids
+        })
+        .collect();
+    let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+    let params = SamplingParams {
+        temperature: 0.0,
+        top_p: 1.0,
+        top_k: 0,
+        max_new_tokens: 12,
+        stop_tokens: pretrained.config.eos_token_ids.clone(),
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let batched = sample_batch(&model, &refs, 2, &params, &mut rng, &device);
+    let mut gap: f32 = 0.0;
+    for (prompt, group) in refs.iter().zip(&batched) {
+        let alone = sample_batch(&model, &[prompt], 1, &params, &mut rng, &device);
+        assert_eq!(
+            group[0].tokens, alone[0][0].tokens,
+            "greedy tokens, batched vs alone"
+        );
+        assert_eq!(
+            group[0].tokens, group[1].tokens,
+            "greedy samples of one prompt"
+        );
+        let scored = score(&model, &[(prompt, &group[0].tokens)], &device);
+        let logprobs: Vec<f32> = scored.logprobs.into_data().to_vec().unwrap();
+        for (a, b) in group[0].logprobs.iter().zip(&logprobs) {
+            gap = gap.max((a - b).abs());
+        }
+    }
+    eprintln!("max |sampler - scorer| log-prob = {gap:.2e}");
+    assert!(gap < 1e-3, "sampler/scorer gap {gap}");
 }
