@@ -9,7 +9,10 @@
 //! Errors are rendered here, and only here, with miette: pipeline problems as one report each
 //! with `FILE:LINE:COL`, the offending snippet and a help line. Any error exits non-zero.
 
+mod cmd_bench;
 mod cmd_credit;
+mod cmd_generate;
+mod cmd_model;
 mod cmd_report;
 mod cmd_run;
 mod cmd_stages;
@@ -17,6 +20,7 @@ mod cmd_tag;
 mod cmd_validate;
 mod jsonl;
 mod logging;
+mod model_arg;
 mod pipeline_args;
 mod render;
 
@@ -74,6 +78,12 @@ enum Command {
     Credit(cmd_credit::CreditArgs),
     /// Find strategic grams (planning phrases) in text.
     Tag(cmd_tag::TagArgs),
+    /// Inspect a model: `info`, `logits`.
+    Model(cmd_model::ModelArgs),
+    /// Sample a continuation of a prompt.
+    Generate(cmd_generate::GenerateArgs),
+    /// Measure sampler and learner throughput.
+    Bench(cmd_bench::BenchArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -89,6 +99,9 @@ pub fn main() -> ExitCode {
         Command::Report(args) => cmd_report::run(args),
         Command::Credit(args) => cmd_credit::run(args),
         Command::Tag(args) => cmd_tag::run(args),
+        Command::Model(args) => cmd_model::run(args),
+        Command::Generate(args) => cmd_generate::run(args),
+        Command::Bench(args) => cmd_bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

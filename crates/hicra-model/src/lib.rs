@@ -19,14 +19,18 @@ pub mod llama;
 pub mod pretrained;
 pub mod sample;
 pub mod score;
+pub mod source;
 pub mod tokenizer;
 
 pub use config::ModelConfig;
 pub use inspect::{PositionLogits, PromptLogits, prompt_logits};
 pub use llama::{KvCache, Llama};
 pub use pretrained::{PretrainedModelError, model_config};
-pub use sample::{Sample, SamplingParams, sample_batch, sample_group};
+pub use sample::{
+    Sample, SamplingParams, sample_batch, sample_batch_until, sample_group, stop_strings,
+};
 pub use score::{Scored, score};
+pub use source::{CheckpointInfo, LoadedModel, ModelSource, load_model};
 pub use tokenizer::CharTokenizer;
 
 /// The CPU backend (burn's pure-Rust `flex`).

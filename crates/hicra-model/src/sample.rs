@@ -61,6 +61,20 @@ pub fn sample_batch<B: Backend>(
     rng: &mut impl Rng,
     device: &B::Device,
 ) -> Vec<Vec<Sample>> {
+    sample_batch_until(model, prompts, n, params, &|_| false, rng, device)
+}
+
+/// [`sample_batch`], also ending a response as soon as `stop(tokens so far)` says so (stop
+/// strings: see [`stop_strings`]).
+pub fn sample_batch_until<B: Backend>(
+    model: &Llama<B>,
+    prompts: &[&[u32]],
+    n: usize,
+    params: &SamplingParams,
+    stop: &dyn Fn(&[u32]) -> bool,
+    rng: &mut impl Rng,
+    device: &B::Device,
+) -> Vec<Vec<Sample>> {
     assert!(
         prompts.iter().all(|p| !p.is_empty()),
         "a prompt needs at least one token"
@@ -78,10 +92,11 @@ pub fn sample_batch<B: Backend>(
         ids.extend(std::iter::repeat_n(0i64, pad));
         ids.extend(prompt.iter().map(|&t| i64::from(t)));
     }
+    let head = model.inference_head();
     let mut cache = KvCache::padded(model.blocks.len(), padding);
     let input =
         Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [prompts.len(), longest]), device);
-    let logits = model.forward(input, Some(&mut cache));
+    let logits = model.forward_with_head(input, Some(&mut cache), head.clone());
     let vocab = logits.dims()[2];
     let last = logits
         .narrow(1, longest - 1, 1)
@@ -105,20 +120,37 @@ pub fn sample_batch<B: Backend>(
             sample.tokens.push(token);
             sample.logprobs.push(logprobs[token as usize]);
             sample.entropies.push(entropy);
-            sample.stopped = params.stop_tokens.contains(&token);
+            sample.stopped = params.stop_tokens.contains(&token) || stop(&sample.tokens);
             next.push(i64::from(token));
         }
         if step + 1 == max_new || samples.iter().all(|s| s.stopped) {
             break;
         }
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(next, [total, 1]), device);
-        let logits = model.forward(input, Some(&mut cache));
+        let logits = model.forward_with_head(input, Some(&mut cache), head.clone());
         rows = host_rows(logits.reshape([total, vocab]));
     }
     let mut samples = samples.into_iter();
     (0..prompts.len())
         .map(|_| samples.by_ref().take(n).collect())
         .collect()
+}
+
+/// A stop check that fires once the decoded text of a response contains one of `strings`
+/// (only the last few tokens are decoded each time, enough to hold the longest string).
+pub fn stop_strings<'a>(
+    tokenizer: &'a hicra_pretrained::Tokenizer,
+    strings: &'a [String],
+) -> impl Fn(&[u32]) -> bool + 'a {
+    let window = strings.iter().map(|s| s.len()).max().unwrap_or(0) + 1;
+    move |tokens: &[u32]| {
+        if strings.is_empty() {
+            return false;
+        }
+        let tail = &tokens[tokens.len().saturating_sub(window)..];
+        let text = tokenizer.decode(tail, false).unwrap_or_default();
+        strings.iter().any(|s| text.contains(s.as_str()))
+    }
 }
 
 fn host_rows<B: Backend>(logits: Tensor<B, 2>) -> Vec<Vec<f32>> {
@@ -162,6 +194,9 @@ pub fn choose(logits: &[f32], params: &SamplingParams, rng: &mut impl Rng) -> u3
     if params.temperature <= 0.0 {
         return argmax();
     }
+    if params.top_k == 0 && params.top_p >= 1.0 {
+        return draw_unrestricted(logits, params.temperature, rng);
+    }
     let mut order: Vec<usize> = (0..logits.len()).collect();
     order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
     if params.top_k > 0 {
@@ -196,6 +231,28 @@ pub fn choose(logits: &[f32], params: &SamplingParams, rng: &mut impl Rng) -> u3
     order[keep - 1] as u32
 }
 
+/// A draw from `softmax(logits / temperature)` over the whole vocabulary, in index order (no
+/// sort: this is the common RL setting, and sorting 49k logits per token costs more than the
+/// draw).
+fn draw_unrestricted(logits: &[f32], temperature: f32, rng: &mut impl Rng) -> u32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let weight = |l: f32| f64::from((l - max) / temperature).exp();
+    let total: f64 = logits.iter().map(|&l| weight(l)).sum();
+    let mut draw = rng.random::<f64>() * total;
+    let mut last_positive = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        let w = weight(l);
+        if w > 0.0 {
+            last_positive = i;
+        }
+        draw -= w;
+        if draw <= 0.0 && w > 0.0 {
+            return i as u32;
+        }
+    }
+    last_positive as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +274,27 @@ mod tests {
         let (lp, h) = log_softmax_entropy(&[0.0, 0.0]);
         assert!((lp[0] - 0.5f32.ln()).abs() < 1e-6);
         assert!((h - 2f32.ln()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn unrestricted_draws_follow_the_tempered_distribution() {
+        let logits = [0.0, 1.0, f32::NEG_INFINITY, 2.0];
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut counts = [0usize; 4];
+        let n = 20_000;
+        for _ in 0..n {
+            counts[choose(&logits, &params(2.0, 1.0, 0), &mut rng) as usize] += 1;
+        }
+        let z: f64 = [0.0f64, 0.5, 1.0].iter().map(|x| x.exp()).sum();
+        for (i, x) in [(0, 0.0f64), (1, 0.5), (3, 1.0)] {
+            let expected = x.exp() / z;
+            let got = counts[i] as f64 / n as f64;
+            assert!(
+                (got - expected).abs() < 0.015,
+                "token {i}: {got} vs {expected}"
+            );
+        }
+        assert_eq!(counts[2], 0);
     }
 
     #[test]

@@ -182,3 +182,23 @@ fn a_padded_batch_equals_each_prompt_alone() {
         }
     }
 }
+
+#[test]
+fn stop_strings_fire_on_the_token_that_completes_them() {
+    let p = tiny();
+    let text = "ab cd ab";
+    let ids = p.tokenizer.encode(text).unwrap().ids;
+    let strings = vec!["d a".to_string()];
+    let stop = hicra_model::stop_strings(&p.tokenizer, &strings);
+    let fired: Vec<bool> = (1..=ids.len()).map(|k| stop(&ids[..k])).collect();
+    let first = fired.iter().position(|&f| f).expect("the string occurs");
+    let prefix = p.tokenizer.decode(&ids[..=first], false).unwrap();
+    assert!(
+        prefix.contains("d a")
+            && !p
+                .tokenizer
+                .decode(&ids[..first], false)
+                .unwrap()
+                .contains("d a")
+    );
+}

@@ -1,0 +1,250 @@
+//! `hicra bench sampler|learner`: throughput of the two halves of RL on one model.
+//!
+//! * `sampler`: `batch` prompts of `prompt_len` random tokens, `new_tokens` tokens each (no stop
+//!   tokens, so every row generates them all); prefill and decode timed apart; decode tokens/s
+//!   is what generation-bound RL runs at.
+//! * `learner`: teacher-forced scoring of `batch` sequences of `seq_len` tokens with autodiff,
+//!   backward, one AdamW step; tokens/s and achieved model FLOP/s (6 x parameters x tokens, plus
+//!   attention), and utilisation when `--peak-tflops` names the device's peak.
+//!
+//! One warm-up round runs first and is not counted; figures are medians over `--rounds`.
+//! Peak memory is the process's resident high-water mark (`VmHWM`).
+
+use std::time::Instant;
+
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use clap::{Args, Subcommand};
+use hicra_model::{CpuAutodiff, Llama, ModelConfig, SamplingParams, sample_batch, score};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use crate::model_arg::{self, MODEL_HELP};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Generation: prefill and decode tokens/s.
+    Sampler(SamplerArgs),
+    /// Training: forward + backward + AdamW tokens/s and FLOP/s.
+    Learner(LearnerArgs),
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    #[arg(long, default_value = "random:smollm2-135m", help = MODEL_HELP)]
+    model: String,
+    /// Batch sizes to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    batch: Vec<usize>,
+    /// Measured rounds per batch size (median reported).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Print one JSON object per batch size instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct SamplerArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Prompt tokens per row.
+    #[arg(long, default_value_t = 64)]
+    prompt_len: usize,
+    /// Generated tokens per row.
+    #[arg(long, default_value_t = 64)]
+    new_tokens: usize,
+}
+
+#[derive(Args, Debug)]
+struct LearnerArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Tokens per sequence (prompt + response).
+    #[arg(long, default_value_t = 256)]
+    seq_len: usize,
+    /// The device's peak dense FLOP/s in TFLOP/s, to report model FLOPs utilisation.
+    #[arg(long)]
+    peak_tflops: Option<f64>,
+}
+
+pub fn run(args: BenchArgs) -> miette::Result<()> {
+    match args.command {
+        BenchCommand::Sampler(args) => sampler(args),
+        BenchCommand::Learner(args) => learner(args),
+    }
+}
+
+fn sampler(args: SamplerArgs) -> miette::Result<()> {
+    let c = &args.common;
+    let loaded = model_arg::load(&c.model, Some(args.prompt_len + args.new_tokens))?;
+    let (model, config) = (&loaded.model, &loaded.config);
+    let device = Default::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    print_header(
+        c.json,
+        "batch  prefill tok/s  decode tok/s  ms/decode step  peak RSS MiB",
+    );
+    for &batch in &c.batch {
+        let prompts = random_rows(&mut rng, batch, args.prompt_len, config.vocab_size);
+        let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+        let params = SamplingParams {
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            max_new_tokens: args.new_tokens,
+            stop_tokens: vec![],
+        };
+        let mut prefill_secs = Vec::new();
+        let mut decode_secs = Vec::new();
+        for round in 0..=c.rounds {
+            let started = Instant::now();
+            prefill(model, &prompts, &device);
+            let prefill = started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            let out = sample_batch(model, &refs, 1, &params, &mut rng, &device);
+            let total = started.elapsed().as_secs_f64();
+            assert!(out.iter().all(|g| g[0].tokens.len() == args.new_tokens));
+            if round > 0 {
+                prefill_secs.push(prefill);
+                decode_secs.push((total - prefill).max(1e-9));
+            }
+        }
+        let (prefill, decode) = (median(&mut prefill_secs), median(&mut decode_secs));
+        let prefill_tps = (batch * args.prompt_len) as f64 / prefill;
+        let decode_tps = (batch * args.new_tokens) as f64 / decode;
+        let step_ms = decode / args.new_tokens as f64 * 1e3;
+        let rss = peak_rss_mib();
+        if c.json {
+            println!(
+                "{}",
+                json!({"bench": "sampler", "model": c.model, "batch": batch,
+                    "prompt_len": args.prompt_len, "new_tokens": args.new_tokens,
+                    "prefill_tokens_per_sec": prefill_tps, "decode_tokens_per_sec": decode_tps,
+                    "ms_per_decode_step": step_ms, "peak_rss_mib": rss})
+            );
+        } else {
+            println!(
+                "{batch:>5}  {prefill_tps:>13.1}  {decode_tps:>12.1}  {step_ms:>14.1}  {rss:>12.0}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The prompt forward pass alone (as `sample_batch` runs it), for the prefill figure.
+fn prefill<B: Backend>(model: &Llama<B>, prompts: &[Vec<u32>], device: &B::Device) {
+    let len = prompts[0].len();
+    let ids: Vec<i64> = prompts.iter().flatten().map(|&t| i64::from(t)).collect();
+    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [prompts.len(), len]), device);
+    let mut cache = hicra_model::KvCache::new(model.blocks.len());
+    let logits = model.forward_with_head(input, Some(&mut cache), model.inference_head());
+    let _ = logits.narrow(1, len - 1, 1).into_data();
+}
+
+fn learner(args: LearnerArgs) -> miette::Result<()> {
+    let c = &args.common;
+    let loaded = model_arg::load_on::<CpuAutodiff>(&c.model, Some(args.seq_len))?;
+    let config = loaded.config.clone();
+    let device = Default::default();
+    let mut model = loaded.model;
+    let mut optim = AdamWConfig::new().init::<CpuAutodiff, Llama<CpuAutodiff>>();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    print_header(
+        c.json,
+        "batch  tokens/s  ms/step  model GFLOP/s  MFU  peak RSS MiB",
+    );
+    for &batch in &c.batch {
+        let rows = random_rows(&mut rng, batch, args.seq_len, config.vocab_size);
+        let mut secs = Vec::new();
+        for round in 0..=c.rounds {
+            let started = Instant::now();
+            let pairs: Vec<(&[u32], &[u32])> = rows.iter().map(|r| (&r[..1], &r[1..])).collect();
+            let scored = score(&model, &pairs, &device);
+            let loss = (scored.logprobs * scored.mask).mean().neg();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(1e-5, model, grads);
+            if round > 0 {
+                secs.push(started.elapsed().as_secs_f64());
+            }
+        }
+        let step = median(&mut secs);
+        let tokens = (batch * args.seq_len) as f64;
+        let flops = training_flops(&config, batch, args.seq_len);
+        let gflops = flops / step / 1e9;
+        let mfu = args.peak_tflops.map(|peak| gflops / (peak * 1e3));
+        let rss = peak_rss_mib();
+        if c.json {
+            println!(
+                "{}",
+                json!({"bench": "learner", "model": c.model, "batch": batch, "seq_len": args.seq_len,
+                    "tokens_per_sec": tokens / step, "secs_per_step": step,
+                    "model_gflops_per_sec": gflops, "mfu": mfu, "peak_rss_mib": rss})
+            );
+        } else {
+            let mfu = mfu.map_or("-".to_string(), |m| format!("{:.1}%", m * 100.0));
+            println!(
+                "{batch:>5}  {:>8.1}  {:>7.0}  {gflops:>13.1}  {mfu:>4}  {rss:>12.0}",
+                tokens / step,
+                step * 1e3
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Forward + backward FLOPs of one step: 6 per matmul parameter per token (the embedding
+/// lookup is no matmul, the head is; a tied matrix counts once) plus attention's `QK^T` and
+/// `AV` (causal: half the square).
+fn training_flops(c: &ModelConfig, batch: usize, seq: usize) -> f64 {
+    let embedding = (c.vocab_size * c.hidden_size) as f64;
+    let matmul_params = if c.tie_word_embeddings {
+        c.num_parameters() as f64
+    } else {
+        c.num_parameters() as f64 - embedding
+    };
+    let tokens = (batch * seq) as f64;
+    let attention = 2.0 * 2.0 * (c.num_heads * c.head_dim()) as f64 * seq as f64 / 2.0;
+    3.0 * tokens * (2.0 * matmul_params + c.num_layers as f64 * attention)
+}
+
+fn random_rows(rng: &mut ChaCha8Rng, rows: usize, len: usize, vocab: usize) -> Vec<Vec<u32>> {
+    (0..rows)
+        .map(|_| {
+            (0..len)
+                .map(|_| rng.random_range(0..vocab as u32))
+                .collect()
+        })
+        .collect()
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn print_header(json: bool, header: &str) {
+    if !json {
+        println!("{header}");
+    }
+}
+
+/// The resident-set high-water mark of this process, in MiB (Linux; 0 elsewhere).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
