@@ -2,5 +2,6 @@
 
 mod cli;
 mod diagnostics;
+mod model_cli;
 mod pipelines;
 mod stages;

@@ -1,0 +1,123 @@
+//! `hicra model`, `hicra generate` and `hicra bench` on the committed tiny GGUF and on random
+//! models (no download needed).
+
+use super::cli::{hicra, text};
+
+const TINY: &str = "crates/hicra-pretrained/tests/fixtures/tiny_llama.gguf";
+
+#[test]
+fn model_info_describes_a_checkpoint() {
+    let out = hicra(&["model", "info", TINY, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["architecture"], "llama");
+    assert_eq!(info["layers"], 2);
+    assert_eq!(info["rope_layout"], "Interleaved");
+    assert!(info["storage_types"].as_object().unwrap().len() >= 1);
+}
+
+#[test]
+fn model_logits_prints_the_documented_shape() {
+    let out = hicra(&[
+        "model", "logits", "--model", TINY, "--prompt", "ab cd", "--last", "2", "--top-k", "3",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids = value["token_ids"].as_array().unwrap();
+    let positions = value["positions"].as_array().unwrap();
+    assert_eq!(positions.len(), 2.min(ids.len()));
+    let last = positions.last().unwrap();
+    assert_eq!(last["index"], ids.len() - 1);
+    let top: Vec<f64> = last["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| pair[1].as_f64().unwrap())
+        .collect();
+    assert_eq!(top.len(), 3);
+    assert!(
+        top.windows(2).all(|w| w[0] >= w[1]),
+        "sorted by logit: {top:?}"
+    );
+    assert!(last["logsumexp"].as_f64().unwrap() > top[0]);
+}
+
+#[test]
+fn generate_is_reproducible_with_a_seed() {
+    let args = [
+        "generate",
+        "--model",
+        TINY,
+        "--prompt",
+        "ab",
+        "--max-new-tokens",
+        "8",
+        "--temperature",
+        "1.0",
+        "--seed",
+        "7",
+    ];
+    let (a, b) = (hicra(&args), hicra(&args));
+    assert!(a.status.success(), "{}", text(&a.stderr));
+    assert_eq!(a.stdout, b.stdout);
+    assert!(text(&a.stderr).contains("generated"));
+}
+
+#[test]
+fn random_models_have_no_tokenizer_and_missing_files_are_named() {
+    let out = hicra(&["generate", "--model", "random:tiny", "--prompt", "x"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no tokenizer"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = hicra(&["model", "info", "no/such.gguf"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no/such.gguf does not exist"));
+}
+
+#[test]
+fn bench_reports_sampler_and_learner_figures() {
+    let common = [
+        "--model",
+        "random:tiny",
+        "--batch",
+        "1,2",
+        "--rounds",
+        "1",
+        "--json",
+    ];
+    let cases = [
+        (
+            "sampler",
+            ["--prompt-len", "4", "--new-tokens", "4"],
+            "decode_tokens_per_sec",
+        ),
+        (
+            "learner",
+            ["--seq-len", "8", "--peak-tflops", "1"],
+            "tokens_per_sec",
+        ),
+    ];
+    for (kind, extra, key) in cases {
+        let args: Vec<&str> = ["bench", kind]
+            .iter()
+            .chain(&common)
+            .chain(&extra)
+            .copied()
+            .collect();
+        let out = hicra(&args);
+        assert!(out.status.success(), "{kind}: {}", text(&out.stderr));
+        let rows: Vec<serde_json::Value> = text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 2, "{kind}: one row per batch size");
+        assert!(
+            rows.iter().all(|r| r[key].as_f64().unwrap() > 0.0),
+            "{rows:?}"
+        );
+    }
+}
