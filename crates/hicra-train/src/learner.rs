@@ -12,7 +12,9 @@ use hicra_flow::{
     BoxError, BuildContext, Outbox, Ports, Stage, StageConfig, StageContext, StageResult,
 };
 use hicra_messages::{Metrics, MetricsRecord, Prompt, RolloutBatch};
-use hicra_model::{CharTokenizer, CpuAutodiff, CpuBackend, Llama, score};
+use hicra_model::{CpuAutodiff, CpuBackend, Llama, score};
+
+use crate::codec::TextCodec;
 use serde::Deserialize;
 
 use crate::clip::clip_global_norm;
@@ -172,8 +174,6 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
     }
 
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        let model_config = self.model.model_config();
-        model_config.validate()?;
         let checks = [
             (
                 self.learning_rate > 0.0 && self.learning_rate.is_finite(),
@@ -196,8 +196,8 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
             return Err((*message).into());
         }
         let seed = self.init_seed.unwrap_or_else(|| ctx.stage_seed());
-        let model = Llama::<CpuAutodiff>::init(&model_config, seed, &Default::default());
-        let tokenizer = Arc::new(self.model.tokenizer());
+        let (model, _, codec) = self.model.build(seed)?;
+        let codec = Arc::new(codec);
         let optim = AdamWConfig::new()
             .with_weight_decay(self.weight_decay)
             .init::<CpuAutodiff, Llama<CpuAutodiff>>();
@@ -205,7 +205,7 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
             config: self,
             model: Some(model),
             optim,
-            tokenizer,
+            codec,
             reference: None,
             step: 0,
             skips: 0,
@@ -217,7 +217,7 @@ pub struct Learner<O> {
     config: LearnerConfig,
     model: Option<Llama<CpuAutodiff>>,
     optim: O,
-    tokenizer: Arc<CharTokenizer>,
+    codec: Arc<TextCodec>,
     reference: Option<Llama<CpuBackend>>,
     step: u64,
     skips: u32,
@@ -234,7 +234,7 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>> Learner<O> {
         let update = PolicyUpdate {
             version: self.step,
             model: Mutex::new(self.model().valid()),
-            tokenizer: self.tokenizer.clone(),
+            codec: self.codec.clone(),
         };
         out.send(update)
     }
@@ -388,7 +388,7 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff> + 'static> Stage for Learner<
         let metrics = ctx.output::<MetricsRecord>("metrics");
         if self.config.sft.steps > 0 {
             let model = self.model.take().expect("model present");
-            let (model, figures) = sft_warmup(model, &self.tokenizer, &sft, &self.config.sft, ctx)?;
+            let (model, figures) = sft_warmup(model, &self.codec, &sft, &self.config.sft, ctx)?;
             self.model = Some(model);
             metrics.send(MetricsRecord {
                 step: 0,

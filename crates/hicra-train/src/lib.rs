@@ -14,6 +14,7 @@
 //! their step, so sampling and learning alternate; `max_staleness` lets them run ahead.
 
 pub mod clip;
+pub mod codec;
 pub mod learner;
 pub mod loss;
 pub mod policy;
@@ -21,6 +22,7 @@ pub mod sampler;
 pub mod schedule;
 pub mod sft;
 
+pub use codec::TextCodec;
 pub use learner::LearnerConfig;
 pub use policy::{PolicyModelConfig, PolicyUpdate};
 pub use sampler::SamplerConfig;

@@ -3,14 +3,24 @@
 
 use std::sync::{Arc, Mutex};
 
-use hicra_messages::Prompt;
-use hicra_model::{CharTokenizer, CpuBackend, Llama, ModelConfig};
+use hicra_model::{
+    CharTokenizer, CpuAutodiff, CpuBackend, Llama, ModelConfig, ModelSource, load_model,
+};
+
+use crate::codec::TextCodec;
 use serde::Deserialize;
 
-/// The policy network, trained from scratch with a character tokenizer.
-#[derive(Debug, Clone, Deserialize)]
+/// The policy network: a pretrained checkpoint (`checkpoint = "smollm2"`), or a small model
+/// trained from scratch with a character tokenizer (the architecture fields below).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyModelConfig {
+    /// A pretrained model: a `.gguf` file, a Hugging Face directory, `smollm2` (the GGUF
+    /// `scripts/fetch-model.sh` fetches) or `random:smollm2-135m` (that shape, random weights,
+    /// no tokenizer: not usable here). When set, the architecture and alphabet come from the
+    /// checkpoint and the fields below except `max_seq_len` must be left out. Default: none.
+    #[serde(default)]
+    pub checkpoint: Option<String>,
     /// Characters the tokenizer knows (two special ids come first: padding, end of text).
     /// Default: printable ASCII and newline.
     #[serde(default = "printable_ascii")]
@@ -30,7 +40,8 @@ pub struct PolicyModelConfig {
     /// Key/value heads. Default: 2.
     #[serde(default = "two")]
     pub num_kv_heads: usize,
-    /// Longest prompt + response, in tokens. Default: 64.
+    /// Longest prompt + response, in tokens (also for checkpoints: the RoPE table size).
+    /// Default: 64.
     #[serde(default = "d64")]
     pub max_seq_len: usize,
     /// RoPE base. Default: 10000.
@@ -67,13 +78,10 @@ impl Default for PolicyModelConfig {
 }
 
 impl PolicyModelConfig {
-    pub fn tokenizer(&self) -> CharTokenizer {
-        CharTokenizer::new(&self.alphabet)
-    }
-
+    /// The from-scratch model's architecture (vocabulary: the alphabet plus two specials).
     pub fn model_config(&self) -> ModelConfig {
         ModelConfig {
-            vocab_size: self.tokenizer().vocab_size(),
+            vocab_size: CharTokenizer::new(&self.alphabet).vocab_size(),
             hidden_size: self.hidden_size,
             intermediate_size: self.intermediate_size,
             num_layers: self.num_layers,
@@ -86,6 +94,47 @@ impl PolicyModelConfig {
             attention_bias: false,
         }
     }
+
+    /// The initial policy on the autodiff CPU backend and its codec: the checkpoint's weights
+    /// and tokenizer, or a fresh model seeded with `seed` and the character alphabet.
+    pub fn build(&self, seed: u64) -> Result<(Llama<CpuAutodiff>, ModelConfig, TextCodec), String> {
+        let device = Default::default();
+        let Some(checkpoint) = &self.checkpoint else {
+            let codec = CharTokenizer::new(&self.alphabet);
+            let config = self.model_config();
+            config.validate()?;
+            return Ok((
+                Llama::init(&config, seed, &device),
+                config,
+                TextCodec::Chars(codec),
+            ));
+        };
+        let defaults = Self {
+            checkpoint: self.checkpoint.clone(),
+            max_seq_len: self.max_seq_len,
+            ..Self::default()
+        };
+        if *self != defaults {
+            return Err(format!(
+                "model.checkpoint = {checkpoint:?} brings its own architecture and tokenizer; \
+                 remove the other model fields (only max_seq_len applies)"
+            ));
+        }
+        let loaded = load_model::<CpuAutodiff>(
+            &ModelSource::parse(checkpoint),
+            Some(self.max_seq_len),
+            &device,
+        )
+        .map_err(|e| format!("model.checkpoint: {e}"))?;
+        let info = loaded.checkpoint.ok_or_else(|| {
+            format!("model.checkpoint = {checkpoint:?} has no tokenizer; a policy needs one")
+        })?;
+        Ok((
+            loaded.model,
+            loaded.config,
+            TextCodec::Pretrained(Box::new(info)),
+        ))
+    }
 }
 
 /// New policy weights, sent by the learner on a keep-latest edge.
@@ -93,7 +142,7 @@ pub struct PolicyUpdate {
     /// 0 for the initial weights, then one more per optimiser step.
     pub version: u64,
     pub model: Mutex<Llama<CpuBackend>>,
-    pub tokenizer: Arc<CharTokenizer>,
+    pub codec: Arc<TextCodec>,
 }
 
 impl Clone for PolicyUpdate {
@@ -101,7 +150,7 @@ impl Clone for PolicyUpdate {
         Self {
             version: self.version,
             model: Mutex::new(self.model()),
-            tokenizer: self.tokenizer.clone(),
+            codec: self.codec.clone(),
         }
     }
 }
@@ -110,24 +159,4 @@ impl PolicyUpdate {
     pub fn model(&self) -> Llama<CpuBackend> {
         self.model.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
-}
-
-/// The text a model sees for a prompt: its messages' contents, one per line, then a newline
-/// (the character-level models here use no chat template).
-pub fn prompt_text(prompt: &Prompt) -> String {
-    let mut text: String = prompt
-        .messages
-        .iter()
-        .map(|m| m.content.as_str())
-        .collect::<Vec<_>>()
-        .join("\n");
-    text.push('\n');
-    text
-}
-
-/// Token ids of a prompt, with a clear error for characters outside the alphabet.
-pub fn encode_prompt(tokenizer: &CharTokenizer, prompt: &Prompt) -> Result<Vec<u32>, String> {
-    tokenizer
-        .encode(&prompt_text(prompt))
-        .map_err(|e| format!("prompt `{}`: {e}", prompt.id))
 }

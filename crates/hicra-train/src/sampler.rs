@@ -14,12 +14,13 @@ use hicra_flow::{
     derive_seed,
 };
 use hicra_messages::{FinishReason, Group, Prompt, Rollout, RolloutBatch};
-use hicra_model::{CharTokenizer, CpuBackend, Llama, SamplingParams, sample_group};
+use hicra_model::{CpuBackend, Llama, SamplingParams, sample_batch};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
-use crate::policy::{PolicyUpdate, encode_prompt};
+use crate::codec::TextCodec;
+use crate::policy::PolicyUpdate;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,17 +111,17 @@ eval_every = 0
 pub struct Sampler {
     config: SamplerConfig,
     seed: u64,
-    policy: Option<(u64, Llama<CpuBackend>, Arc<CharTokenizer>)>,
+    policy: Option<(u64, Llama<CpuBackend>, Arc<TextCodec>)>,
 }
 
 impl Sampler {
-    fn params(&self) -> SamplingParams {
+    fn params(&self, codec: &TextCodec) -> SamplingParams {
         SamplingParams {
             temperature: self.config.temperature,
             top_p: self.config.top_p,
             top_k: self.config.top_k,
             max_new_tokens: self.config.max_new_tokens,
-            stop_tokens: vec![CharTokenizer::EOS],
+            stop_tokens: codec.stop_tokens(),
         }
     }
 
@@ -139,7 +140,7 @@ impl Sampler {
     }
 
     fn adopt(&mut self, update: &PolicyUpdate) {
-        self.policy = Some((update.version, update.model(), update.tokenizer.clone()));
+        self.policy = Some((update.version, update.model(), update.codec.clone()));
     }
 
     /// Samples one batch (pure given the policy and the step's seed).
@@ -149,7 +150,7 @@ impl Sampler {
         step: u64,
         eval: bool,
     ) -> Result<RolloutBatch, BoxError> {
-        let (version, model, tokenizer) = self
+        let (version, model, codec) = self
             .policy
             .as_ref()
             .ok_or("no policy weights received yet")?;
@@ -157,41 +158,43 @@ impl Sampler {
             self.seed,
             &format!("{}-{step}", if eval { "eval" } else { "train" }),
         ));
-        let params = self.params();
+        let params = self.params(codec);
         let started = Instant::now();
         let mut groups = Vec::with_capacity(prompts.len());
         let mut tokens = 0usize;
-        for prompt in prompts {
-            let ids = encode_prompt(tokenizer, prompt)?;
-            let samples = sample_group(
-                model,
-                &ids,
-                self.config.group_size,
-                &params,
-                &mut rng,
-                &Default::default(),
-            );
-            let rollouts = samples
-                .into_iter()
-                .map(|s| {
-                    tokens += s.tokens.len();
-                    let (text, token_spans) = tokenizer.decode_with_spans(&s.tokens);
-                    Rollout {
-                        prompt_tokens: ids.clone(),
-                        text,
-                        token_spans,
-                        finish: Some(if s.stopped {
-                            FinishReason::Stop
-                        } else {
-                            FinishReason::Length
-                        }),
-                        tokens: s.tokens,
-                        logprobs: s.logprobs,
-                        entropies: s.entropies,
-                        ..Default::default()
-                    }
-                })
-                .collect();
+        let ids: Vec<Vec<u32>> = prompts
+            .iter()
+            .map(|p| codec.encode_prompt(p))
+            .collect::<Result<_, _>>()?;
+        let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        let sampled = sample_batch(
+            model,
+            &refs,
+            self.config.group_size,
+            &params,
+            &mut rng,
+            &Default::default(),
+        );
+        for ((prompt, ids), samples) in prompts.iter().zip(&ids).zip(sampled) {
+            let mut rollouts = Vec::with_capacity(samples.len());
+            for s in samples {
+                tokens += s.tokens.len();
+                let (text, token_spans) = codec.decode_with_spans(&s.tokens)?;
+                rollouts.push(Rollout {
+                    prompt_tokens: ids.clone(),
+                    text,
+                    token_spans,
+                    finish: Some(if s.stopped {
+                        FinishReason::Stop
+                    } else {
+                        FinishReason::Length
+                    }),
+                    tokens: s.tokens,
+                    logprobs: s.logprobs,
+                    entropies: s.entropies,
+                    ..Default::default()
+                });
+            }
             groups.push(Group {
                 prompt: prompt.clone(),
                 rollouts,

@@ -7,10 +7,10 @@ use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use hicra_flow::{BoxError, Inbox, StageContext};
 use hicra_messages::{Metrics, Prompt};
-use hicra_model::{CharTokenizer, CpuAutodiff, Llama, score};
+use hicra_model::{CpuAutodiff, Llama, score};
 use serde::Deserialize;
 
-use crate::policy::encode_prompt;
+use crate::codec::TextCodec;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,10 +43,10 @@ impl Default for SftConfig {
     }
 }
 
-/// Trains on `(prompt, meta.solution + end of text)` pairs; returns the model and figures.
+/// Trains on `(prompt, meta.solution + end of response)` pairs; returns the model and figures.
 pub fn sft_warmup(
     mut model: Llama<CpuAutodiff>,
-    tokenizer: &CharTokenizer,
+    codec: &TextCodec,
     prompts: &Inbox<Prompt>,
     config: &SftConfig,
     ctx: &StageContext,
@@ -73,11 +73,10 @@ pub fn sft_warmup(
                 .get("solution")
                 .and_then(|s| s.as_str())
                 .ok_or_else(|| format!("warm-up prompt `{}` has no meta.solution", p.id))?;
-            let mut target = tokenizer
-                .encode(solution)
+            let target = codec
+                .encode_response(solution)
                 .map_err(|e| format!("solution of `{}`: {e}", p.id))?;
-            target.push(CharTokenizer::EOS);
-            examples.push((encode_prompt(tokenizer, &p)?, target));
+            examples.push((codec.encode_prompt(&p)?, target));
         }
         let pairs: Vec<(&[u32], &[u32])> = examples
             .iter()
