@@ -4,4 +4,5 @@ mod cli;
 mod diagnostics;
 mod model_cli;
 mod pipelines;
+mod resume;
 mod stages;

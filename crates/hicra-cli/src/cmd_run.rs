@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use clap::Args;
-use hicra_flow::{Cancel, Registry};
+use hicra_flow::{Cancel, Registry, checkpoint};
+use miette::{IntoDiagnostic, WrapErr};
+use serde::{Deserialize, Serialize};
 
 use crate::pipeline_args::PipelineArgs;
 
@@ -16,21 +18,73 @@ pub struct RunArgs {
     /// Output directory (overrides `[run] out_dir`).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Resume from a checkpoint directory written by an earlier run.
+    /// Resume from a checkpoint: a run directory (its newest checkpoint) or one
+    /// `checkpoints/step-N` directory. Without pipeline files, the run's own are used again.
     #[arg(long)]
     resume: Option<PathBuf>,
 }
 
-pub fn run(registry: &Registry, args: RunArgs) -> miette::Result<()> {
+/// `RUN/invocation.json`: the files and overrides a run was started with, so that
+/// `hicra run --resume RUN` needs nothing else.
+#[derive(Serialize, Deserialize)]
+struct Invocation {
+    files: Vec<PathBuf>,
+    overrides: Vec<String>,
+}
+
+const INVOCATION: &str = "invocation.json";
+
+pub fn run(registry: &Registry, mut args: RunArgs) -> miette::Result<()> {
+    let resume = match &args.resume {
+        Some(path) => {
+            Some(checkpoint::resolve(path).map_err(|e| miette::miette!("--resume: {e}"))?)
+        }
+        None => None,
+    };
+    if let Some(point) = &resume
+        && args.pipeline.files.is_empty()
+        && args.pipeline.overrides.is_empty()
+    {
+        let path = point.run_dir.join(INVOCATION);
+        let text = std::fs::read_to_string(&path)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot read {}", path.display()))?;
+        let saved: Invocation = serde_json::from_str(&text).into_diagnostic()?;
+        args.pipeline.files = saved.files;
+        args.pipeline.overrides = saved.overrides;
+    }
     let mut pipeline = args.pipeline.load(registry)?;
     if let Some(out) = args.out {
         pipeline.run.out_dir = out;
+    } else if let Some(point) = &resume {
+        pipeline.run.out_dir = point.run_dir.clone();
     }
-    pipeline.run.resume_from = args.resume;
+    if let Some(point) = &resume {
+        tracing::info!(checkpoint = %point.dir.display(), step = point.step, "resuming");
+    }
+    pipeline.run.resume = resume;
+    save_invocation(&pipeline.run.out_dir, &args.pipeline)?;
     let cancel = interrupt_token();
     tracing::info!(stages = pipeline.stages.len(), out_dir = %pipeline.run.out_dir.display(), "running");
     let report = pipeline.run(&cancel).map_err(|e| miette::miette!("{e}"))?;
     eprint!("{report}");
+    Ok(())
+}
+
+fn save_invocation(out_dir: &std::path::Path, args: &PipelineArgs) -> miette::Result<()> {
+    let files = args
+        .files
+        .iter()
+        .map(|f| std::path::absolute(f.to_str().unwrap_or_default().trim_start_matches('@')))
+        .collect::<Result<Vec<_>, _>>()
+        .into_diagnostic()?;
+    let invocation = Invocation {
+        files,
+        overrides: args.overrides.clone(),
+    };
+    std::fs::create_dir_all(out_dir).into_diagnostic()?;
+    let text = serde_json::to_string_pretty(&invocation).into_diagnostic()?;
+    std::fs::write(out_dir.join(INVOCATION), text).into_diagnostic()?;
     Ok(())
 }
 

@@ -140,14 +140,14 @@ metrics_mask = "planning"
         credit_ports()
     }
 
-    fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         let assigner = CreditAssigner {
             estimator: self.estimator,
             eps: self.eps,
             transforms: self.transforms,
             zero_variance: self.zero_variance,
         };
-        CreditStage::boxed(assigner, self.shadow, self.metrics_mask)
+        CreditStage::boxed(assigner, self.shadow, self.metrics_mask, ctx)
     }
 }
 
@@ -174,7 +174,7 @@ metrics_mask = "planning"
         credit_ports()
     }
 
-    fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         let hicra = match self.variant {
             Variant::Paper => Transform::Hicra {
                 alpha: self.alpha,
@@ -194,7 +194,7 @@ metrics_mask = "planning"
             transforms,
             zero_variance: self.zero_variance,
         };
-        CreditStage::boxed(assigner, self.shadow, self.metrics_mask)
+        CreditStage::boxed(assigner, self.shadow, self.metrics_mask, ctx)
     }
 }
 
@@ -212,6 +212,7 @@ impl CreditStage {
         assigner: CreditAssigner,
         shadow: bool,
         metrics_mask: String,
+        ctx: &BuildContext,
     ) -> Result<Box<dyn Stage>, BoxError> {
         for t in &assigner.transforms {
             t.validate()?;
@@ -223,7 +224,7 @@ impl CreditStage {
             assigner,
             shadow,
             metrics_mask,
-            first: FirstValues::default(),
+            first: FirstValues::persisted(ctx.state_path(), ctx.run.resume.is_some()),
         }))
     }
 

@@ -129,16 +129,52 @@ pub fn semantic_entropy(counts: &BTreeMap<String, usize>) -> f64 {
 }
 
 /// Remembers the first value seen of each metric, for "ratio to the first step" figures.
+/// With a state file (`BuildContext::state_path`), the values survive a resume: the file is
+/// rewritten whenever a new metric is first seen and read back when the run resumes, so a
+/// resumed run divides by the same first values as the uninterrupted one.
 #[derive(Debug, Default, Clone)]
 pub struct FirstValues {
     first: BTreeMap<String, f64>,
+    state_file: Option<std::path::PathBuf>,
 }
 
 impl FirstValues {
+    /// Kept in `path`; read back from it when `resuming`.
+    pub fn persisted(path: std::path::PathBuf, resuming: bool) -> Self {
+        let first = resuming
+            .then(|| std::fs::read_to_string(&path).ok())
+            .flatten()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        Self {
+            first,
+            state_file: Some(path),
+        }
+    }
+
     /// `value / first value` (the first call records the value and returns 1).
     pub fn ratio(&mut self, name: &str, value: f64) -> Option<f64> {
-        let first = *self.first.entry(name.to_string()).or_insert(value);
+        let first = match self.first.get(name) {
+            Some(first) => *first,
+            None => {
+                self.first.insert(name.to_string(), value);
+                self.save();
+                value
+            }
+        };
         (first != 0.0 && first.is_finite()).then(|| value / first)
+    }
+
+    fn save(&self) {
+        let Some(path) = &self.state_file else { return };
+        let text = serde_json::to_string(&self.first).expect("a map of numbers serializes");
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(path, text));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), "cannot save first values: {e}");
+        }
     }
 }
 

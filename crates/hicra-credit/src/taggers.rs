@@ -94,7 +94,7 @@ mask = "planning"
         Ok(Box::new(TaggerStage(StrategicGrams {
             lexicon,
             mask: self.mask,
-            first: FirstValues::default(),
+            first: FirstValues::persisted(ctx.state_path(), ctx.run.resume.is_some()),
         })))
     }
 }

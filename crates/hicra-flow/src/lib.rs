@@ -26,6 +26,7 @@
 //! joined, and the error names the stage id and kind. Per-edge counters feed the run summary.
 
 pub mod cancel;
+pub mod checkpoint;
 pub mod de;
 pub mod diagnostic;
 pub mod io;

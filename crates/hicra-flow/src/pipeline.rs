@@ -86,7 +86,7 @@ impl Pipeline {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("runs").join(&name)),
             base_dir: loaded.base_dir.clone(),
-            resume_from: None,
+            resume: None,
         };
         let planned = validate(registry, &spec, &run, &mut items);
         match planned {

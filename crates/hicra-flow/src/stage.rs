@@ -31,8 +31,8 @@ pub struct RunSettings {
     pub out_dir: PathBuf,
     /// Directory of the pipeline file, for resolving relative paths in stage parameters.
     pub base_dir: PathBuf,
-    /// Checkpoint directory to resume from (`hicra run --resume DIR`), if any.
-    pub resume_from: Option<PathBuf>,
+    /// The checkpoint a resumed run starts from (`hicra run --resume DIR`), if any.
+    pub resume: Option<crate::checkpoint::ResumePoint>,
 }
 
 impl Default for RunSettings {
@@ -42,7 +42,7 @@ impl Default for RunSettings {
             channel_capacity: 4,
             out_dir: PathBuf::from("runs/default"),
             base_dir: PathBuf::from("."),
-            resume_from: None,
+            resume: None,
         }
     }
 }
@@ -59,6 +59,20 @@ impl BuildContext {
     /// A seed for this stage, derived from the run seed and the stage id (stable across runs).
     pub fn stage_seed(&self) -> u64 {
         derive_seed(self.run.seed, &self.id)
+    }
+
+    /// Training steps already done when this run resumes from a checkpoint (0 otherwise).
+    pub fn resume_step(&self) -> u64 {
+        self.run.resume.as_ref().map_or(0, |r| r.step)
+    }
+
+    /// `RUN/state/ID.json`: where a stage keeps the little state it needs to resume (most
+    /// stages need none: they are deterministic given the seed and the step).
+    pub fn state_path(&self) -> PathBuf {
+        self.run
+            .out_dir
+            .join("state")
+            .join(format!("{}.json", self.id))
     }
 
     /// Resolves a path given in the pipeline file relative to that file's directory.

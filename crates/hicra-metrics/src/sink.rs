@@ -69,7 +69,7 @@ window = 2
             .fan_in::<MetricsRecord>("metrics", "per-step figures from any number of stages")
     }
 
-    fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         if self.jsonl.is_empty() {
             return Err("`jsonl` must name a file".into());
         }
@@ -77,6 +77,7 @@ window = 2
             config: self,
             pending: BTreeMap::new(),
             newest: 0,
+            resume_step: ctx.run.resume.as_ref().map(|r| r.step),
         }))
     }
 }
@@ -86,6 +87,9 @@ pub struct MetricsSink {
     /// Steps not written yet.
     pending: BTreeMap<u64, Metrics>,
     newest: u64,
+    /// On a resumed run, the step it resumes at: earlier log rows are kept, later ones
+    /// (written after the checkpoint by the interrupted run) are dropped and written again.
+    resume_step: Option<u64>,
 }
 
 impl MetricsSink {
@@ -111,9 +115,14 @@ impl Stage for MetricsSink {
     fn run(mut self: Box<Self>, ctx: &mut StageContext) -> StageResult {
         let input = ctx.input::<MetricsRecord>("metrics");
         let path = ctx.out_dir().join(&self.config.jsonl);
+        let kept = match self.resume_step {
+            Some(step) => rows_before(&path, step)?,
+            None => String::new(),
+        };
         let mut jsonl = BufWriter::new(
             File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?,
         );
+        jsonl.write_all(kept.as_bytes())?;
         let mut events = match self.config.tensorboard {
             true => Some(EventWriter::create(&ctx.out_dir().join("tensorboard"))?),
             false => None,
@@ -150,6 +159,27 @@ impl Stage for MetricsSink {
     }
 }
 
+/// The lines of an earlier log whose `step` is below `step` (a missing log keeps nothing).
+fn rows_before(path: &std::path::Path, step: u64) -> Result<String, BoxError> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(String::new());
+    };
+    let mut kept = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let row: serde_json::Value = match serde_json::from_str(line) {
+            Ok(row) => row,
+            // the interrupted run may have died mid-line
+            Err(_) if i + 1 == text.lines().count() => break,
+            Err(e) => return Err(format!("{}:{}: {e}", path.display(), i + 1).into()),
+        };
+        if row["step"].as_u64().is_some_and(|s| s < step) {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    Ok(kept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +200,7 @@ mod tests {
             config,
             pending: BTreeMap::new(),
             newest: 0,
+            resume_step: None,
         }
     }
 

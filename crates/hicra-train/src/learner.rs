@@ -17,6 +17,7 @@ use hicra_model::{CpuAutodiff, CpuBackend, Llama, score};
 use crate::codec::TextCodec;
 use serde::Deserialize;
 
+use crate::checkpoint;
 use crate::clip::clip_global_norm;
 use crate::loss::{
     KlEstimator, LossAggregation, SurrogateInputs, SurrogateOptions, surrogate, token_weights,
@@ -92,6 +93,13 @@ pub struct LearnerConfig {
     /// Supervised warm-up on `sft` prompts before RL. Default: off.
     #[serde(default)]
     pub sft: SftConfig,
+    /// Write a checkpoint (weights, optimiser, counters) every this many steps, and after the
+    /// last one (0 = never). Default: 50.
+    #[serde(default = "fifty")]
+    pub checkpoint_every: u64,
+    /// Checkpoints kept in `RUN/checkpoints/` (0 = all). Default: 3.
+    #[serde(default = "three_usize")]
+    pub keep_checkpoints: usize,
 }
 
 fn default_lr() -> f64 {
@@ -130,6 +138,12 @@ fn one() -> usize {
 fn three() -> u32 {
     3
 }
+fn three_usize() -> usize {
+    3
+}
+fn fifty() -> u64 {
+    50
+}
 
 impl StageConfig for LearnerConfig {
     const KIND: &'static str = "learner.policy_gradient";
@@ -155,6 +169,8 @@ entropy_coef = 0.0
 micro_batch_size = 32
 epochs = 1
 max_consecutive_skips = 3
+checkpoint_every = 50
+keep_checkpoints = 3
 model = { hidden_size = 64, intermediate_size = 128, num_layers = 2, num_heads = 4, num_kv_heads = 2, max_seq_len = 64, rope_theta = 10000.0 }
 sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
 "#;
@@ -201,15 +217,31 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
         let optim = AdamWConfig::new()
             .with_weight_decay(self.weight_decay)
             .init::<CpuAutodiff, Llama<CpuAutodiff>>();
-        Ok(Box::new(Learner {
+        let mut learner = Learner {
             config: self,
-            model: Some(model),
+            model: None,
             optim,
             codec,
             reference: None,
             step: 0,
             skips: 0,
-        }))
+            run_dir: ctx.run.out_dir.clone(),
+            resumed: false,
+        };
+        match &ctx.run.resume {
+            None => learner.model = Some(model),
+            Some(point) => {
+                let reference = (learner.config.kl_coef > 0.0).then(|| model.valid());
+                let restored = checkpoint::load(&point.dir, model, learner.optim, reference)?;
+                learner.model = Some(restored.model);
+                learner.optim = restored.optim;
+                learner.reference = restored.reference;
+                learner.step = restored.counters.step;
+                learner.skips = restored.counters.skips;
+                learner.resumed = true;
+            }
+        }
+        Ok(Box::new(learner))
     }
 }
 
@@ -221,9 +253,42 @@ pub struct Learner<O> {
     reference: Option<Llama<CpuBackend>>,
     step: u64,
     skips: u32,
+    run_dir: std::path::PathBuf,
+    /// Started from a checkpoint: no warm-up, the reference came with it.
+    resumed: bool,
 }
 
 impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>> Learner<O> {
+    /// Writes a checkpoint after `self.step` steps when one is due (or `force`d).
+    fn checkpoint(&self, ctx: &StageContext, force: bool) -> Result<(), BoxError> {
+        let every = self.config.checkpoint_every;
+        let due = every > 0 && self.step > 0 && (force || self.step % every == 0);
+        if !due {
+            return Ok(());
+        }
+        let counters = checkpoint::Counters {
+            step: self.step,
+            skips: self.skips,
+        };
+        let dir = hicra_flow::checkpoint::save(
+            &self.run_dir,
+            self.step,
+            ctx.id(),
+            self.config.keep_checkpoints,
+            |dir| {
+                checkpoint::save(
+                    dir,
+                    self.model(),
+                    &self.optim,
+                    self.reference.as_ref(),
+                    counters,
+                )
+            },
+        )?;
+        tracing::info!(step = self.step, dir = %dir.display(), "checkpoint written");
+        Ok(())
+    }
+
     fn model(&self) -> &Llama<CpuAutodiff> {
         self.model
             .as_ref()
@@ -376,6 +441,8 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>> Learner<O> {
             .into());
         }
         m.insert("learner/skipped".into(), 1.0);
+        // A skipped batch still advances the version, so samplers waiting for it go on.
+        self.step += 1;
         Ok(m)
     }
 }
@@ -386,7 +453,7 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff> + 'static> Stage for Learner<
         let sft = ctx.input::<Prompt>("sft");
         let weights = ctx.output::<PolicyUpdate>("weights");
         let metrics = ctx.output::<MetricsRecord>("metrics");
-        if self.config.sft.steps > 0 {
+        if self.config.sft.steps > 0 && !self.resumed {
             let model = self.model.take().expect("model present");
             let (model, figures) = sft_warmup(model, &self.codec, &sft, &self.config.sft, ctx)?;
             self.model = Some(model);
@@ -397,10 +464,11 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff> + 'static> Stage for Learner<
             })?;
         }
         drop(sft);
-        if self.config.kl_coef > 0.0 {
+        if self.config.kl_coef > 0.0 && self.reference.is_none() {
             self.reference = Some(self.model().valid());
         }
         self.publish(&weights)?;
+        let mut last_checkpoint = self.step;
         while let Some(batch) = rollouts.recv() {
             ctx.check_cancelled()?;
             let mut values = batch.metrics.clone();
@@ -412,6 +480,13 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff> + 'static> Stage for Learner<
                 values,
             })?;
             self.publish(&weights)?;
+            self.checkpoint(ctx, false)?;
+            if self.step % self.config.checkpoint_every.max(1) == 0 {
+                last_checkpoint = self.step;
+            }
+        }
+        if self.step > last_checkpoint {
+            self.checkpoint(ctx, true)?;
         }
         Ok(())
     }

@@ -13,6 +13,7 @@
 //! The loop closes through the weights edge: on-policy samplers wait for the version matching
 //! their step, so sampling and learning alternate; `max_staleness` lets them run ahead.
 
+pub mod checkpoint;
 pub mod clip;
 pub mod codec;
 pub mod learner;

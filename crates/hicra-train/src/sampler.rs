@@ -104,6 +104,7 @@ eval_every = 0
             seed: ctx.stage_seed(),
             config: self,
             policy: None,
+            first_step: ctx.resume_step(),
         }))
     }
 }
@@ -112,6 +113,8 @@ pub struct Sampler {
     config: SamplerConfig,
     seed: u64,
     policy: Option<(u64, Llama<CpuBackend>, Arc<TextCodec>)>,
+    /// Steps done before a resume: their prompts are skipped (sources replay them).
+    first_step: u64,
 }
 
 impl Sampler {
@@ -245,7 +248,18 @@ impl Sampler {
         out: &hicra_flow::Outbox<RolloutBatch>,
     ) -> StageResult {
         let steps = self.config.steps;
-        for step in (0..).take_while(|s| steps == 0 || *s < steps) {
+        let replayed = self.first_step * self.config.prompts_per_step as u64;
+        for _ in 0..replayed {
+            if prompts.recv().is_none() {
+                return Err(format!(
+                    "resuming at step {} needs the {replayed} prompts used before it again, but \
+                     the source ended earlier (is it the same source and seed?)",
+                    self.first_step
+                )
+                .into());
+            }
+        }
+        for step in (self.first_step..).take_while(|s| steps == 0 || *s < steps) {
             let batch: Vec<Arc<Prompt>> = (0..self.config.prompts_per_step)
                 .map_while(|_| prompts.recv())
                 .collect();

@@ -1,0 +1,102 @@
+//! The learner's share of a checkpoint (see `hicra_flow::checkpoint` for the directory
+//! layout and how a run resumes): the policy weights and the optimiser's moments in burn's
+//! full-precision MessagePack records, the frozen KL reference when there is one, and the
+//! counters in `learner.json`. Full precision, so a resumed run continues bit for bit.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::optim::Optimizer;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
+use hicra_model::{CpuAutodiff, CpuBackend, Llama};
+use serde::{Deserialize, Serialize};
+
+const MODEL: &str = "model";
+const OPTIMIZER: &str = "optimizer";
+const REFERENCE: &str = "reference";
+const COUNTERS: &str = "learner.json";
+
+/// The learner's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Batches trained on (= the policy version).
+    pub step: u64,
+    /// Consecutive skipped steps at that point.
+    pub skips: u32,
+}
+
+/// What a checkpoint gives back to a resuming learner.
+pub struct Restored<O> {
+    pub model: Llama<CpuAutodiff>,
+    pub optim: O,
+    pub reference: Option<Llama<CpuBackend>>,
+    pub counters: Counters,
+}
+
+fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
+    NamedMpkFileRecorder::new()
+}
+
+/// Writes the learner's files into `dir`; returns their names.
+pub fn save<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>>(
+    dir: &Path,
+    model: &Llama<CpuAutodiff>,
+    optim: &O,
+    reference: Option<&Llama<CpuBackend>>,
+    counters: Counters,
+) -> Result<Vec<String>, String> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| format!("saving the {what}: {e}");
+    model
+        .clone()
+        .save_file(dir.join(MODEL), &recorder())
+        .map_err(|e| fail("model", &e))?;
+    Recorder::<CpuAutodiff>::record(&recorder(), optim.to_record(), dir.join(OPTIMIZER))
+        .map_err(|e| fail("optimizer", &e))?;
+    let mut files = vec![format!("{MODEL}.mpk"), format!("{OPTIMIZER}.mpk")];
+    if let Some(reference) = reference {
+        reference
+            .clone()
+            .save_file(dir.join(REFERENCE), &recorder())
+            .map_err(|e| fail("reference model", &e))?;
+        files.push(format!("{REFERENCE}.mpk"));
+    }
+    let text = serde_json::to_string_pretty(&counters).expect("counters serialize");
+    std::fs::write(dir.join(COUNTERS), text).map_err(|e| fail("counters", &e))?;
+    files.push(COUNTERS.into());
+    Ok(files)
+}
+
+/// Loads a checkpoint into a freshly built model and optimiser of the same shape.
+pub fn load<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>>(
+    dir: &Path,
+    model: Llama<CpuAutodiff>,
+    optim: O,
+    reference_shape: Option<Llama<CpuBackend>>,
+) -> Result<Restored<O>, String> {
+    let device = Default::default();
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        format!("checkpoint {}: cannot load the {what}: {e}", dir.display())
+    };
+    let model = model
+        .load_file(dir.join(MODEL), &recorder(), &device)
+        .map_err(|e| fail("model (was it written by a differently shaped policy?)", &e))?;
+    let record = Recorder::<CpuAutodiff>::load(&recorder(), dir.join(OPTIMIZER), &device)
+        .map_err(|e| fail("optimizer", &e))?;
+    let optim = optim.load_record(record);
+    let reference = match reference_shape {
+        Some(shape) => Some(
+            shape
+                .load_file(dir.join(REFERENCE), &recorder(), &device)
+                .map_err(|e| fail("KL reference model", &e))?,
+        ),
+        None => None,
+    };
+    let text = std::fs::read_to_string(dir.join(COUNTERS)).map_err(|e| fail("counters", &e))?;
+    let counters = serde_json::from_str(&text).map_err(|e| fail("counters", &e))?;
+    Ok(Restored {
+        model,
+        optim,
+        reference,
+        counters,
+    })
+}

@@ -1,0 +1,123 @@
+//! Checkpoint and resume: a run killed in the middle and resumed with `hicra run --resume DIR`
+//! logs the same training metrics as a run that was never interrupted (CPU backend).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cli::{hicra, text};
+
+const STEPS: u64 = 24;
+
+/// The quickstart, small enough to run in seconds, checkpointing every 4 steps.
+fn args(out: &Path) -> Vec<String> {
+    let sets = [
+        format!("stages.sampler.steps={STEPS}"),
+        format!("stages.metrics.total_steps={STEPS}"),
+        "stages.learner.checkpoint_every=4".into(),
+        "stages.learner.keep_checkpoints=0".into(),
+        "stages.learner.sft.steps=20".into(),
+        "stages.learner.model.hidden_size=32".into(),
+        "stages.learner.model.intermediate_size=64".into(),
+        "stages.sampler.prompts_per_step=4".into(),
+        "stages.sampler.group_size=4".into(),
+        "stages.heldout.count=4".into(),
+        // gradients on every step even before any reward (the optimiser state matters), and a
+        // KL reference that must come back from the checkpoint too
+        "stages.learner.entropy_coef=0.01".into(),
+        "stages.learner.kl_coef=0.01".into(),
+    ];
+    let mut args = vec!["run".to_string(), "--out".into(), out.display().to_string()];
+    for set in sets {
+        args.push("--set".into());
+        args.push(set);
+    }
+    args
+}
+
+/// Training rows by step, without timings and evaluation figures (the evaluator samples
+/// whichever policy version is newest when it looks, which depends on thread timing).
+fn training_rows(dir: &Path) -> BTreeMap<u64, BTreeMap<String, serde_json::Value>> {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<BTreeMap<String, serde_json::Value>>(l).unwrap())
+        .map(|mut row| {
+            let step = row.remove("step").unwrap().as_u64().unwrap();
+            row.retain(|k, _| {
+                !(k.starts_with("timing/") || k.starts_with("tokens_per_sec") || k.contains("eval"))
+            });
+            (step, row)
+        })
+        .filter(|(_, row)| row.contains_key("loss/policy"))
+        .collect()
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_metrics() {
+    let full = tempfile::tempdir().unwrap();
+    let args_full = args(full.path());
+    let out = hicra(&args_full.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let expected = training_rows(full.path());
+    assert_eq!(expected.len() as u64, STEPS);
+
+    // Start the same run and kill it (SIGKILL: no clean shutdown) once step 8 is checkpointed.
+    let killed = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hicra"))
+        .args(args(killed.path()))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("HICRA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = killed
+        .path()
+        .join("checkpoints/step-000008/checkpoint.json");
+    let started = Instant::now();
+    while !checkpoint.exists() && started.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let was_running = child.try_wait().unwrap().is_none();
+    eprintln!("killed while running: {was_running}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(checkpoint.exists(), "no checkpoint after 120 s");
+
+    // `--resume RUN_DIR` alone: the run's own invocation and its newest checkpoint.
+    let out = hicra(&["run", "--resume", killed.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let resumed = training_rows(killed.path());
+    let resume_step = if was_running { 8 } else { STEPS };
+    for (step, row) in &expected {
+        if *step >= resume_step || resumed.contains_key(step) {
+            assert_eq!(
+                resumed.get(step),
+                Some(row),
+                "step {step} differs after resuming"
+            );
+        }
+    }
+    assert_eq!(resumed.keys().last(), Some(&(STEPS - 1)));
+    let moved = expected
+        .values()
+        .filter(|r| r["grad_norm"].as_f64() > Some(0.0))
+        .count();
+    assert!(
+        moved as u64 >= STEPS - 1,
+        "the policy must change on (almost) every step"
+    );
+}
+
+#[test]
+fn resuming_from_nothing_is_a_clear_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = hicra(&["run", "--resume", empty.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("holds no complete checkpoint"),
+        "{}",
+        text(&out.stderr)
+    );
+}
