@@ -41,10 +41,15 @@ fn smoke_overrides(file: &Path) -> Vec<String> {
             .and_then(|k| k.as_str())
             .unwrap_or_default();
         let id = &id.name;
+        let on_demand = stage
+            .get("inputs")
+            .and_then(|i| i.as_table())
+            .is_some_and(|i| i.get("demand").is_some());
         match kind {
-            "sampler.policy" if int(stage, "eval_every") == 0 => {
+            "sampler.policy" if int(stage, "eval_every") == 0 && !on_demand => {
                 sets.push(format!("stages.{id}.steps=2"))
             }
+            "filter.dynamic_sampling" => sets.push(format!("stages.{id}.steps=2")),
             "sampler.policy" => sets.push(format!("stages.{id}.group_size=2")),
             "learner.policy_gradient" => {
                 sets.push(format!("stages.{id}.sft.steps=2"));

@@ -10,10 +10,15 @@ use crate::cli::{hicra, text};
 
 const STEPS: u64 = 24;
 
-/// The quickstart, small enough to run in seconds, checkpointing every 4 steps.
-fn args(out: &Path) -> Vec<String> {
+/// A quickstart pipeline (`None`: the built-in one), small enough to run in seconds,
+/// checkpointing every 4 steps.
+fn args(pipeline: Option<&str>, out: &Path) -> Vec<String> {
+    let length = match pipeline {
+        Some(_) => format!("stages.dynamic.steps={STEPS}"),
+        None => format!("stages.sampler.steps={STEPS}"),
+    };
     let sets = [
-        format!("stages.sampler.steps={STEPS}"),
+        length,
         format!("stages.metrics.total_steps={STEPS}"),
         "stages.learner.checkpoint_every=4".into(),
         "stages.learner.keep_checkpoints=0".into(),
@@ -28,7 +33,9 @@ fn args(out: &Path) -> Vec<String> {
         "stages.learner.entropy_coef=0.01".into(),
         "stages.learner.kl_coef=0.01".into(),
     ];
-    let mut args = vec!["run".to_string(), "--out".into(), out.display().to_string()];
+    let mut args = vec!["run".to_string()];
+    args.extend(pipeline.map(String::from));
+    args.extend(["--out".to_string(), out.display().to_string()]);
     for set in sets {
         args.push("--set".into());
         args.push(set);
@@ -55,8 +62,19 @@ fn training_rows(dir: &Path) -> BTreeMap<u64, BTreeMap<String, serde_json::Value
 
 #[test]
 fn a_killed_run_resumes_to_the_same_metrics() {
+    kill_and_resume(None);
+}
+
+/// With dynamic sampling the number of generation batches per step varies; the filter's
+/// state tells the resumed sampler how many batches of prompts to replay.
+#[test]
+fn a_killed_run_with_dynamic_sampling_resumes_to_the_same_metrics() {
+    kill_and_resume(Some("pipelines/quickstart-dapo.toml"));
+}
+
+fn kill_and_resume(pipeline: Option<&str>) {
     let full = tempfile::tempdir().unwrap();
-    let args_full = args(full.path());
+    let args_full = args(pipeline, full.path());
     let out = hicra(&args_full.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let expected = training_rows(full.path());
@@ -65,7 +83,7 @@ fn a_killed_run_resumes_to_the_same_metrics() {
     // Start the same run and kill it (SIGKILL: no clean shutdown) once step 8 is checkpointed.
     let killed = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_hicra"))
-        .args(args(killed.path()))
+        .args(args(pipeline, killed.path()))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("HICRA_LOG", "warn")
         .stdout(Stdio::null())

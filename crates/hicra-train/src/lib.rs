@@ -16,6 +16,7 @@
 pub mod checkpoint;
 pub mod clip;
 pub mod codec;
+pub mod dynamic_sampling;
 pub mod learner;
 pub mod loss;
 pub mod policy;
@@ -32,5 +33,6 @@ pub use sampler::SamplerConfig;
 pub fn register(registry: &mut hicra_flow::Registry) {
     registry
         .register::<SamplerConfig>()
-        .register::<LearnerConfig>();
+        .register::<LearnerConfig>()
+        .register::<dynamic_sampling::DynamicSamplingConfig>();
 }

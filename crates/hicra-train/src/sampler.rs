@@ -20,6 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
 use crate::codec::TextCodec;
+use crate::dynamic_sampling::SampleDemand;
 use crate::policy::PolicyUpdate;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +87,10 @@ eval_every = 0
         Ports::new()
             .input::<Prompt>("prompts", "prompts to answer")
             .latest::<PolicyUpdate>("weights", "the newest policy from the learner")
+            .latest::<SampleDemand>(
+                "demand",
+                "optional: generate only the batches `filter.dynamic_sampling` asks for",
+            )
             .output::<RolloutBatch>("rollouts", "one batch of groups per step")
     }
 
@@ -241,6 +246,57 @@ impl Sampler {
         Ok(batch)
     }
 
+    /// Batches on demand of `filter.dynamic_sampling`: batch `b` once the demand covers it,
+    /// with a policy of at least the demanded version; ends when the filter does.
+    fn run_on_demand(
+        &mut self,
+        prompts: Inbox<Prompt>,
+        weights: Latest<PolicyUpdate>,
+        demand: Latest<SampleDemand>,
+        out: &hicra_flow::Outbox<RolloutBatch>,
+    ) -> StageResult {
+        let Some(first) = demand.wait() else {
+            return Ok(());
+        };
+        let mut wanted = (*first).clone();
+        self.skip_prompts(&prompts, wanted.first_batch)?;
+        for b in wanted.first_batch.. {
+            while wanted.batches <= b {
+                match demand.wait() {
+                    Some(d) => wanted = (*d).clone(),
+                    None => return Ok(()),
+                }
+            }
+            let batch: Vec<Arc<Prompt>> = (0..self.config.prompts_per_step)
+                .map_while(|_| prompts.recv())
+                .collect();
+            if batch.len() < self.config.prompts_per_step {
+                tracing::info!(batch = b, "prompts exhausted");
+                return Ok(());
+            }
+            if !self.await_version(&weights, wanted.min_version) {
+                return Ok(());
+            }
+            out.send(self.sample(&batch, b, false)?)?;
+        }
+        Ok(())
+    }
+
+    /// Discards the prompts of `batches` generation batches a resumed run already used.
+    fn skip_prompts(&self, prompts: &Inbox<Prompt>, batches: u64) -> StageResult {
+        let replayed = batches * self.config.prompts_per_step as u64;
+        for _ in 0..replayed {
+            if prompts.recv().is_none() {
+                return Err(format!(
+                    "resuming needs the {replayed} prompts used before the checkpoint again, \
+                     but the source ended earlier (is it the same source and seed?)"
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
     fn run_training(
         &mut self,
         prompts: Inbox<Prompt>,
@@ -248,17 +304,7 @@ impl Sampler {
         out: &hicra_flow::Outbox<RolloutBatch>,
     ) -> StageResult {
         let steps = self.config.steps;
-        let replayed = self.first_step * self.config.prompts_per_step as u64;
-        for _ in 0..replayed {
-            if prompts.recv().is_none() {
-                return Err(format!(
-                    "resuming at step {} needs the {replayed} prompts used before it again, but \
-                     the source ended earlier (is it the same source and seed?)",
-                    self.first_step
-                )
-                .into());
-            }
-        }
+        self.skip_prompts(&prompts, self.first_step)?;
         for step in (self.first_step..).take_while(|s| steps == 0 || *s < steps) {
             let batch: Vec<Arc<Prompt>> = (0..self.config.prompts_per_step)
                 .map_while(|_| prompts.recv())
@@ -320,8 +366,18 @@ impl Stage for Sampler {
                     .into(),
             );
         }
+        let demand = ctx.latest::<SampleDemand>("demand");
         if self.config.eval_every > 0 {
             self.run_eval(prompts, weights, &out)
+        } else if demand.is_connected() {
+            if self.config.steps > 0 {
+                return Err(
+                    "with a `demand` input the run length is the dynamic-sampling \
+                     filter's `steps`; leave this sampler's `steps` at 0"
+                        .into(),
+                );
+            }
+            self.run_on_demand(prompts, weights, demand, &out)
         } else {
             self.run_training(prompts, weights, &out)
         }
