@@ -142,9 +142,8 @@ impl FirstValues {
     /// Kept in `path`; read back from it when `resuming`.
     pub fn persisted(path: std::path::PathBuf, resuming: bool) -> Self {
         let first = resuming
-            .then(|| std::fs::read_to_string(&path).ok())
+            .then(|| hicra_flow::checkpoint::read_state(&path))
             .flatten()
-            .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default();
         Self {
             first,
@@ -166,14 +165,8 @@ impl FirstValues {
     }
 
     fn save(&self) {
-        let Some(path) = &self.state_file else { return };
-        let text = serde_json::to_string(&self.first).expect("a map of numbers serializes");
-        let written = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(path, text));
-        if let Err(e) = written {
-            tracing::warn!(path = %path.display(), "cannot save first values: {e}");
+        if let Some(path) = &self.state_file {
+            hicra_flow::checkpoint::write_state(path, &self.first);
         }
     }
 }

@@ -143,6 +143,25 @@ pub fn resolve(path: &Path) -> Result<ResumePoint, String> {
     }
 }
 
+/// Writes a stage's resume state (`BuildContext::state_path`) as JSON; a failure is logged,
+/// not fatal (the run goes on, only resuming would miss it).
+pub fn write_state(path: &Path, state: &impl Serialize) {
+    let text = serde_json::to_string(state).expect("stage state serializes");
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(path, text));
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), "cannot save stage state: {e}");
+    }
+}
+
+/// Reads what [`write_state`] wrote; `None` when absent or unreadable.
+pub fn read_state<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,15 +74,12 @@ steps = 0
         }
         let state_path = ctx.state_path();
         let batches_per_step: BTreeMap<u64, u64> = match &ctx.run.resume {
-            Some(_) => std::fs::read_to_string(&state_path)
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .ok_or_else(|| {
-                    format!(
-                        "resuming needs {}, written by the interrupted run",
-                        state_path.display()
-                    )
-                })?,
+            Some(_) => hicra_flow::checkpoint::read_state(&state_path).ok_or_else(|| {
+                format!(
+                    "resuming needs {}, written by the interrupted run",
+                    state_path.display()
+                )
+            })?,
             None => BTreeMap::new(),
         };
         let step = ctx.resume_step();
@@ -177,15 +174,7 @@ impl DynamicSampling {
     }
 
     fn save_state(&self) {
-        let text = serde_json::to_string(&self.batches_per_step).expect("a map serializes");
-        let written = self
-            .state_path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(&self.state_path, text));
-        if let Err(e) = written {
-            tracing::warn!(path = %self.state_path.display(), "cannot save dynamic-sampling state: {e}");
-        }
+        hicra_flow::checkpoint::write_state(&self.state_path, &self.batches_per_step);
     }
 }
 
