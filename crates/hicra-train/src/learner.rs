@@ -307,6 +307,7 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>> Learner<O> {
     /// One optimiser step on a credited batch; returns its figures.
     pub fn train(&mut self, batch: &RolloutBatch) -> Result<Metrics, BoxError> {
         let started = Instant::now();
+        let mut score_secs = 0.0;
         let rollouts: Vec<_> = batch.rollouts().filter(|r| !r.tokens.is_empty()).collect();
         let mut m = Metrics::new();
         let lr = learning_rate(
@@ -345,7 +346,9 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>> Learner<O> {
                     .iter()
                     .map(|r| (r.prompt_tokens.as_slice(), r.tokens.as_slice()))
                     .collect();
+                let scoring = Instant::now();
                 let scored = score(self.model(), &pairs, &device);
+                score_secs += scoring.elapsed().as_secs_f64();
                 let width = scored.mask.dims()[1];
                 let lengths: Vec<usize> = chunk.iter().map(|r| r.len()).collect();
                 let pad = |get: &dyn Fn(usize) -> Vec<f32>| -> Tensor<CpuAutodiff, 2> {
@@ -422,7 +425,18 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>> Learner<O> {
         }
         let secs = started.elapsed().as_secs_f64();
         m.insert("timing/learn_secs".into(), secs);
+        m.insert("timing/score_secs".into(), score_secs);
         m.insert("tokens_per_sec/learn".into(), passes / secs.max(1e-9));
+        let sample_secs = batch
+            .metrics
+            .get("timing/sample_secs")
+            .copied()
+            .unwrap_or(0.0);
+        let response_tokens = tokens as f64;
+        m.insert(
+            "tokens_per_sec".into(),
+            response_tokens / (sample_secs + secs).max(1e-9),
+        );
         Ok(m)
     }
 
