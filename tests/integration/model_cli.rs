@@ -121,3 +121,46 @@ fn bench_reports_sampler_and_learner_figures() {
         );
     }
 }
+
+#[test]
+fn device_check_passes_on_the_cpu_and_bad_devices_are_named() {
+    let out = hicra(&["device", "check", "cpu", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["check"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["matmul", "train_step", "sampler_vs_scorer"]);
+    assert!(
+        rows.iter().all(|r| r["check"]["passed"] == true),
+        "{rows:?}"
+    );
+
+    let out = hicra(&["device", "check", "tpu:0"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unknown device `tpu:0`"),
+        "{}",
+        text(&out.stderr)
+    );
+    // CUDA device 7: either this binary lacks CUDA or no such GPU answers; both are errors
+    // that name the device.
+    let out = hicra(&[
+        "bench",
+        "sampler",
+        "--model",
+        "random:tiny",
+        "--device",
+        "cuda:7",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("cuda:7"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,4 +1,5 @@
-//! `hicra bench sampler|learner`: throughput of the two halves of RL on one model.
+//! `hicra bench sampler|learner|step`: throughput of the two halves of RL on one model, and of
+//! a whole step (`step`, in [`crate::cmd_bench_step`]).
 //!
 //! * `sampler`: `batch` prompts of `prompt_len` random tokens, `new_tokens` tokens each (no stop
 //!   tokens, so every row generates them all); prefill and decode timed apart; decode tokens/s
@@ -8,7 +9,8 @@
 //!   attention), and utilisation when `--peak-tflops` names the device's peak.
 //!
 //! One warm-up round runs first and is not counted; figures are medians over `--rounds`.
-//! Peak memory is the process's resident high-water mark (`VmHWM`).
+//! Peak memory is the process's resident high-water mark (`VmHWM`) on the CPU and the bytes
+//! burn's memory pool reserved on a GPU. `--device` places the model (`cuda:0`, `wgpu:0`).
 
 use std::time::Instant;
 
@@ -16,12 +18,14 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use clap::{Args, Subcommand};
-use hicra_model::{CpuAutodiff, Llama, ModelConfig, SamplingParams, sample_batch, score};
+use hicra_model::{Llama, ModelConfig, RuntimeAutodiff, SamplingParams, sample_batch, score};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::model_arg::{self, MODEL_HELP};
+use crate::model_arg::{self, DEVICE_HELP, MODEL_HELP};
+use hicra_model::{DeviceSpec, gpu_memory_reserved};
+use miette::IntoDiagnostic;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -35,6 +39,8 @@ enum BenchCommand {
     Sampler(SamplerArgs),
     /// Training: forward + backward + AdamW tokens/s and FLOP/s.
     Learner(LearnerArgs),
+    /// One RL step: sample groups, learn from them, move the weights back to the sampler.
+    Step(crate::cmd_bench_step::StepArgs),
 }
 
 #[derive(Args, Debug)]
@@ -50,6 +56,8 @@ struct Common {
     /// Print one JSON object per batch size instead of a table.
     #[arg(long)]
     json: bool,
+    #[arg(long, default_value = "cpu", help = DEVICE_HELP)]
+    device: DeviceSpec,
 }
 
 #[derive(Args, Debug)]
@@ -80,18 +88,19 @@ pub fn run(args: BenchArgs) -> miette::Result<()> {
     match args.command {
         BenchCommand::Sampler(args) => sampler(args),
         BenchCommand::Learner(args) => learner(args),
+        BenchCommand::Step(args) => crate::cmd_bench_step::run(args),
     }
 }
 
 fn sampler(args: SamplerArgs) -> miette::Result<()> {
     let c = &args.common;
-    let loaded = model_arg::load(&c.model, Some(args.prompt_len + args.new_tokens))?;
+    let device = model_arg::open_device(c.device)?;
+    let loaded = model_arg::load(&c.model, Some(args.prompt_len + args.new_tokens), &device)?;
     let (model, config) = (&loaded.model, &loaded.config);
-    let device = Default::default();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     print_header(
         c.json,
-        "batch  prefill tok/s  decode tok/s  ms/decode step  peak RSS MiB",
+        "batch  prefill tok/s  decode tok/s  ms/decode step      peak MiB",
     );
     for &batch in &c.batch {
         let prompts = random_rows(&mut rng, batch, args.prompt_len, config.vocab_size);
@@ -122,18 +131,18 @@ fn sampler(args: SamplerArgs) -> miette::Result<()> {
         let prefill_tps = (batch * args.prompt_len) as f64 / prefill;
         let decode_tps = (batch * args.new_tokens) as f64 / decode;
         let step_ms = decode / args.new_tokens as f64 * 1e3;
-        let rss = peak_rss_mib();
+        let mem = memory_mib(&device);
         if c.json {
             println!(
                 "{}",
                 json!({"bench": "sampler", "model": c.model, "batch": batch,
                     "prompt_len": args.prompt_len, "new_tokens": args.new_tokens,
                     "prefill_tokens_per_sec": prefill_tps, "decode_tokens_per_sec": decode_tps,
-                    "ms_per_decode_step": step_ms, "peak_rss_mib": rss})
+                    "ms_per_decode_step": step_ms, "peak_mib": mem, "device": c.device.to_string()})
             );
         } else {
             println!(
-                "{batch:>5}  {prefill_tps:>13.1}  {decode_tps:>12.1}  {step_ms:>14.1}  {rss:>12.0}"
+                "{batch:>5}  {prefill_tps:>13.1}  {decode_tps:>12.1}  {step_ms:>14.1}  {mem:>12.0}"
             );
         }
     }
@@ -152,15 +161,15 @@ fn prefill<B: Backend>(model: &Llama<B>, prompts: &[Vec<u32>], device: &B::Devic
 
 fn learner(args: LearnerArgs) -> miette::Result<()> {
     let c = &args.common;
-    let loaded = model_arg::load_on::<CpuAutodiff>(&c.model, Some(args.seq_len))?;
+    let device = model_arg::open_device(c.device)?;
+    let loaded = model_arg::load_on::<RuntimeAutodiff>(&c.model, Some(args.seq_len), &device)?;
     let config = loaded.config.clone();
-    let device = Default::default();
     let mut model = loaded.model;
-    let mut optim = AdamWConfig::new().init::<CpuAutodiff, Llama<CpuAutodiff>>();
+    let mut optim = AdamWConfig::new().init::<RuntimeAutodiff, Llama<RuntimeAutodiff>>();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     print_header(
         c.json,
-        "batch  tokens/s  ms/step  model GFLOP/s  MFU  peak RSS MiB",
+        "batch  tokens/s  ms/step  model GFLOP/s  MFU      peak MiB",
     );
     for &batch in &c.batch {
         let rows = random_rows(&mut rng, batch, args.seq_len, config.vocab_size);
@@ -172,6 +181,7 @@ fn learner(args: LearnerArgs) -> miette::Result<()> {
             let loss = (scored.logprobs * scored.mask).mean().neg();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(1e-5, model, grads);
+            RuntimeAutodiff::sync(&device).into_diagnostic()?;
             if round > 0 {
                 secs.push(started.elapsed().as_secs_f64());
             }
@@ -181,18 +191,18 @@ fn learner(args: LearnerArgs) -> miette::Result<()> {
         let flops = training_flops(&config, batch, args.seq_len);
         let gflops = flops / step / 1e9;
         let mfu = args.peak_tflops.map(|peak| gflops / (peak * 1e3));
-        let rss = peak_rss_mib();
+        let mem = memory_mib(&device);
         if c.json {
             println!(
                 "{}",
                 json!({"bench": "learner", "model": c.model, "batch": batch, "seq_len": args.seq_len,
                     "tokens_per_sec": tokens / step, "secs_per_step": step,
-                    "model_gflops_per_sec": gflops, "mfu": mfu, "peak_rss_mib": rss})
+                    "model_gflops_per_sec": gflops, "mfu": mfu, "peak_mib": mem, "device": c.device.to_string()})
             );
         } else {
             let mfu = mfu.map_or("-".to_string(), |m| format!("{:.1}%", m * 100.0));
             println!(
-                "{batch:>5}  {:>8.1}  {:>7.0}  {gflops:>13.1}  {mfu:>4}  {rss:>12.0}",
+                "{batch:>5}  {:>8.1}  {:>7.0}  {gflops:>13.1}  {mfu:>4}  {mem:>12.0}",
                 tokens / step,
                 step * 1e3
             );
@@ -216,7 +226,12 @@ fn training_flops(c: &ModelConfig, batch: usize, seq: usize) -> f64 {
     3.0 * tokens * (2.0 * matmul_params + c.num_layers as f64 * attention)
 }
 
-fn random_rows(rng: &mut ChaCha8Rng, rows: usize, len: usize, vocab: usize) -> Vec<Vec<u32>> {
+pub(crate) fn random_rows(
+    rng: &mut ChaCha8Rng,
+    rows: usize,
+    len: usize,
+    vocab: usize,
+) -> Vec<Vec<u32>> {
     (0..rows)
         .map(|_| {
             (0..len)
@@ -226,7 +241,7 @@ fn random_rows(rng: &mut ChaCha8Rng, rows: usize, len: usize, vocab: usize) -> V
         .collect()
 }
 
-fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
@@ -235,6 +250,12 @@ fn print_header(json: bool, header: &str) {
     if !json {
         println!("{header}");
     }
+}
+
+/// Peak memory in MiB: on a GPU what burn's pool holds (it keeps its pages, so this is its
+/// high-water mark), on the CPU the process's resident high-water mark.
+pub(crate) fn memory_mib(device: &hicra_model::Device) -> f64 {
+    gpu_memory_reserved(device).map_or_else(peak_rss_mib, |bytes| bytes as f64 / 1048576.0)
 }
 
 /// The resident-set high-water mark of this process, in MiB (Linux; 0 elsewhere).

@@ -9,7 +9,8 @@ use miette::IntoDiagnostic;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::model_arg::{self, MODEL_HELP};
+use crate::model_arg::{self, DEVICE_HELP, MODEL_HELP};
+use hicra_model::DeviceSpec;
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -46,10 +47,13 @@ pub struct GenerateArgs {
     /// Seed of the sampler.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[arg(long, default_value = "cpu", help = DEVICE_HELP)]
+    device: DeviceSpec,
 }
 
 pub fn run(args: GenerateArgs) -> miette::Result<()> {
-    let loaded = model_arg::load(&args.model, Some(4096))?;
+    let device = model_arg::open_device(args.device)?;
+    let loaded = model_arg::load(&args.model, Some(4096), &device)?;
     let ckpt = model_arg::tokenizer(&loaded, &args.model)?;
     let text = if args.chat {
         ckpt.chat_template
@@ -78,7 +82,7 @@ pub fn run(args: GenerateArgs) -> miette::Result<()> {
         &params,
         &stop,
         &mut rng,
-        &Default::default(),
+        &device,
     )
     .remove(0);
     let secs = started.elapsed().as_secs_f64();

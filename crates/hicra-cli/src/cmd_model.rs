@@ -5,7 +5,8 @@ use hicra_model::prompt_logits;
 use miette::IntoDiagnostic;
 use serde_json::json;
 
-use crate::model_arg::{self, MODEL_HELP};
+use crate::model_arg::{self, DEVICE_HELP, MODEL_HELP};
+use hicra_model::DeviceSpec;
 
 #[derive(Args, Debug)]
 pub struct ModelArgs {
@@ -44,6 +45,8 @@ struct LogitsArgs {
     /// Output JSON (the only format; accepted for explicitness).
     #[arg(long)]
     json: bool,
+    #[arg(long, default_value = "cpu", help = DEVICE_HELP)]
+    device: DeviceSpec,
 }
 
 pub fn run(args: ModelArgs) -> miette::Result<()> {
@@ -54,7 +57,7 @@ pub fn run(args: ModelArgs) -> miette::Result<()> {
 }
 
 fn info(spec: &str, as_json: bool) -> miette::Result<()> {
-    let loaded = model_arg::load(spec, None)?;
+    let loaded = model_arg::load(spec, None, &hicra_model::cpu())?;
     let c = &loaded.config;
     let mut value = json!({
         "model": spec,
@@ -98,7 +101,8 @@ fn info(spec: &str, as_json: bool) -> miette::Result<()> {
 }
 
 fn logits(args: LogitsArgs) -> miette::Result<()> {
-    let loaded = model_arg::load(&args.model, None)?;
+    let device = model_arg::open_device(args.device)?;
+    let loaded = model_arg::load(&args.model, None, &device)?;
     let ckpt = model_arg::tokenizer(&loaded, &args.model)?;
     let ids = ckpt
         .tokenizer
@@ -115,13 +119,7 @@ fn logits(args: LogitsArgs) -> miette::Result<()> {
             loaded.config.max_seq_len
         );
     }
-    let out = prompt_logits(
-        &loaded.model,
-        &ids,
-        args.last,
-        args.top_k,
-        &Default::default(),
-    );
+    let out = prompt_logits(&loaded.model, &ids, args.last, args.top_k, &device);
     println!("{}", serde_json::to_string(&out).into_diagnostic()?);
     Ok(())
 }

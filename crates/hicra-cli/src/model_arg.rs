@@ -1,26 +1,39 @@
-//! The `--model` argument shared by `model`, `generate` and `bench`.
+//! The `--model` and `--device` arguments shared by `model`, `generate` and `bench`.
 
 use burn::tensor::backend::Backend;
-use hicra_model::{CpuBackend, LoadedModel, ModelSource, load_model};
+use hicra_model::{Device, DeviceSpec, LoadedModel, ModelSource, RuntimeBackend, load_model};
 use miette::IntoDiagnostic;
 
 /// Help text of every `--model` flag.
 pub const MODEL_HELP: &str = "a .gguf file, a Hugging Face directory, `smollm2` (the fetched \
     SmolLM2-135M-Instruct GGUF) or `random:smollm2-135m` / `random:tiny` (random weights)";
 
-/// Loads `--model` on the CPU, with RoPE tables for `max_seq_len` positions.
-pub fn load(spec: &str, max_seq_len: Option<usize>) -> miette::Result<LoadedModel<CpuBackend>> {
-    load_on(spec, max_seq_len)
+/// Help text of every `--device` flag.
+pub const DEVICE_HELP: &str = "where to run: `cpu`, `cuda:N` or `wgpu:N` (`wgpu`: the best \
+    adapter, `wgpu:cpu`: a software one); GPUs need a build with `--features cuda` / `wgpu`";
+
+/// Opens `--device`, checking that it answers.
+pub fn open_device(spec: DeviceSpec) -> miette::Result<Device> {
+    spec.open().into_diagnostic()
+}
+
+/// Loads `--model` on `device`, with RoPE tables for `max_seq_len` positions.
+pub fn load(
+    spec: &str,
+    max_seq_len: Option<usize>,
+    device: &Device,
+) -> miette::Result<LoadedModel<RuntimeBackend>> {
+    load_on(spec, max_seq_len, device)
 }
 
 /// [`load`] on a given backend (the autodiff one for learner benchmarks).
-pub fn load_on<B: Backend>(
+pub fn load_on<B: Backend<Device = Device>>(
     spec: &str,
     max_seq_len: Option<usize>,
+    device: &Device,
 ) -> miette::Result<LoadedModel<B>> {
     let started = std::time::Instant::now();
-    let loaded = load_model(&ModelSource::parse(spec), max_seq_len, &Default::default())
-        .into_diagnostic()?;
+    let loaded = load_model(&ModelSource::parse(spec), max_seq_len, device).into_diagnostic()?;
     tracing::info!(
         model = spec,
         secs = started.elapsed().as_secs_f64(),
@@ -31,7 +44,7 @@ pub fn load_on<B: Backend>(
 
 /// The tokenizer of a pretrained model; random models have none.
 pub fn tokenizer<'a>(
-    loaded: &'a LoadedModel<CpuBackend>,
+    loaded: &'a LoadedModel<RuntimeBackend>,
     spec: &str,
 ) -> miette::Result<&'a hicra_model::CheckpointInfo> {
     loaded.checkpoint.as_ref().ok_or_else(|| {

@@ -19,10 +19,15 @@
 //! SmolLM2-135M-Instruct the logits match transformers' float32 forward pass to 4e-5.
 //! [`prompt_logits`] gives the next-token distributions `hicra model logits` prints.
 //!
+//! Every model runs on [`RuntimeBackend`] (burn's `Dispatch`): the CPU always, CUDA and
+//! WebGPU when built with the `cuda` / `wgpu` features, chosen per stage by a [`DeviceSpec`].
+//!
 //! [`CharTokenizer`] is a character-level tokenizer for models trained from scratch (the
 //! quickstart); pretrained checkpoints bring their own.
 
+pub mod check;
 pub mod config;
+pub mod device;
 pub mod inspect;
 pub mod layers;
 pub mod llama;
@@ -32,7 +37,12 @@ pub mod score;
 pub mod source;
 pub mod tokenizer;
 
+pub use check::{CheckOutcome, check_device};
 pub use config::ModelConfig;
+pub use device::{
+    Device, DeviceError, DeviceSpec, RuntimeAutodiff, RuntimeBackend, WgpuAdapter, cpu,
+    gpu_memory_reserved,
+};
 pub use inspect::{PositionLogits, PromptLogits, prompt_logits};
 pub use llama::{KvCache, Llama};
 pub use pretrained::{PretrainedModelError, model_config};
@@ -42,8 +52,3 @@ pub use sample::{
 pub use score::{Scored, score};
 pub use source::{CheckpointInfo, LoadedModel, ModelSource, load_model};
 pub use tokenizer::CharTokenizer;
-
-/// The CPU backend (burn's pure-Rust `flex`).
-pub type CpuBackend = burn::backend::Flex;
-/// The CPU backend with autodiff, for learners.
-pub type CpuAutodiff = burn::backend::Autodiff<CpuBackend>;

@@ -148,6 +148,11 @@ impl<B: Backend> Llama<B> {
         }
     }
 
+    /// The device the weights live on.
+    pub fn device(&self) -> B::Device {
+        self.embedding.val().device()
+    }
+
     pub fn max_seq_len(&self) -> usize {
         self.rope.cos.dims()[0]
     }

@@ -80,6 +80,11 @@ pub fn sample_batch_until<B: Backend>(
         "a prompt needs at least one token"
     );
     let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+    assert!(
+        longest < model.max_seq_len(),
+        "a prompt of {longest} tokens leaves no room to generate within max_seq_len {}",
+        model.max_seq_len()
+    );
     if longest == 0 || n == 0 {
         return vec![Vec::new(); prompts.len()];
     }

@@ -3,21 +3,22 @@
 
 use burn::tensor::{Int, Tensor, TensorData};
 use hicra_model::{
-    CpuAutodiff, CpuBackend, KvCache, Llama, ModelConfig, SamplingParams, sample_group, score,
+    KvCache, Llama, ModelConfig, RuntimeAutodiff, RuntimeBackend, SamplingParams, sample_group,
+    score,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-type B = CpuBackend;
+type B = RuntimeBackend;
 
 fn model() -> Llama<B> {
-    Llama::init(&ModelConfig::tiny(20), 7, &Default::default())
+    Llama::init(&ModelConfig::tiny(20), 7, &hicra_model::cpu())
 }
 
 fn ids(tokens: &[i64]) -> Tensor<B, 2, Int> {
     Tensor::from_data(
         TensorData::new(tokens.to_vec(), [1, tokens.len()]),
-        &Default::default(),
+        &hicra_model::cpu(),
     )
 }
 
@@ -63,7 +64,7 @@ fn the_scorer_reproduces_the_samplers_logprobs_and_entropies() {
     let mut pairs = Vec::new();
     let mut sampled = Vec::new();
     for p in prompts {
-        for s in sample_group(&m, p, 3, &params, &mut rng, &Default::default()) {
+        for s in sample_group(&m, p, 3, &params, &mut rng, &hicra_model::cpu()) {
             pairs.push((p.to_vec(), s.tokens.clone()));
             sampled.push(s);
         }
@@ -72,7 +73,7 @@ fn the_scorer_reproduces_the_samplers_logprobs_and_entropies() {
         .iter()
         .map(|(p, r)| (p.as_slice(), r.as_slice()))
         .collect();
-    let scored = score(&m, &refs, &Default::default());
+    let scored = score(&m, &refs, &hicra_model::cpu());
     let logprobs: Vec<f32> = scored.logprobs.into_data().to_vec().unwrap();
     let entropies: Vec<f32> = scored.entropies.into_data().to_vec().unwrap();
     let width = logprobs.len() / pairs.len();
@@ -105,7 +106,7 @@ fn the_same_seed_gives_the_same_tokens() {
             4,
             &params,
             &mut ChaCha8Rng::seed_from_u64(seed),
-            &Default::default(),
+            &hicra_model::cpu(),
         )
     };
     assert_eq!(run(1), run(1));
@@ -114,8 +115,8 @@ fn the_same_seed_gives_the_same_tokens() {
 
 #[test]
 fn gradients_flow_through_the_scorer() {
-    let device = Default::default();
-    let m: Llama<CpuAutodiff> = Llama::init(&ModelConfig::tiny(20), 7, &device);
+    let device = hicra_model::cpu();
+    let m: Llama<RuntimeAutodiff> = Llama::init(&ModelConfig::tiny(20), 7, &device);
     let scored = score(&m, &[(&[3, 4][..], &[5, 6, 7][..])], &device);
     let loss = (scored.logprobs * scored.mask).sum().neg();
     let grads = loss.backward();

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use hicra_model::{CpuBackend, Llama, SamplingParams, prompt_logits, sample_batch};
+use hicra_model::{Llama, RuntimeBackend, SamplingParams, prompt_logits, sample_batch};
 use hicra_pretrained::names::{EMBED_TOKENS, FINAL_NORM, layer_tensor};
 use hicra_pretrained::{Pretrained, RopeLayout};
 use rand::SeedableRng;
@@ -132,8 +132,8 @@ fn sharpened(mut p: Pretrained) -> Pretrained {
 fn matches_a_naive_forward_pass_with_llama_cpp_rope() {
     let p = sharpened(tiny());
     assert!(p.config.tie_word_embeddings);
-    let device = Default::default();
-    let model = Llama::<CpuBackend>::from_pretrained(&p, None, &device).unwrap();
+    let device = hicra_model::cpu();
+    let model = Llama::<RuntimeBackend>::from_pretrained(&p, None, &device).unwrap();
     let ids: Vec<u32> = (0..9)
         .map(|i| (i * 7 + 3) % p.config.vocab_size as u32)
         .collect();
@@ -156,8 +156,8 @@ fn matches_a_naive_forward_pass_with_llama_cpp_rope() {
 #[test]
 fn a_padded_batch_equals_each_prompt_alone() {
     let p = tiny();
-    let device = Default::default();
-    let model = Llama::<CpuBackend>::from_pretrained(&p, None, &device).unwrap();
+    let device = hicra_model::cpu();
+    let model = Llama::<RuntimeBackend>::from_pretrained(&p, None, &device).unwrap();
     let prompts: Vec<Vec<u32>> = vec![vec![5, 9, 2, 7, 1, 3], vec![4], vec![8, 8, 6]];
     let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
     let params = SamplingParams {

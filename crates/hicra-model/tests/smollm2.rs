@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use hicra_model::{
-    CpuBackend, Llama, PromptLogits, SamplingParams, prompt_logits, sample_batch, score,
+    Llama, PromptLogits, RuntimeBackend, SamplingParams, prompt_logits, sample_batch, score,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -54,8 +54,8 @@ fn logits_match_transformers() {
     let Some(pretrained) = smollm2("logits_match_transformers") else {
         return;
     };
-    let device = Default::default();
-    let model = Llama::<CpuBackend>::from_pretrained(&pretrained, Some(512), &device).unwrap();
+    let device = hicra_model::cpu();
+    let model = Llama::<RuntimeBackend>::from_pretrained(&pretrained, Some(512), &device).unwrap();
     let mut worst: f64 = 0.0;
     for (prompt, expected) in reference_cases() {
         let ids = pretrained.tokenizer.encode_prompt(&prompt).unwrap().ids;
@@ -98,8 +98,8 @@ fn sampler_and_scorer_agree_on_a_padded_batch() {
     let Some(pretrained) = smollm2("sampler_and_scorer_agree_on_a_padded_batch") else {
         return;
     };
-    let device = Default::default();
-    let model = Llama::<CpuBackend>::from_pretrained(&pretrained, Some(512), &device).unwrap();
+    let device = hicra_model::cpu();
+    let model = Llama::<RuntimeBackend>::from_pretrained(&pretrained, Some(512), &device).unwrap();
     let chat = pretrained.chat_template.clone();
     let prompts: Vec<Vec<u32>> = ["What is 15 + 27?", "Name a colour.", "Say hi"]
         .iter()

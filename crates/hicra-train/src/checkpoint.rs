@@ -8,7 +8,7 @@ use std::path::Path;
 use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
-use hicra_model::{CpuAutodiff, CpuBackend, Llama};
+use hicra_model::{Llama, RuntimeAutodiff, RuntimeBackend};
 use serde::{Deserialize, Serialize};
 
 const MODEL: &str = "model";
@@ -27,9 +27,9 @@ pub struct Counters {
 
 /// What a checkpoint gives back to a resuming learner.
 pub struct Restored<O> {
-    pub model: Llama<CpuAutodiff>,
+    pub model: Llama<RuntimeAutodiff>,
     pub optim: O,
-    pub reference: Option<Llama<CpuBackend>>,
+    pub reference: Option<Llama<RuntimeBackend>>,
     pub counters: Counters,
 }
 
@@ -38,11 +38,11 @@ fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
 }
 
 /// Writes the learner's files into `dir`; returns their names.
-pub fn save<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>>(
+pub fn save<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>>(
     dir: &Path,
-    model: &Llama<CpuAutodiff>,
+    model: &Llama<RuntimeAutodiff>,
     optim: &O,
-    reference: Option<&Llama<CpuBackend>>,
+    reference: Option<&Llama<RuntimeBackend>>,
     counters: Counters,
 ) -> Result<Vec<String>, String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| format!("saving the {what}: {e}");
@@ -50,7 +50,7 @@ pub fn save<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>>(
         .clone()
         .save_file(dir.join(MODEL), &recorder())
         .map_err(|e| fail("model", &e))?;
-    Recorder::<CpuAutodiff>::record(&recorder(), optim.to_record(), dir.join(OPTIMIZER))
+    Recorder::<RuntimeAutodiff>::record(&recorder(), optim.to_record(), dir.join(OPTIMIZER))
         .map_err(|e| fail("optimizer", &e))?;
     let mut files = vec![format!("{MODEL}.mpk"), format!("{OPTIMIZER}.mpk")];
     if let Some(reference) = reference {
@@ -67,20 +67,20 @@ pub fn save<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>>(
 }
 
 /// Loads a checkpoint into a freshly built model and optimiser of the same shape.
-pub fn load<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>>(
+pub fn load<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>>(
     dir: &Path,
-    model: Llama<CpuAutodiff>,
+    model: Llama<RuntimeAutodiff>,
     optim: O,
-    reference_shape: Option<Llama<CpuBackend>>,
+    reference_shape: Option<Llama<RuntimeBackend>>,
 ) -> Result<Restored<O>, String> {
-    let device = Default::default();
+    let device = model.device();
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         format!("checkpoint {}: cannot load the {what}: {e}", dir.display())
     };
     let model = model
         .load_file(dir.join(MODEL), &recorder(), &device)
         .map_err(|e| fail("model (was it written by a differently shaped policy?)", &e))?;
-    let record = Recorder::<CpuAutodiff>::load(&recorder(), dir.join(OPTIMIZER), &device)
+    let record = Recorder::<RuntimeAutodiff>::load(&recorder(), dir.join(OPTIMIZER), &device)
         .map_err(|e| fail("optimizer", &e))?;
     let optim = optim.load_record(record);
     let reference = match reference_shape {

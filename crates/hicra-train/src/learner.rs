@@ -12,7 +12,7 @@ use hicra_flow::{
     BoxError, BuildContext, Outbox, Ports, Stage, StageConfig, StageContext, StageResult,
 };
 use hicra_messages::{Metrics, MetricsRecord, Prompt, RolloutBatch};
-use hicra_model::{CpuAutodiff, CpuBackend, Llama, score};
+use hicra_model::{DeviceSpec, Llama, RuntimeAutodiff, RuntimeBackend, score};
 
 use crate::codec::TextCodec;
 use serde::Deserialize;
@@ -32,6 +32,10 @@ pub struct LearnerConfig {
     /// The policy network. Default: see `[model]` fields.
     #[serde(default)]
     pub model: PolicyModelConfig,
+    /// Where the policy trains: `cpu`, `cuda:N` or `wgpu:N` (see `hicra device list`); the
+    /// sampler may use another. Default: `cpu`.
+    #[serde(default)]
+    pub device: DeviceSpec,
     /// Seed of the initial weights. Default: the stage seed.
     #[serde(default)]
     pub init_seed: Option<u64>,
@@ -171,6 +175,7 @@ epochs = 1
 max_consecutive_skips = 3
 checkpoint_every = 50
 keep_checkpoints = 3
+device = "cpu"
 model = { hidden_size = 64, intermediate_size = 128, num_layers = 2, num_heads = 4, num_kv_heads = 2, max_seq_len = 64, rope_theta = 10000.0 }
 sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
 "#;
@@ -212,11 +217,12 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
             return Err((*message).into());
         }
         let seed = self.init_seed.unwrap_or_else(|| ctx.stage_seed());
-        let (model, _, codec) = self.model.build(seed)?;
+        let device = self.device.open()?;
+        let (model, _, codec) = self.model.build(seed, &device)?;
         let codec = Arc::new(codec);
         let optim = AdamWConfig::new()
             .with_weight_decay(self.weight_decay)
-            .init::<CpuAutodiff, Llama<CpuAutodiff>>();
+            .init::<RuntimeAutodiff, Llama<RuntimeAutodiff>>();
         let mut learner = Learner {
             config: self,
             model: None,
@@ -247,10 +253,10 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
 
 pub struct Learner<O> {
     config: LearnerConfig,
-    model: Option<Llama<CpuAutodiff>>,
+    model: Option<Llama<RuntimeAutodiff>>,
     optim: O,
     codec: Arc<TextCodec>,
-    reference: Option<Llama<CpuBackend>>,
+    reference: Option<Llama<RuntimeBackend>>,
     step: u64,
     skips: u32,
     run_dir: std::path::PathBuf,
@@ -258,7 +264,7 @@ pub struct Learner<O> {
     resumed: bool,
 }
 
-impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>> Learner<O> {
+impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
     /// Writes a checkpoint after `self.step` steps when one is due (or `force`d).
     fn checkpoint(&self, ctx: &StageContext, force: bool) -> Result<(), BoxError> {
         let every = self.config.checkpoint_every;
@@ -289,7 +295,7 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>> Learner<O> {
         Ok(())
     }
 
-    fn model(&self) -> &Llama<CpuAutodiff> {
+    fn model(&self) -> &Llama<RuntimeAutodiff> {
         self.model
             .as_ref()
             .expect("the model is only taken during an update")
@@ -337,9 +343,9 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>> Learner<O> {
             kl_estimator: self.config.kl_estimator,
             entropy_coef: self.config.entropy_coef,
         };
-        let device = Default::default();
+        let device = self.model().device();
         let (mut loss_sum, mut clipped, mut kl_sum, mut gap) = (0f64, 0f64, 0f64, 0f32);
-        let mut accumulator = GradientsAccumulator::<Llama<CpuAutodiff>>::new();
+        let mut accumulator = GradientsAccumulator::<Llama<RuntimeAutodiff>>::new();
         for _ in 0..self.config.epochs {
             for chunk in rollouts.chunks(self.config.micro_batch_size) {
                 let pairs: Vec<(&[u32], &[u32])> = chunk
@@ -351,7 +357,7 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>> Learner<O> {
                 score_secs += scoring.elapsed().as_secs_f64();
                 let width = scored.mask.dims()[1];
                 let lengths: Vec<usize> = chunk.iter().map(|r| r.len()).collect();
-                let pad = |get: &dyn Fn(usize) -> Vec<f32>| -> Tensor<CpuAutodiff, 2> {
+                let pad = |get: &dyn Fn(usize) -> Vec<f32>| -> Tensor<RuntimeAutodiff, 2> {
                     let mut data = vec![0f32; chunk.len() * width];
                     for (i, len) in lengths.iter().enumerate() {
                         data[i * width..i * width + len].copy_from_slice(&get(i));
@@ -372,7 +378,7 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>> Learner<O> {
                     Tensor::from_data(TensorData::new(weights, [chunk.len(), width]), &device);
                 let ref_logprobs = self.reference.as_ref().map(|r| {
                     let s = score(r, &pairs, &device);
-                    Tensor::<CpuAutodiff, 2>::from_data(s.logprobs.into_data(), &device)
+                    Tensor::<RuntimeAutodiff, 2>::from_data(s.logprobs.into_data(), &device)
                 });
                 let diff: f32 = (scored.logprobs.clone() - old.clone())
                     .abs()
@@ -407,7 +413,7 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>> Learner<O> {
         }
         let mut grads = accumulator.grads();
         let norm =
-            clip_global_norm::<CpuAutodiff, _>(self.model(), &mut grads, self.config.grad_clip);
+            clip_global_norm::<RuntimeAutodiff, _>(self.model(), &mut grads, self.config.grad_clip);
         if !norm.is_finite() {
             return self.skip(m, "gradient");
         }
@@ -461,7 +467,7 @@ impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff>> Learner<O> {
     }
 }
 
-impl<O: Optimizer<Llama<CpuAutodiff>, CpuAutodiff> + 'static> Stage for Learner<O> {
+impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for Learner<O> {
     fn run(mut self: Box<Self>, ctx: &mut StageContext) -> StageResult {
         let rollouts = ctx.input::<RolloutBatch>("rollouts");
         let sft = ctx.input::<Prompt>("sft");

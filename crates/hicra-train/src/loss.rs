@@ -130,12 +130,12 @@ pub fn surrogate<B: Backend>(x: SurrogateInputs<B>, o: &SurrogateOptions) -> Sur
 mod tests {
     use super::*;
     use burn::tensor::TensorData;
-    use hicra_model::CpuBackend;
+    use hicra_model::RuntimeBackend;
 
-    fn t(v: &[f32]) -> Tensor<CpuBackend, 2> {
+    fn t(v: &[f32]) -> Tensor<RuntimeBackend, 2> {
         Tensor::from_data(
             TensorData::new(v.to_vec(), [1, v.len()]),
-            &Default::default(),
+            &hicra_model::cpu(),
         )
     }
 

@@ -4,7 +4,8 @@
 use std::sync::{Arc, Mutex};
 
 use hicra_model::{
-    CharTokenizer, CpuAutodiff, CpuBackend, Llama, ModelConfig, ModelSource, load_model,
+    CharTokenizer, Device, Llama, ModelConfig, ModelSource, RuntimeAutodiff, RuntimeBackend,
+    load_model,
 };
 
 use crate::codec::TextCodec;
@@ -95,16 +96,19 @@ impl PolicyModelConfig {
         }
     }
 
-    /// The initial policy on the autodiff CPU backend and its codec: the checkpoint's weights
-    /// and tokenizer, or a fresh model seeded with `seed` and the character alphabet.
-    pub fn build(&self, seed: u64) -> Result<(Llama<CpuAutodiff>, ModelConfig, TextCodec), String> {
-        let device = Default::default();
+    /// The initial policy on `device` (autodiff) and its codec: the checkpoint's weights and
+    /// tokenizer, or a fresh model seeded with `seed` and the character alphabet.
+    pub fn build(
+        &self,
+        seed: u64,
+        device: &Device,
+    ) -> Result<(Llama<RuntimeAutodiff>, ModelConfig, TextCodec), String> {
         let Some(checkpoint) = &self.checkpoint else {
             let codec = CharTokenizer::new(&self.alphabet);
             let config = self.model_config();
             config.validate()?;
             return Ok((
-                Llama::init(&config, seed, &device),
+                Llama::init(&config, seed, device),
                 config,
                 TextCodec::Chars(codec),
             ));
@@ -120,10 +124,10 @@ impl PolicyModelConfig {
                  remove the other model fields (only max_seq_len applies)"
             ));
         }
-        let loaded = load_model::<CpuAutodiff>(
+        let loaded = load_model::<RuntimeAutodiff>(
             &ModelSource::parse(checkpoint),
             Some(self.max_seq_len),
-            &device,
+            device,
         )
         .map_err(|e| format!("model.checkpoint: {e}"))?;
         let info = loaded.checkpoint.ok_or_else(|| {
@@ -141,7 +145,7 @@ impl PolicyModelConfig {
 pub struct PolicyUpdate {
     /// 0 for the initial weights, then one more per optimiser step.
     pub version: u64,
-    pub model: Mutex<Llama<CpuBackend>>,
+    pub model: Mutex<Llama<RuntimeBackend>>,
     pub codec: Arc<TextCodec>,
 }
 
@@ -156,7 +160,7 @@ impl Clone for PolicyUpdate {
 }
 
 impl PolicyUpdate {
-    pub fn model(&self) -> Llama<CpuBackend> {
+    pub fn model(&self) -> Llama<RuntimeBackend> {
         self.model.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }

@@ -9,12 +9,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use burn::module::Module;
 use hicra_flow::{
     BoxError, BuildContext, Inbox, Latest, Ports, Stage, StageConfig, StageContext, StageResult,
     derive_seed,
 };
 use hicra_messages::{FinishReason, Group, Prompt, Rollout, RolloutBatch};
-use hicra_model::{CpuBackend, Llama, SamplingParams, sample_batch};
+use hicra_model::{Device, DeviceSpec, Llama, RuntimeBackend, SamplingParams, sample_batch};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
@@ -54,6 +55,10 @@ pub struct SamplerConfig {
     /// Default: 0.
     #[serde(default)]
     pub eval_every: u64,
+    /// Where sampling runs: `cpu`, `cuda:N` or `wgpu:N`; weights from a learner on another
+    /// device are copied here through host memory. Default: `cpu`.
+    #[serde(default)]
+    pub device: DeviceSpec,
 }
 
 fn eight() -> usize {
@@ -81,6 +86,7 @@ top_p = 1.0
 top_k = 0
 max_staleness = 0
 eval_every = 0
+device = "cpu"
 "#;
 
     fn ports(&self) -> Ports {
@@ -106,6 +112,7 @@ eval_every = 0
             .into());
         }
         Ok(Box::new(Sampler {
+            device: self.device.open()?,
             seed: ctx.stage_seed(),
             config: self,
             policy: None,
@@ -117,7 +124,9 @@ eval_every = 0
 pub struct Sampler {
     config: SamplerConfig,
     seed: u64,
-    policy: Option<(u64, Llama<CpuBackend>, Arc<TextCodec>)>,
+    policy: Option<(u64, Llama<RuntimeBackend>, Arc<TextCodec>)>,
+    /// Where this sampler's copy of the policy lives.
+    device: Device,
     /// Steps done before a resume: their prompts are skipped (sources replay them).
     first_step: u64,
 }
@@ -148,7 +157,8 @@ impl Sampler {
     }
 
     fn adopt(&mut self, update: &PolicyUpdate) {
-        self.policy = Some((update.version, update.model(), update.codec.clone()));
+        let model = update.model().to_device(&self.device);
+        self.policy = Some((update.version, model, update.codec.clone()));
     }
 
     /// Samples one batch (pure given the policy and the step's seed).
@@ -174,6 +184,20 @@ impl Sampler {
             .iter()
             .map(|p| codec.encode_prompt(p))
             .collect::<Result<_, _>>()?;
+        let room = model.max_seq_len();
+        if let Some((prompt, len)) = prompts
+            .iter()
+            .zip(&ids)
+            .map(|(p, ids)| (p, ids.len()))
+            .find(|(_, len)| *len >= room)
+        {
+            return Err(format!(
+                "prompt `{}` is {len} tokens after the chat template, and the model's max_seq_len ({room}) leaves no room for a response: raise model.max_seq_len to at least prompt + max_new_tokens ({})",
+                prompt.id,
+                len + self.config.max_new_tokens
+            )
+            .into());
+        }
         let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
         let sampled = sample_batch(
             model,
@@ -181,7 +205,7 @@ impl Sampler {
             self.config.group_size,
             &params,
             &mut rng,
-            &Default::default(),
+            &self.device,
         );
         for ((prompt, ids), samples) in prompts.iter().zip(&ids).zip(sampled) {
             let mut rollouts = Vec::with_capacity(samples.len());

@@ -7,7 +7,7 @@ use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use hicra_flow::{BoxError, Inbox, StageContext};
 use hicra_messages::{Metrics, Prompt};
-use hicra_model::{CpuAutodiff, Llama, score};
+use hicra_model::{Llama, RuntimeAutodiff, score};
 use serde::Deserialize;
 
 use crate::codec::TextCodec;
@@ -45,16 +45,16 @@ impl Default for SftConfig {
 
 /// Trains on `(prompt, meta.solution + end of response)` pairs; returns the model and figures.
 pub fn sft_warmup(
-    mut model: Llama<CpuAutodiff>,
+    mut model: Llama<RuntimeAutodiff>,
     codec: &TextCodec,
     prompts: &Inbox<Prompt>,
     config: &SftConfig,
     ctx: &StageContext,
-) -> Result<(Llama<CpuAutodiff>, Metrics), BoxError> {
+) -> Result<(Llama<RuntimeAutodiff>, Metrics), BoxError> {
     let mut optim = AdamWConfig::new()
         .with_weight_decay(0.0)
-        .init::<CpuAutodiff, Llama<CpuAutodiff>>();
-    let device = Default::default();
+        .init::<RuntimeAutodiff, Llama<RuntimeAutodiff>>();
+    let device = model.device();
     let started = Instant::now();
     let mut last_loss = f64::NAN;
     for step in 0..config.steps {

@@ -28,12 +28,12 @@ fn model_config() -> PolicyModelConfig {
     c
 }
 
-fn logprob<B: burn::tensor::backend::Backend>(
+fn logprob<B: burn::tensor::backend::Backend<Device = hicra_model::Device>>(
     model: &Llama<B>,
     prompt: &[u32],
     response: &[u32],
 ) -> f32 {
-    let s = score(model, &[(prompt, response)], &Default::default());
+    let s = score(model, &[(prompt, response)], &hicra_model::cpu());
     let v: Vec<f32> = s.logprobs.into_data().convert::<f32>().to_vec().unwrap();
     v[..response.len()].iter().sum()
 }
@@ -41,12 +41,12 @@ fn logprob<B: burn::tensor::backend::Backend>(
 #[test]
 fn a_step_follows_the_sign_of_the_advantage() {
     let config = model_config();
-    let initial: Llama<hicra_model::CpuBackend> =
-        Llama::init(&config.model_config(), 5, &Default::default());
+    let initial: Llama<hicra_model::RuntimeBackend> =
+        Llama::init(&config.model_config(), 5, &hicra_model::cpu());
     let prompt = vec![2u32, 3, 5];
     let (good, bad) = (vec![3u32, 3, 1], vec![4u32, 2, 1]);
     let rollout = |tokens: &Vec<u32>, advantage: f32| {
-        let s = score(&initial, &[(&prompt[..], &tokens[..])], &Default::default());
+        let s = score(&initial, &[(&prompt[..], &tokens[..])], &hicra_model::cpu());
         let logprobs: Vec<f32> = s.logprobs.into_data().convert::<f32>().to_vec().unwrap();
         Rollout {
             prompt_tokens: prompt.clone(),

@@ -1,0 +1,140 @@
+//! `hicra bench step`: one whole RL step on one model: `prompts x group` responses sampled on
+//! the sampler's device, scored, back-propagated and updated with AdamW on the learner's, and
+//! the new weights moved back to the sampler (through host memory when the two devices are of
+//! different backends). Reports the three phases' seconds and the step's throughput in
+//! generated tokens per second, the figure a generation-bound RL run is limited by.
+
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::Backend;
+use clap::Args;
+use hicra_model::{
+    DeviceSpec, Llama, RuntimeAutodiff, RuntimeBackend, SamplingParams, sample_batch, score,
+};
+use miette::IntoDiagnostic;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use crate::cmd_bench::{median, memory_mib, random_rows};
+use crate::model_arg::{self, DEVICE_HELP, MODEL_HELP};
+
+#[derive(Args, Debug)]
+pub struct StepArgs {
+    #[arg(long, default_value = "random:smollm2-135m", help = MODEL_HELP)]
+    model: String,
+    /// Prompts per step.
+    #[arg(long, default_value_t = 8)]
+    prompts: usize,
+    /// Responses per prompt (GRPO's G).
+    #[arg(long, default_value_t = 8)]
+    group: usize,
+    /// Prompt tokens per row.
+    #[arg(long, default_value_t = 64)]
+    prompt_len: usize,
+    /// Generated tokens per response (no stop tokens: every row generates them all).
+    #[arg(long, default_value_t = 64)]
+    new_tokens: usize,
+    /// Measured steps (median reported), after one warm-up step.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// The learner's device.
+    #[arg(long, default_value = "cpu", help = DEVICE_HELP)]
+    device: DeviceSpec,
+    /// The sampler's device. Default: the learner's.
+    #[arg(long)]
+    sampler_device: Option<DeviceSpec>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: StepArgs) -> miette::Result<()> {
+    let learner_spec = args.device;
+    let sampler_spec = args.sampler_device.unwrap_or(learner_spec);
+    let device = model_arg::open_device(learner_spec)?;
+    let sampler_device = model_arg::open_device(sampler_spec)?;
+    let seq = args.prompt_len + args.new_tokens;
+    let loaded = model_arg::load_on::<RuntimeAutodiff>(&args.model, Some(seq), &device)?;
+    let vocab = loaded.config.vocab_size;
+    let mut model = loaded.model;
+    let mut optim = AdamWConfig::new().init::<RuntimeAutodiff, Llama<RuntimeAutodiff>>();
+    let mut policy: Llama<RuntimeBackend> = model.valid().to_device(&sampler_device);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let prompts = random_rows(&mut rng, args.prompts, args.prompt_len, vocab);
+    let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+    let params = SamplingParams {
+        temperature: 1.0,
+        top_p: 1.0,
+        top_k: 0,
+        max_new_tokens: args.new_tokens,
+        stop_tokens: vec![],
+    };
+    let (mut sample_secs, mut learn_secs, mut sync_secs, mut step_secs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..=args.rounds {
+        let started = Instant::now();
+        let groups = sample_batch(
+            &policy,
+            &refs,
+            args.group,
+            &params,
+            &mut rng,
+            &sampler_device,
+        );
+        let sampled = started.elapsed().as_secs_f64();
+
+        let at = Instant::now();
+        let pairs: Vec<(&[u32], &[u32])> = prompts
+            .iter()
+            .zip(&groups)
+            .flat_map(|(p, g)| g.iter().map(move |s| (&p[..], &s.tokens[..])))
+            .collect();
+        let scored = score(&model, &pairs, &device);
+        let loss = (scored.logprobs * scored.mask).mean().neg();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-6, model, grads);
+        RuntimeAutodiff::sync(&device).into_diagnostic()?;
+        let learned = at.elapsed().as_secs_f64();
+
+        let at = Instant::now();
+        policy = model.valid().to_device(&sampler_device);
+        RuntimeBackend::sync(&sampler_device).into_diagnostic()?;
+        let synced = at.elapsed().as_secs_f64();
+        if round > 0 {
+            sample_secs.push(sampled);
+            learn_secs.push(learned);
+            sync_secs.push(synced);
+            step_secs.push(started.elapsed().as_secs_f64());
+        }
+    }
+    let step = median(&mut step_secs);
+    let (sample, learn, sync) = (
+        median(&mut sample_secs),
+        median(&mut learn_secs),
+        median(&mut sync_secs),
+    );
+    let generated = (args.prompts * args.group * args.new_tokens) as f64;
+    let trained = (args.prompts * args.group * seq) as f64;
+    let mem = memory_mib(&device).max(memory_mib(&sampler_device));
+    if args.json {
+        println!(
+            "{}",
+            json!({"bench": "step", "model": args.model, "prompts": args.prompts, "group": args.group,
+                "prompt_len": args.prompt_len, "new_tokens": args.new_tokens,
+                "secs_per_step": step, "sample_secs": sample, "learn_secs": learn, "sync_secs": sync,
+                "generated_tokens_per_sec": generated / step, "trained_tokens_per_sec": trained / learn,
+                "peak_mib": mem, "device": learner_spec.to_string(), "sampler_device": sampler_spec.to_string()})
+        );
+    } else {
+        println!("s/step  sample s  learn s  sync s  generated tok/s  trained tok/s  peak MiB");
+        println!(
+            "{step:>6.2}  {sample:>8.2}  {learn:>7.2}  {sync:>6.3}  {:>15.1}  {:>13.1}  {mem:>8.0}",
+            generated / step,
+            trained / learn
+        );
+    }
+    Ok(())
+}
