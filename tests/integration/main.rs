@@ -6,3 +6,4 @@ mod model_cli;
 mod pipelines;
 mod resume;
 mod stages;
+mod tasks_cli;

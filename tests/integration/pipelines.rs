@@ -17,6 +17,9 @@ fn pipelines() -> Vec<PathBuf> {
     files
 }
 
+const TINY_GGUF: &str = "crates/hicra-pretrained/tests/fixtures/tiny_llama.gguf";
+const SAMPLES: &str = "crates/hicra-tasks/tests/fixtures";
+
 /// `--set` overrides that shrink a pipeline to a smoke run, chosen by each stage's kind (read
 /// from the merged document, so stages inherited through `extends` count too).
 fn smoke_overrides(file: &Path) -> Vec<String> {
@@ -46,17 +49,48 @@ fn smoke_overrides(file: &Path) -> Vec<String> {
             .and_then(|i| i.as_table())
             .is_some_and(|i| i.get("demand").is_some());
         match kind {
-            "sampler.policy" if int(stage, "eval_every") == 0 && !on_demand => {
-                sets.push(format!("stages.{id}.steps=2"))
+            "sampler.policy" => {
+                sets.push(format!("stages.{id}.max_new_tokens=8"));
+                if int(stage, "eval_every") == 0 && !on_demand {
+                    sets.push(format!("stages.{id}.steps=2"))
+                } else {
+                    sets.push(format!("stages.{id}.group_size=2"))
+                }
             }
             "filter.dynamic_sampling" => sets.push(format!("stages.{id}.steps=2")),
-            "sampler.policy" => sets.push(format!("stages.{id}.group_size=2")),
             "learner.policy_gradient" => {
-                sets.push(format!("stages.{id}.sft.steps=2"));
-                sets.push(format!("stages.{id}.sft.batch_size=4"));
-                sets.push(format!("stages.{id}.model.hidden_size=16"));
-                sets.push(format!("stages.{id}.model.intermediate_size=32"));
-                sets.push(format!("stages.{id}.model.num_layers=1"));
+                let warms_up = stage
+                    .get("inputs")
+                    .and_then(|i| i.as_table())
+                    .is_some_and(|i| i.get("sft").is_some());
+                if warms_up {
+                    sets.push(format!("stages.{id}.sft.steps=2"));
+                    sets.push(format!("stages.{id}.sft.batch_size=4"));
+                }
+                let pretrained = stage
+                    .get("model")
+                    .and_then(|m| m.as_table())
+                    .is_some_and(|m| m.get("checkpoint").is_some());
+                if pretrained {
+                    // the real model is not in CI: a tiny GGUF of the same family stands in
+                    sets.push(format!("stages.{id}.model.checkpoint={TINY_GGUF}"));
+                    sets.push(format!("stages.{id}.model.max_seq_len=640"));
+                } else {
+                    sets.push(format!("stages.{id}.model.hidden_size=16"));
+                    sets.push(format!("stages.{id}.model.intermediate_size=32"));
+                    sets.push(format!("stages.{id}.model.num_layers=1"));
+                }
+            }
+            "source.dataset" => {
+                // the full datasets are fetched by scripts/fetch-data.sh; CI uses the samples
+                let preset = stage
+                    .get("preset")
+                    .and_then(|p| p.as_str())
+                    .unwrap_or("gsm8k");
+                sets.push(format!("stages.{id}.path={SAMPLES}/{preset}_sample.jsonl"));
+                if int(stage, "count") > 0 {
+                    sets.push(format!("stages.{id}.count=4"));
+                }
             }
             "sink.metrics" => sets.push(format!("stages.{id}.total_steps=2")),
             k if k.starts_with("source.") && int(stage, "count") > 0 => {
@@ -66,6 +100,24 @@ fn smoke_overrides(file: &Path) -> Vec<String> {
         }
     }
     sets
+}
+
+/// Runs `path` shrunk by [`smoke_overrides`] plus `extra` overrides, into a fresh directory.
+fn smoke_run(path: &Path, extra: &[&str]) -> (std::process::Output, tempfile::TempDir) {
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "run".to_string(),
+        path.display().to_string(),
+        "--out".into(),
+        out_dir.path().display().to_string(),
+    ];
+    let sets = smoke_overrides(path);
+    for set in sets.iter().map(String::as_str).chain(extra.iter().copied()) {
+        args.push("--set".into());
+        args.push(set.to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    (hicra(&args), out_dir)
 }
 
 #[test]
@@ -84,19 +136,7 @@ fn every_pipeline_validates() {
 #[test]
 fn every_pipeline_runs_two_steps_with_a_tiny_model() {
     for path in pipelines() {
-        let out_dir = tempfile::tempdir().unwrap();
-        let mut args = vec![
-            "run".to_string(),
-            path.display().to_string(),
-            "--out".into(),
-            out_dir.path().display().to_string(),
-        ];
-        for set in smoke_overrides(&path) {
-            args.push("--set".into());
-            args.push(set);
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = hicra(&args);
+        let (out, out_dir) = smoke_run(&path, &[]);
         assert!(
             out.status.success(),
             "{}:\n{}",
@@ -134,4 +174,54 @@ fn every_pipeline_runs_two_steps_with_a_tiny_model() {
             .count();
         assert_eq!(events, 1, "one TensorBoard event file");
     }
+}
+
+#[test]
+fn a_device_is_checked_when_its_stage_is_built() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = hicra(&[
+        "run",
+        "pipelines/quickstart.toml",
+        "--out",
+        &out_dir.path().display().to_string(),
+        "--set",
+        "stages.learner.device=cuda:7",
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("learner") && err.contains("cuda:7"), "{err}");
+
+    let out = hicra(&[
+        "validate",
+        "pipelines/quickstart.toml",
+        "--set",
+        "stages.sampler.device=gpu0",
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("unknown device `gpu0`"), "{err}");
+}
+
+/// The sampler on the software WebGPU adapter, the learner on the CPU: weights cross backends
+/// through host memory after every update, and the run trains as on one device.
+#[cfg(feature = "wgpu")]
+#[test]
+fn the_sampler_can_run_on_webgpu_while_the_learner_stays_on_the_cpu() {
+    if std::env::var("HICRA_REQUIRE_WGPU").is_err() {
+        let probe = hicra(&["device", "check", "wgpu:cpu", "--json"]);
+        if !probe.status.success() {
+            eprintln!("skipped: no software WebGPU adapter here");
+            return;
+        }
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quickstart.toml");
+    let (out, out_dir) = smoke_run(&path, &["stages.sampler.device=wgpu:cpu"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let metrics = std::fs::read_to_string(out_dir.path().join("metrics.jsonl")).unwrap();
+    let trained = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|row| row["grad_norm"].as_f64().is_some_and(f64::is_finite))
+        .count();
+    assert_eq!(trained, 2, "{metrics}");
 }

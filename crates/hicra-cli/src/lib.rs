@@ -10,7 +10,9 @@
 //! with `FILE:LINE:COL`, the offending snippet and a help line. Any error exits non-zero.
 
 mod cmd_bench;
+mod cmd_bench_step;
 mod cmd_credit;
+mod cmd_device;
 mod cmd_generate;
 mod cmd_model;
 mod cmd_report;
@@ -18,6 +20,7 @@ mod cmd_run;
 mod cmd_stages;
 mod cmd_tag;
 mod cmd_validate;
+mod cmd_verify;
 mod jsonl;
 mod logging;
 mod model_arg;
@@ -78,12 +81,16 @@ enum Command {
     Credit(cmd_credit::CreditArgs),
     /// Find strategic grams (planning phrases) in text.
     Tag(cmd_tag::TagArgs),
+    /// Judge responses against gold answers (math or Countdown), as the verifiers do.
+    Verify(cmd_verify::VerifyArgs),
     /// Inspect a model: `info`, `logits`.
     Model(cmd_model::ModelArgs),
     /// Sample a continuation of a prompt.
     Generate(cmd_generate::GenerateArgs),
     /// Measure sampler and learner throughput.
     Bench(cmd_bench::BenchArgs),
+    /// List the compute devices, or check one against the CPU.
+    Device(cmd_device::DeviceArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -99,9 +106,11 @@ pub fn main() -> ExitCode {
         Command::Report(args) => cmd_report::run(args),
         Command::Credit(args) => cmd_credit::run(args),
         Command::Tag(args) => cmd_tag::run(args),
+        Command::Verify(args) => cmd_verify::run(args),
         Command::Model(args) => cmd_model::run(args),
         Command::Generate(args) => cmd_generate::run(args),
         Command::Bench(args) => cmd_bench::run(args),
+        Command::Device(args) => cmd_device::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

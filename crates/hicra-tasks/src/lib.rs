@@ -5,23 +5,41 @@
 //! (`verifier.*`) read the sampler's batches, set each rollout's reward and correctness, and add
 //! reward/accuracy figures to the batch (evaluation batches also go to the metrics sink).
 //!
+//! - [`dataset`] (`source.dataset`): JSONL and Parquet files, with GSM8K and MATH-500 presets,
+//!   seeded train/eval splits, per-epoch shuffles, repeats and line-numbered reports of bad
+//!   rows; [`format`]: the system prompt and instruction template every text source uses.
+//! - [`arithmetic`] (`source.arithmetic`): multi-step integer arithmetic with difficulty knobs.
+//! - [`countdown`]: Countdown puzzles (`source.countdown`) and their exact checker
+//!   (`verifier.countdown`).
 //! - [`math`]: the math-answer checker (extract, normalise, parse, compare exactly with big
 //!   rationals or numerically, all under hard limits) and the `verifier.math` stage.
+//! - [`shaping`] (`reward.shaping`): DAPO's soft overlong penalty, a format reward, length
+//!   statistics.
 //! - [`scoring`]: the reward table and batch-scoring loop every verifier shares.
 //! - [`plan_puzzles`] (the quickstart's strategy task) and [`boxed`] (exact-string verifier).
 //!
 //! Each source is a pure function of its seed and the prompt index, so a stream can resume
 //! anywhere.
 
+pub mod arithmetic;
 pub mod boxed;
+pub mod countdown;
+pub mod dataset;
+pub mod format;
 pub mod math;
 pub mod plan_puzzles;
 pub mod scoring;
+pub mod shaping;
 
 /// Registers the task stages.
 pub fn register(registry: &mut hicra_flow::Registry) {
     registry
         .register::<plan_puzzles::PlanPuzzlesConfig>()
+        .register::<dataset::DatasetConfig>()
+        .register::<countdown::CountdownConfig>()
+        .register::<arithmetic::ArithmeticConfig>()
+        .register::<shaping::ShapingConfig>()
+        .register::<countdown::CountdownVerifierConfig>()
         .register::<boxed::BoxedVerifierConfig>()
         .register::<math::stage::MathVerifierConfig>();
 }

@@ -108,23 +108,39 @@ pub fn balanced_prefix(inner: &str) -> Option<&str> {
     None
 }
 
-/// The text following the last "final answer is" / "the answer is", up to the end of the
-/// line, with surrounding `$` and a trailing full stop removed.
+/// The text following the last "final answer is" / "the answer is": the content of a math
+/// span right after it (`$...$`, `$$...$$`, `\(...\)`, `\[...\]`), else the rest of the line
+/// up to the end of the sentence (a full stop followed by a space), markdown emphasis removed.
 fn after_phrase(text: &str) -> Option<String> {
     let lower = text.to_ascii_lowercase();
     let (at, len) = ["final answer is", "the answer is", "final answer:"]
         .iter()
         .filter_map(|p| lower.rfind(p).map(|at| (at, p.len())))
         .max_by_key(|&(at, _)| at)?;
-    let rest = text[at + len..].trim_start_matches([':', ' ']);
-    let line = rest.lines().next().unwrap_or("").trim();
-    let line = line.strip_suffix('.').unwrap_or(line).trim();
-    let line = line.trim_matches('$').trim();
-    let line = line
-        .strip_prefix("\\(")
-        .and_then(|l| l.strip_suffix("\\)"))
-        .unwrap_or(line);
-    (!line.is_empty()).then(|| line.trim().to_string())
+    let rest = text[at + len..].trim_start_matches([':', ' ', '*']);
+    let answer = math_span(rest).unwrap_or_else(|| sentence(rest.lines().next().unwrap_or("")));
+    let answer = answer.trim().trim_matches('*').trim();
+    (!answer.is_empty()).then(|| answer.to_string())
+}
+
+/// The inside of a math span that opens `rest`, if it closes.
+fn math_span(rest: &str) -> Option<&str> {
+    [("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")]
+        .iter()
+        .find_map(|(open, close)| {
+            let inner = rest.strip_prefix(open)?;
+            inner.find(close).map(|end| &inner[..end])
+        })
+}
+
+/// A line up to its first sentence-ending full stop (one followed by whitespace or the end;
+/// `3.5` keeps its point).
+fn sentence(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    let end = (0..bytes.len())
+        .find(|&i| bytes[i] == b'.' && bytes.get(i + 1).is_none_or(|b| b.is_ascii_whitespace()))
+        .unwrap_or(bytes.len());
+    line[..end].trim_matches('$')
 }
 
 /// The last number in the text (optional sign, digits, thousands commas, decimals).
@@ -180,6 +196,17 @@ mod tests {
         );
         assert_eq!(extract_answer("it costs 3", false), None);
         assert_eq!(r("no digits"), None);
+        let f = |t: &str| extract_answer(t, false).map(|(a, _)| a);
+        assert_eq!(
+            f("The final answer is $\\dfrac43$. I hope it is correct."),
+            Some("\\dfrac43".into())
+        );
+        assert_eq!(
+            f("The final answer is 3.5 dollars. Done"),
+            Some("3.5 dollars".into())
+        );
+        assert_eq!(f("**Final answer:** **15**"), Some("15".into()));
+        assert_eq!(f("the answer is \\(x+1\\) indeed"), Some("x+1".into()));
         assert_eq!(r(""), None);
     }
 

@@ -58,6 +58,9 @@ pub fn normalize(answer: &str) -> String {
         })
         .collect();
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac");
+    // `,\!` is LaTeX's thousands separator: `10,\!080` is 10080
+    s = s.replace(",\\! ", "").replace(",\\!", "");
+    s = matrices_as_tuples(&s);
     for d in DROPPED {
         s = s.replace(d, "");
     }
@@ -67,7 +70,36 @@ pub fn normalize(answer: &str) -> String {
     let s = s.trim().trim_end_matches('.').trim();
     let s = strip_assignment(s);
     let s = strip_unit_words(s);
+    let s = strip_base_subscript(s);
     drop_thousands_commas(s)
+}
+
+/// A column or row vector, `\begin{pmatrix} 1 \\ 2 \end{pmatrix}`, becomes the tuple `(1, 2)`
+/// (`bmatrix` too); rows and columns are not told apart.
+fn matrices_as_tuples(s: &str) -> String {
+    let mut out = s.to_string();
+    for kind in ["pmatrix", "bmatrix"] {
+        out = out
+            .replace(&format!("\\begin{{{kind}}}"), "(")
+            .replace(&format!("\\end{{{kind}}}"), ")");
+    }
+    if out.len() != s.len() {
+        out = out.replace("\\\\", ",").replace('&', ",");
+    }
+    out
+}
+
+/// A number written with its base, `52_8` or `101_{2}`, becomes its digits (as the answers
+/// of MATH's number-theory problems are compared).
+fn strip_base_subscript(s: &str) -> &str {
+    let Some((digits, base)) = s.split_once('_') else {
+        return s;
+    };
+    let base = base.trim_start_matches('{').trim_end_matches('}');
+    let is_base = !base.is_empty() && base.len() <= 2 && base.bytes().all(|b| b.is_ascii_digit());
+    let numeral = digits.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        && digits.bytes().all(|b| b.is_ascii_alphanumeric());
+    if is_base && numeral { digits } else { s }
 }
 
 /// `\name{X}` becomes `X` (balanced braces); `\namefoo` (a longer macro) is left alone.
@@ -166,5 +198,14 @@ mod tests {
         assert_eq!(normalize("\\textbf{\\text{ok"), "\\textbf{\\text{ok");
         assert_eq!(normalize("x + y"), "x + y");
         assert_eq!(normalize(""), "");
+        assert_eq!(normalize("10,\\!080"), "10080");
+        assert_eq!(normalize("11,\\! 111,\\! 100"), "11111100");
+        assert_eq!(normalize("52_8"), "52");
+        assert_eq!(normalize("101_{2}"), "101");
+        assert_eq!(normalize("x_1"), "x_1");
+        assert_eq!(
+            normalize("\\begin{pmatrix} -1/3 \\\\ 2/3 \\end{pmatrix}"),
+            "( -1/3 , 2/3 )"
+        );
     }
 }

@@ -249,7 +249,7 @@ impl Parser<'_> {
         })
     }
 
-    /// `3\frac{1}{2}` and `3 1/2` are 3 + 1/2 when both parts are plain integers.
+    /// `3\frac{1}{2}`, `3\frac12` and `3 1/2` are 3 + 1/2 when both parts are plain integers.
     fn mixed_number(&mut self, whole: String) -> Result<Expr, ParseError> {
         let int = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
         if !int(&whole) {
@@ -266,8 +266,17 @@ impl Parser<'_> {
             && sym(3, '}')
             && sym(4, '{')
             && sym(6, '}');
+        // `3\frac45`: the shorthand with one digit each
+        let short = match (t.first().map(|s| &s.tok), t.get(1).map(|s| &s.tok)) {
+            (Some(Tok::Cmd(f)), Some(Tok::Num(x))) if f == "frac" && x.len() == 2 && int(x) => {
+                Some((x[..1].to_string(), x[1..].to_string()))
+            }
+            _ => None,
+        };
         let (n, d, used) = if frac {
             (num(2), num(5), 7)
+        } else if let Some((n, d)) = short {
+            (Some(n), Some(d), 2)
         } else if t.first().is_some_and(|s| s.spaced) && sym(1, '/') && !sym(3, '^') {
             (num(0), num(2), 3)
         } else {

@@ -21,6 +21,8 @@ fn exact_numbers() {
     assert!(eq("\\frac12", "\\dfrac{1}{2}"));
     assert!(eq("3\\frac{1}{2}", "7/2"));
     assert!(eq("3 1/2", "3.5"));
+    assert!(eq("1\\frac{4}{5}", "1\\frac45"));
+    assert!(eq("2\\frac12", "2.5"));
     assert!(eq("-3", "\u{2212}3"));
     assert!(eq("\\$18", "18 dollars"));
     assert!(!eq("0.333", "\\frac13"));

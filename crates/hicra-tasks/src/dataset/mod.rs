@@ -1,0 +1,421 @@
+//! `source.dataset`: prompts from a JSONL or Parquet file.
+//!
+//! The file is read once when the stage is built, so a missing file or a wrong field name is
+//! an error before anything runs. Each row becomes a [`Prompt`] through a field mapping (a
+//! [`Preset`] for GSM8K and MATH-500, or `question_field`/`answer_field`/... for any other
+//! file) and the `prompt` format. A row that cannot be read (broken JSON, a missing field, an
+//! empty answer) is reported with its file and line and skipped, or stops the build with
+//! `on_bad_row = "fail"`; it is never dropped silently.
+//!
+//! The stream is a pure function of the run seed: rows are split between `train` and `eval`
+//! by a hash of their id (so a train stage and an eval stage of the same file never overlap),
+//! shuffled afresh each epoch, and each row may be repeated. Prompt `cursor`s number the
+//! stream, so a resumed run replays it and skips what was used.
+
+pub mod preset;
+pub mod read;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use hicra_flow::{
+    BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult, derive_seed,
+};
+use hicra_messages::Prompt;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::format::PromptFormat;
+pub use preset::{AnswerStyle, Mapping, Preset};
+pub use read::{BadRow, FileFormat, Row, Table};
+
+/// What to do with a row that cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnBadRow {
+    /// Report it (file and line) and go on.
+    #[default]
+    Skip,
+    /// Report it and refuse to build the stage.
+    Fail,
+}
+
+/// Which rows of the train/eval split a stage emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// Every row (`eval_fraction` ignored).
+    #[default]
+    All,
+    /// Rows not held out.
+    Train,
+    /// The held-out rows (`eval_fraction` of them, chosen by a hash of the id).
+    Eval,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetConfig {
+    /// The file, relative to the working directory (`scripts/fetch-data.sh` puts GSM8K and
+    /// MATH-500 under `data/`).
+    pub path: PathBuf,
+    /// `jsonl` or `parquet`. Default: from the file extension.
+    #[serde(default)]
+    pub format: Option<FileFormat>,
+    /// `gsm8k`, `math500` or `custom`: the field mapping and answer style. Default: `custom`.
+    #[serde(default)]
+    pub preset: Preset,
+    /// Field holding the question (required with `custom`).
+    #[serde(default)]
+    pub question_field: Option<String>,
+    /// Field holding the answer (required with `custom`).
+    #[serde(default)]
+    pub answer_field: Option<String>,
+    /// Field holding a row id. Default: the preset's, else `<task>-<line>`.
+    #[serde(default)]
+    pub id_field: Option<String>,
+    /// Field holding a worked solution, copied to `meta.solution` (for SFT warm-ups).
+    /// Default: the preset's, else none.
+    #[serde(default)]
+    pub solution_field: Option<String>,
+    /// More fields copied into `meta` (e.g. `["level"]`). Default: the preset's, else none.
+    #[serde(default)]
+    pub meta_fields: Option<Vec<String>>,
+    /// `raw`, `after_hashes` (`#### N`) or `last_boxed`. Default: the preset's, else `raw`.
+    #[serde(default)]
+    pub answer_style: Option<AnswerStyle>,
+    /// Task name on every prompt (verifiers and metrics see it). Default: the preset's name,
+    /// else the file stem.
+    #[serde(default)]
+    pub task: Option<String>,
+    /// `all`, `train` or `eval`. Default: `all`.
+    #[serde(default)]
+    pub split: Split,
+    /// Fraction of rows held out for `split = "eval"`. Default: 0.
+    #[serde(default)]
+    pub eval_fraction: f64,
+    /// Shuffle the rows, afresh each epoch (seeded). Default: true.
+    #[serde(default = "yes")]
+    pub shuffle: bool,
+    /// Passes over the rows; 0 = endless. Default: 1.
+    #[serde(default = "one")]
+    pub epochs: u64,
+    /// Each row is emitted this many times in a row (ids get a `/k` suffix). Default: 1.
+    #[serde(default = "one")]
+    pub repeat: u64,
+    /// Stop after this many prompts; 0 = no cap. Default: 0.
+    #[serde(default)]
+    pub count: u64,
+    /// `skip` (report and go on) or `fail`. Default: `skip`.
+    #[serde(default)]
+    pub on_bad_row: OnBadRow,
+    /// System message and user template.
+    #[serde(default)]
+    pub prompt: PromptFormat,
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> u64 {
+    1
+}
+
+impl StageConfig for DatasetConfig {
+    const KIND: &'static str = "source.dataset";
+    const SUMMARY: &'static str = "prompts from a JSONL/Parquet file (GSM8K and MATH-500 presets), split, shuffled, resumable";
+    const EXAMPLE: &'static str = r#"[stages.gsm8k]
+kind = "source.dataset"
+path = "data/gsm8k/train.jsonl"
+preset = "gsm8k"          # or "math500", or "custom" with question_field/answer_field
+split = "train"           # "all" | "train" | "eval"
+eval_fraction = 0.0
+shuffle = true
+epochs = 1                # 0 = endless
+repeat = 1
+count = 0                 # 0 = no cap
+on_bad_row = "skip"       # or "fail"
+prompt = { system = "", template = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}." }
+"#;
+
+    fn ports(&self) -> Ports {
+        Ports::new().output::<Prompt>("prompts", "dataset questions with their gold answers")
+    }
+
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        Ok(Box::new(Dataset::load(self, ctx)?))
+    }
+}
+
+/// A loaded dataset, ready to stream.
+pub struct Dataset {
+    config: DatasetConfig,
+    prompts: Vec<Prompt>,
+    seed: u64,
+}
+
+impl Dataset {
+    /// Reads and maps the file; `ctx` gives the seeds.
+    pub fn load(config: DatasetConfig, ctx: &BuildContext) -> Result<Self, String> {
+        config.prompt.validate()?;
+        if !(0.0..=1.0).contains(&config.eval_fraction) {
+            return Err(format!(
+                "eval_fraction must be in [0, 1], got {}",
+                config.eval_fraction
+            ));
+        }
+        if config.repeat == 0 {
+            return Err("repeat must be at least 1".into());
+        }
+        let mapping = mapping(&config)?;
+        let format = match config.format {
+            Some(f) => f,
+            None => FileFormat::from_path(&config.path).ok_or_else(|| {
+                format!(
+                    "cannot tell the format of {} from its extension: set format = \"jsonl\" or \"parquet\"",
+                    config.path.display()
+                )
+            })?,
+        };
+        let task = config.task.clone().unwrap_or_else(|| {
+            config.preset.task().map(str::to_string).unwrap_or_else(|| {
+                config
+                    .path
+                    .file_stem()
+                    .map_or("dataset".into(), |s| s.to_string_lossy().into_owned())
+            })
+        });
+        let table = read::read(&config.path, format)?;
+        let (mut prompts, mut bad) = (Vec::new(), table.bad);
+        for row in &table.rows {
+            match to_prompt(row, config.preset, &mapping, &task, &config.prompt) {
+                Ok(prompt) => prompts.push(prompt),
+                Err(reason) => bad.push(BadRow {
+                    number: row.number,
+                    reason,
+                }),
+            }
+        }
+        bad.sort_by_key(|b| b.number);
+        let place = |b: &BadRow| {
+            format!(
+                "{}:{} {}: {}",
+                config.path.display(),
+                format.row_word(),
+                b.number,
+                b.reason
+            )
+        };
+        if !bad.is_empty() && config.on_bad_row == OnBadRow::Fail {
+            let shown: Vec<String> = bad.iter().take(5).map(place).collect();
+            return Err(format!(
+                "{} unreadable row(s) (on_bad_row = \"fail\"):\n  {}{}",
+                bad.len(),
+                shown.join("\n  "),
+                if bad.len() > 5 { "\n  ..." } else { "" }
+            ));
+        }
+        for b in &bad {
+            tracing::warn!(stage = %ctx.id, "{}; row skipped", place(b));
+        }
+        if !bad.is_empty() {
+            tracing::warn!(stage = %ctx.id, skipped = bad.len(), kept = prompts.len(), "rows skipped");
+        }
+        let split_seed = derive_seed(ctx.run.seed, "dataset/split");
+        prompts.retain(|p| match config.split {
+            Split::All => true,
+            Split::Train => !held_out(split_seed, &p.id, config.eval_fraction),
+            Split::Eval => held_out(split_seed, &p.id, config.eval_fraction),
+        });
+        if prompts.is_empty() {
+            return Err(format!(
+                "{} gives no prompts for split {:?} (rows read: {}, unreadable: {})",
+                config.path.display(),
+                config.split,
+                table.rows.len(),
+                bad.len()
+            ));
+        }
+        Ok(Self {
+            seed: ctx.stage_seed(),
+            config,
+            prompts,
+        })
+    }
+
+    /// Rows kept after mapping and splitting.
+    pub fn len(&self) -> usize {
+        self.prompts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prompts.is_empty()
+    }
+
+    /// Prompts in one epoch.
+    fn per_epoch(&self) -> u64 {
+        self.prompts.len() as u64 * self.config.repeat
+    }
+
+    /// Prompts the stream holds in all (`None`: endless).
+    pub fn total(&self) -> Option<u64> {
+        let all = (self.config.epochs > 0).then(|| self.config.epochs * self.per_epoch());
+        match (all, self.config.count) {
+            (all, 0) => all,
+            (Some(all), cap) => Some(all.min(cap)),
+            (None, cap) => Some(cap),
+        }
+    }
+
+    /// The order of rows in `epoch`.
+    fn order(&self, epoch: u64) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.prompts.len()).collect();
+        if self.config.shuffle {
+            let seed = derive_seed(self.seed, &format!("epoch/{epoch}"));
+            order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        }
+        order
+    }
+
+    /// Streams every prompt in order (cursor 0, 1, ...), handing each to `emit`; stops at the
+    /// end or at the first error `emit` returns.
+    pub fn stream(
+        &self,
+        mut emit: impl FnMut(Prompt) -> Result<(), BoxError>,
+    ) -> Result<(), BoxError> {
+        let total = self.total();
+        let mut index = 0u64;
+        let mut epoch = 0u64;
+        loop {
+            let order = self.order(epoch);
+            for &row in &order {
+                for k in 0..self.config.repeat {
+                    if total.is_some_and(|t| index >= t) {
+                        return Ok(());
+                    }
+                    let mut prompt = self.prompts[row].clone();
+                    if self.config.repeat > 1 {
+                        prompt.id = format!("{}/{k}", prompt.id);
+                    }
+                    prompt.cursor = index;
+                    emit(prompt)?;
+                    index += 1;
+                }
+            }
+            epoch += 1;
+        }
+    }
+}
+
+impl Stage for Dataset {
+    fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
+        let out = ctx.output::<Prompt>("prompts");
+        self.stream(|p| Ok(out.send(p)?))
+    }
+}
+
+/// Whether a row id falls in the held-out fraction (stable for a run seed).
+fn held_out(seed: u64, id: &str, fraction: f64) -> bool {
+    let h = derive_seed(seed, id);
+    ((h >> 11) as f64 / (1u64 << 53) as f64) < fraction
+}
+
+fn mapping(config: &DatasetConfig) -> Result<Mapping, String> {
+    let base = config.preset.mapping();
+    let pick = |given: &Option<String>, from_preset: Option<&String>, name: &str| {
+        given
+            .clone()
+            .or_else(|| from_preset.cloned())
+            .ok_or_else(|| format!("{name} is required when preset = \"custom\""))
+    };
+    Ok(Mapping {
+        question: pick(
+            &config.question_field,
+            base.as_ref().map(|m| &m.question),
+            "question_field",
+        )?,
+        answer: pick(
+            &config.answer_field,
+            base.as_ref().map(|m| &m.answer),
+            "answer_field",
+        )?,
+        id: config
+            .id_field
+            .clone()
+            .or_else(|| base.as_ref().and_then(|m| m.id.clone())),
+        solution: config
+            .solution_field
+            .clone()
+            .or_else(|| base.as_ref().and_then(|m| m.solution.clone())),
+        meta: config
+            .meta_fields
+            .clone()
+            .or_else(|| base.as_ref().map(|m| m.meta.clone()))
+            .unwrap_or_default(),
+        style: config
+            .answer_style
+            .or(base.as_ref().map(|m| m.style))
+            .unwrap_or(AnswerStyle::Raw),
+    })
+}
+
+/// A field as text: strings as they are, numbers printed; anything else is not text.
+fn text_field(row: &Row, name: &str) -> Result<String, String> {
+    match row.fields.get(name) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(Value::Null) | None => Err(format!("missing field `{name}`")),
+        Some(other) => Err(format!("field `{name}` is not text: {other}")),
+    }
+}
+
+fn to_prompt(
+    row: &Row,
+    preset: Preset,
+    mapping: &Mapping,
+    task: &str,
+    format: &PromptFormat,
+) -> Result<Prompt, String> {
+    let question = text_field(row, &mapping.question)?;
+    if question.trim().is_empty() {
+        return Err(format!("field `{}` is empty", mapping.question));
+    }
+    let answer_text = text_field(row, &mapping.answer)?;
+    let answer = mapping
+        .style
+        .gold(&answer_text)
+        .map_err(|e| format!("field `{}`: {e}", mapping.answer))?;
+    let id = match &mapping.id {
+        Some(field) => text_field(row, field)?,
+        None => format!("{task}-{}", row.number),
+    };
+    let mut meta = BTreeMap::new();
+    if let Some(field) = &mapping.solution
+        && let Ok(solution) = text_field(row, field)
+    {
+        meta.insert(
+            "solution".to_string(),
+            Value::String(preset.solution(&solution)),
+        );
+    }
+    for field in &mapping.meta {
+        if let Some(value) = row.fields.get(field) {
+            meta.insert(field.clone(), value.clone());
+        }
+    }
+    Ok(Prompt {
+        id,
+        task: task.to_string(),
+        messages: format.messages(&question),
+        question,
+        answer,
+        meta,
+        cursor: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests;
