@@ -171,13 +171,7 @@ impl Arithmetic {
 
 impl Stage for Arithmetic {
     fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        let out = ctx.output::<Prompt>("prompts");
-        let mut index = 0;
-        while self.config.count == 0 || index < self.config.count {
-            out.send(self.problem(index)?)?;
-            index += 1;
-        }
-        Ok(())
+        crate::emit_numbered(ctx, self.config.count, |i| self.problem(i))
     }
 }
 

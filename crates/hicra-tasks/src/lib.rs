@@ -43,3 +43,19 @@ pub fn register(registry: &mut hicra_flow::Registry) {
         .register::<boxed::BoxedVerifierConfig>()
         .register::<math::stage::MathVerifierConfig>();
 }
+
+/// The run loop of a generator stage: sends `make(0)`, `make(1)`, ... on its `prompts` output,
+/// `count` of them (0 = until the pipeline stops), stopping at the first error.
+pub fn emit_numbered(
+    ctx: &mut hicra_flow::StageContext,
+    count: u64,
+    mut make: impl FnMut(u64) -> Result<hicra_messages::Prompt, String>,
+) -> hicra_flow::StageResult {
+    let out = ctx.output::<hicra_messages::Prompt>("prompts");
+    let mut index = 0;
+    while count == 0 || index < count {
+        out.send(make(index)?)?;
+        index += 1;
+    }
+    Ok(())
+}

@@ -123,13 +123,7 @@ impl PlanPuzzles {
 
 impl Stage for PlanPuzzles {
     fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        let out = ctx.output::<Prompt>("prompts");
-        let mut index = 0;
-        while self.config.count == 0 || index < self.config.count {
-            out.send(self.puzzle(index))?;
-            index += 1;
-        }
-        Ok(())
+        crate::emit_numbered(ctx, self.config.count, |i| Ok(self.puzzle(i)))
     }
 }
 
