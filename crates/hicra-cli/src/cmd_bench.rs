@@ -105,13 +105,7 @@ fn sampler(args: SamplerArgs) -> miette::Result<()> {
     for &batch in &c.batch {
         let prompts = random_rows(&mut rng, batch, args.prompt_len, config.vocab_size);
         let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
-        let params = SamplingParams {
-            temperature: 1.0,
-            top_p: 1.0,
-            top_k: 0,
-            max_new_tokens: args.new_tokens,
-            stop_tokens: vec![],
-        };
+        let params = exactly(args.new_tokens);
         let mut prefill_secs = Vec::new();
         let mut decode_secs = Vec::new();
         for round in 0..=c.rounds {
@@ -224,6 +218,17 @@ fn training_flops(c: &ModelConfig, batch: usize, seq: usize) -> f64 {
     let tokens = (batch * seq) as f64;
     let attention = 2.0 * 2.0 * (c.num_heads * c.head_dim()) as f64 * seq as f64 / 2.0;
     3.0 * tokens * (2.0 * matmul_params + c.num_layers as f64 * attention)
+}
+
+/// Plain sampling at temperature 1 with no stop tokens: every row generates `new_tokens`.
+pub(crate) fn exactly(new_tokens: usize) -> SamplingParams {
+    SamplingParams {
+        temperature: 1.0,
+        top_p: 1.0,
+        top_k: 0,
+        max_new_tokens: new_tokens,
+        stop_tokens: vec![],
+    }
 }
 
 pub(crate) fn random_rows(

@@ -10,15 +10,13 @@ use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use clap::Args;
-use hicra_model::{
-    DeviceSpec, Llama, RuntimeAutodiff, RuntimeBackend, SamplingParams, sample_batch, score,
-};
+use hicra_model::{DeviceSpec, Llama, RuntimeAutodiff, RuntimeBackend, sample_batch, score};
 use miette::IntoDiagnostic;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::cmd_bench::{median, memory_mib, random_rows};
+use crate::cmd_bench::{exactly, median, memory_mib, random_rows};
 use crate::model_arg::{self, DEVICE_HELP, MODEL_HELP};
 
 #[derive(Args, Debug)]
@@ -65,13 +63,7 @@ pub fn run(args: StepArgs) -> miette::Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let prompts = random_rows(&mut rng, args.prompts, args.prompt_len, vocab);
     let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
-    let params = SamplingParams {
-        temperature: 1.0,
-        top_p: 1.0,
-        top_k: 0,
-        max_new_tokens: args.new_tokens,
-        stop_tokens: vec![],
-    };
+    let params = exactly(args.new_tokens);
     let (mut sample_secs, mut learn_secs, mut sync_secs, mut step_secs) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..=args.rounds {

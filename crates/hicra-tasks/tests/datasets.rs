@@ -17,14 +17,7 @@ fn load(text: &str) -> Result<Dataset, String> {
 }
 
 fn prompts(dataset: &Dataset) -> Vec<Prompt> {
-    let mut out = Vec::new();
-    dataset
-        .stream(|p| {
-            out.push(p);
-            Ok(())
-        })
-        .unwrap();
-    out
+    dataset.first(usize::MAX)
 }
 
 #[test]

@@ -310,6 +310,23 @@ impl Dataset {
     }
 }
 
+impl Dataset {
+    /// The first `n` prompts of the stream (all of them when it holds fewer): a preview that
+    /// ends even on endless streams.
+    pub fn first(&self, n: usize) -> Vec<Prompt> {
+        let mut out = Vec::new();
+        let _ = self.stream(|p| {
+            out.push(p);
+            if out.len() >= n {
+                Err("enough".into())
+            } else {
+                Ok(())
+            }
+        });
+        out
+    }
+}
+
 impl Stage for Dataset {
     fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
         let out = ctx.output::<Prompt>("prompts");

@@ -25,14 +25,7 @@ fn file(lines: &[&str]) -> tempfile::NamedTempFile {
 }
 
 fn all(dataset: &Dataset) -> Vec<Prompt> {
-    let mut out = Vec::new();
-    dataset
-        .stream(|p| {
-            out.push(p);
-            Ok(())
-        })
-        .unwrap();
-    out
+    dataset.first(usize::MAX)
 }
 
 fn rows(n: usize) -> Vec<String> {
@@ -90,6 +83,11 @@ fn epochs_reshuffle_repeat_and_count_are_deterministic() {
         (0..7).collect::<Vec<_>>()
     );
 
+    assert_eq!(
+        load("epochs = 0").first(25).len(),
+        25,
+        "a preview of an endless stream ends"
+    );
     let mut endless = 0;
     let d = load("epochs = 0");
     let stopped = d.stream(|_| {
