@@ -123,6 +123,39 @@ fn bench_reports_sampler_and_learner_figures() {
 }
 
 #[test]
+fn bench_step_times_sampling_learning_and_the_weight_copy() {
+    let out = hicra(&[
+        "bench",
+        "step",
+        "--model",
+        "random:tiny",
+        "--prompts",
+        "2",
+        "--group",
+        "2",
+        "--prompt-len",
+        "4",
+        "--new-tokens",
+        "4",
+        "--rounds",
+        "1",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let row: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    for key in [
+        "sample_secs",
+        "learn_secs",
+        "generated_tokens_per_sec",
+        "trained_tokens_per_sec",
+    ] {
+        assert!(row[key].as_f64().unwrap() > 0.0, "{key}: {row}");
+    }
+    assert!(row["sync_secs"].as_f64().unwrap() >= 0.0);
+    assert_eq!(row["sampler_device"], "cpu");
+}
+
+#[test]
 fn device_check_passes_on_the_cpu_and_bad_devices_are_named() {
     let out = hicra(&["device", "check", "cpu", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
