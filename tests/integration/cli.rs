@@ -100,7 +100,8 @@ fn run_reports_a_failing_stage_by_name_and_exits_non_zero() {
     );
 }
 
-fn hicra_stdin(args: &[&str], input: &str) -> Output {
+/// Runs `hicra` with `input` on its standard input.
+pub fn hicra_stdin(args: &[&str], input: &str) -> Output {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_hicra"))
         .args(args)

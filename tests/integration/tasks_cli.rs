@@ -1,9 +1,6 @@
 //! `hicra verify`: judging JSON lines with the math and Countdown checkers.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use crate::cli::{hicra, text};
+use crate::cli::{hicra, hicra_stdin, text};
 
 fn lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     text(stdout)
@@ -22,20 +19,10 @@ fn verify_adds_the_verdict_to_each_line_in_order() {
         r#"{"id": 5, "gold": "1", "response": "\\boxed{9^{9^{9}}}"}"#,
     ]
     .join("\n");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hicra"))
-        .args(["verify", "--input", "-", "--no-last-number-fallback"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = hicra_stdin(
+        &["verify", "--input", "-", "--no-last-number-fallback"],
+        &input,
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let got = lines(&out.stdout);
     let ids: Vec<i64> = got.iter().map(|v| v["id"].as_i64().unwrap()).collect();

@@ -159,6 +159,7 @@ impl Shaping {
             return;
         }
         let (mut overlong, mut penalty, mut formatted, mut clipped) = (0usize, 0.0, 0usize, 0usize);
+        let mut shaped_total = 0.0;
         let mut lengths = Vec::with_capacity(batch.num_rollouts());
         for r in batch.rollouts_mut() {
             let n = length(r);
@@ -176,7 +177,9 @@ impl Shaping {
                 formatted += usize::from(ok);
                 extra += if ok { f.reward } else { f.missing };
             }
-            r.reward = Some(r.reward.unwrap_or(0.0) + extra);
+            let shaped = r.reward.unwrap_or(0.0) + extra;
+            r.reward = Some(shaped);
+            shaped_total += shaped;
         }
         lengths.sort_unstable();
         let n = lengths.len() as f64;
@@ -195,8 +198,7 @@ impl Shaping {
             lengths[lengths.len() / 2] as f64,
         );
         // the verifier's mean is of its rewards; the learner sees the shaped ones
-        let total: f64 = batch.rollouts().map(|r| r.reward.unwrap_or(0.0)).sum();
-        batch.metrics.insert("reward/shaped_mean".into(), total / n);
+        m.insert("reward/shaped_mean".into(), shaped_total / n);
     }
 }
 
