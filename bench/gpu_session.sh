@@ -32,7 +32,9 @@ run() { # name, command...
 }
 
 run check-cuda "$bin" device check cuda:0 --json
+run check-cuda-bf16 "$bin" device check cuda:0 --dtype bf16 --json
 run check-wgpu "$bin" device check wgpu --json
+run check-wgpu-f16 "$bin" device check wgpu --dtype f16 --json
 model="random:smollm2-135m"
 run hicra-sampler "$bin" bench sampler --model "$model" --device cuda:0 --batch 1,16,64 --json
 run hicra-learner "$bin" bench learner --model "$model" --device cuda:0 --batch 8,32 --peak-tflops 67 --json
@@ -40,3 +42,9 @@ run hicra-step "$bin" bench step --model "$model" --device cuda:0 --prompts 8 --
 run hicra-sampler-wgpu "$bin" bench sampler --model "$model" --device wgpu --batch 16 --json
 run torch-sampler python3 bench/pytorch_bench.py sampler --device cuda --batch 1,16,64
 run torch-learner python3 bench/pytorch_bench.py learner --device cuda --batch 8,32 --peak-tflops 67
+# bf16: weights stored low for sampling; mixed precision (autocast) for learning. H100/H200
+# dense bf16 peak: ~990 TFLOP/s.
+run hicra-sampler-bf16 "$bin" bench sampler --model "$model" --device cuda:0 --batch 16,64 --dtype bf16 --json
+run hicra-learner-bf16 "$bin" bench learner --model "$model" --device cuda:0 --batch 32 --dtype bf16 --peak-tflops 990 --json
+run torch-sampler-bf16 python3 bench/pytorch_bench.py sampler --device cuda --batch 16,64 --dtype bfloat16
+run torch-learner-bf16 python3 bench/pytorch_bench.py learner --device cuda --batch 32 --dtype bfloat16 --peak-tflops 990

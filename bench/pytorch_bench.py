@@ -10,6 +10,10 @@ width 576, 9 query / 3 KV heads, SwiGLU 1536, RoPE base 1e5, tied embeddings, 49
 * learner: forward + backward + AdamW step on `batch` sequences of `seq_len` tokens, loss =
   mean token log-likelihood; tokens/s and model FLOP/s counted as `hicra bench learner` does.
 
+`--dtype` means what it means to hicra: the sampler's weights are stored in that type; the
+learner keeps float32 weights and runs forward/backward under `torch.autocast` in it (mixed
+precision, like `hicra bench learner --dtype bf16`).
+
 One warm-up round, then the median of `--rounds`. Prints one JSON object per batch size with
 the same keys as `hicra bench ... --json` plus "impl": "pytorch".
 
@@ -91,7 +95,8 @@ def learner(model, args, batch):
     steps = []
     for round_ in range(args.rounds + 1):
         def step():
-            logits = model(ids[:, :-1]).logits.float()
+            with autocast(args):
+                logits = model(ids[:, :-1]).logits.float()
             logp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None])
             loss = -logp.mean()
             loss.backward()
@@ -109,6 +114,12 @@ def learner(model, args, batch):
     }
 
 
+def autocast(args):
+    """Mixed precision for the learner when a low dtype is asked for (a no-op in float32)."""
+    dtype = getattr(torch, args.dtype)
+    return torch.autocast(args.device.split(":")[0], dtype=dtype, enabled=dtype != torch.float32)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("bench", choices=["sampler", "learner"])
@@ -122,9 +133,9 @@ def main():
     p.add_argument("--peak-tflops", type=float)
     args = p.parse_args()
     torch.manual_seed(0)
-    model = LlamaForCausalLM(smollm2_config()).to(args.device, getattr(torch, args.dtype))
+    model = LlamaForCausalLM(smollm2_config()).to(args.device)
     if args.bench == "sampler":
-        model.eval()
+        model = model.to(getattr(torch, args.dtype)).eval()
     for batch in [int(b) for b in args.batch.split(",")]:
         if args.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()

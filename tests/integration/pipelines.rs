@@ -225,3 +225,75 @@ fn the_sampler_can_run_on_webgpu_while_the_learner_stays_on_the_cpu() {
         .count();
     assert_eq!(trained, 2, "{metrics}");
 }
+
+/// bf16 on the CPU: the sampler stores its weights in bf16, the learner trains in mixed
+/// precision over f32 weights. The run trains, and the sampler's log-probs still match the
+/// learner's f32-master recomputation to within bf16's rounding (a gap of a whole nat would mean
+/// the two disagree on which tokens were drawn, not on rounding).
+#[test]
+fn a_pipeline_trains_in_bf16() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quickstart.toml");
+    let (out, out_dir) = smoke_run(
+        &path,
+        &["stages.sampler.dtype=bf16", "stages.learner.dtype=bf16"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let metrics = std::fs::read_to_string(out_dir.path().join("metrics.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|row: &serde_json::Value| row["grad_norm"].as_f64().is_some_and(f64::is_finite))
+        .collect();
+    assert_eq!(rows.len(), 2, "{metrics}");
+    for row in rows {
+        let gap = row["logprob_gap/sampler_vs_learner_max"].as_f64().unwrap();
+        assert!(gap > 0.0 && gap < 0.5, "bf16 sampler vs learner gap {gap}");
+        assert!(
+            row["loss/policy"].as_f64().is_some_and(f64::is_finite),
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn a_dtype_is_checked_when_its_stage_is_built() {
+    let out = hicra(&[
+        "validate",
+        "pipelines/quickstart.toml",
+        "--set",
+        "stages.learner.dtype=f8",
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("unknown dtype `f8`"), "{err}");
+}
+
+/// WGSL has no bfloat16: a bf16 sampler on WebGPU stops the run at start, naming the stage,
+/// the device and what it supports.
+#[cfg(feature = "wgpu")]
+#[test]
+fn bf16_on_webgpu_is_refused_at_start() {
+    if std::env::var("HICRA_REQUIRE_WGPU").is_err() {
+        let probe = hicra(&["device", "check", "wgpu:cpu", "--json"]);
+        if !probe.status.success() {
+            eprintln!("skipped: no software WebGPU adapter here");
+            return;
+        }
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quickstart.toml");
+    let (out, _dir) = smoke_run(
+        &path,
+        &[
+            "stages.sampler.device=wgpu:cpu",
+            "stages.sampler.dtype=bf16",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("sampler")
+            && err.contains("wgpu:cpu")
+            && err.contains("cannot compute in bf16"),
+        "{err}"
+    );
+}

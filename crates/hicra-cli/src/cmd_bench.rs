@@ -10,7 +10,9 @@
 //!
 //! One warm-up round runs first and is not counted; figures are medians over `--rounds`.
 //! Peak memory is the process's resident high-water mark (`VmHWM`) on the CPU and the bytes
-//! burn's memory pool reserved on a GPU. `--device` places the model (`cuda:0`, `wgpu:0`).
+//! burn's memory pool reserved on a GPU. `--device` places the model (`cuda:0`, `wgpu:0`);
+//! `--dtype bf16|f16` stores the sampler's weights in that type and runs the learner in mixed
+//! precision (f32 weights and optimiser, low-precision layers).
 
 use std::time::Instant;
 
@@ -23,8 +25,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::model_arg::{self, DEVICE_HELP, MODEL_HELP};
-use hicra_model::{DeviceSpec, gpu_memory_reserved};
+use crate::model_arg::{self, DEVICE_HELP, DTYPE_HELP, MODEL_HELP};
+use hicra_model::{DeviceSpec, Precision, gpu_memory_reserved};
 use miette::IntoDiagnostic;
 
 #[derive(Args, Debug)]
@@ -58,6 +60,10 @@ struct Common {
     json: bool,
     #[arg(long, default_value = "cpu", help = DEVICE_HELP)]
     device: DeviceSpec,
+    /// The sampler stores its weights in this type; the learner keeps f32 weights and computes
+    /// in it (mixed precision), as the pipeline stages do.
+    #[arg(long, default_value = "f32", help = DTYPE_HELP)]
+    dtype: Precision,
 }
 
 #[derive(Args, Debug)]
@@ -94,9 +100,10 @@ pub fn run(args: BenchArgs) -> miette::Result<()> {
 
 fn sampler(args: SamplerArgs) -> miette::Result<()> {
     let c = &args.common;
-    let device = model_arg::open_device(c.device)?;
+    let device = model_arg::open_device_in(c.device, c.dtype)?;
     let loaded = model_arg::load(&c.model, Some(args.prompt_len + args.new_tokens), &device)?;
-    let (model, config) = (&loaded.model, &loaded.config);
+    let model = &loaded.model.clone().stored_in(c.dtype);
+    let config = &loaded.config;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     print_header(
         c.json,
@@ -132,7 +139,8 @@ fn sampler(args: SamplerArgs) -> miette::Result<()> {
                 json!({"bench": "sampler", "model": c.model, "batch": batch,
                     "prompt_len": args.prompt_len, "new_tokens": args.new_tokens,
                     "prefill_tokens_per_sec": prefill_tps, "decode_tokens_per_sec": decode_tps,
-                    "ms_per_decode_step": step_ms, "peak_mib": mem, "device": c.device.to_string()})
+                    "ms_per_decode_step": step_ms, "peak_mib": mem, "device": c.device.to_string(),
+                    "dtype": c.dtype.to_string()})
             );
         } else {
             println!(
@@ -155,10 +163,10 @@ fn prefill<B: Backend>(model: &Llama<B>, prompts: &[Vec<u32>], device: &B::Devic
 
 fn learner(args: LearnerArgs) -> miette::Result<()> {
     let c = &args.common;
-    let device = model_arg::open_device(c.device)?;
+    let device = model_arg::open_device_in(c.device, c.dtype)?;
     let loaded = model_arg::load_on::<RuntimeAutodiff>(&c.model, Some(args.seq_len), &device)?;
     let config = loaded.config.clone();
-    let mut model = loaded.model;
+    let mut model = loaded.model.computing_in(c.dtype);
     let mut optim = AdamWConfig::new().init::<RuntimeAutodiff, Llama<RuntimeAutodiff>>();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     print_header(
@@ -191,7 +199,8 @@ fn learner(args: LearnerArgs) -> miette::Result<()> {
                 "{}",
                 json!({"bench": "learner", "model": c.model, "batch": batch, "seq_len": args.seq_len,
                     "tokens_per_sec": tokens / step, "secs_per_step": step,
-                    "model_gflops_per_sec": gflops, "mfu": mfu, "peak_mib": mem, "device": c.device.to_string()})
+                    "model_gflops_per_sec": gflops, "mfu": mfu, "peak_mib": mem, "device": c.device.to_string(),
+                    "dtype": c.dtype.to_string()})
             );
         } else {
             let mfu = mfu.map_or("-".to_string(), |m| format!("{:.1}%", m * 100.0));

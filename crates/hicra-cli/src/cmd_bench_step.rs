@@ -10,14 +10,16 @@ use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use clap::Args;
-use hicra_model::{DeviceSpec, Llama, RuntimeAutodiff, RuntimeBackend, sample_batch, score};
+use hicra_model::{
+    DeviceSpec, Llama, Precision, RuntimeAutodiff, RuntimeBackend, sample_batch, score,
+};
 use miette::IntoDiagnostic;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use crate::cmd_bench::{exactly, median, memory_mib, random_rows};
-use crate::model_arg::{self, DEVICE_HELP, MODEL_HELP};
+use crate::model_arg::{self, DEVICE_HELP, DTYPE_HELP, MODEL_HELP};
 
 #[derive(Args, Debug)]
 pub struct StepArgs {
@@ -44,6 +46,10 @@ pub struct StepArgs {
     /// The sampler's device. Default: the learner's.
     #[arg(long)]
     sampler_device: Option<DeviceSpec>,
+    /// The sampler stores its weights in this type, the learner computes in it over f32
+    /// weights (mixed precision).
+    #[arg(long, default_value = "f32", help = DTYPE_HELP)]
+    dtype: Precision,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -52,14 +58,20 @@ pub struct StepArgs {
 pub fn run(args: StepArgs) -> miette::Result<()> {
     let learner_spec = args.device;
     let sampler_spec = args.sampler_device.unwrap_or(learner_spec);
-    let device = model_arg::open_device(learner_spec)?;
-    let sampler_device = model_arg::open_device(sampler_spec)?;
+    let device = model_arg::open_device_in(learner_spec, args.dtype)?;
+    let sampler_device = model_arg::open_device_in(sampler_spec, args.dtype)?;
     let seq = args.prompt_len + args.new_tokens;
     let loaded = model_arg::load_on::<RuntimeAutodiff>(&args.model, Some(seq), &device)?;
     let vocab = loaded.config.vocab_size;
-    let mut model = loaded.model;
+    let mut model = loaded.model.computing_in(args.dtype);
+    let to_sampler = |model: &Llama<RuntimeAutodiff>| -> Llama<RuntimeBackend> {
+        model
+            .valid()
+            .to_device(&sampler_device)
+            .stored_in(args.dtype)
+    };
     let mut optim = AdamWConfig::new().init::<RuntimeAutodiff, Llama<RuntimeAutodiff>>();
-    let mut policy: Llama<RuntimeBackend> = model.valid().to_device(&sampler_device);
+    let mut policy = to_sampler(&model);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let prompts = random_rows(&mut rng, args.prompts, args.prompt_len, vocab);
     let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
@@ -92,7 +104,7 @@ pub fn run(args: StepArgs) -> miette::Result<()> {
         let learned = at.elapsed().as_secs_f64();
 
         let at = Instant::now();
-        policy = model.valid().to_device(&sampler_device);
+        policy = to_sampler(&model);
         RuntimeBackend::sync(&sampler_device).into_diagnostic()?;
         let synced = at.elapsed().as_secs_f64();
         if round > 0 {
@@ -118,7 +130,8 @@ pub fn run(args: StepArgs) -> miette::Result<()> {
                 "prompt_len": args.prompt_len, "new_tokens": args.new_tokens,
                 "secs_per_step": step, "sample_secs": sample, "learn_secs": learn, "sync_secs": sync,
                 "generated_tokens_per_sec": generated / step, "trained_tokens_per_sec": trained / learn,
-                "peak_mib": mem, "device": learner_spec.to_string(), "sampler_device": sampler_spec.to_string()})
+                "peak_mib": mem, "device": learner_spec.to_string(), "sampler_device": sampler_spec.to_string(),
+                "dtype": args.dtype.to_string()})
         );
     } else {
         println!("s/step  sample s  learn s  sync s  generated tok/s  trained tok/s  peak MiB");

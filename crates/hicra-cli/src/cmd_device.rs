@@ -2,10 +2,10 @@
 //! what the CPU computes (matmul, one training step, sampler vs scorer log-probs).
 
 use clap::{Args, Subcommand};
-use hicra_model::{DeviceSpec, check_device};
+use hicra_model::{DeviceSpec, Precision, check_device};
 use serde_json::json;
 
-use crate::model_arg::{self, DEVICE_HELP};
+use crate::model_arg::{self, DEVICE_HELP, DTYPE_HELP};
 
 #[derive(Args, Debug)]
 pub struct DeviceArgs {
@@ -15,12 +15,15 @@ pub struct DeviceArgs {
 
 #[derive(Subcommand, Debug)]
 enum DeviceCommand {
-    /// The backends built into this binary and whether their first device answers.
+    /// The backends built into this binary, whether their first device answers, and the
+    /// precisions it computes in.
     List,
     /// Compare a device against the CPU: matmul, a training step, sampler vs scorer.
     Check {
         #[arg(help = DEVICE_HELP)]
         device: DeviceSpec,
+        #[arg(long, default_value = "f32", help = DTYPE_HELP)]
+        dtype: Precision,
         /// One JSON object per check instead of a table.
         #[arg(long)]
         json: bool,
@@ -33,7 +36,11 @@ pub fn run(args: DeviceArgs) -> miette::Result<()> {
             list();
             Ok(())
         }
-        DeviceCommand::Check { device, json } => check(device, json),
+        DeviceCommand::Check {
+            device,
+            dtype,
+            json,
+        } => check(device, dtype, json),
     }
 }
 
@@ -42,24 +49,35 @@ fn list() {
     for text in candidates {
         let spec: DeviceSpec = text.parse().expect("a valid device name");
         match spec.open() {
-            Ok(device) => println!("{text:<9} ok      {device:?}"),
+            Ok(device) => {
+                let dtypes: Vec<String> = Precision::ALL
+                    .iter()
+                    .filter(|p| p.supported_on(&device))
+                    .map(ToString::to_string)
+                    .collect();
+                println!("{text:<9} ok      {device:?} [{}]", dtypes.join(" "));
+            }
             Err(e) => println!("{text:<9} absent  {e}"),
         }
     }
 }
 
-fn check(spec: DeviceSpec, as_json: bool) -> miette::Result<()> {
-    let device = model_arg::open_device(spec)?;
+fn check(spec: DeviceSpec, precision: Precision, as_json: bool) -> miette::Result<()> {
+    let device = model_arg::open_device_in(spec, precision)?;
     if !as_json {
         println!(
             "{:<18}  {:>12}  {:>9}  {:>7}  result",
             "check", "max |diff|", "tolerance", "secs"
         );
     }
-    let outcomes = check_device(&device);
+    let outcomes = check_device(&device, precision);
     for o in &outcomes {
         if as_json {
-            println!("{}", json!({"device": spec.to_string(), "check": o}));
+            let dtype = precision.to_string();
+            println!(
+                "{}",
+                json!({"device": spec.to_string(), "dtype": dtype, "check": o})
+            );
         } else {
             let verdict = if o.passed { "pass" } else { "FAIL" };
             println!(
@@ -77,7 +95,7 @@ fn check(spec: DeviceSpec, as_json: bool) -> miette::Result<()> {
         Ok(())
     } else {
         Err(miette::miette!(
-            "device `{spec}` disagrees with the CPU in: {}",
+            "device `{spec}` ({precision}) disagrees with the CPU in: {}",
             failed.join(", ")
         ))
     }

@@ -1,7 +1,10 @@
-//! The `--model` and `--device` arguments shared by `model`, `generate` and `bench`.
+//! The `--model`, `--device` and `--dtype` arguments shared by `model`, `generate`, `bench`
+//! and `device`.
 
 use burn::tensor::backend::Backend;
-use hicra_model::{Device, DeviceSpec, LoadedModel, ModelSource, RuntimeBackend, load_model};
+use hicra_model::{
+    Device, DeviceSpec, LoadedModel, ModelSource, Precision, RuntimeBackend, load_model,
+};
 use miette::IntoDiagnostic;
 
 /// Help text of every `--model` flag.
@@ -12,9 +15,20 @@ pub const MODEL_HELP: &str = "a .gguf file, a Hugging Face directory, `smollm2` 
 pub const DEVICE_HELP: &str = "where to run: `cpu`, `cuda:N` or `wgpu:N` (`wgpu`: the best \
     adapter, `wgpu:cpu`: a software one); GPUs need a build with `--features cuda` / `wgpu`";
 
+/// Help text of every `--dtype` flag.
+pub const DTYPE_HELP: &str = "floating-point type: `f32`, or `bf16` / `f16` where the device \
+    computes in them (checked first)";
+
 /// Opens `--device`, checking that it answers.
 pub fn open_device(spec: DeviceSpec) -> miette::Result<Device> {
     spec.open().into_diagnostic()
+}
+
+/// Opens `--device` and checks that it computes in `--dtype`.
+pub fn open_device_in(spec: DeviceSpec, precision: Precision) -> miette::Result<Device> {
+    let device = open_device(spec)?;
+    precision.check(spec, &device).into_diagnostic()?;
+    Ok(device)
 }
 
 /// Loads `--model` on `device`, with RoPE tables for `max_seq_len` positions.

@@ -12,6 +12,13 @@
 //!
 //! Each check reports the largest absolute difference and passes under its tolerance (loose
 //! enough for GPU reductions in another order, tight enough to catch a wrong kernel).
+//!
+//! In bf16 or f16 the reference is the CPU in the same precision (the same roundings of the
+//! inputs), the training step is mixed precision (f32 weights, low-precision layers) and the
+//! sampler stores its weights in the low precision, as the pipeline stages do. Tolerances grow
+//! with the type's unit roundoff (2^-8 for bf16, 2^-11 for f16); Adam's first step moves every
+//! weight by about ±lr (1e-2 here), so a tiny gradient whose sign rounding flips differs by
+//! 2·lr: the low-precision step tolerance sits above that.
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
@@ -21,7 +28,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::device::{Device, RuntimeAutodiff, RuntimeBackend, cpu};
-use crate::{Llama, ModelConfig, SamplingParams, sample_batch, score};
+use crate::{Llama, ModelConfig, Precision, SamplingParams, sample_batch, score};
 
 /// One check's outcome.
 #[derive(Debug, Clone, Serialize)]
@@ -34,12 +41,20 @@ pub struct CheckOutcome {
     pub secs: f64,
 }
 
-/// Runs the three checks on `device`.
-pub fn check_device(device: &Device) -> Vec<CheckOutcome> {
+/// Runs the three checks on `device`, computing in `precision` (which the caller has checked
+/// the device supports: see [`Precision::check`]).
+pub fn check_device(device: &Device, precision: Precision) -> Vec<CheckOutcome> {
+    let [matmul, step, sampler] = match precision {
+        Precision::F32 => [1e-3, 2e-3, 2e-3],
+        Precision::Bf16 => [6e-2, 6e-2, 1.5e-1],
+        Precision::F16 => [1e-2, 3e-2, 3e-2],
+    };
     vec![
-        timed("matmul", 1e-3, || matmul_diff(device)),
-        timed("train_step", 2e-3, || train_step_diff(device)),
-        timed("sampler_vs_scorer", 2e-3, || sampler_scorer_diff(device)),
+        timed("matmul", matmul, || matmul_diff(device, precision)),
+        timed("train_step", step, || train_step_diff(device, precision)),
+        timed("sampler_vs_scorer", sampler, || {
+            sampler_scorer_diff(device, precision)
+        }),
     ]
 }
 
@@ -76,7 +91,10 @@ fn matrix(rows: usize, cols: usize, seed: u32, device: &Device) -> Tensor<Runtim
 }
 
 fn host(t: Tensor<RuntimeBackend, 2>) -> Vec<f32> {
-    t.into_data().to_vec::<f32>().expect("f32 tensor")
+    t.cast(burn::tensor::FloatDType::F32)
+        .into_data()
+        .to_vec::<f32>()
+        .expect("f32 tensor")
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f64 {
@@ -95,8 +113,11 @@ fn max_diff(a: &[f32], b: &[f32]) -> f64 {
         })
 }
 
-fn matmul_diff(device: &Device) -> f64 {
-    let product = |d: &Device| host(matrix(64, 96, 1, d).matmul(matrix(96, 48, 2, d)));
+fn matmul_diff(device: &Device, precision: Precision) -> f64 {
+    let product = |d: &Device| {
+        let low = |t: Tensor<RuntimeBackend, 2>| t.cast(precision.dtype());
+        host(low(matrix(64, 96, 1, d)).matmul(low(matrix(96, 48, 2, d))))
+    };
     max_diff(&product(device), &product(&cpu()))
 }
 
@@ -115,9 +136,9 @@ fn pairs() -> Vec<(Vec<u32>, Vec<u32>)> {
 }
 
 /// Log-probs and updated weights after one step, flattened, on `device`.
-fn one_step(device: &Device) -> (Vec<f32>, Vec<f32>) {
+fn one_step(device: &Device, precision: Precision) -> (Vec<f32>, Vec<f32>) {
     let config = small_model();
-    let model = Llama::<RuntimeAutodiff>::init(&config, 11, device);
+    let model = Llama::<RuntimeAutodiff>::init(&config, 11, device).computing_in(precision);
     let data = pairs();
     let refs: Vec<(&[u32], &[u32])> = data.iter().map(|(p, r)| (&p[..], &r[..])).collect();
     let scored = score(&model, &refs, device);
@@ -145,14 +166,14 @@ fn one_step(device: &Device) -> (Vec<f32>, Vec<f32>) {
     (logprobs, weights)
 }
 
-fn train_step_diff(device: &Device) -> f64 {
-    let (lp, w) = one_step(device);
-    let (lp_cpu, w_cpu) = one_step(&cpu());
+fn train_step_diff(device: &Device, precision: Precision) -> f64 {
+    let (lp, w) = one_step(device, precision);
+    let (lp_cpu, w_cpu) = one_step(&cpu(), precision);
     max_diff(&lp, &lp_cpu).max(max_diff(&w, &w_cpu))
 }
 
-fn sampler_scorer_diff(device: &Device) -> f64 {
-    let model = Llama::<RuntimeBackend>::init(&small_model(), 5, device);
+fn sampler_scorer_diff(device: &Device, precision: Precision) -> f64 {
+    let model = Llama::<RuntimeBackend>::init(&small_model(), 5, device).stored_in(precision);
     let prompts: Vec<Vec<u32>> = vec![vec![1, 2, 3], vec![4], vec![5, 6, 7, 8, 9]];
     let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
     let params = SamplingParams {
@@ -180,9 +201,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_cpu_passes_its_own_check() {
-        for outcome in check_device(&cpu()) {
-            assert!(outcome.passed, "{outcome:?}");
+    fn the_cpu_passes_its_own_check_in_every_precision() {
+        for precision in Precision::ALL {
+            for outcome in check_device(&cpu(), precision) {
+                assert!(outcome.passed, "{precision}: {outcome:?}");
+                println!("{precision} {}: {:.2e}", outcome.name, outcome.max_abs_diff);
+            }
         }
     }
 

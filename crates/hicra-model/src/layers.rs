@@ -1,10 +1,14 @@
 //! The building blocks: RMSNorm, rotary position embedding (HF rotate-half layout), grouped-
 //! query attention with a KV cache, and the SwiGLU MLP.
+//!
+//! Every layer computes in the dtype of its input activations: weights stored in another type
+//! are cast on the way in (see `precision`), and the reductions that need range or accuracy
+//! (RMSNorm's mean of squares, the attention softmax) run in f32 whatever that type is.
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::{Bool, FloatDType, Tensor};
 
 /// `y = x / sqrt(mean(x^2) + eps) * weight`.
 #[derive(Module, Debug)]
@@ -15,8 +19,11 @@ pub struct RmsNorm<B: Backend> {
 
 impl<B: Backend> RmsNorm<B> {
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dtype = x.dtype();
+        let x = x.cast(FloatDType::F32);
         let rms = (x.clone().powf_scalar(2.0).mean_dim(D - 1) + self.eps).sqrt();
-        (x / rms) * self.weight.val().unsqueeze()
+        let weight = self.weight.val().cast(FloatDType::F32);
+        ((x / rms) * weight.unsqueeze()).cast(dtype)
     }
 }
 
@@ -33,9 +40,10 @@ impl<B: Backend> Dense<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let y = x.matmul(self.weight.val().unsqueeze());
+        let dtype = x.dtype();
+        let y = x.matmul(self.weight.val().cast(dtype).unsqueeze());
         match &self.bias {
-            Some(b) => y + b.val().unsqueeze(),
+            Some(b) => y + b.val().cast(dtype).unsqueeze(),
             None => y,
         }
     }
@@ -108,7 +116,8 @@ impl<B: Backend> RopeAngles<B> {
         let x1 = x.clone().narrow(3, 0, half);
         let x2 = x.clone().narrow(3, half, half);
         let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-        x * self.cos.clone() + rotated * self.sin.clone()
+        let dtype = x.dtype();
+        x * self.cos.clone().cast(dtype) + rotated * self.sin.clone().cast(dtype)
     }
 }
 
@@ -168,7 +177,9 @@ impl<B: Backend> Attention<B> {
         let (k, v) = (expand(k), expand(v));
         let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt();
         let scores = scores.mask_fill(mask.clone(), f32::NEG_INFINITY);
-        let out = softmax(scores, 3).matmul(v);
+        let dtype = scores.dtype();
+        let weights = softmax(scores.cast(FloatDType::F32), 3).cast(dtype);
+        let out = weights.matmul(v);
         self.o.forward(
             out.swap_dims(1, 2)
                 .reshape([batch, seq, self.num_heads * head_dim]),

@@ -20,7 +20,9 @@
 //! [`prompt_logits`] gives the next-token distributions `hicra model logits` prints.
 //!
 //! Every model runs on [`RuntimeBackend`] (burn's `Dispatch`): the CPU always, CUDA and
-//! WebGPU when built with the `cuda` / `wgpu` features, chosen per stage by a [`DeviceSpec`].
+//! WebGPU when built with the `cuda` / `wgpu` features, chosen per stage by a [`DeviceSpec`],
+//! in f32, or in bf16/f16 where the device supports them ([`Precision`]: weights stored low for
+//! sampling, or cast per layer over f32 master weights for training).
 //!
 //! [`CharTokenizer`] is a character-level tokenizer for models trained from scratch (the
 //! quickstart); pretrained checkpoints bring their own.
@@ -31,6 +33,7 @@ pub mod device;
 pub mod inspect;
 pub mod layers;
 pub mod llama;
+pub mod precision;
 pub mod pretrained;
 pub mod sample;
 pub mod score;
@@ -45,6 +48,7 @@ pub use device::{
 };
 pub use inspect::{PositionLogits, PromptLogits, prompt_logits};
 pub use llama::{KvCache, Llama};
+pub use precision::{Precision, PrecisionError};
 pub use pretrained::{PretrainedModelError, model_config};
 pub use sample::{
     Sample, SamplingParams, sample_batch, sample_batch_until, sample_group, stop_strings,

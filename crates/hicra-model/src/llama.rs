@@ -1,15 +1,20 @@
 //! The decoder: embedding, blocks (pre-norm attention and MLP with residuals), final norm and
 //! output head. Weights are created on the host (seeded, backend-independent) and uploaded,
 //! so the same seed gives the same model on every backend.
+//!
+//! A model computes in one floating-point type (`compute`, f32 unless asked otherwise): the
+//! embedding rows are cast to it, every layer follows its input's type, and the logits come
+//! back in f32 whatever it is (see `precision`).
 
-use burn::module::{Module, Param};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Bool, FloatDType, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::ModelConfig;
 use crate::layers::{Attention, Dense, LayerCache, Mlp, RmsNorm, Rope, RopeAngles, causal_mask};
+use crate::precision::Precision;
 
 #[derive(Module, Debug)]
 pub struct Block<B: Backend> {
@@ -28,6 +33,10 @@ pub struct Llama<B: Backend> {
     /// `[hidden, vocab]`; `None` when tied to the embedding.
     pub head: Option<Param<Tensor<B, 2>>>,
     pub rope: Rope<B>,
+    /// The type activations are computed in (weights of another type are cast as they are
+    /// used); not saved with the weights.
+    #[module(skip)]
+    pub compute: Precision,
 }
 
 /// Per-layer key/value caches of one batch of sequences. Prompts of different lengths are
@@ -145,7 +154,28 @@ impl<B: Backend> Llama<B> {
             norm: ones_norm(d, config.rms_norm_eps, device),
             head,
             rope,
+            compute: Precision::F32,
         }
+    }
+
+    /// Mixed precision: the weights stay as they are (the f32 master copy a learner's optimiser
+    /// updates) and are cast to `precision` inside each layer, so gradients flow back through
+    /// the casts into them.
+    pub fn computing_in(mut self, precision: Precision) -> Self {
+        self.compute = precision;
+        self
+    }
+
+    /// The weights themselves converted to `precision` (half the memory and bandwidth in
+    /// bf16/f16), computing in it too: for samplers, which never update them.
+    pub fn stored_in(self, precision: Precision) -> Self {
+        let mut cast = CastWeights(precision.dtype());
+        self.map(&mut cast).computing_in(precision)
+    }
+
+    /// The storage type of the weights (that of the embedding; all share it).
+    pub fn weight_precision(&self) -> FloatDType {
+        self.embedding.val().dtype().into()
     }
 
     /// The device the weights live on.
@@ -180,8 +210,8 @@ impl<B: Backend> Llama<B> {
             Some(h) => h.val(),
             None => {
                 let embedding = self.embedding.val();
-                let device = embedding.device();
-                Tensor::from_data(embedding.transpose().into_data(), &device)
+                let (device, dtype) = (embedding.device(), embedding.dtype());
+                Tensor::from_data(embedding.transpose().into_data(), (&device, dtype))
             }
         }
     }
@@ -205,7 +235,8 @@ impl<B: Backend> Llama<B> {
             .embedding
             .val()
             .select(0, flat)
-            .reshape([batch, seq, hidden]);
+            .reshape([batch, seq, hidden])
+            .cast(self.compute.dtype());
         let mut cache = cache;
         for (i, block) in self.blocks.iter().enumerate() {
             let slot = cache.as_mut().map(|c| &mut c.layers[i]);
@@ -221,7 +252,11 @@ impl<B: Backend> Llama<B> {
         if let Some(c) = cache {
             c.len += seq;
         }
-        self.norm.forward(x).matmul(head.unsqueeze())
+        let dtype = x.dtype();
+        self.norm
+            .forward(x)
+            .matmul(head.cast(dtype).unsqueeze())
+            .cast(FloatDType::F32)
     }
 
     /// RoPE angles and attention mask of slots `start..start+seq`. Unpadded rows share one
@@ -254,6 +289,17 @@ impl<B: Backend> Llama<B> {
         let positions = Tensor::from_data(TensorData::new(positions, [batch, seq]), device);
         let mask = Tensor::from_data(TensorData::new(hidden, [batch, 1, seq, total]), device);
         (self.rope.gathered(positions), mask)
+    }
+}
+
+/// Casts every float parameter to one type (the RoPE tables, not parameters, stay f32 and are
+/// cast per use).
+struct CastWeights(FloatDType);
+
+impl<B: Backend> ModuleMapper<B> for CastWeights {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        Param::from_mapped_value(id, tensor.cast(self.0), mapper)
     }
 }
 

@@ -14,6 +14,7 @@ use hicra_pretrained::{HostTensor, LlamaConfig, Pretrained, RopeLayout, unpermut
 use crate::config::ModelConfig;
 use crate::layers::{Attention, Dense, Mlp, RmsNorm, Rope};
 use crate::llama::{Block, Llama};
+use crate::precision::Precision;
 
 /// Why a checkpoint cannot become a [`Llama`].
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +93,7 @@ impl<B: Backend> Llama<B> {
                 config.rope_theta,
                 device,
             ),
+            compute: Precision::F32,
         })
     }
 }

@@ -6,7 +6,7 @@
 //!   fails the test instead of skipping it.
 //! * `cuda:7` cannot exist on a CI machine: opening it must be a clear error, not a panic.
 
-use hicra_model::{DeviceError, DeviceSpec, check_device};
+use hicra_model::{DeviceError, DeviceSpec, Precision, PrecisionError, check_device};
 
 fn required(var: &str) -> bool {
     std::env::var(var).is_ok_and(|v| v == "1")
@@ -24,10 +24,21 @@ fn software_webgpu_computes_what_the_cpu_computes() {
         }
         Err(e) => panic!("HICRA_REQUIRE_WGPU=1 but {e}"),
     };
-    let outcomes = check_device(&device);
+    let outcomes = check_device(&device, Precision::F32);
     assert_eq!(outcomes.len(), 3);
     for outcome in outcomes {
         assert!(outcome.passed, "{outcome:?}");
+    }
+    // WGSL has no bfloat16: asking for it is an error at start that names the device and
+    // what it does support, never a failure inside a kernel.
+    match Precision::Bf16.check(spec, &device) {
+        Err(PrecisionError::Unsupported {
+            device, supported, ..
+        }) => {
+            assert_eq!(device, spec);
+            assert!(supported.starts_with("f32"), "{supported}");
+        }
+        other => panic!("expected bf16 to be refused on wgpu, got {other:?}"),
     }
 }
 

@@ -1,0 +1,252 @@
+//! The learner's TOML table, its defaults and documented example, and the checks and set-up
+//! `build` does: device and precision first, then the policy (fresh or from a checkpoint).
+
+use std::sync::Arc;
+
+use burn::module::AutodiffModule;
+use burn::optim::AdamWConfig;
+use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig};
+use hicra_messages::{MetricsRecord, Prompt, RolloutBatch};
+use hicra_model::{DeviceSpec, Llama, Precision, RuntimeAutodiff};
+use serde::Deserialize;
+
+use super::Learner;
+use crate::checkpoint;
+use crate::loss::{KlEstimator, LossAggregation};
+use crate::policy::{PolicyModelConfig, PolicyUpdate};
+use crate::schedule::Schedule;
+use crate::sft::SftConfig;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearnerConfig {
+    /// The policy network. Default: see `[model]` fields.
+    #[serde(default)]
+    pub model: PolicyModelConfig,
+    /// Where the policy trains: `cpu`, `cuda:N` or `wgpu:N` (see `hicra device list`); the
+    /// sampler may use another. Default: `cpu`.
+    #[serde(default)]
+    pub device: DeviceSpec,
+    /// Floating-point type of the forward and backward passes: `f32`, `bf16` or `f16`. Low
+    /// precisions are mixed precision: the weights and AdamW's state stay f32 and each layer
+    /// computes in the low type (norms, softmax and log-probs in f32); checked against the
+    /// device at start. Default: `f32`.
+    #[serde(default)]
+    pub dtype: Precision,
+    /// Seed of the initial weights. Default: the stage seed.
+    #[serde(default)]
+    pub init_seed: Option<u64>,
+    /// Peak learning rate of the RL phase. Default: 1e-3.
+    #[serde(default = "default_lr")]
+    pub learning_rate: f64,
+    /// `constant` or `cosine`. Default: `constant`.
+    #[serde(default = "default_schedule")]
+    pub schedule: Schedule,
+    /// Linear warm-up, in optimiser steps. Default: 0.
+    #[serde(default)]
+    pub warmup_steps: u64,
+    /// Optimiser steps the cosine schedule spans. Default: 100.
+    #[serde(default = "default_total")]
+    pub total_steps: u64,
+    /// Cosine floor as a fraction of the peak. Default: 0.1.
+    #[serde(default = "default_min_ratio")]
+    pub min_lr_ratio: f64,
+    /// AdamW decoupled weight decay. Default: 0.
+    #[serde(default)]
+    pub weight_decay: f32,
+    /// Global gradient-norm limit (0 = off). Default: 1.0.
+    #[serde(default = "default_clip")]
+    pub grad_clip: f64,
+    /// Lower clip range of the ratio. Default: 0.2.
+    #[serde(default = "default_eps_low")]
+    pub eps_low: f64,
+    /// Upper clip range of the ratio (clip-higher). Default: 0.28.
+    #[serde(default = "default_eps_high")]
+    pub eps_high: f64,
+    /// Dual-clip constant for negative advantages (0 = off, else > 1). Default: 0.
+    #[serde(default)]
+    pub dual_clip: f64,
+    /// `token-mean`, `seq-mean-token-mean`, `seq-mean-token-sum`, `seq-mean-token-sum-norm`.
+    /// Default: `token-mean`.
+    #[serde(default = "default_agg")]
+    pub loss_aggregation: LossAggregation,
+    /// Constant length of `seq-mean-token-sum-norm`, in tokens (0 = longest response). Default: 0.
+    #[serde(default)]
+    pub norm_length: usize,
+    /// KL penalty to the policy at the start of RL (0 = off). Default: 0.
+    #[serde(default)]
+    pub kl_coef: f64,
+    /// `k1`, `k2` or `k3`. Default: `k3`.
+    #[serde(default = "default_kl")]
+    pub kl_estimator: KlEstimator,
+    /// Entropy bonus (0 = off). Default: 0.
+    #[serde(default)]
+    pub entropy_coef: f64,
+    /// Responses per forward/backward pass (gradients accumulate). Default: 32.
+    #[serde(default = "default_micro")]
+    pub micro_batch_size: usize,
+    /// Optimisation passes over each batch. Default: 1.
+    #[serde(default = "one")]
+    pub epochs: usize,
+    /// Stop the run after this many consecutive steps skipped for NaN/inf. Default: 3.
+    #[serde(default = "three")]
+    pub max_consecutive_skips: u32,
+    /// Supervised warm-up on `sft` prompts before RL. Default: off.
+    #[serde(default)]
+    pub sft: SftConfig,
+    /// Write a checkpoint (weights, optimiser, counters) every this many steps, and after the
+    /// last one (0 = never). Default: 50.
+    #[serde(default = "fifty")]
+    pub checkpoint_every: u64,
+    /// Checkpoints kept in `RUN/checkpoints/` (0 = all). Default: 3.
+    #[serde(default = "three_usize")]
+    pub keep_checkpoints: usize,
+}
+
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_schedule() -> Schedule {
+    Schedule::Constant
+}
+fn default_total() -> u64 {
+    100
+}
+fn default_min_ratio() -> f64 {
+    0.1
+}
+fn default_clip() -> f64 {
+    1.0
+}
+fn default_eps_low() -> f64 {
+    0.2
+}
+fn default_eps_high() -> f64 {
+    0.28
+}
+fn default_agg() -> LossAggregation {
+    LossAggregation::TokenMean
+}
+fn default_kl() -> KlEstimator {
+    KlEstimator::K3
+}
+fn default_micro() -> usize {
+    32
+}
+fn one() -> usize {
+    1
+}
+fn three() -> u32 {
+    3
+}
+fn three_usize() -> usize {
+    3
+}
+fn fifty() -> u64 {
+    50
+}
+
+impl StageConfig for LearnerConfig {
+    const KIND: &'static str = "learner.policy_gradient";
+    const SUMMARY: &'static str = "clipped policy gradient (clip-higher, KL, entropy, 4 aggregations), AdamW, global clipping, SFT warm-up";
+    const EXAMPLE: &'static str = r#"[stages.learner]
+kind = "learner.policy_gradient"
+inputs = { rollouts = "credit.rollouts", sft = "warmup.prompts" }
+learning_rate = 1e-3
+schedule = "constant"
+warmup_steps = 0
+total_steps = 100
+min_lr_ratio = 0.1
+weight_decay = 0.0
+grad_clip = 1.0
+eps_low = 0.2
+eps_high = 0.28
+dual_clip = 0.0
+loss_aggregation = "token-mean"
+norm_length = 0
+kl_coef = 0.0
+kl_estimator = "k3"
+entropy_coef = 0.0
+micro_batch_size = 32
+epochs = 1
+max_consecutive_skips = 3
+checkpoint_every = 50
+keep_checkpoints = 3
+device = "cpu"
+dtype = "f32"
+model = { hidden_size = 64, intermediate_size = 128, num_layers = 2, num_heads = 4, num_kv_heads = 2, max_seq_len = 64, rope_theta = 10000.0 }
+sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
+"#;
+
+    fn ports(&self) -> Ports {
+        Ports::new()
+            .input::<RolloutBatch>("rollouts", "credited batches to train on")
+            .optional_input::<Prompt>(
+                "sft",
+                "warm-up prompts with a worked solution in meta.solution",
+            )
+            .output::<PolicyUpdate>(
+                "weights",
+                "the policy after each update (version 0 = initial)",
+            )
+            .output::<MetricsRecord>("metrics", "per-step training figures with the batch's own")
+    }
+
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        let checks = [
+            (
+                self.learning_rate > 0.0 && self.learning_rate.is_finite(),
+                "learning_rate must be positive",
+            ),
+            (
+                self.eps_low >= 0.0 && self.eps_low < 1.0 && self.eps_high >= 0.0,
+                "need 0 <= eps_low < 1 and eps_high >= 0",
+            ),
+            (
+                self.dual_clip == 0.0 || self.dual_clip > 1.0,
+                "dual_clip must be 0 (off) or > 1",
+            ),
+            (
+                self.micro_batch_size > 0 && self.epochs > 0,
+                "micro_batch_size and epochs must be positive",
+            ),
+        ];
+        if let Some((_, message)) = checks.iter().find(|(ok, _)| !ok) {
+            return Err((*message).into());
+        }
+        let seed = self.init_seed.unwrap_or_else(|| ctx.stage_seed());
+        let device = self.device.open()?;
+        self.dtype.check(self.device, &device)?;
+        let (model, _, codec) = self.model.build(seed, &device)?;
+        let model = model.computing_in(self.dtype);
+        let codec = Arc::new(codec);
+        let optim = AdamWConfig::new()
+            .with_weight_decay(self.weight_decay)
+            .init::<RuntimeAutodiff, Llama<RuntimeAutodiff>>();
+        let mut learner = Learner {
+            config: self,
+            model: None,
+            optim,
+            codec,
+            reference: None,
+            step: 0,
+            skips: 0,
+            run_dir: ctx.run.out_dir.clone(),
+            resumed: false,
+        };
+        match &ctx.run.resume {
+            None => learner.model = Some(model),
+            Some(point) => {
+                let reference = (learner.config.kl_coef > 0.0).then(|| model.valid());
+                let restored = checkpoint::load(&point.dir, model, learner.optim, reference)?;
+                learner.model = Some(restored.model);
+                learner.optim = restored.optim;
+                learner.reference = restored.reference;
+                learner.step = restored.counters.step;
+                learner.skips = restored.counters.skips;
+                learner.resumed = true;
+            }
+        }
+        Ok(Box::new(learner))
+    }
+}

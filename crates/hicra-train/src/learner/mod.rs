@@ -1,0 +1,149 @@
+//! `learner.policy_gradient`: owns the policy, optionally warms it up with supervised
+//! fine-tuning, then takes one optimiser step per credited batch and sends the new weights to
+//! the samplers.
+//!
+//! [`config`] holds the TOML table and the set-up, [`step`] the optimiser step itself (micro-
+//! batched scoring, the clipped surrogate, global-norm clipping, skips on NaN/inf).
+
+mod config;
+mod step;
+
+use std::sync::{Arc, Mutex};
+
+use burn::module::AutodiffModule;
+use burn::optim::Optimizer;
+use hicra_flow::{BoxError, Outbox, Stage, StageContext, StageResult};
+use hicra_messages::{Metrics, MetricsRecord, Prompt, RolloutBatch};
+use hicra_model::{Llama, RuntimeAutodiff, RuntimeBackend};
+
+pub use config::LearnerConfig;
+
+use crate::checkpoint;
+use crate::codec::TextCodec;
+use crate::policy::PolicyUpdate;
+use crate::sft::sft_warmup;
+
+pub struct Learner<O> {
+    config: LearnerConfig,
+    model: Option<Llama<RuntimeAutodiff>>,
+    optim: O,
+    codec: Arc<TextCodec>,
+    reference: Option<Llama<RuntimeBackend>>,
+    step: u64,
+    skips: u32,
+    run_dir: std::path::PathBuf,
+    /// Started from a checkpoint: no warm-up, the reference came with it.
+    resumed: bool,
+}
+
+impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
+    /// Writes a checkpoint after `self.step` steps when one is due (or `force`d).
+    fn checkpoint(&self, ctx: &StageContext, force: bool) -> Result<(), BoxError> {
+        let every = self.config.checkpoint_every;
+        let due = every > 0 && self.step > 0 && (force || self.step % every == 0);
+        if !due {
+            return Ok(());
+        }
+        let counters = checkpoint::Counters {
+            step: self.step,
+            skips: self.skips,
+        };
+        let dir = hicra_flow::checkpoint::save(
+            &self.run_dir,
+            self.step,
+            ctx.id(),
+            self.config.keep_checkpoints,
+            |dir| {
+                checkpoint::save(
+                    dir,
+                    self.model(),
+                    &self.optim,
+                    self.reference.as_ref(),
+                    counters,
+                )
+            },
+        )?;
+        tracing::info!(step = self.step, dir = %dir.display(), "checkpoint written");
+        Ok(())
+    }
+
+    fn model(&self) -> &Llama<RuntimeAutodiff> {
+        self.model
+            .as_ref()
+            .expect("the model is only taken during an update")
+    }
+
+    fn publish(&self, out: &Outbox<PolicyUpdate>) -> Result<(), hicra_flow::Stopped> {
+        let update = PolicyUpdate {
+            version: self.step,
+            model: Mutex::new(self.model().valid()),
+            codec: self.codec.clone(),
+        };
+        out.send(update)
+    }
+
+    fn skip(&mut self, mut m: Metrics, what: &str) -> Result<Metrics, BoxError> {
+        self.skips += 1;
+        tracing::warn!(
+            step = self.step,
+            consecutive = self.skips,
+            "non-finite {what}: step skipped"
+        );
+        if self.skips >= self.config.max_consecutive_skips {
+            return Err(format!(
+                "{} consecutive steps had a non-finite {what}; stopping",
+                self.skips
+            )
+            .into());
+        }
+        m.insert("learner/skipped".into(), 1.0);
+        // A skipped batch still advances the version, so samplers waiting for it go on.
+        self.step += 1;
+        Ok(m)
+    }
+}
+
+impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for Learner<O> {
+    fn run(mut self: Box<Self>, ctx: &mut StageContext) -> StageResult {
+        let rollouts = ctx.input::<RolloutBatch>("rollouts");
+        let sft = ctx.input::<Prompt>("sft");
+        let weights = ctx.output::<PolicyUpdate>("weights");
+        let metrics = ctx.output::<MetricsRecord>("metrics");
+        if self.config.sft.steps > 0 && !self.resumed {
+            let model = self.model.take().expect("model present");
+            let (model, figures) = sft_warmup(model, &self.codec, &sft, &self.config.sft, ctx)?;
+            self.model = Some(model);
+            metrics.send(MetricsRecord {
+                step: 0,
+                source: ctx.id().into(),
+                values: figures,
+            })?;
+        }
+        drop(sft);
+        if self.config.kl_coef > 0.0 && self.reference.is_none() {
+            self.reference = Some(self.model().valid());
+        }
+        self.publish(&weights)?;
+        let mut last_checkpoint = self.step;
+        while let Some(batch) = rollouts.recv() {
+            ctx.check_cancelled()?;
+            let mut values = batch.metrics.clone();
+            values.extend(self.train(&batch)?);
+            values.insert("policy_version".into(), batch.policy_version as f64);
+            metrics.send(MetricsRecord {
+                step: batch.step,
+                source: ctx.id().into(),
+                values,
+            })?;
+            self.publish(&weights)?;
+            self.checkpoint(ctx, false)?;
+            if self.step % self.config.checkpoint_every.max(1) == 0 {
+                last_checkpoint = self.step;
+            }
+        }
+        if self.step > last_checkpoint {
+            self.checkpoint(ctx, true)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,117 @@
+//! The sampler's TOML table, its defaults and documented example, and `build`: the checks on
+//! the sampling parameters, the device opened and its precision checked.
+
+use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig};
+use hicra_messages::{Prompt, RolloutBatch};
+use hicra_model::{DeviceSpec, Precision};
+use serde::Deserialize;
+
+use super::Sampler;
+use crate::dynamic_sampling::SampleDemand;
+use crate::policy::PolicyUpdate;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplerConfig {
+    /// Prompts per training step. Default: 8.
+    #[serde(default = "eight")]
+    pub prompts_per_step: usize,
+    /// Responses sampled per prompt (G). Default: 8.
+    #[serde(default = "eight")]
+    pub group_size: usize,
+    /// Training steps to sample for; 0 = until the prompts run out. Default: 0.
+    #[serde(default)]
+    pub steps: u64,
+    /// Most tokens per response. Default: 32.
+    #[serde(default = "thirty_two")]
+    pub max_new_tokens: usize,
+    /// Sampling temperature (0 = greedy). Default: 1.0.
+    #[serde(default = "one")]
+    pub temperature: f32,
+    /// Nucleus mass (1 = off). Default: 1.0.
+    #[serde(default = "one")]
+    pub top_p: f32,
+    /// Keep the k likeliest tokens (0 = off). Default: 0.
+    #[serde(default)]
+    pub top_k: usize,
+    /// How many versions the policy may lag behind the step it samples for. Default: 0.
+    #[serde(default)]
+    pub max_staleness: u64,
+    /// Evaluation mode: evaluate every this many policy versions (0 = training mode).
+    /// Default: 0.
+    #[serde(default)]
+    pub eval_every: u64,
+    /// Where sampling runs: `cpu`, `cuda:N` or `wgpu:N`; weights from a learner on another
+    /// device are copied here through host memory. Default: `cpu`.
+    #[serde(default)]
+    pub device: DeviceSpec,
+    /// Floating-point type of the sampler's copy of the weights and of its forward passes:
+    /// `f32`, `bf16` or `f16` (half the memory and bandwidth; logits and log-probs stay f32,
+    /// and the learner's `logprob_gap/sampler_vs_learner_max` shows what the rounding costs);
+    /// checked against the device at start. Default: `f32`.
+    #[serde(default)]
+    pub dtype: Precision,
+}
+
+fn eight() -> usize {
+    8
+}
+fn thirty_two() -> usize {
+    32
+}
+fn one() -> f32 {
+    1.0
+}
+
+impl StageConfig for SamplerConfig {
+    const KIND: &'static str = "sampler.policy";
+    const SUMMARY: &'static str = "samples G responses per prompt with per-token logprobs and entropies, using the newest weights";
+    const EXAMPLE: &'static str = r#"[stages.sampler]
+kind = "sampler.policy"
+inputs = { prompts = "puzzles.prompts", weights = "learner.weights" }
+prompts_per_step = 8
+group_size = 8
+steps = 0
+max_new_tokens = 32
+temperature = 1.0
+top_p = 1.0
+top_k = 0
+max_staleness = 0
+eval_every = 0
+device = "cpu"
+dtype = "f32"
+"#;
+
+    fn ports(&self) -> Ports {
+        Ports::new()
+            .input::<Prompt>("prompts", "prompts to answer")
+            .latest::<PolicyUpdate>("weights", "the newest policy from the learner")
+            .latest::<SampleDemand>(
+                "demand",
+                "optional: generate only the batches `filter.dynamic_sampling` asks for",
+            )
+            .output::<RolloutBatch>("rollouts", "one batch of groups per step")
+    }
+
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        if self.prompts_per_step == 0 || self.group_size == 0 || self.max_new_tokens == 0 {
+            return Err("prompts_per_step, group_size and max_new_tokens must be positive".into());
+        }
+        if !(self.temperature >= 0.0 && self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(format!(
+                "need temperature >= 0 and 0 < top_p <= 1, got {} and {}",
+                self.temperature, self.top_p
+            )
+            .into());
+        }
+        let device = self.device.open()?;
+        self.dtype.check(self.device, &device)?;
+        Ok(Box::new(Sampler {
+            device,
+            seed: ctx.stage_seed(),
+            config: self,
+            policy: None,
+            first_step: ctx.resume_step(),
+        }))
+    }
+}

@@ -1,0 +1,196 @@
+//! `sampler.policy`: turns prompts into groups of G rollouts with the newest policy it has.
+//!
+//! Training mode: for each step, take `prompts_per_step` prompts, wait until the policy is at
+//! most `max_staleness` versions behind the step (0 = strictly on-policy), sample, and send one
+//! [`RolloutBatch`] stamped with the policy version. Evaluation mode (`eval_every > 0`): read
+//! the whole (finite) prompt set once, then evaluate every `eval_every` versions and the last
+//! one, sending batches marked `eval` that nothing trains on.
+//!
+//! [`config`] holds the TOML table and the set-up, [`batch`] the sampling of one batch.
+
+mod batch;
+mod config;
+
+use std::sync::Arc;
+
+use burn::module::Module;
+use hicra_flow::{Inbox, Latest, Stage, StageContext, StageResult};
+use hicra_messages::{Prompt, RolloutBatch};
+use hicra_model::{Device, Llama, RuntimeBackend};
+
+pub use config::SamplerConfig;
+
+use crate::codec::TextCodec;
+use crate::dynamic_sampling::SampleDemand;
+use crate::policy::PolicyUpdate;
+
+pub struct Sampler {
+    config: SamplerConfig,
+    seed: u64,
+    policy: Option<(u64, Llama<RuntimeBackend>, Arc<TextCodec>)>,
+    /// Where this sampler's copy of the policy lives.
+    device: Device,
+    /// Steps done before a resume: their prompts are skipped (sources replay them).
+    first_step: u64,
+}
+
+impl Sampler {
+    /// Waits for weights of at least `version`; `false` when the learner has gone.
+    fn await_version(&mut self, weights: &Latest<PolicyUpdate>, version: u64) -> bool {
+        if let Some(update) = weights.try_take() {
+            self.adopt(&update);
+        }
+        while self.policy.as_ref().is_none_or(|(v, _, _)| *v < version) {
+            match weights.wait() {
+                Some(update) => self.adopt(&update),
+                None => return false,
+            }
+        }
+        true
+    }
+
+    fn adopt(&mut self, update: &PolicyUpdate) {
+        let model = update
+            .model()
+            .to_device(&self.device)
+            .stored_in(self.config.dtype);
+        self.policy = Some((update.version, model, update.codec.clone()));
+    }
+
+    /// Batches on demand of `filter.dynamic_sampling`: batch `b` once the demand covers it,
+    /// with a policy of at least the demanded version; ends when the filter does.
+    fn run_on_demand(
+        &mut self,
+        prompts: Inbox<Prompt>,
+        weights: Latest<PolicyUpdate>,
+        demand: Latest<SampleDemand>,
+        out: &hicra_flow::Outbox<RolloutBatch>,
+    ) -> StageResult {
+        let Some(first) = demand.wait() else {
+            return Ok(());
+        };
+        let mut wanted = (*first).clone();
+        self.skip_prompts(&prompts, wanted.first_batch)?;
+        for b in wanted.first_batch.. {
+            while wanted.batches <= b {
+                match demand.wait() {
+                    Some(d) => wanted = (*d).clone(),
+                    None => return Ok(()),
+                }
+            }
+            let batch: Vec<Arc<Prompt>> = (0..self.config.prompts_per_step)
+                .map_while(|_| prompts.recv())
+                .collect();
+            if batch.len() < self.config.prompts_per_step {
+                tracing::info!(batch = b, "prompts exhausted");
+                return Ok(());
+            }
+            if !self.await_version(&weights, wanted.min_version) {
+                return Ok(());
+            }
+            out.send(self.sample(&batch, b, false)?)?;
+        }
+        Ok(())
+    }
+
+    /// Discards the prompts of `batches` generation batches a resumed run already used.
+    fn skip_prompts(&self, prompts: &Inbox<Prompt>, batches: u64) -> StageResult {
+        let replayed = batches * self.config.prompts_per_step as u64;
+        for _ in 0..replayed {
+            if prompts.recv().is_none() {
+                return Err(format!(
+                    "resuming needs the {replayed} prompts used before the checkpoint again, \
+                     but the source ended earlier (is it the same source and seed?)"
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    fn run_training(
+        &mut self,
+        prompts: Inbox<Prompt>,
+        weights: Latest<PolicyUpdate>,
+        out: &hicra_flow::Outbox<RolloutBatch>,
+    ) -> StageResult {
+        let steps = self.config.steps;
+        self.skip_prompts(&prompts, self.first_step)?;
+        for step in (self.first_step..).take_while(|s| steps == 0 || *s < steps) {
+            let batch: Vec<Arc<Prompt>> = (0..self.config.prompts_per_step)
+                .map_while(|_| prompts.recv())
+                .collect();
+            if batch.len() < self.config.prompts_per_step {
+                tracing::info!(step, "prompts exhausted");
+                return Ok(());
+            }
+            if !self.await_version(&weights, step.saturating_sub(self.config.max_staleness)) {
+                return Ok(());
+            }
+            out.send(self.sample(&batch, step, false)?)?;
+        }
+        Ok(())
+    }
+
+    fn run_eval(
+        &mut self,
+        prompts: Inbox<Prompt>,
+        weights: Latest<PolicyUpdate>,
+        out: &hicra_flow::Outbox<RolloutBatch>,
+    ) -> StageResult {
+        let all: Vec<Arc<Prompt>> = prompts.iter().collect();
+        if all.is_empty() {
+            return Err("evaluation mode needs a finite, non-empty prompt set".into());
+        }
+        let mut last_eval: Option<u64> = None;
+        let mut pending = false;
+        loop {
+            let update = weights.wait();
+            if let Some(update) = &update {
+                self.adopt(update);
+                pending = true;
+            }
+            let Some((version, _, _)) = self.policy.as_ref().map(|(v, m, t)| (*v, m, t)) else {
+                return Ok(());
+            };
+            let due = last_eval.is_none_or(|l| version >= l + self.config.eval_every);
+            if pending && (due || update.is_none()) {
+                out.send(self.sample(&all, version, true)?)?;
+                last_eval = Some(version);
+                pending = false;
+            }
+            if update.is_none() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Stage for Sampler {
+    fn run(mut self: Box<Self>, ctx: &mut StageContext) -> StageResult {
+        let prompts = ctx.input::<Prompt>("prompts");
+        let weights = ctx.latest::<PolicyUpdate>("weights");
+        let out = ctx.output::<RolloutBatch>("rollouts");
+        if !weights.is_connected() {
+            return Err(
+                "the `weights` input must be connected to a learner (it sends the initial policy)"
+                    .into(),
+            );
+        }
+        let demand = ctx.latest::<SampleDemand>("demand");
+        if self.config.eval_every > 0 {
+            self.run_eval(prompts, weights, &out)
+        } else if demand.is_connected() {
+            if self.config.steps > 0 {
+                return Err(
+                    "with a `demand` input the run length is the dynamic-sampling \
+                     filter's `steps`; leave this sampler's `steps` at 0"
+                        .into(),
+                );
+            }
+            self.run_on_demand(prompts, weights, demand, &out)
+        } else {
+            self.run_training(prompts, weights, &out)
+        }
+    }
+}
