@@ -102,8 +102,8 @@ fn sampler(args: SamplerArgs) -> miette::Result<()> {
     let c = &args.common;
     let device = model_arg::open_device_in(c.device, c.dtype)?;
     let loaded = model_arg::load(&c.model, Some(args.prompt_len + args.new_tokens), &device)?;
-    let model = &loaded.model.clone().stored_in(c.dtype);
-    let config = &loaded.config;
+    // the f32 copy is dropped as it is cast: peak memory is that of the stored type
+    let (model, config) = (&loaded.model.stored_in(c.dtype), &loaded.config);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     print_header(
         c.json,
