@@ -191,15 +191,40 @@ fn a_device_is_checked_when_its_stage_is_built() {
     let err = text(&out.stderr);
     assert!(err.contains("learner") && err.contains("cuda:7"), "{err}");
 
-    let out = hicra(&[
-        "validate",
-        "pipelines/quickstart.toml",
-        "--set",
-        "stages.sampler.device=gpu0",
-    ]);
-    assert!(!out.status.success());
-    let err = text(&out.stderr);
+    let err = refused_override("stages.sampler.device=gpu0");
     assert!(err.contains("unknown device `gpu0`"), "{err}");
+}
+
+/// `hicra validate` of the quickstart with one override that must be refused: its stderr.
+fn refused_override(set: &str) -> String {
+    let out = hicra(&["validate", "pipelines/quickstart.toml", "--set", set]);
+    assert!(!out.status.success(), "`{set}` was accepted");
+    text(&out.stderr)
+}
+
+/// No software WebGPU adapter here, and CI (`HICRA_REQUIRE_WGPU`) does not demand one.
+#[cfg(feature = "wgpu")]
+fn no_software_webgpu() -> bool {
+    if std::env::var("HICRA_REQUIRE_WGPU").is_ok() {
+        return false;
+    }
+    let absent = !hicra(&["device", "check", "wgpu:cpu", "--json"])
+        .status
+        .success();
+    if absent {
+        eprintln!("skipped: no software WebGPU adapter here");
+    }
+    absent
+}
+
+/// The metrics rows of a run's training steps (those with a finite gradient norm).
+fn trained_rows(out_dir: &Path) -> Vec<serde_json::Value> {
+    let metrics = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap();
+    metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|row| row["grad_norm"].as_f64().is_some_and(f64::is_finite))
+        .collect()
 }
 
 /// The sampler on the software WebGPU adapter, the learner on the CPU: weights cross backends
@@ -207,23 +232,13 @@ fn a_device_is_checked_when_its_stage_is_built() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn the_sampler_can_run_on_webgpu_while_the_learner_stays_on_the_cpu() {
-    if std::env::var("HICRA_REQUIRE_WGPU").is_err() {
-        let probe = hicra(&["device", "check", "wgpu:cpu", "--json"]);
-        if !probe.status.success() {
-            eprintln!("skipped: no software WebGPU adapter here");
-            return;
-        }
+    if no_software_webgpu() {
+        return;
     }
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quickstart.toml");
     let (out, out_dir) = smoke_run(&path, &["stages.sampler.device=wgpu:cpu"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let metrics = std::fs::read_to_string(out_dir.path().join("metrics.jsonl")).unwrap();
-    let trained = metrics
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|row| row["grad_norm"].as_f64().is_some_and(f64::is_finite))
-        .count();
-    assert_eq!(trained, 2, "{metrics}");
+    assert_eq!(trained_rows(out_dir.path()).len(), 2);
 }
 
 /// bf16 on the CPU: the sampler stores its weights in bf16, the learner trains in mixed
@@ -238,13 +253,8 @@ fn a_pipeline_trains_in_bf16() {
         &["stages.sampler.dtype=bf16", "stages.learner.dtype=bf16"],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let metrics = std::fs::read_to_string(out_dir.path().join("metrics.jsonl")).unwrap();
-    let rows: Vec<serde_json::Value> = metrics
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|row: &serde_json::Value| row["grad_norm"].as_f64().is_some_and(f64::is_finite))
-        .collect();
-    assert_eq!(rows.len(), 2, "{metrics}");
+    let rows = trained_rows(out_dir.path());
+    assert_eq!(rows.len(), 2);
     for row in rows {
         let gap = row["logprob_gap/sampler_vs_learner_max"].as_f64().unwrap();
         assert!(gap > 0.0 && gap < 0.5, "bf16 sampler vs learner gap {gap}");
@@ -257,14 +267,7 @@ fn a_pipeline_trains_in_bf16() {
 
 #[test]
 fn a_dtype_is_checked_when_its_stage_is_built() {
-    let out = hicra(&[
-        "validate",
-        "pipelines/quickstart.toml",
-        "--set",
-        "stages.learner.dtype=f8",
-    ]);
-    assert!(!out.status.success());
-    let err = text(&out.stderr);
+    let err = refused_override("stages.learner.dtype=f8");
     assert!(err.contains("unknown dtype `f8`"), "{err}");
 }
 
@@ -273,12 +276,8 @@ fn a_dtype_is_checked_when_its_stage_is_built() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn bf16_on_webgpu_is_refused_at_start() {
-    if std::env::var("HICRA_REQUIRE_WGPU").is_err() {
-        let probe = hicra(&["device", "check", "wgpu:cpu", "--json"]);
-        if !probe.status.success() {
-            eprintln!("skipped: no software WebGPU adapter here");
-            return;
-        }
+    if no_software_webgpu() {
+        return;
     }
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quickstart.toml");
     let (out, _dir) = smoke_run(
