@@ -50,9 +50,8 @@ fn list() {
         let spec: DeviceSpec = text.parse().expect("a valid device name");
         match spec.open() {
             Ok(device) => {
-                let dtypes: Vec<String> = Precision::ALL
+                let dtypes: Vec<String> = Precision::supported_by(&device)
                     .iter()
-                    .filter(|p| p.supported_on(&device))
                     .map(ToString::to_string)
                     .collect();
                 println!("{text:<9} ok      {device:?} [{}]", dtypes.join(" "));
@@ -73,11 +72,9 @@ fn check(spec: DeviceSpec, precision: Precision, as_json: bool) -> miette::Resul
     let outcomes = check_device(&device, precision);
     for o in &outcomes {
         if as_json {
-            let dtype = precision.to_string();
-            println!(
-                "{}",
-                json!({"device": spec.to_string(), "dtype": dtype, "check": o})
-            );
+            let row =
+                json!({"device": spec.to_string(), "dtype": precision.to_string(), "check": o});
+            println!("{row}");
         } else {
             let verdict = if o.passed { "pass" } else { "FAIL" };
             println!(

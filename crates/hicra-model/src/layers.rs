@@ -3,7 +3,9 @@
 //!
 //! Every layer computes in the dtype of its input activations: weights stored in another type
 //! are cast on the way in (see `precision`), and the reductions that need range or accuracy
-//! (RMSNorm's mean of squares, the attention softmax) run in f32 whatever that type is.
+//! (RMSNorm's mean of squares, the attention softmax) run in f32 whatever that type is. The
+//! RoPE angles are the exception: the model casts them once per forward pass
+//! ([`RopeAngles::cast`]), not every layer.
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::{silu, softmax};
@@ -109,6 +111,14 @@ impl<B: Backend> Rope<B> {
 }
 
 impl<B: Backend> RopeAngles<B> {
+    /// The angles in the activations' type, once per forward pass rather than per layer.
+    pub fn cast(self, dtype: FloatDType) -> Self {
+        Self {
+            cos: self.cos.cast(dtype),
+            sin: self.sin.cast(dtype),
+        }
+    }
+
     /// Rotates `x: [batch, heads, seq, head_dim]` (rotate-half pairing).
     pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let dim = x.dims()[3];
@@ -116,8 +126,7 @@ impl<B: Backend> RopeAngles<B> {
         let x1 = x.clone().narrow(3, 0, half);
         let x2 = x.clone().narrow(3, half, half);
         let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-        let dtype = x.dtype();
-        x * self.cos.clone().cast(dtype) + rotated * self.sin.clone().cast(dtype)
+        x * self.cos.clone() + rotated * self.sin.clone()
     }
 }
 

@@ -229,6 +229,7 @@ impl<B: Backend> Llama<B> {
             .as_ref()
             .map_or((0, &[][..]), |c| (c.len, c.padding.as_slice()));
         let (angles, mask) = self.positions(batch, start, seq, padding, &device);
+        let angles = angles.cast(self.compute.dtype());
         let hidden = self.embedding.dims()[1];
         let flat = tokens.reshape([batch * seq]);
         let mut x = self

@@ -79,14 +79,21 @@ impl Precision {
         <RuntimeBackend as Backend>::supports_dtype(device, dtype)
     }
 
+    /// The precisions `device` computes in, highest first.
+    pub fn supported_by(device: &Device) -> Vec<Precision> {
+        Self::ALL
+            .into_iter()
+            .filter(|p| p.supported_on(device))
+            .collect()
+    }
+
     /// `Ok` when `device` (named `spec` in messages) computes in this precision.
     pub fn check(self, spec: DeviceSpec, device: &Device) -> Result<(), PrecisionError> {
         if self.supported_on(device) {
             return Ok(());
         }
-        let supported: Vec<String> = Self::ALL
+        let supported: Vec<String> = Self::supported_by(device)
             .iter()
-            .filter(|p| p.supported_on(device))
             .map(ToString::to_string)
             .collect();
         Err(PrecisionError::Unsupported {

@@ -1,0 +1,165 @@
+//! Edge cases the random batches rarely or never produce: non-finite and missing rewards,
+//! zero-variance groups, empty responses, misspelt masks, MaxRL's domain.
+
+use hicra_credit::{CreditAssigner, Estimator, Transform, ZeroVariance};
+
+use crate::batches::{R, to_batch};
+
+#[test]
+fn a_nan_reward_is_a_clear_error() {
+    let mut batch = to_batch(&[vec![R {
+        reward: f64::NAN,
+        mask: vec![false],
+        placebo: vec![false],
+        entropy: vec![0.0],
+        correct: false,
+    }]]);
+    let a = CreditAssigner {
+        estimator: Estimator::Grpo,
+        eps: 1e-6,
+        transforms: vec![],
+        zero_variance: ZeroVariance::Keep,
+    };
+    let err = a.assign(&mut batch).unwrap_err().to_string();
+    assert_eq!(err, "rollout 0 of group `g0` has a non-finite reward (NaN)");
+}
+
+#[test]
+fn a_missing_reward_says_a_verifier_is_needed() {
+    let mut batch = to_batch(&[vec![R {
+        reward: 0.0,
+        mask: vec![],
+        placebo: vec![],
+        entropy: vec![],
+        correct: false,
+    }]]);
+    batch.groups[0].rollouts[0].reward = None;
+    let a = CreditAssigner {
+        estimator: Estimator::Rloo,
+        eps: 0.0,
+        transforms: vec![],
+        zero_variance: ZeroVariance::Keep,
+    };
+    assert!(
+        a.assign(&mut batch)
+            .unwrap_err()
+            .to_string()
+            .contains("did a verifier run")
+    );
+}
+
+#[test]
+fn zero_variance_groups_are_counted_and_can_be_dropped() {
+    let r = |reward| R {
+        reward,
+        mask: vec![false; 2],
+        placebo: vec![false; 2],
+        entropy: vec![0.0; 2],
+        correct: false,
+    };
+    let groups = vec![vec![r(1.0), r(1.0)], vec![r(0.0), r(1.0)], vec![r(0.0)]];
+    let mut batch = to_batch(&groups);
+    let a = CreditAssigner {
+        estimator: Estimator::Grpo,
+        eps: 1e-6,
+        transforms: vec![],
+        zero_variance: ZeroVariance::Drop,
+    };
+    let report = a.assign(&mut batch).unwrap();
+    assert_eq!(
+        (
+            report.groups,
+            report.zero_variance_groups,
+            report.dropped_groups
+        ),
+        (3, 2, 2)
+    );
+    assert_eq!(batch.groups.len(), 1);
+    assert_eq!(batch.groups[0].prompt.id, "g1");
+}
+
+#[test]
+fn empty_responses_get_empty_advantages() {
+    let groups = vec![vec![
+        R {
+            reward: 1.0,
+            mask: vec![],
+            placebo: vec![],
+            entropy: vec![],
+            correct: true,
+        },
+        R {
+            reward: 0.0,
+            mask: vec![true],
+            placebo: vec![false],
+            entropy: vec![1.0],
+            correct: false,
+        },
+    ]];
+    let mut batch = to_batch(&groups);
+    let a = CreditAssigner {
+        estimator: Estimator::Grpo,
+        eps: 1e-6,
+        transforms: vec![Transform::Hicra {
+            alpha: 0.2,
+            mask: "planning".into(),
+        }],
+        zero_variance: ZeroVariance::Keep,
+    };
+    a.assign(&mut batch).unwrap();
+    assert!(batch.groups[0].rollouts[0].advantages.is_empty());
+    assert_eq!(batch.groups[0].rollouts[1].advantages.len(), 1);
+}
+
+#[test]
+fn a_misspelt_mask_is_a_clear_error_not_a_silent_no_op() {
+    let mut batch = to_batch(&[vec![R {
+        reward: 1.0,
+        mask: vec![true],
+        placebo: vec![false],
+        entropy: vec![0.0],
+        correct: true,
+    }]]);
+    let a = CreditAssigner {
+        estimator: Estimator::Grpo,
+        eps: 1e-6,
+        transforms: vec![Transform::Hicra {
+            alpha: 0.2,
+            mask: "planing".into(),
+        }],
+        zero_variance: ZeroVariance::Keep,
+    };
+    let err = a.assign(&mut batch).unwrap_err().to_string();
+    assert!(
+        err.contains("no mask `planing` (masks present: placebo, planning)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn maxrl_with_a_negative_reward_is_a_clear_error() {
+    let groups = vec![vec![
+        R {
+            reward: -1.0,
+            mask: vec![],
+            placebo: vec![],
+            entropy: vec![],
+            correct: false,
+        },
+        R {
+            reward: 1.0,
+            mask: vec![],
+            placebo: vec![],
+            entropy: vec![],
+            correct: true,
+        },
+    ]];
+    let a = CreditAssigner {
+        estimator: Estimator::Maxrl,
+        eps: 1e-6,
+        transforms: vec![],
+        zero_variance: ZeroVariance::Keep,
+    };
+    let err = a.assign(&mut to_batch(&groups)).unwrap_err().to_string();
+    assert!(err.contains("maxrl needs rewards >= 0"), "{err}");
+}
