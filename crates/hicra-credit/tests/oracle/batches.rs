@@ -28,6 +28,19 @@ pub struct R {
     pub correct: bool,
 }
 
+impl R {
+    /// `len` execution tokens of entropy 0 (no planning or placebo token).
+    pub fn new(reward: f64, len: usize, correct: bool) -> Self {
+        Self {
+            reward,
+            mask: vec![false; len],
+            placebo: vec![false; len],
+            entropy: vec![0.0; len],
+            correct,
+        }
+    }
+}
+
 pub fn rollout_strategy() -> impl Strategy<Value = R> {
     (0usize..12).prop_flat_map(|n| {
         (

@@ -7,13 +7,7 @@ use crate::batches::{R, to_batch};
 
 #[test]
 fn a_nan_reward_is_a_clear_error() {
-    let mut batch = to_batch(&[vec![R {
-        reward: f64::NAN,
-        mask: vec![false],
-        placebo: vec![false],
-        entropy: vec![0.0],
-        correct: false,
-    }]]);
+    let mut batch = to_batch(&[vec![R::new(f64::NAN, 1, false)]]);
     let a = CreditAssigner {
         estimator: Estimator::Grpo,
         eps: 1e-6,
@@ -26,13 +20,7 @@ fn a_nan_reward_is_a_clear_error() {
 
 #[test]
 fn a_missing_reward_says_a_verifier_is_needed() {
-    let mut batch = to_batch(&[vec![R {
-        reward: 0.0,
-        mask: vec![],
-        placebo: vec![],
-        entropy: vec![],
-        correct: false,
-    }]]);
+    let mut batch = to_batch(&[vec![R::new(0.0, 0, false)]]);
     batch.groups[0].rollouts[0].reward = None;
     let a = CreditAssigner {
         estimator: Estimator::Rloo,
@@ -50,13 +38,7 @@ fn a_missing_reward_says_a_verifier_is_needed() {
 
 #[test]
 fn zero_variance_groups_are_counted_and_can_be_dropped() {
-    let r = |reward| R {
-        reward,
-        mask: vec![false; 2],
-        placebo: vec![false; 2],
-        entropy: vec![0.0; 2],
-        correct: false,
-    };
+    let r = |reward| R::new(reward, 2, false);
     let groups = vec![vec![r(1.0), r(1.0)], vec![r(0.0), r(1.0)], vec![r(0.0)]];
     let mut batch = to_batch(&groups);
     let a = CreditAssigner {
@@ -81,19 +63,11 @@ fn zero_variance_groups_are_counted_and_can_be_dropped() {
 #[test]
 fn empty_responses_get_empty_advantages() {
     let groups = vec![vec![
+        R::new(1.0, 0, true),
         R {
-            reward: 1.0,
-            mask: vec![],
-            placebo: vec![],
-            entropy: vec![],
-            correct: true,
-        },
-        R {
-            reward: 0.0,
             mask: vec![true],
-            placebo: vec![false],
             entropy: vec![1.0],
-            correct: false,
+            ..R::new(0.0, 1, false)
         },
     ]];
     let mut batch = to_batch(&groups);
@@ -114,11 +88,8 @@ fn empty_responses_get_empty_advantages() {
 #[test]
 fn a_misspelt_mask_is_a_clear_error_not_a_silent_no_op() {
     let mut batch = to_batch(&[vec![R {
-        reward: 1.0,
         mask: vec![true],
-        placebo: vec![false],
-        entropy: vec![0.0],
-        correct: true,
+        ..R::new(1.0, 1, true)
     }]]);
     let a = CreditAssigner {
         estimator: Estimator::Grpo,
@@ -138,22 +109,7 @@ fn a_misspelt_mask_is_a_clear_error_not_a_silent_no_op() {
 
 #[test]
 fn maxrl_with_a_negative_reward_is_a_clear_error() {
-    let groups = vec![vec![
-        R {
-            reward: -1.0,
-            mask: vec![],
-            placebo: vec![],
-            entropy: vec![],
-            correct: false,
-        },
-        R {
-            reward: 1.0,
-            mask: vec![],
-            placebo: vec![],
-            entropy: vec![],
-            correct: true,
-        },
-    ]];
+    let groups = vec![vec![R::new(-1.0, 0, false), R::new(1.0, 0, true)]];
     let a = CreditAssigner {
         estimator: Estimator::Maxrl,
         eps: 1e-6,
