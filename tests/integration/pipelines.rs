@@ -296,3 +296,18 @@ fn bf16_on_webgpu_is_refused_at_start() {
         "{err}"
     );
 }
+
+/// The sampler draws at T = 0.7 and records the tempered log-probs; the learner scores each
+/// rollout at its own temperature, so the two agree to rounding (the 1e-4 in f32).
+#[test]
+fn sampler_and_learner_agree_at_temperature_0_7() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quickstart.toml");
+    let (out, out_dir) = smoke_run(&path, &["stages.sampler.temperature=0.7"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = trained_rows(out_dir.path());
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        let gap = row["logprob_gap/sampler_vs_learner_max"].as_f64().unwrap();
+        assert!(gap <= 1e-4, "sampler vs learner gap {gap} at T = 0.7");
+    }
+}

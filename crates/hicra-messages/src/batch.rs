@@ -28,10 +28,15 @@ pub struct Rollout {
     /// Byte range of each response token in `text` (empty ranges for tokens that decode to
     /// nothing on their own, e.g. the first half of a multi-byte character).
     pub token_spans: Vec<(usize, usize)>,
-    /// Log-probability of each response token under the sampling policy (before temperature).
+    /// Log-probability of each response token under the sampling policy, at the temperature
+    /// of [`Rollout::sampling`] (`softmax(logits / T)` over the whole vocabulary).
     pub logprobs: Vec<f32>,
-    /// Entropy (nats) of the distribution each response token was drawn from.
+    /// Entropy (nats) of that same tempered distribution at each response token.
     pub entropies: Vec<f32>,
+    /// How the response was drawn; `None` (rollouts read from files): temperature 1, no
+    /// truncation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<Sampling>,
     pub finish: Option<FinishReason>,
     /// Scalar reward set by the verifier(s).
     pub reward: Option<f64>,
@@ -43,7 +48,27 @@ pub struct Rollout {
     pub advantages: Vec<f32>,
 }
 
+/// The sampling settings a response was drawn with.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// Softmax temperature of the draw (0 = greedy).
+    pub temperature: f32,
+    /// Top-k restriction of the draw (0 = none).
+    pub top_k: usize,
+    /// Nucleus mass of the draw (1 = none).
+    pub top_p: f32,
+}
+
 impl Rollout {
+    /// The temperature `logprobs` and `entropies` were computed at (1 for greedy draws and
+    /// for rollouts without sampling settings); the learner scores at the same one.
+    pub fn logprob_temperature(&self) -> f32 {
+        match self.sampling {
+            Some(s) if s.temperature > 0.0 => s.temperature,
+            _ => 1.0,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.tokens.len()
     }

@@ -17,7 +17,7 @@ mod batch;
 mod metrics;
 mod prompt;
 
-pub use batch::{FinishReason, Group, Rollout, RolloutBatch};
+pub use batch::{FinishReason, Group, Rollout, RolloutBatch, Sampling};
 pub use metrics::{Metrics, MetricsRecord};
 pub use prompt::{ChatMessage, Prompt};
 

@@ -53,6 +53,6 @@ pub use pretrained::{PretrainedModelError, model_config};
 pub use sample::{
     Sample, SamplingParams, sample_batch, sample_batch_until, sample_group, stop_strings,
 };
-pub use score::{Scored, score};
+pub use score::{Scored, score, score_tempered};
 pub use source::{CheckpointInfo, LoadedModel, ModelSource, load_model};
 pub use tokenizer::CharTokenizer;

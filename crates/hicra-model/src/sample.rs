@@ -3,9 +3,14 @@
 //! each step's logits, which also yields every token's log-probability and the entropy of the
 //! distribution it was drawn from.
 //!
-//! Both figures are taken from the *untempered* distribution `softmax(logits)`, the one the
-//! learner's scorer computes, so sampler and learner agree at temperature 1; temperature,
-//! top-k and top-p only shape the draw.
+//! Both figures are taken from the *tempered* distribution `softmax(logits / T)` over the whole
+//! vocabulary (T = 1 for greedy decoding), the one the learner's scorer computes for the same
+//! temperature ([`crate::score_tempered`]), so sampler and learner agree at every temperature.
+//! Top-k and top-p only restrict the draw: the recorded log-probability stays that of the
+//! full tempered distribution, not of the renormalised nucleus, so it is one the learner can
+//! recompute exactly (verl and TRL make the same choice); a truncated draw is then slightly
+//! off-policy, which `importance_correction` does not see. Sample with `top_k = 0` and
+//! `top_p = 1` (the defaults) for exact on-policy training.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -25,6 +30,18 @@ pub struct SamplingParams {
     pub max_new_tokens: usize,
     /// Tokens that end a response (kept as its last token).
     pub stop_tokens: Vec<u32>,
+}
+
+impl SamplingParams {
+    /// The temperature the recorded log-probs and entropies are taken at: the sampling
+    /// temperature, or 1 for greedy decoding.
+    pub fn logprob_temperature(&self) -> f32 {
+        if self.temperature > 0.0 {
+            self.temperature
+        } else {
+            1.0
+        }
+    }
 }
 
 /// One generated response.
@@ -113,6 +130,7 @@ pub fn sample_batch_until<B: Backend>(
     let mut cache = cache.repeat_rows(n, device);
     let total = prompts.len() * n;
     let mut samples = vec![Sample::default(); total];
+    let temperature = params.logprob_temperature();
     for step in 0..max_new {
         let mut next = Vec::with_capacity(total);
         for (sample, logits) in samples.iter_mut().zip(&rows) {
@@ -120,7 +138,7 @@ pub fn sample_batch_until<B: Backend>(
                 next.push(0);
                 continue;
             }
-            let (logprobs, entropy) = log_softmax_entropy(logits);
+            let (logprobs, entropy) = log_softmax_entropy(logits, temperature);
             let token = choose(logits, params, rng);
             sample.tokens.push(token);
             sample.logprobs.push(logprobs[token as usize]);
@@ -170,12 +188,19 @@ fn host_rows<B: Backend>(logits: Tensor<B, 2>) -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// Log-probabilities and entropy (nats) of `softmax(logits)`, in f64 for accuracy.
-pub fn log_softmax_entropy(logits: &[f32]) -> (Vec<f32>, f32) {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+/// Log-probabilities and entropy (nats) of `softmax(logits / temperature)`, in f64 for
+/// accuracy. The division is done in f32 first, as the scorer's tensor op does, so both see
+/// the same scaled logits.
+pub fn log_softmax_entropy(logits: &[f32], temperature: f32) -> (Vec<f32>, f32) {
+    let scaled: Vec<f32> = if temperature == 1.0 {
+        logits.to_vec()
+    } else {
+        logits.iter().map(|&l| l / temperature).collect()
+    };
+    let max = scaled.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = scaled.iter().map(|&l| f64::from(l - max).exp()).sum();
     let log_z = f64::from(max) + sum.ln();
-    let logprobs: Vec<f64> = logits.iter().map(|&l| f64::from(l) - log_z).collect();
+    let logprobs: Vec<f64> = scaled.iter().map(|&l| f64::from(l) - log_z).collect();
     let entropy = -logprobs
         .iter()
         .map(|lp| lp.exp() * lp)
@@ -276,9 +301,14 @@ mod tests {
 
     #[test]
     fn entropy_and_logprobs_by_hand() {
-        let (lp, h) = log_softmax_entropy(&[0.0, 0.0]);
+        let (lp, h) = log_softmax_entropy(&[0.0, 0.0], 1.0);
         assert!((lp[0] - 0.5f32.ln()).abs() < 1e-6);
         assert!((h - 2f32.ln()).abs() < 1e-6);
+        // at T = 0.5 the logits [0, ln 2] become [0, 2 ln 2]: p = [1/5, 4/5]
+        let (lp, h) = log_softmax_entropy(&[0.0, 2f32.ln()], 0.5);
+        assert!((lp[0] - 0.2f32.ln()).abs() < 1e-6 && (lp[1] - 0.8f32.ln()).abs() < 1e-6);
+        let want = -(0.2f32 * 0.2f32.ln() + 0.8 * 0.8f32.ln());
+        assert!((h - want).abs() < 1e-6);
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Teacher-forced scoring: the log-probability of each response token, and the entropy of the
 //! distribution at its position, for a batch of (prompt, response) pairs. Differentiable when
 //! the backend is an autodiff one; this is what the learner trains through.
+//!
+//! [`score_tempered`] scores under `softmax(logits / T)` with one temperature per pair, the
+//! distribution a sampler at temperature `T` draws from and records (see [`crate::sample`]),
+//! so that the learner's ratio compares like with like.
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
@@ -17,12 +21,27 @@ pub struct Scored<B: Backend> {
 }
 
 /// Scores `pairs` of (prompt ids, response ids) in one forward pass (right-padded, so causal
-/// attention alone keeps padding out of every real position).
+/// attention alone keeps padding out of every real position), under `softmax(logits)`.
 pub fn score<B: Backend>(
     model: &Llama<B>,
     pairs: &[(&[u32], &[u32])],
     device: &B::Device,
 ) -> Scored<B> {
+    score_tempered(model, pairs, &vec![1.0; pairs.len()], device)
+}
+
+/// [`score`] under `softmax(logits / temperatures[i])` for pair `i` (each temperature > 0).
+pub fn score_tempered<B: Backend>(
+    model: &Llama<B>,
+    pairs: &[(&[u32], &[u32])],
+    temperatures: &[f32],
+    device: &B::Device,
+) -> Scored<B> {
+    assert_eq!(pairs.len(), temperatures.len(), "one temperature per pair");
+    assert!(
+        temperatures.iter().all(|&t| t > 0.0 && t.is_finite()),
+        "scoring temperatures must be positive"
+    );
     let batch = pairs.len();
     let input_len = pairs
         .iter()
@@ -50,6 +69,19 @@ pub fn score<B: Backend>(
         Tensor::<B, 2, Int>::from_data(TensorData::new(data, [batch, cols]), device)
     };
     let logits = model.forward(ints(inputs, input_len), None);
+    let logits = match temperatures {
+        [first, rest @ ..] if rest.iter().all(|t| t == first) => {
+            if *first == 1.0 {
+                logits
+            } else {
+                logits.div_scalar(*first)
+            }
+        }
+        _ => {
+            let per_row = TensorData::new(temperatures.to_vec(), [batch, 1, 1]);
+            logits / Tensor::<B, 3>::from_data(per_row, device)
+        }
+    };
     let logp = log_softmax(logits, 2);
     let entropy = (logp.clone().exp() * logp.clone())
         .sum_dim(2)

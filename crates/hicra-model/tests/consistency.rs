@@ -4,7 +4,7 @@
 use burn::tensor::{Int, Tensor, TensorData};
 use hicra_model::{
     KvCache, Llama, ModelConfig, RuntimeAutodiff, RuntimeBackend, SamplingParams, sample_group,
-    score,
+    score, score_tempered,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -49,14 +49,15 @@ fn later_tokens_do_not_change_earlier_logits() {
     assert!(max_diff(a, b) < 1e-6);
 }
 
-#[test]
-fn the_scorer_reproduces_the_samplers_logprobs_and_entropies() {
+/// The largest difference between the sampler's recorded log-probs/entropies and the
+/// teacher-forced scorer's at the sampler's temperature, over 6 sampled responses.
+fn sampler_vs_scorer_gap(temperature: f32, top_k: usize) -> f32 {
     let m = model();
     let prompts: [&[u32]; 2] = [&[3, 4, 5], &[6, 7]];
     let params = SamplingParams {
-        temperature: 1.0,
+        temperature,
         top_p: 1.0,
-        top_k: 0,
+        top_k,
         max_new_tokens: 12,
         stop_tokens: vec![1],
     };
@@ -73,7 +74,8 @@ fn the_scorer_reproduces_the_samplers_logprobs_and_entropies() {
         .iter()
         .map(|(p, r)| (p.as_slice(), r.as_slice()))
         .collect();
-    let scored = score(&m, &refs, &hicra_model::cpu());
+    let temperatures = vec![params.logprob_temperature(); refs.len()];
+    let scored = score_tempered(&m, &refs, &temperatures, &hicra_model::cpu());
     let logprobs: Vec<f32> = scored.logprobs.into_data().to_vec().unwrap();
     let entropies: Vec<f32> = scored.entropies.into_data().to_vec().unwrap();
     let width = logprobs.len() / pairs.len();
@@ -85,8 +87,58 @@ fn the_scorer_reproduces_the_samplers_logprobs_and_entropies() {
             worst = worst.max((entropies[row * width + k] - s.entropies[k]).abs());
         }
     }
+    worst
+}
+
+#[test]
+fn the_scorer_reproduces_the_samplers_logprobs_and_entropies() {
+    let worst = sampler_vs_scorer_gap(1.0, 0);
     eprintln!("sampler vs scorer max abs diff (tiny model, flex f32): {worst:e}");
     assert!(worst < 1e-4, "{worst}");
+}
+
+/// At T != 1 both sides use `softmax(logits / T)`; top-k only restricts the draw, the
+/// recorded log-prob stays the full tempered one (as documented in `sample.rs`).
+#[test]
+fn tempered_logprobs_agree_between_sampler_and_scorer() {
+    for (temperature, top_k) in [(0.7, 0), (0.6, 5), (1.5, 0)] {
+        let worst = sampler_vs_scorer_gap(temperature, top_k);
+        eprintln!("T={temperature} top_k={top_k}: sampler vs scorer {worst:e}");
+        assert!(worst <= 1e-4, "T={temperature}: {worst}");
+    }
+    // and the untempered scorer would not agree: the temperature is really applied
+    let m = model();
+    let pair: (&[u32], &[u32]) = (&[3, 4, 5], &[6, 7, 8]);
+    let plain: Vec<f32> = score(&m, &[pair], &hicra_model::cpu()).logprobs.into_data().to_vec().unwrap();
+    let hot: Vec<f32> = score_tempered(&m, &[pair], &[0.7], &hicra_model::cpu())
+        .logprobs
+        .into_data()
+        .to_vec()
+        .unwrap();
+    assert!(plain.iter().zip(&hot).any(|(a, b)| (a - b).abs() > 1e-3));
+}
+
+/// Rows of one batch may carry different temperatures: each is scored at its own.
+#[test]
+fn each_row_is_scored_at_its_own_temperature() {
+    let m = model();
+    let pairs: [(&[u32], &[u32]); 2] = [(&[3, 4], &[5, 6, 7]), (&[3, 4], &[5, 6, 7])];
+    let device = hicra_model::cpu();
+    let mixed: Vec<f32> = score_tempered(&m, &pairs, &[0.5, 2.0], &device)
+        .logprobs
+        .into_data()
+        .to_vec()
+        .unwrap();
+    for (row, t) in [(0, 0.5), (1, 2.0)] {
+        let alone: Vec<f32> = score_tempered(&m, &pairs[row..=row], &[t], &device)
+            .logprobs
+            .into_data()
+            .to_vec()
+            .unwrap();
+        for k in 0..3 {
+            assert!((mixed[row * 3 + k] - alone[k]).abs() < 1e-5, "row {row}");
+        }
+    }
 }
 
 #[test]

@@ -5,10 +5,16 @@
 //!   version and adopts new weights from its keep-latest `weights` input; in evaluation mode it
 //!   measures a fixed prompt set every few versions.
 //! * `learner.policy_gradient` owns the trainable policy: an optional supervised warm-up on
-//!   worked solutions, then one AdamW step per credited batch on the clipped surrogate
-//!   ([`loss`]), with global-norm clipping ([`clip`]), micro-batches with gradient
-//!   accumulation, several epochs, and NaN/inf steps skipped (the run stops after N in a row).
-//!   After each update it sends [`PolicyUpdate`] to every sampler.
+//!   worked solutions, then for each credited batch E epochs of shuffled mini-batches, one
+//!   AdamW step each, on the chosen objective ([`objective`]: PPO, GSPO, CISPO) inside the
+//!   shared loss ([`loss`]: aggregation, KL, entropy), optionally corrected for a sampler that
+//!   differs from the learner ([`importance`]), with global-norm clipping ([`clip`]),
+//!   micro-batches with gradient accumulation, and NaN/inf steps skipped (the run stops after
+//!   N batches in a row). After each batch it sends [`PolicyUpdate`] to every sampler.
+//!
+//! Sampler and learner work on one distribution: the sampler records log-probs and entropies
+//! of `softmax(logits / T)` and stamps each rollout with its sampling settings; the learner
+//! scores every rollout at that temperature, so at equal weights the ratio is 1.
 //!
 //! The loop closes through the weights edge: on-policy samplers wait for the version matching
 //! their step, so sampling and learning alternate; `max_staleness` lets them run ahead.
@@ -17,8 +23,10 @@ pub mod checkpoint;
 pub mod clip;
 pub mod codec;
 pub mod dynamic_sampling;
+pub mod importance;
 pub mod learner;
 pub mod loss;
+pub mod objective;
 pub mod policy;
 pub mod sampler;
 pub mod schedule;

@@ -1,6 +1,6 @@
-//! The policy-gradient loss (hicra.md §6): clipped surrogate with separate lower and upper
-//! clip ranges (DAPO's clip-higher), optional dual clip, optional KL to a reference policy
-//! (k1, k2, k3) and entropy bonus, aggregated in one of four ways.
+//! The policy-gradient loss (hicra.md §6): the objective's policy term ([`crate::objective`]:
+//! PPO, GSPO, CISPO), times optional importance weights, plus an optional KL to a reference
+//! policy (k1, k2, k3) and entropy bonus, aggregated in one of four ways.
 //!
 //! Aggregation is expressed as per-token weights computed over the *whole* batch, so that
 //! micro-batches with gradient accumulation give exactly the full-batch gradient.
@@ -8,6 +8,8 @@
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use serde::Deserialize;
+
+use crate::objective::{Objective, PolicyInputs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -61,10 +63,8 @@ pub fn token_weights(
 
 #[derive(Debug, Clone, Copy)]
 pub struct SurrogateOptions {
-    pub eps_low: f64,
-    pub eps_high: f64,
-    /// Dual-clip constant c (> 1) bounding the loss of negative-advantage tokens; 0 = off.
-    pub dual_clip: f64,
+    /// The policy term (PPO, GSPO, CISPO).
+    pub objective: Objective,
     pub kl_coef: f64,
     pub kl_estimator: KlEstimator,
     pub entropy_coef: f64,
@@ -76,36 +76,37 @@ pub struct SurrogateInputs<B: Backend> {
     pub old_logprobs: Tensor<B, 2>,
     pub advantages: Tensor<B, 2>,
     pub mask: Tensor<B, 2>,
+    /// The aggregation's per-token weights ([`token_weights`]).
     pub weights: Tensor<B, 2>,
     pub entropies: Tensor<B, 2>,
     pub ref_logprobs: Option<Tensor<B, 2>>,
+    /// Constant importance weights multiplying the policy term only ([`crate::importance`]).
+    pub importance: Option<Tensor<B, 2>>,
 }
 
 /// The weighted loss and the tensors its statistics are read from.
 pub struct Surrogate<B: Backend> {
     pub loss: Tensor<B, 1>,
-    /// 1 where the clipped branch was taken (masked).
+    /// 1 where the objective clipped the token (masked).
     pub clipped: Tensor<B, 2>,
-    pub ratio: Tensor<B, 2>,
     pub kl: Option<Tensor<B, 2>>,
 }
 
+/// `sum_t w_t * mask_t * (iw_t * policy_t + kl_coef * kl_t - entropy_coef * H_t)`.
 pub fn surrogate<B: Backend>(x: SurrogateInputs<B>, o: &SurrogateOptions) -> Surrogate<B> {
-    let ratio = (x.logprobs.clone() - x.old_logprobs).exp();
-    let unclipped = ratio.clone() * x.advantages.clone();
-    let clipped_ratio = ratio.clone().clamp(1.0 - o.eps_low, 1.0 + o.eps_high);
-    let clipped = clipped_ratio * x.advantages.clone();
-    let mut per_token = unclipped.clone().min_pair(clipped.clone()).neg();
-    let took_clip = clipped.lower(unclipped).float() * x.mask.clone();
-    if o.dual_clip > 0.0 {
-        let bound = x.advantages.clone() * (-o.dual_clip);
-        let negative = x.advantages.clone().lower_elem(0.0);
-        let capped = per_token.clone().min_pair(bound);
-        per_token = per_token.mask_where(negative, capped);
-    }
+    let term = o.objective.policy_term(PolicyInputs {
+        logprobs: x.logprobs.clone(),
+        old_logprobs: x.old_logprobs,
+        advantages: x.advantages,
+        mask: x.mask.clone(),
+    });
+    let mut per_token = match x.importance {
+        Some(w) => term.per_token * w,
+        None => term.per_token,
+    };
     let mut kl = None;
     if let (Some(reference), true) = (x.ref_logprobs, o.kl_coef > 0.0) {
-        let d = x.logprobs.clone() - reference;
+        let d = x.logprobs - reference;
         let k = match o.kl_estimator {
             KlEstimator::K1 => d,
             KlEstimator::K2 => d.powf_scalar(2.0) / 2.0,
@@ -120,8 +121,7 @@ pub fn surrogate<B: Backend>(x: SurrogateInputs<B>, o: &SurrogateOptions) -> Sur
     let loss = (per_token * x.weights * x.mask).sum();
     Surrogate {
         loss,
-        clipped: took_clip,
-        ratio,
+        clipped: term.clipped,
         kl,
     }
 }
@@ -141,57 +141,24 @@ mod tests {
 
     fn options() -> SurrogateOptions {
         SurrogateOptions {
-            eps_low: 0.2,
-            eps_high: 0.28,
-            dual_clip: 0.0,
+            objective: Objective::default(),
             kl_coef: 0.0,
             kl_estimator: KlEstimator::K3,
             entropy_coef: 0.0,
         }
     }
 
-    fn per_token(ratios: &[f32], adv: &[f32], o: &SurrogateOptions) -> Vec<f32> {
-        (0..ratios.len())
-            .map(|i| {
-                let inputs = SurrogateInputs {
-                    logprobs: t(&[ratios[i].ln()]),
-                    old_logprobs: t(&[0.0]),
-                    advantages: t(&[adv[i]]),
-                    mask: t(&[1.0]),
-                    weights: t(&[1.0]),
-                    entropies: t(&[0.0]),
-                    ref_logprobs: None,
-                };
-                surrogate(inputs, o).loss.into_scalar()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn clip_higher_bounds_each_side_separately() {
-        let got = per_token(
-            &[1.5, 1.5, 0.5, 0.5, 1.0],
-            &[1.0, -1.0, 1.0, -1.0, 2.0],
-            &options(),
-        );
-        // -min(rA, clip(r)A): r=1.5,A=1 -> -1.28; r=1.5,A=-1 -> 1.5; r=.5,A=1 -> -.5; r=.5,A=-1 -> .8
-        let want = [-1.28, 1.5, -0.5, 0.8, -2.0];
-        for (g, w) in got.iter().zip(want) {
-            assert!((g - w).abs() < 1e-5, "{got:?}");
+    fn inputs(ratio: f32, adv: f32) -> SurrogateInputs<RuntimeBackend> {
+        SurrogateInputs {
+            logprobs: t(&[ratio.ln()]),
+            old_logprobs: t(&[0.0]),
+            advantages: t(&[adv]),
+            mask: t(&[1.0]),
+            weights: t(&[1.0]),
+            entropies: t(&[0.5]),
+            ref_logprobs: None,
+            importance: None,
         }
-    }
-
-    #[test]
-    fn dual_clip_caps_negative_advantage_losses() {
-        let o = SurrogateOptions {
-            dual_clip: 3.0,
-            ..options()
-        };
-        let got = per_token(&[10.0, 10.0], &[-1.0, 1.0], &o);
-        assert!(
-            (got[0] - 3.0).abs() < 1e-5 && (got[1] + 1.28).abs() < 1e-5,
-            "{got:?}"
-        );
     }
 
     #[test]
@@ -205,6 +172,27 @@ mod tests {
     }
 
     #[test]
+    fn importance_weights_scale_the_policy_term_only() {
+        let o = SurrogateOptions {
+            entropy_coef: 0.1,
+            ..options()
+        };
+        // r = 1, A = 2: policy -2, entropy bonus -0.05; weight 0.5 halves the policy part only
+        let plain = surrogate(inputs(1.0, 2.0), &o).loss.into_scalar();
+        let weighted = surrogate(
+            SurrogateInputs {
+                importance: Some(t(&[0.5])),
+                ..inputs(1.0, 2.0)
+            },
+            &o,
+        )
+        .loss
+        .into_scalar();
+        assert!((plain - (-2.05)).abs() < 1e-6, "{plain}");
+        assert!((weighted - (-1.05)).abs() < 1e-6, "{weighted}");
+    }
+
+    #[test]
     fn kl_estimators_by_hand() {
         let o = SurrogateOptions {
             kl_coef: 1.0,
@@ -215,17 +203,13 @@ mod tests {
             (KlEstimator::K2, 0.125),
             (KlEstimator::K3, (-0.5f32).exp() + 0.5 - 1.0),
         ] {
-            let inputs = SurrogateInputs {
+            let x = SurrogateInputs {
                 logprobs: t(&[0.0]),
-                old_logprobs: t(&[0.0]),
-                advantages: t(&[0.0]),
-                mask: t(&[1.0]),
-                weights: t(&[1.0]),
-                entropies: t(&[0.0]),
                 ref_logprobs: Some(t(&[-0.5])),
+                ..inputs(1.0, 0.0)
             };
             let got = surrogate(
-                inputs,
+                x,
                 &SurrogateOptions {
                     kl_estimator: est,
                     ..o

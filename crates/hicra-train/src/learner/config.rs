@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use super::Learner;
 use crate::checkpoint;
+use crate::importance::ImportanceCorrection;
 use crate::loss::{KlEstimator, LossAggregation};
+use crate::objective::Objective;
 use crate::policy::{PolicyModelConfig, PolicyUpdate};
 use crate::schedule::Schedule;
 use crate::sft::SftConfig;
@@ -42,10 +44,10 @@ pub struct LearnerConfig {
     /// `constant` or `cosine`. Default: `constant`.
     #[serde(default = "default_schedule")]
     pub schedule: Schedule,
-    /// Linear warm-up, in optimiser steps. Default: 0.
+    /// Linear warm-up, in learner steps (one per batch, whatever its mini-batches). Default: 0.
     #[serde(default)]
     pub warmup_steps: u64,
-    /// Optimiser steps the cosine schedule spans. Default: 100.
+    /// Learner steps the cosine schedule spans. Default: 100.
     #[serde(default = "default_total")]
     pub total_steps: u64,
     /// Cosine floor as a fraction of the peak. Default: 0.1.
@@ -57,15 +59,23 @@ pub struct LearnerConfig {
     /// Global gradient-norm limit (0 = off). Default: 1.0.
     #[serde(default = "default_clip")]
     pub grad_clip: f64,
-    /// Lower clip range of the ratio. Default: 0.2.
-    #[serde(default = "default_eps_low")]
-    pub eps_low: f64,
-    /// Upper clip range of the ratio (clip-higher). Default: 0.28.
-    #[serde(default = "default_eps_high")]
-    pub eps_high: f64,
-    /// Dual-clip constant for negative advantages (0 = off, else > 1). Default: 0.
+    /// The policy objective: `ppo` (clipped token surrogate with clip-higher and dual clip),
+    /// `gspo` (clipped sequence-level ratio) or `cispo` (clipped stop-gradient weight on every
+    /// token), as a name with its defaults or a table `{ kind = "ppo", eps_low = 0.2, ... }`
+    /// (see `crate::objective`). Default: `ppo` (eps_low 0.2, eps_high 0.28, dual_clip 0).
     #[serde(default)]
-    pub dual_clip: f64,
+    pub objective: Objective,
+    /// Correction for a sampler that differs from the learner (another precision, stale
+    /// weights): the learner recomputes the batch's log-probs before its first update and
+    /// uses them as `old`, and weights each token's policy loss by `pi_old / mu`, truncated or
+    /// masked at `cap`: `{ level = "token" | "sequence", mode = "truncate" | "mask", cap = 2.0 }`.
+    /// Default: off (the sampler's log-probs are `old`).
+    #[serde(default)]
+    pub importance_correction: Option<ImportanceCorrection>,
+    /// DAPO's overlong filtering: responses cut at `max_new_tokens` (finish = length) leave
+    /// the loss. Default: false.
+    #[serde(default)]
+    pub mask_truncated: bool,
     /// `token-mean`, `seq-mean-token-mean`, `seq-mean-token-sum`, `seq-mean-token-sum-norm`.
     /// Default: `token-mean`.
     #[serde(default = "default_agg")]
@@ -82,10 +92,16 @@ pub struct LearnerConfig {
     /// Entropy bonus (0 = off). Default: 0.
     #[serde(default)]
     pub entropy_coef: f64,
-    /// Responses per forward/backward pass (gradients accumulate). Default: 32.
+    /// Responses per forward/backward pass inside a mini-batch (gradients accumulate).
+    /// Default: 32.
     #[serde(default = "default_micro")]
     pub micro_batch_size: usize,
-    /// Optimisation passes over each batch. Default: 1.
+    /// Responses per optimiser step (0 = the whole batch): each epoch shuffles the batch
+    /// (seeded) and takes ceil(N / mini_batch_size) steps, so later steps see ratios away from
+    /// 1 and the clip engages. Default: 0.
+    #[serde(default)]
+    pub mini_batch_size: usize,
+    /// Passes over each batch; `old` log-probs stay those of the batch's start. Default: 1.
     #[serde(default = "one")]
     pub epochs: usize,
     /// Stop the run after this many consecutive steps skipped for NaN/inf. Default: 3.
@@ -118,12 +134,6 @@ fn default_min_ratio() -> f64 {
 fn default_clip() -> f64 {
     1.0
 }
-fn default_eps_low() -> f64 {
-    0.2
-}
-fn default_eps_high() -> f64 {
-    0.28
-}
 fn default_agg() -> LossAggregation {
     LossAggregation::TokenMean
 }
@@ -148,7 +158,7 @@ fn fifty() -> u64 {
 
 impl StageConfig for LearnerConfig {
     const KIND: &'static str = "learner.policy_gradient";
-    const SUMMARY: &'static str = "clipped policy gradient (clip-higher, KL, entropy, 4 aggregations), AdamW, global clipping, SFT warm-up";
+    const SUMMARY: &'static str = "policy gradient (PPO / GSPO / CISPO objectives, epochs x mini-batches, importance correction, KL, entropy, 4 aggregations), AdamW, global clipping, SFT warm-up";
     const EXAMPLE: &'static str = r#"[stages.learner]
 kind = "learner.policy_gradient"
 inputs = { rollouts = "credit.rollouts", sft = "warmup.prompts" }
@@ -159,15 +169,18 @@ total_steps = 100
 min_lr_ratio = 0.1
 weight_decay = 0.0
 grad_clip = 1.0
-eps_low = 0.2
-eps_high = 0.28
-dual_clip = 0.0
+objective = { kind = "ppo", eps_low = 0.2, eps_high = 0.28, dual_clip = 0.0 }  # or "ppo", "gspo", "cispo" with defaults
+# objective = { kind = "gspo", eps_low = 3e-4, eps_high = 4e-4 }   # sequence-level ratio
+# objective = { kind = "cispo", eps_low = 1.0, eps_high = 4.0 }    # clipped weight, every token keeps its gradient
+# importance_correction = { level = "token", mode = "truncate", cap = 2.0 }   # off by default; level "sequence", mode "mask"
+mask_truncated = false
 loss_aggregation = "token-mean"
 norm_length = 0
 kl_coef = 0.0
 kl_estimator = "k3"
 entropy_coef = 0.0
 micro_batch_size = 32
+mini_batch_size = 0
 epochs = 1
 max_consecutive_skips = 3
 checkpoint_every = 50
@@ -199,14 +212,6 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
                 "learning_rate must be positive",
             ),
             (
-                self.eps_low >= 0.0 && self.eps_low < 1.0 && self.eps_high >= 0.0,
-                "need 0 <= eps_low < 1 and eps_high >= 0",
-            ),
-            (
-                self.dual_clip == 0.0 || self.dual_clip > 1.0,
-                "dual_clip must be 0 (off) or > 1",
-            ),
-            (
                 self.micro_batch_size > 0 && self.epochs > 0,
                 "micro_batch_size and epochs must be positive",
             ),
@@ -229,6 +234,7 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
             optim,
             codec,
             reference: None,
+            seed: ctx.stage_seed(),
             step: 0,
             skips: 0,
             run_dir: ctx.run.out_dir.clone(),

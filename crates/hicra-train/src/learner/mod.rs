@@ -1,12 +1,15 @@
 //! `learner.policy_gradient`: owns the policy, optionally warms it up with supervised
-//! fine-tuning, then takes one optimiser step per credited batch and sends the new weights to
-//! the samplers.
+//! fine-tuning, then trains on each credited batch (E epochs of shuffled mini-batches, one
+//! optimiser step each) and sends the new weights to the samplers.
 //!
-//! [`config`] holds the TOML table and the set-up, [`step`] the optimiser step itself (micro-
-//! batched scoring, the clipped surrogate, global-norm clipping, skips on NaN/inf).
+//! [`config`] holds the TOML table and the set-up, [`step`] one batch (filtering, the `old`
+//! log-probs and importance weights, epochs and mini-batches), [`update`] one optimiser step
+//! on a mini-batch (micro-batched scoring, the objective, global-norm clipping, skips on
+//! NaN/inf).
 
 mod config;
 mod step;
+mod update;
 
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +32,8 @@ pub struct Learner<O> {
     optim: O,
     codec: Arc<TextCodec>,
     reference: Option<Llama<RuntimeBackend>>,
+    /// The stage seed: mini-batch shuffles derive from it and the step.
+    seed: u64,
     step: u64,
     skips: u32,
     run_dir: std::path::PathBuf,

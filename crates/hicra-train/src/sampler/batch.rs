@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hicra_flow::{BoxError, derive_seed};
-use hicra_messages::{FinishReason, Group, Prompt, Rollout, RolloutBatch};
+use hicra_messages::{FinishReason, Group, Prompt, Rollout, RolloutBatch, Sampling};
 use hicra_model::{SamplingParams, sample_batch};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -41,6 +41,11 @@ impl Sampler {
             &format!("{}-{step}", if eval { "eval" } else { "train" }),
         ));
         let params = self.params(codec);
+        let sampling = Sampling {
+            temperature: params.temperature,
+            top_k: params.top_k,
+            top_p: params.top_p,
+        };
         let started = Instant::now();
         let mut groups = Vec::with_capacity(prompts.len());
         let mut tokens = 0usize;
@@ -88,6 +93,7 @@ impl Sampler {
                     tokens: s.tokens,
                     logprobs: s.logprobs,
                     entropies: s.entropies,
+                    sampling: Some(sampling),
                     ..Default::default()
                 });
             }

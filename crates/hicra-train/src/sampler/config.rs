@@ -25,13 +25,18 @@ pub struct SamplerConfig {
     /// Most tokens per response. Default: 32.
     #[serde(default = "thirty_two")]
     pub max_new_tokens: usize,
-    /// Sampling temperature (0 = greedy). Default: 1.0.
+    /// Sampling temperature (0 = greedy). Recorded log-probs and entropies are those of
+    /// `softmax(logits / temperature)` (1 when greedy), and the learner scores at the same
+    /// temperature, read from each rollout. Default: 1.0.
     #[serde(default = "one")]
     pub temperature: f32,
-    /// Nucleus mass (1 = off). Default: 1.0.
+    /// Nucleus mass (1 = off). It restricts the draw only: the recorded log-prob stays that of
+    /// the full tempered distribution, so training on truncated draws is slightly off-policy.
+    /// Default: 1.0.
     #[serde(default = "one")]
     pub top_p: f32,
-    /// Keep the k likeliest tokens (0 = off). Default: 0.
+    /// Keep the k likeliest tokens (0 = off); restricts the draw only, like `top_p`.
+    /// Default: 0.
     #[serde(default)]
     pub top_k: usize,
     /// How many versions the policy may lag behind the step it samples for. Default: 0.
@@ -103,6 +108,13 @@ dtype = "f32"
                 self.temperature, self.top_p
             )
             .into());
+        }
+        if self.eval_every == 0 && (self.top_k > 0 || self.top_p < 1.0) {
+            tracing::warn!(
+                top_k = self.top_k,
+                top_p = self.top_p,
+                "training on top-k/top-p draws: the recorded log-probs are of the full tempered distribution, so the update is slightly off-policy"
+            );
         }
         let device = self.device.open()?;
         self.dtype.check(self.device, &device)?;

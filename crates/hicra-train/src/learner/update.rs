@@ -1,0 +1,189 @@
+//! One optimiser step on a mini-batch: its rollouts re-scored with autodiff in micro-batches at
+//! their sampling temperature (gradients accumulate, each token weighted by the loss
+//! aggregation over the mini-batch so micro-batches add up to the mini-batch gradient), the
+//! objective's loss, global-norm clipping, AdamW. A non-finite loss or gradient skips this
+//! step (the model is left as it was) and is counted; the batch's figures add up in [`Totals`].
+
+use std::time::Instant;
+
+use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
+use burn::tensor::{Tensor, TensorData};
+use hicra_messages::{Metrics, Rollout};
+use hicra_model::{Llama, RuntimeAutodiff, score_tempered};
+
+use super::Learner;
+use super::step::padded;
+use crate::clip::clip_global_norm;
+use crate::loss::{SurrogateInputs, SurrogateOptions, surrogate, token_weights};
+
+/// A rollout of a mini-batch with its `old` log-probs and optional importance weights.
+pub(super) struct Item<'a> {
+    pub rollout: &'a Rollout,
+    pub old: &'a [f32],
+    pub importance: Option<&'a [f32]>,
+}
+
+/// The figures of a batch's optimiser steps, added up.
+#[derive(Default)]
+pub(super) struct Totals {
+    /// Optimiser steps attempted and taken.
+    pub updates: usize,
+    pub taken: usize,
+    /// Why the last skipped step was skipped (`loss` or `gradient`).
+    pub skipped_for: Option<&'static str>,
+    loss_sum: f64,
+    norm_sum: f64,
+    norm_max: f64,
+    clipped: f64,
+    kl_sum: f64,
+    /// Response tokens scored with autodiff (epochs x tokens when nothing is skipped).
+    pub scored_tokens: usize,
+    pub score_secs: f64,
+    /// Largest |learner - sampler| log-prob before any update of the batch.
+    pub gap: f32,
+}
+
+impl Totals {
+    pub fn report(&self, m: &mut Metrics, with_kl: bool) {
+        let taken = self.taken.max(1) as f64;
+        let tokens = self.scored_tokens.max(1) as f64;
+        m.insert("loss/policy".into(), self.loss_sum / taken);
+        m.insert("pg_clipfrac".into(), self.clipped / tokens);
+        m.insert("grad_norm".into(), self.norm_sum / taken);
+        m.insert("grad_norm/max".into(), self.norm_max);
+        m.insert("learner/optimizer_steps".into(), self.taken as f64);
+        if self.updates > self.taken {
+            m.insert(
+                "learner/skipped_updates".into(),
+                (self.updates - self.taken) as f64,
+            );
+        }
+        m.insert(
+            "logprob_gap/sampler_vs_learner_max".into(),
+            f64::from(self.gap),
+        );
+        if with_kl {
+            m.insert("kl".into(), self.kl_sum / tokens);
+        }
+    }
+}
+
+impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
+    /// One optimiser step on `items` at learning rate `lr`; `measure_gap` compares the
+    /// learner's log-probs with `old` (only meaningful before the batch's first update).
+    pub(super) fn update(
+        &mut self,
+        items: &[Item],
+        lr: f64,
+        norm_length: usize,
+        measure_gap: bool,
+        totals: &mut Totals,
+    ) {
+        totals.updates += 1;
+        let options = SurrogateOptions {
+            objective: self.config.objective,
+            kl_coef: self.config.kl_coef,
+            kl_estimator: self.config.kl_estimator,
+            entropy_coef: self.config.entropy_coef,
+        };
+        let device = self.model().device();
+        let tokens: usize = items.iter().map(|i| i.rollout.len()).sum();
+        let (mut loss_sum, mut clipped, mut kl_sum, mut gap) = (0f64, 0f64, 0f64, 0f32);
+        let mut accumulator = GradientsAccumulator::<Llama<RuntimeAutodiff>>::new();
+        for chunk in items.chunks(self.config.micro_batch_size) {
+            let pairs: Vec<(&[u32], &[u32])> = chunk
+                .iter()
+                .map(|i| (i.rollout.prompt_tokens.as_slice(), i.rollout.tokens.as_slice()))
+                .collect();
+            let temperatures: Vec<f32> = chunk
+                .iter()
+                .map(|i| i.rollout.logprob_temperature())
+                .collect();
+            let scoring = Instant::now();
+            let scored = score_tempered(self.model(), &pairs, &temperatures, &device);
+            totals.score_secs += scoring.elapsed().as_secs_f64();
+            let width = scored.mask.dims()[1];
+            let lengths: Vec<usize> = chunk.iter().map(|i| i.rollout.len()).collect();
+            let rows = |get: &dyn Fn(&Item) -> Vec<f32>| -> Tensor<RuntimeAutodiff, 2> {
+                let values: Vec<Vec<f32>> = chunk.iter().map(get).collect();
+                let refs: Vec<&[f32]> = values.iter().map(Vec::as_slice).collect();
+                padded(&refs, width, &device)
+            };
+            let old = rows(&|i| i.old.to_vec());
+            let advantages = rows(&|i| i.rollout.advantages.clone());
+            let importance = chunk[0]
+                .importance
+                .is_some()
+                .then(|| rows(&|i| i.importance.unwrap_or_default().to_vec()));
+            let weights = token_weights(
+                self.config.loss_aggregation,
+                &lengths,
+                width,
+                items.len(),
+                tokens,
+                norm_length,
+            );
+            let weights =
+                Tensor::from_data(TensorData::new(weights, [chunk.len(), width]), &device);
+            let ref_logprobs = self.reference.as_ref().map(|r| {
+                let s = score_tempered(r, &pairs, &temperatures, &device);
+                Tensor::<RuntimeAutodiff, 2>::from_data(s.logprobs.into_data(), &device)
+            });
+            if measure_gap {
+                let diff: f32 = (scored.logprobs.clone() - old.clone())
+                    .abs()
+                    .mul(scored.mask.clone())
+                    .max()
+                    .into_scalar();
+                gap = gap.max(diff);
+            }
+            let out = surrogate(
+                SurrogateInputs {
+                    logprobs: scored.logprobs,
+                    old_logprobs: old,
+                    advantages,
+                    mask: scored.mask.clone(),
+                    weights,
+                    entropies: scored.entropies,
+                    ref_logprobs,
+                    importance,
+                },
+                &options,
+            );
+            clipped += f64::from(out.clipped.sum().into_scalar());
+            if let Some(kl) = out.kl {
+                kl_sum += f64::from((kl * scored.mask).sum().into_scalar());
+            }
+            let loss_value = f64::from(out.loss.clone().into_scalar());
+            if !loss_value.is_finite() {
+                self.skipped_update(totals, "loss");
+                return;
+            }
+            loss_sum += loss_value;
+            let grads = GradientsParams::from_grads(out.loss.backward(), self.model());
+            accumulator.accumulate(self.model(), grads);
+        }
+        let mut grads = accumulator.grads();
+        let norm =
+            clip_global_norm::<RuntimeAutodiff, _>(self.model(), &mut grads, self.config.grad_clip);
+        if !norm.is_finite() {
+            self.skipped_update(totals, "gradient");
+            return;
+        }
+        let model = self.model.take().expect("model present");
+        self.model = Some(self.optim.step(lr, model, grads));
+        totals.taken += 1;
+        totals.loss_sum += loss_sum;
+        totals.norm_sum += norm;
+        totals.norm_max = totals.norm_max.max(norm);
+        totals.clipped += clipped;
+        totals.kl_sum += kl_sum;
+        totals.scored_tokens += tokens;
+        totals.gap = totals.gap.max(gap);
+    }
+
+    fn skipped_update(&self, totals: &mut Totals, what: &'static str) {
+        tracing::warn!(step = self.step, "non-finite {what}: optimiser step skipped");
+        totals.skipped_for = Some(what);
+    }
+}
