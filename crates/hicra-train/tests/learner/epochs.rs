@@ -81,7 +81,8 @@ fn batch(rollouts: Vec<Rollout>) -> RolloutBatch {
 
 /// Runs the learner with `PARAMS` plus `extra` on `batches`: its metrics and published weights.
 fn train(extra: &str, batches: Vec<RolloutBatch>) -> (Vec<Metrics>, Vec<PolicyUpdate>) {
-    let params = format!("{PARAMS}{extra}");
+    // no checkpoints: the harness shares one output directory between parallel tests
+    let params = format!("{PARAMS}checkpoint_every = 0\n{extra}");
     let mut out = StageHarness::new::<LearnerConfig>(&params)
         .input("rollouts", batches)
         .run()
