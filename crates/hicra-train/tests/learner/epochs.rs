@@ -2,10 +2,8 @@
 //! is one step; importance correction recomputes `old` and weights the loss; truncated
 //! responses leave the loss under `mask_truncated`; rollouts are scored at their temperature.
 
-use std::sync::Arc;
-
 use hicra_flow::testing::StageHarness;
-use hicra_messages::{FinishReason, Group, Metrics, MetricsRecord, Prompt, Rollout, RolloutBatch, Sampling};
+use hicra_messages::{FinishReason, Metrics, MetricsRecord, Rollout, RolloutBatch, Sampling};
 use hicra_model::{Llama, RuntimeBackend, score_tempered};
 use hicra_train::{LearnerConfig, PolicyUpdate};
 
@@ -59,24 +57,7 @@ fn rollouts(temperature: f32, offset: f32) -> Vec<Rollout> {
 }
 
 fn batch(rollouts: Vec<Rollout>) -> RolloutBatch {
-    RolloutBatch {
-        step: 0,
-        policy_version: 0,
-        groups: vec![Group {
-            prompt: Arc::new(Prompt {
-                id: "p".into(),
-                task: "t".into(),
-                question: "".into(),
-                answer: "".into(),
-                messages: vec![],
-                meta: Default::default(),
-                cursor: 0,
-            }),
-            rollouts,
-        }],
-        metrics: Default::default(),
-        eval: false,
-    }
+    crate::batch_of(rollouts)
 }
 
 /// Runs the learner with `PARAMS` plus `extra` on `batches`: its metrics and published weights.

@@ -43,6 +43,26 @@ fn logprob<B: burn::tensor::backend::Backend<Device = hicra_model::Device>>(
     v[..response.len()].iter().sum()
 }
 
+/// One batch of one group of `rollouts`, step 0, sampled by version 0.
+fn batch_of(rollouts: Vec<Rollout>) -> RolloutBatch {
+    let prompt = Arc::new(Prompt {
+        id: "p".into(),
+        task: "t".into(),
+        question: "".into(),
+        answer: "".into(),
+        messages: vec![],
+        meta: Default::default(),
+        cursor: 0,
+    });
+    RolloutBatch {
+        step: 0,
+        policy_version: 0,
+        groups: vec![Group { prompt, rollouts }],
+        metrics: Default::default(),
+        eval: false,
+    }
+}
+
 #[test]
 fn a_step_follows_the_sign_of_the_advantage() {
     let config = model_config();
@@ -63,25 +83,7 @@ fn a_step_follows_the_sign_of_the_advantage() {
             ..Default::default()
         }
     };
-    let prompt_msg = Arc::new(Prompt {
-        id: "p".into(),
-        task: "t".into(),
-        question: "".into(),
-        answer: "".into(),
-        messages: vec![],
-        meta: Default::default(),
-        cursor: 0,
-    });
-    let batch = RolloutBatch {
-        step: 0,
-        policy_version: 0,
-        groups: vec![Group {
-            prompt: prompt_msg,
-            rollouts: vec![rollout(&good, 1.0), rollout(&bad, -1.0)],
-        }],
-        metrics: Default::default(),
-        eval: false,
-    };
+    let batch = batch_of(vec![rollout(&good, 1.0), rollout(&bad, -1.0)]);
     let mut out = StageHarness::new::<LearnerConfig>(PARAMS)
         .input("rollouts", vec![batch])
         .run()
