@@ -346,7 +346,11 @@ fn the_quickstart_trains_with_every_objective() {
         assert_eq!(rows.len(), 12, "{objective}");
         let value = |row: &serde_json::Value, key: &str| row[key].as_f64().unwrap();
         for row in &rows {
-            assert_eq!(value(row, "learner/optimizer_steps"), 4.0, "{objective}: {row}");
+            assert_eq!(
+                value(row, "learner/optimizer_steps"),
+                4.0,
+                "{objective}: {row}"
+            );
             assert!(value(row, "loss/policy").is_finite() && value(row, "grad_norm") > 0.0);
         }
         let clipped: f64 = rows.iter().map(|r| value(r, "pg_clipfrac")).sum();

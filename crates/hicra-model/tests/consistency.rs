@@ -109,7 +109,11 @@ fn tempered_logprobs_agree_between_sampler_and_scorer() {
     // and the untempered scorer would not agree: the temperature is really applied
     let m = model();
     let pair: (&[u32], &[u32]) = (&[3, 4, 5], &[6, 7, 8]);
-    let plain: Vec<f32> = score(&m, &[pair], &hicra_model::cpu()).logprobs.into_data().to_vec().unwrap();
+    let plain: Vec<f32> = score(&m, &[pair], &hicra_model::cpu())
+        .logprobs
+        .into_data()
+        .to_vec()
+        .unwrap();
     let hot: Vec<f32> = score_tempered(&m, &[pair], &[0.7], &hicra_model::cpu())
         .logprobs
         .into_data()

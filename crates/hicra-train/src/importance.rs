@@ -104,7 +104,10 @@ impl ImportanceCorrection {
             .iter()
             .zip(mu)
             .map(|(old, mu)| {
-                let logs = old.iter().zip(mu).map(|(o, m)| f64::from(*o) - f64::from(*m));
+                let logs = old
+                    .iter()
+                    .zip(mu)
+                    .map(|(o, m)| f64::from(*o) - f64::from(*m));
                 match self.level {
                     Level::Token => logs
                         .map(|d| {

@@ -93,7 +93,12 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
         for chunk in items.chunks(self.config.micro_batch_size) {
             let pairs: Vec<(&[u32], &[u32])> = chunk
                 .iter()
-                .map(|i| (i.rollout.prompt_tokens.as_slice(), i.rollout.tokens.as_slice()))
+                .map(|i| {
+                    (
+                        i.rollout.prompt_tokens.as_slice(),
+                        i.rollout.tokens.as_slice(),
+                    )
+                })
                 .collect();
             let temperatures: Vec<f32> = chunk
                 .iter()
@@ -183,7 +188,10 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
     }
 
     fn skipped_update(&self, totals: &mut Totals, what: &'static str) {
-        tracing::warn!(step = self.step, "non-finite {what}: optimiser step skipped");
+        tracing::warn!(
+            step = self.step,
+            "non-finite {what}: optimiser step skipped"
+        );
         totals.skipped_for = Some(what);
     }
 }

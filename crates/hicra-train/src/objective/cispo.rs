@@ -51,7 +51,8 @@ impl Cispo {
     pub fn policy_term<B: Backend>(&self, x: PolicyInputs<B>) -> PolicyTerm<B> {
         let (low, high) = (1.0 - self.eps_low, 1.0 + self.eps_high);
         let ratio = (x.logprobs.clone() - x.old_logprobs).exp().detach();
-        let outside = ratio.clone().lower_elem(low).float() + ratio.clone().greater_elem(high).float();
+        let outside =
+            ratio.clone().lower_elem(low).float() + ratio.clone().greater_elem(high).float();
         let weight = ratio.clamp(low, high);
         PolicyTerm {
             per_token: (weight * x.advantages * x.logprobs).neg(),
@@ -97,15 +98,31 @@ mod tests {
         assert_close("clipped", &clipped, &want_clip, 0.0);
         assert_eq!(want_clip, vec![1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
         assert!(
-            grad.iter().zip(&want_clip).all(|(g, c)| *c == 0.0 || g.abs() > 0.1),
+            grad.iter()
+                .zip(&want_clip)
+                .all(|(g, c)| *c == 0.0 || g.abs() > 0.1),
             "clipped tokens keep their gradient"
         );
     }
 
     #[test]
     fn ranges_are_checked() {
-        assert!(Cispo { eps_low: 1.1, eps_high: 4.0 }.validate().is_err());
-        assert!(Cispo { eps_low: 1.0, eps_high: -1.0 }.validate().is_err());
+        assert!(
+            Cispo {
+                eps_low: 1.1,
+                eps_high: 4.0
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Cispo {
+                eps_low: 1.0,
+                eps_high: -1.0
+            }
+            .validate()
+            .is_err()
+        );
         assert!(Cispo::default().validate().is_ok());
     }
 }

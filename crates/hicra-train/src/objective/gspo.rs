@@ -139,8 +139,22 @@ mod tests {
 
     #[test]
     fn ranges_are_checked() {
-        assert!(Gspo { eps_low: 1.5, eps_high: 4e-4 }.validate().is_err());
-        assert!(Gspo { eps_low: 3e-4, eps_high: -4e-4 }.validate().is_err());
+        assert!(
+            Gspo {
+                eps_low: 1.5,
+                eps_high: 4e-4
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Gspo {
+                eps_low: 3e-4,
+                eps_high: -4e-4
+            }
+            .validate()
+            .is_err()
+        );
         assert!(Gspo::default().validate().is_ok());
     }
 }

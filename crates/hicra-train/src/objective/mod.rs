@@ -207,7 +207,11 @@ pub(crate) mod oracle {
         pub fn mask(&self) -> Vec<Vec<f64>> {
             self.len
                 .iter()
-                .map(|&n| (0..self.width()).map(|t| f64::from(u8::from(t < n))).collect())
+                .map(|&n| {
+                    (0..self.width())
+                        .map(|t| f64::from(u8::from(t < n)))
+                        .collect()
+                })
                 .collect()
         }
     }
@@ -238,7 +242,10 @@ pub(crate) mod oracle {
     pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
         assert_eq!(got.len(), want.len(), "{what}: lengths");
         for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!((g - w).abs() <= tol, "{what}[{i}]: got {g}, want {w}\n got {got:?}\nwant {want:?}");
+            assert!(
+                (g - w).abs() <= tol,
+                "{what}[{i}]: got {g}, want {w}\n got {got:?}\nwant {want:?}"
+            );
         }
     }
 }

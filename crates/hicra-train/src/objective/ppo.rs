@@ -129,7 +129,10 @@ mod tests {
         assert_close("loss", &loss, &want_loss, 1e-5);
         assert_close("grad", &grad, &want_grad, 1e-5);
         assert_close("clipped", &clipped, &want_clip, 0.0);
-        assert!(want_clip.iter().sum::<f64>() >= 3.0, "the batch exercises the clip");
+        assert!(
+            want_clip.iter().sum::<f64>() >= 3.0,
+            "the batch exercises the clip"
+        );
     }
 
     #[test]

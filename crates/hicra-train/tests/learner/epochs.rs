@@ -18,12 +18,20 @@ fn initial() -> Llama<RuntimeBackend> {
 /// at `temperature`, shifted by `offset` (a sampler that disagrees with the learner).
 fn rollout(tokens: &[u32], advantage: f32, temperature: f32, offset: f32) -> Rollout {
     let prompt = vec![2u32, 3, 5];
-    let s = score_tempered(&initial(), &[(&prompt[..], tokens)], &[temperature], &hicra_model::cpu());
+    let s = score_tempered(
+        &initial(),
+        &[(&prompt[..], tokens)],
+        &[temperature],
+        &hicra_model::cpu(),
+    );
     let logprobs: Vec<f32> = s.logprobs.into_data().convert::<f32>().to_vec().unwrap();
     Rollout {
         prompt_tokens: prompt,
         tokens: tokens.to_vec(),
-        logprobs: logprobs[..tokens.len()].iter().map(|l| l + offset).collect(),
+        logprobs: logprobs[..tokens.len()]
+            .iter()
+            .map(|l| l + offset)
+            .collect(),
         entropies: vec![0.0; tokens.len()],
         advantages: vec![advantage; tokens.len()],
         reward: Some(0.0),
@@ -80,8 +88,14 @@ fn two_epochs_of_mini_batches_engage_the_clip() {
         vec![batch(rollouts(1.0, 0.0))],
     );
     let m = &m[0];
-    assert_eq!(m["learner/optimizer_steps"], 8.0, "2 epochs x 4 mini-batches");
-    assert!(m["pg_clipfrac"] > 0.0, "later mini-batches are clipped: {m:?}");
+    assert_eq!(
+        m["learner/optimizer_steps"], 8.0,
+        "2 epochs x 4 mini-batches"
+    );
+    assert!(
+        m["pg_clipfrac"] > 0.0,
+        "later mini-batches are clipped: {m:?}"
+    );
     assert!(m["logprob_gap/sampler_vs_learner_max"] < 1e-5, "{m:?}");
 
     let (one, _) = train("", vec![batch(rollouts(1.0, 0.0))]);
@@ -99,7 +113,11 @@ fn one_epoch_over_the_whole_batch_is_todays_single_step() {
     let default = whole("");
     assert_eq!(default, whole("mini_batch_size = 8\n"));
     assert_eq!(default, whole("mini_batch_size = 100\n"));
-    assert_ne!(default, whole("mini_batch_size = 4\n"), "two steps differ from one");
+    assert_ne!(
+        default,
+        whole("mini_batch_size = 4\n"),
+        "two steps differ from one"
+    );
 }
 
 /// Shuffles derive from the stage seed and the step: the same run twice is the same.
@@ -111,7 +129,10 @@ fn mini_batch_shuffles_are_reproducible() {
             vec![batch(rollouts(1.0, 0.0))],
         );
         let p = updates[1].model();
-        (m[0]["loss/policy"], crate::logprob(&p, &[2, 3, 5], &[4, 2, 1]))
+        (
+            m[0]["loss/policy"],
+            crate::logprob(&p, &[2, 3, 5], &[4, 2, 1]),
+        )
     };
     assert_eq!(run(), run());
 }
@@ -132,7 +153,10 @@ fn importance_correction_recomputes_old_and_weights_tokens() {
     );
     let m = &m[0];
     assert_eq!(m["pg_clipfrac"], 0.0, "{m:?}");
-    assert!((m["importance/weight_mean"] - 0.3f64.exp()).abs() < 1e-3, "{m:?}");
+    assert!(
+        (m["importance/weight_mean"] - 0.3f64.exp()).abs() < 1e-3,
+        "{m:?}"
+    );
     assert_eq!(m["importance/clipped_frac"], 0.0);
     assert!((m["logprob_gap/sampler_vs_learner_max"] - 0.3).abs() < 1e-4);
 
@@ -164,7 +188,10 @@ fn truncated_responses_leave_the_loss_under_mask_truncated() {
     let all: Vec<Rollout> = rs[..2].to_vec();
     let (m, updates) = train("mask_truncated = true\n", vec![batch(all.clone())]);
     assert_eq!(m[0]["learner/empty_batch"], 1.0);
-    assert_eq!(updates.iter().map(|u| u.version).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        updates.iter().map(|u| u.version).collect::<Vec<_>>(),
+        vec![0, 1]
+    );
     let (m, _) = train("", vec![batch(all)]);
     assert!(m[0]["grad_norm"] > 0.0, "without the mask they train");
 }

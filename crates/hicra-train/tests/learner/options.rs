@@ -34,8 +34,14 @@ fn bad_objectives_and_corrections_are_refused_with_the_reason() {
         ("objective = \"ppo2\"", "ppo2"),
         ("objective = { kind = \"trpo\" }", "trpo"),
         ("objective = { kind = \"ppo\", eps_low = -0.2 }", "eps_low"),
-        ("objective = { kind = \"ppo\", dual_clip = 0.5 }", "dual_clip"),
-        ("objective = { kind = \"gspo\", eps_high = -1.0 }", "eps_high"),
+        (
+            "objective = { kind = \"ppo\", dual_clip = 0.5 }",
+            "dual_clip",
+        ),
+        (
+            "objective = { kind = \"gspo\", eps_high = -1.0 }",
+            "eps_high",
+        ),
         ("objective = { kind = \"cispo\", eps_low = 2.0 }", "eps_low"),
         ("objective = { kind = \"ppo\", epsilon = 0.2 }", "epsilon"),
         ("importance_correction = { cap = -2.0 }", "cap"),
@@ -43,7 +49,9 @@ fn bad_objectives_and_corrections_are_refused_with_the_reason() {
         ("importance_correction = { mode = \"clip\" }", "clip"),
         ("eps_low = 0.2", "eps_low"),
     ] {
-        let err = parse(text).err().unwrap_or_else(|| panic!("`{text}` was accepted"));
+        let err = parse(text)
+            .err()
+            .unwrap_or_else(|| panic!("`{text}` was accepted"));
         assert!(err.contains(needle), "`{text}`: {err}");
     }
 }
