@@ -157,8 +157,8 @@ fn prefill<B: Backend>(model: &Llama<B>, prompts: &[Vec<u32>], device: &B::Devic
     let ids: Vec<i64> = prompts.iter().flatten().map(|&t| i64::from(t)).collect();
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [prompts.len(), len]), device);
     let mut cache = hicra_model::KvCache::new(model.blocks.len());
-    let logits = model.forward_with_head(input, Some(&mut cache), model.inference_head());
-    let _ = logits.narrow(1, len - 1, 1).into_data();
+    let last = model.hidden(input, Some(&mut cache)).narrow(1, len - 1, 1);
+    let _ = model.project(last, model.inference_head()).into_data();
 }
 
 fn learner(args: LearnerArgs) -> miette::Result<()> {

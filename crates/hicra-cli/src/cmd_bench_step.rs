@@ -1,18 +1,21 @@
 //! `hicra bench step`: one whole RL step on one model: `prompts x group` responses sampled on
 //! the sampler's device, scored, back-propagated and updated with AdamW on the learner's, and
 //! the new weights moved back to the sampler (through host memory when the two devices are of
-//! different backends). Reports the three phases' seconds and the step's throughput in
+//! different backends). The learn phase cuts the batch into micro-batches as the learner does
+//! ([`hicra_train::plan_micro_batches`]), accumulating gradients. Reports the three phases' seconds and the step's throughput in
 //! generated tokens per second, the figure a generation-bound RL run is limited by.
 
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use clap::Args;
 use hicra_model::{
-    DeviceSpec, Llama, Precision, RuntimeAutodiff, RuntimeBackend, sample_batch, score,
+    DeviceSpec, Entropies, Llama, Precision, RuntimeAutodiff, RuntimeBackend, sample_batch,
+    score_tempered_with,
 };
+use hicra_train::plan_micro_batches;
 use miette::IntoDiagnostic;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -50,6 +53,13 @@ pub struct StepArgs {
     /// weights (mixed precision).
     #[arg(long, default_value = "f32", help = DTYPE_HELP)]
     dtype: Precision,
+    /// Responses per forward/backward pass (the learner's `micro_batch_size`).
+    #[arg(long, default_value_t = 32)]
+    micro_batch_size: usize,
+    /// Padded tokens per forward/backward pass, 0 = no limit (the learner's
+    /// `micro_batch_tokens`).
+    #[arg(long, default_value_t = 4096)]
+    micro_batch_tokens: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -96,9 +106,23 @@ pub fn run(args: StepArgs) -> miette::Result<()> {
             .zip(&groups)
             .flat_map(|(p, g)| g.iter().map(move |s| (&p[..], &s.tokens[..])))
             .collect();
-        let scored = score(&model, &pairs, &device);
-        let loss = (scored.logprobs * scored.mask).mean().neg();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lengths: Vec<usize> = pairs.iter().map(|(p, r)| p.len() + r.len()).collect();
+        let tokens = pairs.iter().map(|(_, r)| r.len()).sum::<usize>() as f32;
+        let mut accumulator = GradientsAccumulator::<Llama<RuntimeAutodiff>>::new();
+        for range in plan_micro_batches(&lengths, args.micro_batch_size, args.micro_batch_tokens) {
+            let temperatures = vec![1.0; range.len()];
+            // as the learner scores without an entropy bonus
+            let scored = score_tempered_with(
+                &model,
+                &pairs[range],
+                &temperatures,
+                Entropies::Skipped,
+                &device,
+            );
+            let loss = (scored.logprobs * scored.mask).sum().neg() / tokens;
+            accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+        }
+        let grads = accumulator.grads();
         model = optim.step(1e-6, model, grads);
         RuntimeAutodiff::sync(&device).into_diagnostic()?;
         let learned = at.elapsed().as_secs_f64();
@@ -129,6 +153,7 @@ pub fn run(args: StepArgs) -> miette::Result<()> {
             json!({"bench": "step", "model": args.model, "prompts": args.prompts, "group": args.group,
                 "prompt_len": args.prompt_len, "new_tokens": args.new_tokens,
                 "secs_per_step": step, "sample_secs": sample, "learn_secs": learn, "sync_secs": sync,
+                "micro_batch_size": args.micro_batch_size, "micro_batch_tokens": args.micro_batch_tokens,
                 "generated_tokens_per_sec": generated / step, "trained_tokens_per_sec": trained / learn,
                 "peak_mib": mem, "device": learner_spec.to_string(), "sampler_device": sampler_spec.to_string(),
                 "dtype": args.dtype.to_string()})

@@ -19,8 +19,14 @@ use serde::{Deserialize, Deserializer};
 
 /// The backend every model runs on: a runtime choice among the backends built in.
 pub type RuntimeBackend = burn::Dispatch;
-/// [`RuntimeBackend`] with autodiff, for learners.
-pub type RuntimeAutodiff = burn::backend::Autodiff<RuntimeBackend>;
+/// [`RuntimeBackend`] with autodiff, for learners. Balanced checkpointing: the outputs of
+/// memory-bound ops (norms, rotations, activations, masks) are recomputed in the backward pass
+/// instead of kept from the forward one, so a pass holds little more than the matrix products'
+/// inputs.
+pub type RuntimeAutodiff = burn::backend::Autodiff<
+    RuntimeBackend,
+    burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing,
+>;
 /// A device of [`RuntimeBackend`].
 pub type Device = burn::DispatchDevice;
 

@@ -7,8 +7,10 @@
 //! * [`sample_batch`] draws `n` responses to each of several prompts of any lengths with a KV
 //!   cache: the prompts are left-padded and prefilled together once (padding slots hidden by
 //!   the attention mask, real tokens numbered from position 0), each prompt's cache is repeated
-//!   for its `n` samples, and every generated token comes back with its log-probability and the
-//!   entropy of the distribution it was drawn from; stop tokens and stop strings end a row;
+//!   for its `n` samples (the key/value cache grows in two parts, so a step never copies the
+//!   history: [`kv_cache`]), and every generated token comes back with its log-probability and
+//!   the entropy of the distribution it was drawn from, all computed on the device
+//!   ([`draw`]); stop tokens and stop strings end a row, and finished rows leave the batch;
 //! * [`score`] recomputes those log-probabilities and entropies teacher-forced, through the same
 //!   layers, differentiably on an autodiff backend: the learner's view of the same numbers
 //!   (on SmolLM2 the two agree to 1e-5).
@@ -30,7 +32,9 @@
 pub mod check;
 pub mod config;
 pub mod device;
+pub mod draw;
 pub mod inspect;
+pub mod kv_cache;
 pub mod layers;
 pub mod llama;
 pub mod precision;
@@ -46,13 +50,15 @@ pub use device::{
     Device, DeviceError, DeviceSpec, RuntimeAutodiff, RuntimeBackend, WgpuAdapter, cpu,
     gpu_memory_reserved,
 };
+pub use draw::{Picks, pick};
 pub use inspect::{PositionLogits, PromptLogits, prompt_logits};
-pub use llama::{KvCache, Llama};
+pub use kv_cache::KvCache;
+pub use llama::Llama;
 pub use precision::{Precision, PrecisionError};
 pub use pretrained::{PretrainedModelError, model_config};
 pub use sample::{
     Sample, SamplingParams, sample_batch, sample_batch_until, sample_group, stop_strings,
 };
-pub use score::{Scored, score, score_tempered};
+pub use score::{Entropies, Scored, score, score_tempered, score_tempered_with};
 pub use source::{CheckpointInfo, LoadedModel, ModelSource, load_model};
 pub use tokenizer::CharTokenizer;

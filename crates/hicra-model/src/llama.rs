@@ -13,7 +13,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::ModelConfig;
-use crate::layers::{Attention, Dense, LayerCache, Mlp, RmsNorm, Rope, RopeAngles, causal_mask};
+use crate::kv_cache::KvCache;
+use crate::layers::{Attention, Dense, Mlp, RmsNorm, Rope, RopeAngles, causal_mask};
 use crate::precision::Precision;
 
 #[derive(Module, Debug)]
@@ -37,75 +38,6 @@ pub struct Llama<B: Backend> {
     /// used); not saved with the weights.
     #[module(skip)]
     pub compute: Precision,
-}
-
-/// Per-layer key/value caches of one batch of sequences. Prompts of different lengths are
-/// left-padded: row `b` starts with `padding[b]` slots that no real position attends to, and
-/// its real tokens take positions `0, 1, ...` from there.
-#[derive(Debug, Clone)]
-pub struct KvCache<B: Backend> {
-    pub layers: Vec<Option<LayerCache<B>>>,
-    /// Slots already cached (padding included).
-    pub len: usize,
-    /// Left-padding slots per row; empty when no row is padded.
-    pub padding: Vec<usize>,
-}
-
-impl<B: Backend> KvCache<B> {
-    pub fn new(num_layers: usize) -> Self {
-        Self {
-            layers: vec![None; num_layers],
-            len: 0,
-            padding: Vec::new(),
-        }
-    }
-
-    /// An empty cache for rows whose first `padding[b]` slots will be padding.
-    pub fn padded(num_layers: usize, padding: Vec<usize>) -> Self {
-        let padding = if padding.iter().all(|&p| p == 0) {
-            Vec::new()
-        } else {
-            padding
-        };
-        Self {
-            padding,
-            ..Self::new(num_layers)
-        }
-    }
-
-    /// Repeats every row `times` in place (`[a, b]` -> `[a, a, b, b]`): each prompt's cache
-    /// shared by the samples of its group.
-    pub fn repeat_rows(&self, times: usize, device: &B::Device) -> Self {
-        let rows = self
-            .layers
-            .iter()
-            .flatten()
-            .next()
-            .map_or(self.padding.len().max(1), |c| c.keys.dims()[0]);
-        let index: Vec<i64> = (0..rows as i64)
-            .flat_map(|r| std::iter::repeat_n(r, times))
-            .collect();
-        let index = Tensor::<B, 1, Int>::from_data(TensorData::new(index, [rows * times]), device);
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| {
-                l.as_ref().map(|c| LayerCache {
-                    keys: c.keys.clone().select(0, index.clone()),
-                    values: c.values.clone().select(0, index.clone()),
-                })
-            })
-            .collect();
-        Self {
-            layers,
-            len: self.len,
-            padding: self
-                .padding
-                .iter()
-                .flat_map(|&p| std::iter::repeat_n(p, times))
-                .collect(),
-        }
-    }
 }
 
 impl<B: Backend> Llama<B> {
@@ -194,11 +126,17 @@ impl<B: Backend> Llama<B> {
         tokens: Tensor<B, 2, Int>,
         cache: Option<&mut KvCache<B>>,
     ) -> Tensor<B, 3> {
-        let head = match &self.head {
+        self.forward_with_head(tokens, cache, self.head())
+    }
+
+    /// The output projection `[hidden, vocab]`: the head, or the embedding's transpose (a
+    /// view) when tied; differentiable, for training. Generation loops use
+    /// [`inference_head`](Self::inference_head).
+    pub fn head(&self) -> Tensor<B, 2> {
+        match &self.head {
             Some(h) => h.val(),
             None => self.embedding.val().transpose(),
-        };
-        self.forward_with_head(tokens, cache, head)
+        }
     }
 
     /// The output projection `[hidden, vocab]` as a fresh contiguous tensor, for generation
@@ -223,6 +161,16 @@ impl<B: Backend> Llama<B> {
         cache: Option<&mut KvCache<B>>,
         head: Tensor<B, 2>,
     ) -> Tensor<B, 3> {
+        self.project(self.hidden(tokens, cache), head)
+    }
+
+    /// The final hidden states `[batch, seq, hidden]` (normalised, in the compute type) of
+    /// `tokens` in the slots after those the cache holds; the cache, if given, is extended.
+    pub fn hidden(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
         let [batch, seq] = tokens.dims();
         let device = tokens.device();
         let (start, padding) = cache
@@ -230,6 +178,11 @@ impl<B: Backend> Llama<B> {
             .map_or((0, &[][..]), |c| (c.len, c.padding.as_slice()));
         let (angles, mask) = self.positions(batch, start, seq, padding, &device);
         let angles = angles.cast(self.compute.dtype());
+        let (heads, kv_heads) = self.blocks.first().map_or((1, 1), |b| {
+            (b.attention.num_heads, b.attention.num_kv_heads)
+        });
+        let q_angles = angles.for_heads(batch, heads);
+        let k_angles = angles.for_heads(batch, kv_heads);
         let hidden = self.embedding.dims()[1];
         let flat = tokens.reshape([batch * seq]);
         let mut x = self
@@ -243,7 +196,8 @@ impl<B: Backend> Llama<B> {
             let slot = cache.as_mut().map(|c| &mut c.layers[i]);
             let h = block.attention.forward(
                 block.attention_norm.forward(x.clone()),
-                &angles,
+                &q_angles,
+                &k_angles,
                 &mask,
                 slot,
             );
@@ -253,11 +207,21 @@ impl<B: Backend> Llama<B> {
         if let Some(c) = cache {
             c.len += seq;
         }
-        let dtype = x.dtype();
-        self.norm
-            .forward(x)
-            .matmul(head.cast(dtype).unsqueeze())
+        self.norm.forward(x)
+    }
+
+    /// Logits `[batch, seq, vocab]` in f32 of hidden states `[batch, seq, hidden]` through
+    /// `head: [hidden, vocab]`, as one 2-D product (see [`Dense::forward`] for why).
+    pub fn project(&self, hidden: Tensor<B, 3>, head: Tensor<B, 2>) -> Tensor<B, 3> {
+        let [batch, seq, width] = hidden.dims();
+        let dtype = hidden.dtype();
+        let head = head.cast(dtype);
+        let vocab = head.dims()[1];
+        hidden
+            .reshape([batch * seq, width])
+            .matmul(head)
             .cast(FloatDType::F32)
+            .reshape([batch, seq, vocab])
     }
 
     /// RoPE angles and attention mask of slots `start..start+seq`. Unpadded rows share one

@@ -16,12 +16,27 @@ use crate::llama::Llama;
 #[derive(Debug, Clone)]
 pub struct Scored<B: Backend> {
     pub logprobs: Tensor<B, 2>,
-    pub entropies: Tensor<B, 2>,
+    /// `None` when scored with [`Entropies::Skipped`].
+    pub entropies: Option<Tensor<B, 2>>,
     pub mask: Tensor<B, 2>,
 }
 
+/// What [`score_tempered_with`] computes besides the log-probs. Each entropy is one more
+/// vocabulary-wide pass per token, and a differentiable one keeps two `[tokens, vocab]`
+/// tensors alive until the backward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entropies {
+    /// Differentiable: an entropy bonus trains through them.
+    Differentiable,
+    /// Values only, from detached log-probs: autodiff keeps nothing for them.
+    Detached,
+    /// Not computed.
+    Skipped,
+}
+
 /// Scores `pairs` of (prompt ids, response ids) in one forward pass (right-padded, so causal
-/// attention alone keeps padding out of every real position), under `softmax(logits)`.
+/// attention alone keeps padding out of every real position), under `softmax(logits)`. The
+/// output head, log-softmax and entropy run on the response positions only.
 pub fn score<B: Backend>(
     model: &Llama<B>,
     pairs: &[(&[u32], &[u32])],
@@ -35,6 +50,23 @@ pub fn score_tempered<B: Backend>(
     model: &Llama<B>,
     pairs: &[(&[u32], &[u32])],
     temperatures: &[f32],
+    device: &B::Device,
+) -> Scored<B> {
+    score_tempered_with(
+        model,
+        pairs,
+        temperatures,
+        Entropies::Differentiable,
+        device,
+    )
+}
+
+/// [`score_tempered`], computing the entropies only as asked.
+pub fn score_tempered_with<B: Backend>(
+    model: &Llama<B>,
+    pairs: &[(&[u32], &[u32])],
+    temperatures: &[f32],
+    entropies: Entropies,
     device: &B::Device,
 ) -> Scored<B> {
     assert_eq!(pairs.len(), temperatures.len(), "one temperature per pair");
@@ -51,24 +83,38 @@ pub fn score_tempered<B: Backend>(
         .max(1);
     let response_len = pairs.iter().map(|(_, r)| r.len()).max().unwrap_or(0).max(1);
     let mut inputs = vec![0i64; batch * input_len];
-    let mut targets = vec![0i64; batch * input_len];
-    let mut positions = vec![0i64; batch * response_len];
+    let mut targets = vec![0i64; batch * response_len];
+    // where each response token is predicted, as a row of the flattened `[batch * input_len]`
+    // hidden states (padding points at its row's first slot and is masked out)
+    let mut slots = vec![0i64; batch * response_len];
     let mut mask = vec![0f32; batch * response_len];
     for (b, (prompt, response)) in pairs.iter().enumerate() {
-        let seq: Vec<u32> = prompt.iter().chain(response.iter()).copied().collect();
-        for t in 0..seq.len() - 1 {
-            inputs[b * input_len + t] = i64::from(seq[t]);
-            targets[b * input_len + t] = i64::from(seq[t + 1]);
+        let fed = prompt.len() + response.len() - 1;
+        for (t, &token) in prompt.iter().chain(response.iter()).take(fed).enumerate() {
+            inputs[b * input_len + t] = i64::from(token);
         }
-        for k in 0..response.len() {
-            positions[b * response_len + k] = (prompt.len() - 1 + k) as i64;
-            mask[b * response_len + k] = 1.0;
+        for k in 0..response_len {
+            let at = b * response_len + k;
+            slots[at] = (b * input_len) as i64;
+            if let Some(&token) = response.get(k) {
+                targets[at] = i64::from(token);
+                slots[at] += (prompt.len() - 1 + k) as i64;
+                mask[at] = 1.0;
+            }
         }
     }
-    let ints = |data: Vec<i64>, cols: usize| {
-        Tensor::<B, 2, Int>::from_data(TensorData::new(data, [batch, cols]), device)
-    };
-    let logits = model.forward(ints(inputs, input_len), None);
+    let inputs =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(inputs, [batch, input_len]), device);
+    let hidden = model.hidden(inputs, None);
+    let width = hidden.dims()[2];
+    let slots =
+        Tensor::<B, 1, Int>::from_data(TensorData::new(slots, [batch * response_len]), device);
+    // the head and the log-softmax only where a response token is predicted
+    let hidden = hidden
+        .reshape([batch * input_len, width])
+        .select(0, slots)
+        .reshape([batch, response_len, width]);
+    let logits = model.project(hidden, model.head());
     let logits = match temperatures {
         [first, rest @ ..] if rest.iter().all(|t| t == first) => {
             if *first == 1.0 {
@@ -83,17 +129,25 @@ pub fn score_tempered<B: Backend>(
         }
     };
     let logp = log_softmax(logits, 2);
-    let entropy = (logp.clone().exp() * logp.clone())
-        .sum_dim(2)
-        .neg()
-        .reshape([batch, input_len]);
-    let token_logp = logp
-        .gather(2, ints(targets, input_len).unsqueeze_dim(2))
-        .reshape([batch, input_len]);
-    let positions = ints(positions, response_len);
+    let entropies = match entropies {
+        Entropies::Skipped => None,
+        Entropies::Differentiable => Some(entropy_of(logp.clone())),
+        Entropies::Detached => Some(entropy_of(logp.clone().detach())),
+    };
+    let targets =
+        Tensor::<B, 3, Int>::from_data(TensorData::new(targets, [batch, response_len, 1]), device);
     Scored {
-        logprobs: token_logp.gather(1, positions.clone()),
-        entropies: entropy.gather(1, positions),
+        logprobs: logp.gather(2, targets).reshape([batch, response_len]),
+        entropies,
         mask: Tensor::from_data(TensorData::new(mask, [batch, response_len]), device),
     }
+}
+
+/// `-sum_v p log p` over the vocabulary of `logp: [batch, seq, vocab]`: `[batch, seq]`.
+fn entropy_of<B: Backend>(logp: Tensor<B, 3>) -> Tensor<B, 2> {
+    let [batch, seq, _] = logp.dims();
+    (logp.clone().exp() * logp)
+        .sum_dim(2)
+        .neg()
+        .reshape([batch, seq])
 }

@@ -77,7 +77,7 @@ fn sampler_vs_scorer_gap(temperature: f32, top_k: usize) -> f32 {
     let temperatures = vec![params.logprob_temperature(); refs.len()];
     let scored = score_tempered(&m, &refs, &temperatures, &hicra_model::cpu());
     let logprobs: Vec<f32> = scored.logprobs.into_data().to_vec().unwrap();
-    let entropies: Vec<f32> = scored.entropies.into_data().to_vec().unwrap();
+    let entropies: Vec<f32> = scored.entropies.unwrap().into_data().to_vec().unwrap();
     let width = logprobs.len() / pairs.len();
     let mut worst = 0f32;
     for (row, s) in sampled.iter().enumerate() {

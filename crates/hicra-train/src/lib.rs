@@ -26,6 +26,7 @@ pub mod dynamic_sampling;
 pub mod importance;
 pub mod learner;
 pub mod loss;
+pub mod micro_batch;
 pub mod objective;
 pub mod policy;
 pub mod sampler;
@@ -34,6 +35,7 @@ pub mod sft;
 
 pub use codec::TextCodec;
 pub use learner::LearnerConfig;
+pub use micro_batch::plan_micro_batches;
 pub use policy::{PolicyModelConfig, PolicyUpdate};
 pub use sampler::SamplerConfig;
 

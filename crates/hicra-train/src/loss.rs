@@ -78,7 +78,8 @@ pub struct SurrogateInputs<B: Backend> {
     pub mask: Tensor<B, 2>,
     /// The aggregation's per-token weights ([`token_weights`]).
     pub weights: Tensor<B, 2>,
-    pub entropies: Tensor<B, 2>,
+    /// Needed (differentiable) when `entropy_coef > 0`.
+    pub entropies: Option<Tensor<B, 2>>,
     pub ref_logprobs: Option<Tensor<B, 2>>,
     /// Constant importance weights multiplying the policy term only ([`crate::importance`]).
     pub importance: Option<Tensor<B, 2>>,
@@ -116,7 +117,10 @@ pub fn surrogate<B: Backend>(x: SurrogateInputs<B>, o: &SurrogateOptions) -> Sur
         kl = Some(k);
     }
     if o.entropy_coef > 0.0 {
-        per_token = per_token - x.entropies * o.entropy_coef;
+        let entropies = x
+            .entropies
+            .expect("entropies are scored when there is an entropy bonus");
+        per_token = per_token - entropies * o.entropy_coef;
     }
     let loss = (per_token * x.weights * x.mask).sum();
     Surrogate {
@@ -155,7 +159,7 @@ mod tests {
             advantages: t(&[adv]),
             mask: t(&[1.0]),
             weights: t(&[1.0]),
-            entropies: t(&[0.5]),
+            entropies: Some(t(&[0.5])),
             ref_logprobs: None,
             importance: None,
         }

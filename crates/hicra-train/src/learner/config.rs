@@ -96,6 +96,11 @@ pub struct LearnerConfig {
     /// Default: 32.
     #[serde(default = "default_micro")]
     pub micro_batch_size: usize,
+    /// Most padded tokens (rows x longest prompt + response) per forward/backward pass, 0 = no
+    /// limit: bounds the learner's activation memory whatever the response lengths (a longer
+    /// rollout gets a pass of its own). Default: 4096.
+    #[serde(default = "default_micro_tokens")]
+    pub micro_batch_tokens: usize,
     /// Responses per optimiser step (0 = the whole batch): each epoch shuffles the batch
     /// (seeded) and takes ceil(N / mini_batch_size) steps, so later steps see ratios away from
     /// 1 and the clip engages. Default: 0.
@@ -143,6 +148,9 @@ fn default_kl() -> KlEstimator {
 fn default_micro() -> usize {
     32
 }
+fn default_micro_tokens() -> usize {
+    4096
+}
 fn one() -> usize {
     1
 }
@@ -180,6 +188,7 @@ kl_coef = 0.0
 kl_estimator = "k3"
 entropy_coef = 0.0
 micro_batch_size = 32
+micro_batch_tokens = 4096
 mini_batch_size = 0
 epochs = 1
 max_consecutive_skips = 3

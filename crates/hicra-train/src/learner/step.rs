@@ -20,6 +20,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::Learner;
 use super::update::{Item, Totals};
+use crate::micro_batch::plan_micro_batches;
 use crate::schedule::learning_rate;
 
 impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
@@ -134,7 +135,17 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
         let model = self.model().valid();
         let device = self.model().device();
         let mut out = Vec::with_capacity(rollouts.len());
-        for chunk in rollouts.chunks(self.config.micro_batch_size) {
+        let lengths: Vec<usize> = rollouts
+            .iter()
+            .map(|r| r.prompt_tokens.len() + r.len())
+            .collect();
+        let plan = plan_micro_batches(
+            &lengths,
+            self.config.micro_batch_size,
+            self.config.micro_batch_tokens,
+        );
+        for range in plan {
+            let chunk = &rollouts[range];
             let pairs: Vec<(&[u32], &[u32])> = chunk
                 .iter()
                 .map(|r| (r.prompt_tokens.as_slice(), r.tokens.as_slice()))

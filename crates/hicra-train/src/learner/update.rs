@@ -1,4 +1,5 @@
-//! One optimiser step on a mini-batch: its rollouts re-scored with autodiff in micro-batches at
+//! One optimiser step on a mini-batch: its rollouts re-scored with autodiff in micro-batches
+//! ([`crate::micro_batch`]: bounded in rows and padded tokens) at
 //! their sampling temperature (gradients accumulate, each token weighted by the loss
 //! aggregation over the mini-batch so micro-batches add up to the mini-batch gradient), the
 //! objective's loss, global-norm clipping, AdamW. A non-finite loss or gradient skips this
@@ -9,12 +10,13 @@ use std::time::Instant;
 use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
 use burn::tensor::{Tensor, TensorData};
 use hicra_messages::{Metrics, Rollout};
-use hicra_model::{Llama, RuntimeAutodiff, score_tempered};
+use hicra_model::{Entropies, Llama, RuntimeAutodiff, score_tempered, score_tempered_with};
 
 use super::Learner;
 use super::step::padded;
 use crate::clip::clip_global_norm;
 use crate::loss::{SurrogateInputs, SurrogateOptions, surrogate, token_weights};
+use crate::micro_batch::plan_micro_batches;
 
 /// A rollout of a mini-batch with its `old` log-probs and optional importance weights.
 pub(super) struct Item<'a> {
@@ -90,7 +92,17 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
         let tokens: usize = items.iter().map(|i| i.rollout.len()).sum();
         let (mut loss_sum, mut clipped, mut kl_sum, mut gap) = (0f64, 0f64, 0f64, 0f32);
         let mut accumulator = GradientsAccumulator::<Llama<RuntimeAutodiff>>::new();
-        for chunk in items.chunks(self.config.micro_batch_size) {
+        let lengths: Vec<usize> = items
+            .iter()
+            .map(|i| i.rollout.prompt_tokens.len() + i.rollout.len())
+            .collect();
+        let plan = plan_micro_batches(
+            &lengths,
+            self.config.micro_batch_size,
+            self.config.micro_batch_tokens,
+        );
+        for range in plan {
+            let chunk = &items[range];
             let pairs: Vec<(&[u32], &[u32])> = chunk
                 .iter()
                 .map(|i| {
@@ -105,7 +117,13 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
                 .map(|i| i.rollout.logprob_temperature())
                 .collect();
             let scoring = Instant::now();
-            let scored = score_tempered(self.model(), &pairs, &temperatures, &device);
+            let entropies = if self.config.entropy_coef != 0.0 {
+                Entropies::Differentiable
+            } else {
+                Entropies::Skipped
+            };
+            let scored =
+                score_tempered_with(self.model(), &pairs, &temperatures, entropies, &device);
             totals.score_secs += scoring.elapsed().as_secs_f64();
             let width = scored.mask.dims()[1];
             let lengths: Vec<usize> = chunk.iter().map(|i| i.rollout.len()).collect();

@@ -120,6 +120,39 @@ fn one_epoch_over_the_whole_batch_is_todays_single_step() {
     );
 }
 
+/// Micro-batches bounded by rows or by padded tokens accumulate to the mini-batch's gradient:
+/// the same update (to float rounding) as one pass over all eight rollouts.
+#[test]
+fn micro_batch_budgets_give_the_same_update() {
+    let after = |extra: &str| {
+        let (m, updates) = train(extra, vec![batch(rollouts(1.0, 0.0))]);
+        let p = updates[1].model();
+        (
+            m[0]["loss/policy"],
+            crate::logprob(&p, &[2, 3, 5], &[3, 3, 1]),
+        )
+    };
+    let (loss, logprob) = after(
+        "micro_batch_size = 8
+micro_batch_tokens = 0
+",
+    );
+    // one rollout per pass, 7-token passes (prompt 3 + up to 4), and 2-3 rollouts per pass
+    for extra in [
+        "micro_batch_size = 1
+",
+        "micro_batch_tokens = 7
+",
+        "micro_batch_tokens = 20
+",
+    ] {
+        let (l, p) = after(extra);
+        assert!((l - loss).abs() < 1e-5, "{extra}: loss {l} vs {loss}");
+        assert!((p - logprob).abs() < 1e-5, "{extra}: {p} vs {logprob}");
+    }
+    assert_ne!(logprob, crate::logprob(&initial(), &[2, 3, 5], &[3, 3, 1]));
+}
+
 /// Shuffles derive from the stage seed and the step: the same run twice is the same.
 #[test]
 fn mini_batch_shuffles_are_reproducible() {
