@@ -229,11 +229,11 @@ mod tests {
         let refs: Vec<&[f32]> = vec![row; n];
         let uniforms: Vec<f64> = (0..n).map(|_| rng.random()).collect();
         let picks = pick(logits(&refs), p, &uniforms, &crate::cpu());
-        let mut counts = vec![0f64; row.len()];
+        let mut counts = vec![0usize; row.len()];
         for t in picks.tokens {
-            counts[t as usize] += 1.0 / n as f64;
+            counts[t as usize] += 1;
         }
-        counts
+        counts.iter().map(|&c| c as f64 / n as f64).collect()
     }
 
     #[test]
