@@ -351,8 +351,13 @@ fn the_quickstart_trains_with_every_objective() {
                 4.0,
                 "{objective}: {row}"
             );
-            assert!(value(row, "loss/policy").is_finite() && value(row, "grad_norm") > 0.0);
+            // a batch of zero-variance groups has no advantage and a zero gradient
+            assert!(value(row, "loss/policy").is_finite() && value(row, "grad_norm") >= 0.0);
         }
+        assert!(
+            rows.iter().any(|r| value(r, "grad_norm") > 0.0),
+            "{objective}: no step had a gradient"
+        );
         let clipped: f64 = rows.iter().map(|r| value(r, "pg_clipfrac")).sum();
         if objective != "cispo" {
             assert!(clipped > 0.0, "{objective}: the clip never engaged");
