@@ -2,6 +2,7 @@
 
 mod cli;
 mod diagnostics;
+mod eval_cli;
 mod model_cli;
 mod pipelines;
 mod resume;

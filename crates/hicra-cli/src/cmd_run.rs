@@ -71,6 +71,29 @@ pub fn run(registry: &Registry, mut args: RunArgs) -> miette::Result<()> {
     Ok(())
 }
 
+/// A run's merged pipeline document, read back from `RUN/invocation.json` (the built-in
+/// quickstart when the run was started without files), and the directory its relative paths
+/// resolve against.
+pub fn run_document(run_dir: &std::path::Path) -> miette::Result<hicra_flow::load::Loaded> {
+    let path = run_dir.join(INVOCATION);
+    let text = std::fs::read_to_string(&path)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read {} (is it a hicra run?)", path.display()))?;
+    let saved: Invocation = serde_json::from_str(&text).into_diagnostic()?;
+    let files = if saved.files.is_empty() {
+        let file =
+            std::env::temp_dir().join(format!("hicra-quickstart-{}.toml", std::process::id()));
+        std::fs::write(&file, crate::pipeline_args::QUICKSTART).into_diagnostic()?;
+        vec![file]
+    } else {
+        saved.files
+    };
+    let loaded = hicra_flow::load::load(&files, &saved.overrides).map_err(|(sources, items)| {
+        crate::pipeline_args::render(hicra_flow::Diagnostics { sources, items })
+    })?;
+    Ok(loaded)
+}
+
 fn save_invocation(out_dir: &std::path::Path, args: &PipelineArgs) -> miette::Result<()> {
     let files = args
         .files

@@ -4,7 +4,7 @@
 //! pipeline (one or more TOML files merged in order, plus `--set dotted.key=value` overrides)
 //! through [`hicra_flow`], checking it completely before anything runs; `stages` lists every
 //! registered stage kind with its TOML example. The family crates contribute their own tools
-//! (`credit`, `tag`, `verify`, `model`, `generate`, ...), each in its own `cmd_*` module.
+//! (`credit`, `tag`, `verify`, `eval`, `model`, `generate`, ...), each in its own `cmd_*` module.
 //!
 //! Errors are rendered here, and only here, with miette: pipeline problems as one report each
 //! with `FILE:LINE:COL`, the offending snippet and a help line. Any error exits non-zero.
@@ -13,6 +13,7 @@ mod cmd_bench;
 mod cmd_bench_step;
 mod cmd_credit;
 mod cmd_device;
+mod cmd_eval;
 mod cmd_generate;
 mod cmd_model;
 mod cmd_report;
@@ -83,6 +84,8 @@ enum Command {
     Tag(cmd_tag::TagArgs),
     /// Judge responses against gold answers (math or Countdown), as the verifiers do.
     Verify(cmd_verify::VerifyArgs),
+    /// Evaluate a policy on a benchmark: pass@k, majority vote, best-of-K, step-level search.
+    Eval(Box<cmd_eval::EvalArgs>),
     /// Inspect a model: `info`, `logits`.
     Model(cmd_model::ModelArgs),
     /// Sample a continuation of a prompt.
@@ -107,6 +110,7 @@ pub fn main() -> ExitCode {
         Command::Credit(args) => cmd_credit::run(args),
         Command::Tag(args) => cmd_tag::run(args),
         Command::Verify(args) => cmd_verify::run(args),
+        Command::Eval(args) => cmd_eval::run(&registry, *args),
         Command::Model(args) => cmd_model::run(args),
         Command::Generate(args) => cmd_generate::run(args),
         Command::Bench(args) => cmd_bench::run(args),

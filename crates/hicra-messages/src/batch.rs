@@ -42,6 +42,10 @@ pub struct Rollout {
     pub reward: Option<f64>,
     /// Whether the verifier judged the final answer correct.
     pub correct: Option<bool>,
+    /// The final answer the verifier read in `text` (`None`: none found, or not judged yet);
+    /// majority voting groups responses by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
     /// Named per-token masks set by taggers (`"planning"`, `"placebo"`, `"high_entropy"`).
     pub masks: BTreeMap<String, Vec<bool>>,
     /// Per-token advantages set by the credit stage.

@@ -19,7 +19,9 @@
 //! from a pretrained checkpoint ([`load_model`]: GGUF or Hugging Face via `hicra-pretrained`;
 //! llama.cpp's interleaved Q/K rows are un-permuted so one RoPE kernel serves both). On
 //! SmolLM2-135M-Instruct the logits match transformers' float32 forward pass to 4e-5.
-//! [`prompt_logits`] gives the next-token distributions `hicra model logits` prints.
+//! [`prompt_logits`] gives the next-token distributions `hicra model logits` prints;
+//! [`next_token_logprobs`] the log-probabilities of chosen next tokens after many prompts at
+//! once (generative judges).
 //!
 //! Every model runs on [`RuntimeBackend`] (burn's `Dispatch`): the CPU always, CUDA and
 //! WebGPU when built with the `cuda` / `wgpu` features, chosen per stage by a [`DeviceSpec`],
@@ -37,6 +39,7 @@ pub mod inspect;
 pub mod kv_cache;
 pub mod layers;
 pub mod llama;
+pub mod next_token;
 pub mod precision;
 pub mod pretrained;
 pub mod sample;
@@ -54,6 +57,7 @@ pub use draw::{Picks, pick};
 pub use inspect::{PositionLogits, PromptLogits, prompt_logits};
 pub use kv_cache::KvCache;
 pub use llama::Llama;
+pub use next_token::next_token_logprobs;
 pub use precision::{Precision, PrecisionError};
 pub use pretrained::{PretrainedModelError, model_config};
 pub use sample::{

@@ -3,8 +3,11 @@
 //! the checker for tasks whose answers are exact strings (the quickstart's digit strings).
 
 use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult};
-use hicra_messages::{MetricsRecord, RolloutBatch};
+use hicra_messages::{MetricsRecord, Prompt, RolloutBatch};
 use serde::Deserialize;
+
+use crate::answers::{Checker, Score};
+use crate::scoring::{Rewards, run_verifier, score_batch};
 
 /// Most bytes of a response that are searched (longer responses are judged on their tail).
 const MAX_SCAN_BYTES: usize = 1 << 20;
@@ -84,82 +87,53 @@ unparseable_reward = 0.0
     }
 
     fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        let finite = [
-            self.correct_reward,
-            self.wrong_reward,
-            self.unparseable_reward,
-        ]
-        .iter()
-        .all(|r| r.is_finite());
-        if !finite {
-            return Err("rewards must be finite numbers".into());
-        }
+        self.rewards().validate()?;
         Ok(Box::new(self))
     }
 }
 
 impl BoxedVerifierConfig {
+    fn rewards(&self) -> Rewards {
+        Rewards {
+            correct: self.correct_reward,
+            wrong: self.wrong_reward,
+            unparseable: self.unparseable_reward,
+        }
+    }
+
     /// Scores every rollout and adds reward/accuracy figures to the batch.
     pub fn step(&self, batch: &mut RolloutBatch) {
-        let (mut total, mut correct, mut parsed, mut count) = (0.0, 0usize, 0usize, 0usize);
-        for group in &mut batch.groups {
-            let gold = group.prompt.answer.trim().to_string();
-            for r in &mut group.rollouts {
-                let answer = last_boxed(&r.text).map(str::trim);
-                let ok = answer == Some(gold.as_str());
-                let reward = match answer {
-                    None => self.unparseable_reward,
-                    Some(_) if ok => self.correct_reward,
-                    Some(_) => self.wrong_reward,
-                };
-                r.reward = Some(reward);
-                r.correct = Some(ok);
-                total += reward;
-                correct += usize::from(ok);
-                parsed += usize::from(answer.is_some());
-                count += 1;
-            }
-        }
-        if count == 0 {
-            return;
-        }
-        let n = count as f64;
-        let (reward, accuracy) = if batch.eval {
-            ("reward/eval_mean", "accuracy/eval")
-        } else {
-            ("reward/mean", "accuracy/train")
+        score_batch(batch, &self.rewards(), &BoxedChecker);
+    }
+}
+
+/// The exact-string checker: the last `\boxed{}`'s content, trimmed, equals the gold answer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BoxedChecker;
+
+impl Checker for BoxedChecker {
+    fn judge(&self, prompt: &Prompt, response: &str) -> Score {
+        let Some(answer) = last_boxed(response).map(str::trim) else {
+            return Score::unanswered("no \\boxed{} found");
         };
-        batch.metrics.insert(reward.into(), total / n);
-        batch.metrics.insert(accuracy.into(), correct as f64 / n);
-        batch.metrics.insert(
-            if batch.eval {
-                "format/eval_parsed_frac"
-            } else {
-                "format/parsed_frac"
-            }
-            .into(),
-            parsed as f64 / n,
-        );
+        let correct = answer == prompt.answer.trim();
+        Score {
+            correct,
+            parsed: true,
+            limited: false,
+            reason: (!correct).then(|| "different answer".to_string()),
+            answer: Some(answer.to_string()),
+        }
+    }
+
+    fn same_answer(&self, _prompt: &Prompt, a: &str, b: &str) -> bool {
+        a.trim() == b.trim()
     }
 }
 
 impl Stage for BoxedVerifierConfig {
     fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        let input = ctx.input::<RolloutBatch>("rollouts");
-        let out = ctx.output::<RolloutBatch>("rollouts");
-        let metrics = ctx.output::<MetricsRecord>("metrics");
-        while let Some(mut batch) = input.recv_owned() {
-            self.step(&mut batch);
-            if batch.eval {
-                metrics.send(MetricsRecord {
-                    step: batch.step,
-                    source: ctx.id().into(),
-                    values: batch.metrics.clone(),
-                })?;
-            }
-            out.send(batch)?;
-        }
-        Ok(())
+        run_verifier(ctx, |b| self.step(b))
     }
 }
 

@@ -15,17 +15,21 @@
 //!   rationals or numerically, all under hard limits) and the `verifier.math` stage.
 //! - [`shaping`] (`reward.shaping`): DAPO's soft overlong penalty, a format reward, length
 //!   statistics.
-//! - [`scoring`]: the reward table and batch-scoring loop every verifier shares.
+//! - [`scoring`]: the reward table and batch-scoring loop every verifier shares;
+//!   [`answers`]: the [`Checker`](answers::Checker) behind each verifier (judge a response,
+//!   tell two answers apart); [`grading`]: pass@k and majority voting over a group.
 //! - [`plan_puzzles`] (the quickstart's strategy task) and [`boxed`] (exact-string verifier).
 //!
 //! Each source is a pure function of its seed and the prompt index, so a stream can resume
 //! anywhere.
 
+pub mod answers;
 pub mod arithmetic;
 pub mod boxed;
 pub mod countdown;
 pub mod dataset;
 pub mod format;
+pub mod grading;
 pub mod math;
 pub mod plan_puzzles;
 pub mod scoring;

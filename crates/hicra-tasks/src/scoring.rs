@@ -2,10 +2,15 @@
 //! loop that scores each rollout of a batch and adds the reward figures to
 //! [`RolloutBatch::metrics`]. Training batches report `reward/mean`, `accuracy/train`,
 //! `format/parsed_frac`, `verifier/limit_frac`, `response_length/mean` and `/max` (tokens, or
-//! bytes of text when a rollout carries no tokens); evaluation batches use `eval` names.
+//! bytes of text when a rollout carries no tokens); evaluation batches use `eval` names and
+//! add pass@k and majority-vote accuracy over each prompt's group.
 
 use hicra_flow::{StageContext, StageResult};
-use hicra_messages::{MetricsRecord, Prompt, Rollout, RolloutBatch};
+use hicra_messages::{MetricsRecord, RolloutBatch};
+
+use crate::answers::Checker;
+pub use crate::answers::Score;
+use crate::grading::{grade_groups, majority_vote};
 use serde::Deserialize;
 
 /// Rewards given per verdict.
@@ -57,30 +62,20 @@ impl Rewards {
     }
 }
 
-/// A verifier's judgement of one response.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Score {
-    pub correct: bool,
-    /// An answer was found and read.
-    pub parsed: bool,
-    /// A resource bound tripped while judging.
-    pub limited: bool,
-}
-
-/// Scores every rollout with `judge`, sets `reward` and `correct`, and adds the figures.
-pub fn score_batch(
-    batch: &mut RolloutBatch,
-    rewards: &Rewards,
-    mut judge: impl FnMut(&Prompt, &Rollout) -> Score,
-) {
+/// Judges every rollout with `checker`, sets `reward`, `correct` and `answer`, and adds the
+/// figures; evaluation batches also get `pass@k/eval` for every reported k and `maj@K/eval`
+/// (see [`crate::grading`]), K being the group size.
+pub fn score_batch(batch: &mut RolloutBatch, rewards: &Rewards, checker: &dyn Checker) {
     let (mut total, mut correct, mut parsed, mut limited) = (0.0, 0usize, 0usize, 0usize);
     let (mut len_sum, mut len_max, mut count) = (0usize, 0usize, 0usize);
+    let mut votes = Vec::with_capacity(batch.groups.len());
     for group in &mut batch.groups {
         for r in &mut group.rollouts {
-            let score = judge(&group.prompt, r);
+            let score = checker.judge(&group.prompt, &r.text);
             let reward = rewards.reward(&score);
             r.reward = Some(reward);
             r.correct = Some(score.correct);
+            r.answer = score.answer;
             total += reward;
             correct += usize::from(score.correct);
             parsed += usize::from(score.parsed);
@@ -93,6 +88,17 @@ pub fn score_batch(
             len_sum += len;
             len_max = len_max.max(len);
             count += 1;
+        }
+        if batch.eval {
+            let answers: Vec<Option<&str>> =
+                group.rollouts.iter().map(|r| r.answer.as_deref()).collect();
+            let vote = majority_vote(&answers, |a, b| checker.same_answer(&group.prompt, a, b));
+            let correct: Vec<bool> = group
+                .rollouts
+                .iter()
+                .map(|r| r.correct == Some(true))
+                .collect();
+            votes.push((correct, vote));
         }
     }
     if count == 0 {
@@ -121,6 +127,15 @@ pub fn score_batch(
         ),
     ];
     batch.metrics.extend(figures);
+    if batch.eval {
+        let grades = grade_groups(votes.iter().map(|(c, v)| (c.as_slice(), v)));
+        for (k, p) in grades.pass_at {
+            batch.metrics.insert(format!("pass@{k}/eval"), p);
+        }
+        batch
+            .metrics
+            .insert(format!("maj@{}/eval", grades.samples), grades.majority);
+    }
 }
 
 /// Runs a verifier's `step` over every batch; evaluation batches also go to `metrics`.

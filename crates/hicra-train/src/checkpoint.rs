@@ -100,3 +100,20 @@ pub fn load<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>>(
         counters,
     })
 }
+
+/// Only the policy weights of a checkpoint directory, loaded into a model of the same shape
+/// (evaluation and export need no optimiser).
+pub fn load_weights(
+    dir: &Path,
+    shape: Llama<RuntimeBackend>,
+) -> Result<Llama<RuntimeBackend>, String> {
+    let device = shape.device();
+    shape
+        .load_file(dir.join(MODEL), &recorder(), &device)
+        .map_err(|e| {
+            format!(
+                "checkpoint {}: cannot load the model (was it written by a differently shaped policy?): {e}",
+                dir.display()
+            )
+        })
+}

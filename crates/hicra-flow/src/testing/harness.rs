@@ -81,6 +81,40 @@ impl StageHarness {
         }
     }
 
+    /// A stage of any registered `kind` from its TOML table (`kind` and `inputs` keys are
+    /// ignored), under the id `id` (stage seeds derive from it) and the given run settings.
+    /// Besides tests, `hicra eval` runs a pipeline's prompt source alone with it.
+    pub fn from_registry(
+        registry: &crate::registry::Registry,
+        id: &str,
+        kind: &str,
+        table: &Value,
+        run: RunSettings,
+    ) -> Result<Self, String> {
+        let mut params = table.clone();
+        if let crate::value::ValueKind::Table(t) = &mut params.kind {
+            t.remove("kind");
+            t.remove("inputs");
+        }
+        let config = registry
+            .parse(kind, &params)
+            .ok_or_else(|| format!("unknown stage kind `{kind}`"))?
+            .map_err(|e| format!("stage `{id}` ({kind}): {}", e.message))?;
+        Ok(Self {
+            id: id.into(),
+            kind: kind.into(),
+            ports: config.ports(),
+            config,
+            feeds: Vec::new(),
+            run,
+        })
+    }
+
+    /// Whether the stage declares any input port.
+    pub fn has_input(&self) -> bool {
+        !self.ports.inputs.is_empty()
+    }
+
     /// Settings the stage sees (seed, output directory...).
     pub fn settings(mut self, edit: impl FnOnce(&mut RunSettings)) -> Self {
         edit(&mut self.run);

@@ -22,8 +22,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::answers::{Checker, Score};
 use crate::format::PromptFormat;
-use crate::scoring::{Rewards, Score, run_verifier, score_batch};
+use crate::scoring::{Rewards, run_verifier, score_batch};
 use expr::{Expr, Op};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -275,31 +276,59 @@ pub fn puzzle_of(prompt: &Prompt) -> Option<(Vec<i64>, i64)> {
 impl CountdownVerifier {
     /// Scores every rollout of the batch and adds the reward figures.
     pub fn step(&self, batch: &mut RolloutBatch) {
-        let c = &self.config;
-        score_batch(batch, &c.rewards, |prompt, rollout| {
-            let Some((numbers, target)) = puzzle_of(prompt) else {
-                tracing::warn!(prompt = %prompt.id, "no meta.numbers/meta.target: not a Countdown prompt");
-                return Score::default();
-            };
-            let Some(answer) = check::extract(&rollout.text, c.last_line_fallback) else {
-                return Score::default();
-            };
-            match check::check(&numbers, target, answer, c.require_all_numbers) {
-                Ok(()) => Score {
-                    correct: true,
-                    parsed: true,
-                    limited: false,
-                },
-                Err(check::CountdownError::NoAnswer | check::CountdownError::Parse(_)) => {
-                    Score::default()
-                }
-                Err(_) => Score {
-                    correct: false,
-                    parsed: true,
-                    limited: false,
-                },
-            }
-        });
+        score_batch(batch, &self.config.rewards, &self.config.checker());
+    }
+}
+
+impl CountdownVerifierConfig {
+    /// The checker these settings describe.
+    pub fn checker(&self) -> CountdownChecker {
+        CountdownChecker {
+            require_all_numbers: self.require_all_numbers,
+            last_line_fallback: self.last_line_fallback,
+        }
+    }
+}
+
+/// The Countdown checker: the answer's expression must use the given numbers at most once
+/// (exactly once with `require_all_numbers`) and equal the target.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CountdownChecker {
+    pub require_all_numbers: bool,
+    pub last_line_fallback: bool,
+}
+
+impl Checker for CountdownChecker {
+    fn judge(&self, prompt: &Prompt, response: &str) -> Score {
+        let Some((numbers, target)) = puzzle_of(prompt) else {
+            tracing::warn!(prompt = %prompt.id, "no meta.numbers/meta.target: not a Countdown prompt");
+            return Score::unanswered("not a Countdown prompt (no meta.numbers / meta.target)");
+        };
+        let Some(answer) = check::extract(response, self.last_line_fallback) else {
+            return Score::unanswered("no answer found");
+        };
+        let verdict = check::check(&numbers, target, answer, self.require_all_numbers);
+        let parsed = !matches!(
+            verdict,
+            Err(check::CountdownError::NoAnswer | check::CountdownError::Parse(_))
+        );
+        Score {
+            correct: verdict.is_ok(),
+            parsed,
+            limited: false,
+            reason: verdict.err().map(|e| e.to_string()),
+            answer: Some(answer.to_string()),
+        }
+    }
+
+    /// Two expressions are the same answer when they have the same exact value (and the same
+    /// cleaned text when either does not evaluate).
+    fn same_answer(&self, _prompt: &Prompt, a: &str, b: &str) -> bool {
+        let value = |s: &str| expr::parse(&check::clean(s)).and_then(|e| e.eval()).ok();
+        match (value(a), value(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => check::clean(a) == check::clean(b),
+        }
     }
 }
 

@@ -100,5 +100,26 @@ impl MathChecker {
     }
 }
 
+impl crate::answers::Checker for MathChecker {
+    fn judge(&self, prompt: &hicra_messages::Prompt, response: &str) -> crate::answers::Score {
+        let verdict = self.check(&prompt.answer, response);
+        let limited = matches!(verdict.outcome, Outcome::Limit(_));
+        crate::answers::Score {
+            correct: verdict.equivalent(),
+            parsed: verdict.extracted.is_some() && !limited,
+            limited,
+            reason: verdict.reason(),
+            answer: verdict.extracted,
+        }
+    }
+
+    /// Equal as mathematics; answers the checker cannot compare within its limits are the
+    /// same only when their normalised texts are.
+    fn same_answer(&self, _prompt: &hicra_messages::Prompt, a: &str, b: &str) -> bool {
+        self.same_answer(a, b)
+            .unwrap_or_else(|_| normalize::normalize(a) == normalize::normalize(b))
+    }
+}
+
 #[cfg(test)]
 mod tests;

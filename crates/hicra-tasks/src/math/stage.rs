@@ -5,8 +5,8 @@ use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig, StageContext
 use hicra_messages::{MetricsRecord, RolloutBatch};
 use serde::Deserialize;
 
-use super::{Limits, MathChecker, Outcome};
-use crate::scoring::{Rewards, Score, run_verifier, score_batch};
+use super::{Limits, MathChecker};
+use crate::scoring::{Rewards, run_verifier, score_batch};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,14 +49,20 @@ limits = { max_response_bytes = 65536, max_answer_bytes = 1000, max_depth = 64, 
     fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         self.rewards.validate()?;
         self.limits.validate()?;
-        let checker = MathChecker {
-            limits: self.limits,
-            last_number_fallback: self.last_number_fallback,
-        };
         Ok(Box::new(MathVerifier {
-            checker,
+            checker: self.checker(),
             rewards: self.rewards,
         }))
+    }
+}
+
+impl MathVerifierConfig {
+    /// The checker these settings describe.
+    pub fn checker(&self) -> MathChecker {
+        MathChecker {
+            limits: self.limits.clone(),
+            last_number_fallback: self.last_number_fallback,
+        }
     }
 }
 
@@ -68,20 +74,7 @@ pub struct MathVerifier {
 impl MathVerifier {
     /// Scores every rollout of the batch and adds the reward figures.
     pub fn step(&self, batch: &mut RolloutBatch) {
-        let mut limited = 0usize;
-        score_batch(batch, &self.rewards, |prompt, rollout| {
-            let verdict = self.checker.check(&prompt.answer, &rollout.text);
-            let is_limit = matches!(verdict.outcome, Outcome::Limit(_));
-            limited += usize::from(is_limit);
-            Score {
-                correct: verdict.equivalent(),
-                parsed: verdict.extracted.is_some() && !is_limit,
-                limited: is_limit,
-            }
-        });
-        if limited > 0 {
-            tracing::debug!(limited, "answers over a verifier limit counted as wrong");
-        }
+        score_batch(batch, &self.rewards, &self.checker);
     }
 }
 

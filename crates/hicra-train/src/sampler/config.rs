@@ -42,8 +42,10 @@ pub struct SamplerConfig {
     /// How many versions the policy may lag behind the step it samples for. Default: 0.
     #[serde(default)]
     pub max_staleness: u64,
-    /// Evaluation mode: evaluate every this many policy versions (0 = training mode).
-    /// Default: 0.
+    /// Evaluation mode: evaluate policy versions 0, N, 2N, ... and the last one, each exactly
+    /// (the `weights` edge becomes a queue that delivers every version; the batch's step is
+    /// the version scored, and its seed derives from it, so evaluation figures are
+    /// reproducible by seed). 0 = training mode. Default: 0.
     #[serde(default)]
     pub eval_every: u64,
     /// Where sampling runs: `cpu`, `cuda:N` or `wgpu:N`; weights from a learner on another
@@ -56,6 +58,12 @@ pub struct SamplerConfig {
     /// checked against the device at start. Default: `f32`.
     #[serde(default)]
     pub dtype: Precision,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        serde_json::from_str("{}").expect("every field has a default")
+    }
 }
 
 fn eight() -> usize {
@@ -88,9 +96,18 @@ dtype = "f32"
 "#;
 
     fn ports(&self) -> Ports {
-        Ports::new()
-            .input::<Prompt>("prompts", "prompts to answer")
-            .latest::<PolicyUpdate>("weights", "the newest policy from the learner")
+        let ports = Ports::new().input::<Prompt>("prompts", "prompts to answer");
+        // An evaluator reads every version in order (a queue), so that it scores exactly the
+        // versions it is due to; a training sampler only ever wants the newest.
+        let ports = if self.eval_every > 0 {
+            ports.input::<PolicyUpdate>(
+                "weights",
+                "every policy version from the learner, in order (evaluation mode)",
+            )
+        } else {
+            ports.latest::<PolicyUpdate>("weights", "the newest policy from the learner")
+        };
+        ports
             .latest::<SampleDemand>(
                 "demand",
                 "optional: generate only the batches `filter.dynamic_sampling` asks for",

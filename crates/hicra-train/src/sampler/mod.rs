@@ -35,6 +35,27 @@ pub struct Sampler {
 }
 
 impl Sampler {
+    /// A sampler holding one fixed policy, for sampling outside a pipeline (`hicra eval`).
+    /// `seed` plays the stage seed: `sample(prompts, version, true)` then returns the batch an
+    /// evaluator stage with that seed returns for that version.
+    pub fn for_policy(
+        config: SamplerConfig,
+        seed: u64,
+        version: u64,
+        model: Llama<RuntimeBackend>,
+        codec: Arc<TextCodec>,
+        device: Device,
+    ) -> Self {
+        let model = model.to_device(&device).stored_in(config.dtype);
+        Self {
+            config,
+            seed,
+            policy: Some((version, model, codec)),
+            device,
+            first_step: 0,
+        }
+    }
+
     /// Waits for weights of at least `version`; `false` when the learner has gone.
     fn await_version(&mut self, weights: &Latest<PolicyUpdate>, version: u64) -> bool {
         if let Some(update) = weights.try_take() {
@@ -135,42 +156,49 @@ impl Sampler {
     fn run_eval(
         &mut self,
         prompts: Inbox<Prompt>,
-        weights: Latest<PolicyUpdate>,
+        weights: Inbox<PolicyUpdate>,
         out: &hicra_flow::Outbox<RolloutBatch>,
     ) -> StageResult {
         let all: Vec<Arc<Prompt>> = prompts.iter().collect();
         if all.is_empty() {
             return Err("evaluation mode needs a finite, non-empty prompt set".into());
         }
-        let mut last_eval: Option<u64> = None;
-        let mut pending = false;
-        loop {
-            let update = weights.wait();
-            if let Some(update) = &update {
-                self.adopt(update);
-                pending = true;
-            }
-            let Some((version, _, _)) = self.policy.as_ref().map(|(v, m, t)| (*v, m, t)) else {
-                return Ok(());
-            };
-            let due = last_eval.is_none_or(|l| version >= l + self.config.eval_every);
-            if pending && (due || update.is_none()) {
-                out.send(self.sample(&all, version, true)?)?;
-                last_eval = Some(version);
-                pending = false;
-            }
-            if update.is_none() {
-                return Ok(());
+        let every = self.config.eval_every;
+        let mut unscored: Option<Arc<PolicyUpdate>> = None;
+        while let Some(update) = weights.recv() {
+            if update.version % every == 0 {
+                self.evaluate(&all, &update, out)?;
+                unscored = None;
+            } else {
+                unscored = Some(update);
             }
         }
+        match unscored {
+            Some(last) => self.evaluate(&all, &last, out),
+            None => Ok(()),
+        }
+    }
+
+    fn evaluate(
+        &mut self,
+        prompts: &[Arc<Prompt>],
+        update: &PolicyUpdate,
+        out: &hicra_flow::Outbox<RolloutBatch>,
+    ) -> StageResult {
+        self.adopt(update);
+        out.send(self.sample(prompts, update.version, true)?)?;
+        Ok(())
     }
 }
 
 impl Stage for Sampler {
     fn run(mut self: Box<Self>, ctx: &mut StageContext) -> StageResult {
         let prompts = ctx.input::<Prompt>("prompts");
-        let weights = ctx.latest::<PolicyUpdate>("weights");
         let out = ctx.output::<RolloutBatch>("rollouts");
+        if self.config.eval_every > 0 {
+            return self.run_eval(prompts, ctx.input::<PolicyUpdate>("weights"), &out);
+        }
+        let weights = ctx.latest::<PolicyUpdate>("weights");
         if !weights.is_connected() {
             return Err(
                 "the `weights` input must be connected to a learner (it sends the initial policy)"
@@ -178,9 +206,7 @@ impl Stage for Sampler {
             );
         }
         let demand = ctx.latest::<SampleDemand>("demand");
-        if self.config.eval_every > 0 {
-            self.run_eval(prompts, weights, &out)
-        } else if demand.is_connected() {
+        if demand.is_connected() {
             if self.config.steps > 0 {
                 return Err(
                     "with a `demand` input the run length is the dynamic-sampling \

@@ -1,0 +1,296 @@
+//! `evaluate` on a tiny random character model: reproducible by seed, figures consistent with
+//! the records behind them, a judge that does not depend on how its prompts are batched, and
+//! a beam search that keeps the best W candidates of every step.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use hicra_eval::scorer::{Candidate, Scorer};
+use hicra_eval::search::StepSearch;
+use hicra_eval::{
+    EvalJob, EvalPolicy, EvalSettings, Judge, Records, ScorerName, SearchSpec, evaluate,
+};
+use hicra_messages::{ChatMessage, Prompt};
+use hicra_model::{CharTokenizer, Llama, ModelConfig, cpu};
+use hicra_tasks::boxed::BoxedChecker;
+use hicra_train::TextCodec;
+
+const ALPHABET: &str = "0123456789 \\{}boxedyesnYN\n";
+
+fn policy(seed: u64) -> EvalPolicy {
+    let tokenizer = CharTokenizer::new(ALPHABET);
+    let config = ModelConfig {
+        vocab_size: tokenizer.vocab_size(),
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_layers: 2,
+        num_heads: 4,
+        num_kv_heads: 2,
+        rope_theta: 10_000.0,
+        rms_norm_eps: 1e-5,
+        max_seq_len: 96,
+        tie_word_embeddings: true,
+        attention_bias: false,
+    };
+    EvalPolicy {
+        model: Llama::init(&config, seed, &cpu()),
+        codec: Arc::new(TextCodec::Chars(tokenizer)),
+        version: 3,
+        origin: format!("tiny-{seed}"),
+    }
+}
+
+/// Problems whose answer is one digit: a random model gets some right by chance.
+fn problems(n: usize) -> Vec<Prompt> {
+    (0..n)
+        .map(|i| Prompt {
+            id: format!("p{i}"),
+            task: "digits".into(),
+            question: format!("{i} {}", i % 3),
+            answer: format!("{}", i % 2),
+            messages: vec![ChatMessage::new("user", format!("{i} {}", i % 3))],
+            meta: Default::default(),
+            cursor: i as u64,
+        })
+        .collect()
+}
+
+fn settings() -> EvalSettings {
+    EvalSettings {
+        samples: 4,
+        temperature: 1.0,
+        max_new_tokens: 24,
+        seed: 11,
+        batch: 12,
+        scorers: vec![ScorerName::Confidence, ScorerName::Verifier],
+        ..EvalSettings::default()
+    }
+}
+
+fn run(settings: &EvalSettings, prompts: &[Prompt]) -> (hicra_eval::Summary, Records) {
+    let policy = policy(1);
+    let job = EvalJob {
+        policy: &policy,
+        prompts,
+        checker: &BoxedChecker,
+        verifier: "verifier.boxed".into(),
+        data: "digits".into(),
+        settings,
+        judge: None,
+        device: &cpu(),
+    };
+    evaluate(&job, &mut |_| {}).unwrap()
+}
+
+#[test]
+fn one_seed_gives_one_summary_and_another_seed_another() {
+    let prompts = problems(7);
+    let (mut a, _) = run(&settings(), &prompts);
+    let (mut b, _) = run(&settings(), &prompts);
+    assert!(a.seconds.contains_key("sampling") && a.seconds.contains_key("total"));
+    a.seconds.clear();
+    b.seconds.clear();
+    assert_eq!(a, b);
+    let mut other = settings();
+    other.seed = 12;
+    let (mut c, _) = run(&other, &prompts);
+    c.seconds.clear();
+    c.seed = a.seed;
+    assert_ne!(a.metrics, c.metrics, "another seed draws other responses");
+}
+
+#[test]
+fn the_figures_follow_from_the_records() {
+    let prompts = problems(7);
+    let (summary, records) = run(&settings(), &prompts);
+    let Records::Sampled(records) = records else {
+        panic!("sampling records expected")
+    };
+    assert_eq!(records.len(), 7 * 4);
+    assert_eq!((summary.problems, summary.samples), (7, 4));
+    let ks: Vec<&String> = summary
+        .metrics
+        .keys()
+        .filter(|k| k.starts_with("pass@"))
+        .collect();
+    assert_eq!(ks, ["pass@1", "pass@2", "pass@4"]);
+    let by_problem = |p: &Prompt| {
+        records
+            .iter()
+            .filter(|r| r.problem == p.id)
+            .collect::<Vec<_>>()
+    };
+    let n = prompts.len() as f64;
+    let mean_correct = records.iter().filter(|r| r.correct).count() as f64 / records.len() as f64;
+    assert!((summary.metrics["pass@1"] - mean_correct).abs() < 1e-12);
+    let any = prompts
+        .iter()
+        .filter(|p| by_problem(p).iter().any(|r| r.correct))
+        .count() as f64
+        / n;
+    assert!((summary.metrics["pass@4"] - any).abs() < 1e-12);
+    // the oracle picks a correct response whenever there is one
+    assert!((summary.metrics["best_of_4/verifier"] - any).abs() < 1e-12);
+    assert!(summary.notes["best_of_4/verifier"].contains("oracle"));
+    // majority: the responses marked as the winners agree with maj@4
+    let maj = prompts
+        .iter()
+        .filter(|p| {
+            let group = by_problem(p);
+            group.iter().find(|r| r.majority).is_some_and(|r| r.correct)
+        })
+        .count() as f64
+        / n;
+    assert!((summary.metrics["maj@4"] - maj).abs() < 1e-12);
+    for r in &records {
+        let same = records
+            .iter()
+            .filter(|o| o.problem == r.problem && o.answer.is_some() && o.answer == r.answer)
+            .count();
+        assert_eq!(r.votes, if r.answer.is_some() { same } else { 0 });
+        assert_eq!(r.scores.len(), 2);
+    }
+    // each scorer chose exactly one response per problem, the best it scored
+    for p in &prompts {
+        let group = by_problem(p);
+        let chosen: Vec<_> = group
+            .iter()
+            .filter(|r| r.chosen_by.contains(&"confidence".to_string()))
+            .collect();
+        assert_eq!(chosen.len(), 1);
+        let best = group
+            .iter()
+            .map(|r| r.scores["confidence"])
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(chosen[0].scores["confidence"], best);
+    }
+    let unparsed =
+        records.iter().filter(|r| r.answer.is_none()).count() as f64 / records.len() as f64;
+    assert_eq!(summary.metrics["unparsed_frac"], unparsed);
+}
+
+#[test]
+fn the_judge_scores_do_not_depend_on_its_batch() {
+    let prompts = problems(3);
+    let texts = ["1", "so \\boxed{1}", "no no 9 0 seed"];
+    let candidates: Vec<Candidate<'_>> = prompts
+        .iter()
+        .zip(texts)
+        .map(|(prompt, text)| Candidate {
+            prompt,
+            text,
+            logprobs: &[],
+            correct: None,
+        })
+        .collect();
+    let one = Judge::new(policy(2), cpu(), None, 1);
+    assert!(
+        one.is_err(),
+        "the default template has letters this alphabet lacks"
+    );
+    let template = Some("{question}\n{solution}\nyes no\n".to_string());
+    let one = Judge::new(policy(2), cpu(), template.clone(), 1).unwrap();
+    let three = Judge::new(policy(2), cpu(), template, 3).unwrap();
+    let (a, b) = (
+        one.score(&candidates).unwrap(),
+        three.score(&candidates).unwrap(),
+    );
+    for (x, y) in a.iter().zip(&b) {
+        assert!((0.0..=1.0).contains(x));
+        assert!((x - y).abs() < 1e-5, "padded batch {y} vs alone {x}");
+    }
+    assert!(
+        a.windows(2).any(|w| w[0] != w[1]),
+        "different solutions, different scores"
+    );
+}
+
+/// Scores candidates by a fixed pseudo-random function of their text, and records every call.
+struct Scripted {
+    calls: RefCell<Vec<Vec<(String, f64)>>>,
+}
+
+impl Scorer for Scripted {
+    fn name(&self) -> ScorerName {
+        ScorerName::Confidence
+    }
+
+    fn score(&self, candidates: &[Candidate<'_>]) -> Result<Vec<f64>, String> {
+        let scores: Vec<f64> = candidates
+            .iter()
+            .map(|c| {
+                let h = hicra_flow::derive_seed(7, c.text);
+                (h % 1000) as f64 / 1000.0
+            })
+            .collect();
+        self.calls.borrow_mut().push(
+            candidates
+                .iter()
+                .map(|c| c.text.to_string())
+                .zip(scores.iter().copied())
+                .collect(),
+        );
+        Ok(scores)
+    }
+}
+
+#[test]
+fn beam_search_keeps_the_best_width_candidates_of_every_step() {
+    let policy = policy(4);
+    let prompts = problems(2);
+    let mut spec: SearchSpec = "beam:2".parse().unwrap();
+    spec.expand = 3;
+    spec.delimiter = " ".into();
+    spec.step_tokens = 4;
+    spec.max_steps = 4;
+    let settings = EvalSettings {
+        temperature: 1.0,
+        max_new_tokens: 40,
+        seed: 5,
+        search: Some(spec.clone()),
+        ..EvalSettings::default()
+    };
+    let scorer = Scripted {
+        calls: RefCell::new(Vec::new()),
+    };
+    let search = StepSearch {
+        policy: &policy,
+        spec: &spec,
+        settings: &settings,
+        scorer: &scorer,
+        checker: &BoxedChecker,
+        device: &cpu(),
+    };
+    let record = search.run(&prompts[0]).unwrap();
+    let calls = scorer.calls.borrow();
+    assert!(calls.len() >= 2, "the search ran more than one step");
+    assert_eq!(
+        calls[0].len(),
+        2 * 3,
+        "the first step draws width x expand candidates"
+    );
+    for step in calls.windows(2) {
+        let (before, after) = (&step[0], &step[1]);
+        let mut ranked: Vec<&(String, f64)> = before.iter().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let kept: Vec<&String> = ranked.iter().take(2).map(|(t, _)| t).collect();
+        // every new candidate extends a kept one, and each kept one that is still open is
+        // extended `expand` times
+        for (text, _) in after {
+            assert!(kept.iter().any(|k| text.starts_with(k.as_str())));
+        }
+        assert_eq!(after.len() % 3, 0);
+        assert!(after.len() <= 2 * 3);
+    }
+    // the answer is the best-scored solution among those kept
+    let all: Vec<&(String, f64)> = calls.iter().flatten().collect();
+    let chosen = all
+        .iter()
+        .find(|(t, _)| *t == record.response)
+        .expect("chosen was scored");
+    assert_eq!(chosen.1, record.score);
+    drop(calls);
+    // the same seed searches the same way
+    let again = search.run(&prompts[0]).unwrap();
+    assert_eq!(again.response, record.response);
+}

@@ -1,0 +1,66 @@
+//! Next-token log-probabilities after many prompts at once: the prompts are left-padded and
+//! run through the model in one pass (padding masked by the cache, as in the sampler's
+//! prefill), the head runs on each prompt's last position only, and the log-softmax over the
+//! whole vocabulary is read at the asked-for token ids. Generative judges and reward models
+//! use it ("the probability of `yes` after this judging prompt").
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::kv_cache::KvCache;
+use crate::llama::Llama;
+
+/// For each prompt (token ids, non-empty, shorter than `max_seq_len`), the log-probability of
+/// each of `tokens` as the next token, at temperature 1.
+///
+/// # Panics
+/// On an empty prompt, or one that does not fit the model.
+pub fn next_token_logprobs<B: Backend>(
+    model: &Llama<B>,
+    prompts: &[&[u32]],
+    tokens: &[u32],
+    device: &B::Device,
+) -> Vec<Vec<f32>> {
+    if prompts.is_empty() {
+        return Vec::new();
+    }
+    let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+    assert!(
+        prompts.iter().all(|p| !p.is_empty()) && longest <= model.max_seq_len(),
+        "prompts must be non-empty and at most max_seq_len ({}) tokens",
+        model.max_seq_len()
+    );
+    let padding: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
+    let mut ids = Vec::with_capacity(prompts.len() * longest);
+    for (prompt, &pad) in prompts.iter().zip(&padding) {
+        ids.extend(std::iter::repeat_n(0i64, pad));
+        ids.extend(prompt.iter().map(|&t| i64::from(t)));
+    }
+    let mut cache = KvCache::padded(model.blocks.len(), padding);
+    let input =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [prompts.len(), longest]), device);
+    let last = model
+        .hidden(input, Some(&mut cache))
+        .narrow(1, longest - 1, 1);
+    let logits = model.project(last, model.inference_head());
+    let vocab = logits.dims()[2];
+    let logprobs = log_softmax(logits.reshape([prompts.len(), vocab]), 1);
+    let picked = Tensor::<B, 1, Int>::from_data(
+        TensorData::new(
+            tokens.iter().map(|&t| i64::from(t)).collect(),
+            [tokens.len()],
+        ),
+        device,
+    );
+    let values = logprobs
+        .select(1, picked)
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .expect("f32 log-probs");
+    values
+        .chunks(tokens.len().max(1))
+        .map(<[f32]>::to_vec)
+        .collect()
+}

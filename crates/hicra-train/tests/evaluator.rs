@@ -1,0 +1,126 @@
+//! `sampler.policy` in evaluation mode scores exactly the versions it is due to (0, N, 2N, ...
+//! and the last), whatever the timing, and each batch is the one `Sampler::for_policy` draws
+//! with the stage seed: the pipeline's evaluator and `hicra eval` see the same responses.
+
+use std::sync::{Arc, Mutex};
+
+use hicra_flow::derive_seed;
+use hicra_flow::testing::StageHarness;
+use hicra_messages::{ChatMessage, Prompt, RolloutBatch};
+use hicra_model::{CharTokenizer, Llama, ModelConfig, RuntimeBackend, cpu};
+use hicra_train::sampler::Sampler;
+use hicra_train::{PolicyUpdate, SamplerConfig, TextCodec};
+
+const ALPHABET: &str = "abc 0123\n";
+
+fn policy(version: u64) -> (Llama<RuntimeBackend>, Arc<TextCodec>) {
+    let tokenizer = CharTokenizer::new(ALPHABET);
+    let config = ModelConfig {
+        vocab_size: tokenizer.vocab_size(),
+        hidden_size: 16,
+        intermediate_size: 32,
+        num_layers: 1,
+        num_heads: 2,
+        num_kv_heads: 1,
+        rope_theta: 10_000.0,
+        rms_norm_eps: 1e-5,
+        max_seq_len: 24,
+        tie_word_embeddings: true,
+        attention_bias: false,
+    };
+    // every version has different weights, so batches tell which version drew them
+    (
+        Llama::init(&config, 100 + version, &cpu()),
+        Arc::new(TextCodec::Chars(tokenizer)),
+    )
+}
+
+fn update(version: u64) -> PolicyUpdate {
+    let (model, codec) = policy(version);
+    PolicyUpdate {
+        version,
+        model: Mutex::new(model),
+        codec,
+    }
+}
+
+fn prompts() -> Vec<Prompt> {
+    (0..3)
+        .map(|i| Prompt {
+            id: format!("p{i}"),
+            task: "t".into(),
+            question: format!("a{i}"),
+            answer: "1".into(),
+            messages: vec![ChatMessage::new("user", format!("a{i} b"))],
+            meta: Default::default(),
+            cursor: i,
+        })
+        .collect()
+}
+
+const PARAMS: &str = "group_size = 2\nmax_new_tokens = 6\neval_every = 3\ntemperature = 1.0\n";
+
+fn evaluate(versions: u64) -> Vec<RolloutBatch> {
+    let mut out = StageHarness::new::<SamplerConfig>(PARAMS)
+        .settings(|s| s.seed = 9)
+        .input("prompts", prompts())
+        .input("weights", (0..versions).map(update).collect())
+        .run()
+        .unwrap();
+    out.take("rollouts")
+}
+
+fn tokens(batch: &RolloutBatch) -> Vec<Vec<u32>> {
+    batch.rollouts().map(|r| r.tokens.clone()).collect()
+}
+
+#[test]
+fn the_evaluator_scores_exactly_the_due_versions_and_the_last() {
+    let batches = evaluate(8);
+    let steps: Vec<u64> = batches.iter().map(|b| b.step).collect();
+    assert_eq!(steps, [0, 3, 6, 7]);
+    assert!(batches.iter().all(|b| b.eval && b.step == b.policy_version));
+    assert!(batches.iter().all(|b| b.num_rollouts() == 6));
+    // the last version is a due one: not evaluated twice
+    let steps: Vec<u64> = evaluate(7).iter().map(|b| b.step).collect();
+    assert_eq!(steps, [0, 3, 6]);
+    // same seed, same batches
+    let again = evaluate(8);
+    for (a, b) in batches.iter().zip(&again) {
+        assert_eq!(tokens(a), tokens(b));
+    }
+}
+
+#[test]
+fn an_evaluator_batch_is_what_for_policy_samples_with_the_stage_seed() {
+    let batches = evaluate(4);
+    let config = SamplerConfig {
+        group_size: 2,
+        max_new_tokens: 6,
+        eval_every: 3,
+        temperature: 1.0,
+        ..SamplerConfig::default()
+    };
+    let seed = derive_seed(9, "stage"); // the harness runs its stage under the id `stage`
+    let prompts: Vec<Arc<Prompt>> = prompts().into_iter().map(Arc::new).collect();
+    for batch in &batches {
+        let (model, codec) = policy(batch.policy_version);
+        let sampler = Sampler::for_policy(
+            config.clone(),
+            seed,
+            batch.policy_version,
+            model,
+            codec,
+            cpu(),
+        );
+        let alone = sampler
+            .sample(&prompts, batch.policy_version, true)
+            .unwrap();
+        assert_eq!(
+            tokens(&alone),
+            tokens(batch),
+            "version {}",
+            batch.policy_version
+        );
+    }
+}
