@@ -188,7 +188,10 @@ fn bad_input_is_refused_before_sampling() {
         (&["--data", d, "--preset", "gsm9k"], "gsm9k"),
         (&["--data", d, "--scorers", "best"], "unknown scorer"),
         (&["--data", d, "--search", "mcts:3"], "beam:W"),
-        (&["--data", d, "--verifier", "nope"], "verifier.math"),
+        (
+            &["--data", d, "--preset", "gsm8k", "--verifier", "nope"],
+            "verifier.math",
+        ),
         (&[], "--data"),
     ];
     for (extra, expected) in cases {
@@ -209,6 +212,8 @@ fn bad_input_is_refused_before_sampling() {
         "no/such/model.gguf",
         "--data",
         d,
+        "--preset",
+        "gsm8k",
         "--out",
         o,
     ]);

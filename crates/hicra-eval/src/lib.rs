@@ -31,6 +31,8 @@ pub mod sampled;
 pub mod scorer;
 pub mod search;
 pub mod settings;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::time::Instant;

@@ -280,6 +280,20 @@ fn keep_best(mut paths: Vec<Path>, width: usize) -> Vec<Path> {
         .collect()
 }
 
+/// Searches every problem and grades the chosen solutions.
+pub fn search_all(
+    search: &StepSearch<'_>,
+    prompts: &[Prompt],
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<SearchRecord>, String> {
+    let mut records = Vec::with_capacity(prompts.len());
+    for (i, prompt) in prompts.iter().enumerate() {
+        records.push(search.run(prompt)?);
+        progress(i + 1);
+    }
+    Ok(records)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,18 +323,4 @@ mod tests {
         let all: Vec<String> = keep_best(paths, 10).into_iter().map(|p| p.text).collect();
         assert_eq!(all, ["b", "d", "c", "a", "e"]);
     }
-}
-
-/// Searches every problem and grades the chosen solutions.
-pub fn search_all(
-    search: &StepSearch<'_>,
-    prompts: &[Prompt],
-    progress: &mut dyn FnMut(usize),
-) -> Result<Vec<SearchRecord>, String> {
-    let mut records = Vec::with_capacity(prompts.len());
-    for (i, prompt) in prompts.iter().enumerate() {
-        records.push(search.run(prompt)?);
-        progress(i + 1);
-    }
-    Ok(records)
 }

@@ -11,6 +11,30 @@ use burn::tensor::{Int, Tensor, TensorData};
 use crate::kv_cache::KvCache;
 use crate::llama::Llama;
 
+/// Runs `prompts` (non-empty, of any lengths) left-padded through the model in one pass:
+/// the final hidden state of each prompt's last position `[prompts, 1, hidden]`, and the
+/// cache holding every prompt (padding slots masked).
+pub(crate) fn prefill_last<B: Backend>(
+    model: &Llama<B>,
+    prompts: &[&[u32]],
+    device: &B::Device,
+) -> (Tensor<B, 3>, KvCache<B>) {
+    let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+    let padding: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
+    let mut ids = Vec::with_capacity(prompts.len() * longest);
+    for (prompt, &pad) in prompts.iter().zip(&padding) {
+        ids.extend(std::iter::repeat_n(0i64, pad));
+        ids.extend(prompt.iter().map(|&t| i64::from(t)));
+    }
+    let mut cache = KvCache::padded(model.blocks.len(), padding);
+    let input =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [prompts.len(), longest]), device);
+    let last = model
+        .hidden(input, Some(&mut cache))
+        .narrow(1, longest - 1, 1);
+    (last, cache)
+}
+
 /// For each prompt (token ids, non-empty, shorter than `max_seq_len`), the log-probability of
 /// each of `tokens` as the next token, at temperature 1.
 ///
@@ -31,18 +55,7 @@ pub fn next_token_logprobs<B: Backend>(
         "prompts must be non-empty and at most max_seq_len ({}) tokens",
         model.max_seq_len()
     );
-    let padding: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
-    let mut ids = Vec::with_capacity(prompts.len() * longest);
-    for (prompt, &pad) in prompts.iter().zip(&padding) {
-        ids.extend(std::iter::repeat_n(0i64, pad));
-        ids.extend(prompt.iter().map(|&t| i64::from(t)));
-    }
-    let mut cache = KvCache::padded(model.blocks.len(), padding);
-    let input =
-        Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [prompts.len(), longest]), device);
-    let last = model
-        .hidden(input, Some(&mut cache))
-        .narrow(1, longest - 1, 1);
+    let (last, _) = prefill_last(model, prompts, device);
     let logits = model.project(last, model.inference_head());
     let vocab = logits.dims()[2];
     let logprobs = log_softmax(logits.reshape([prompts.len(), vocab]), 1);

@@ -21,6 +21,7 @@ use rand::Rng;
 use crate::draw::{draws_uniforms, pick};
 use crate::kv_cache::KvCache;
 use crate::llama::Llama;
+use crate::next_token::prefill_last;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplingParams {
@@ -112,20 +113,8 @@ pub fn sample_batch_until<B: Backend>(
     let max_new = params
         .max_new_tokens
         .min(model.max_seq_len().saturating_sub(longest));
-    let padding: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
-    let mut ids = Vec::with_capacity(prompts.len() * longest);
-    for (prompt, &pad) in prompts.iter().zip(&padding) {
-        ids.extend(std::iter::repeat_n(0i64, pad));
-        ids.extend(prompt.iter().map(|&t| i64::from(t)));
-    }
     let head = model.inference_head();
-    let mut cache = KvCache::padded(model.blocks.len(), padding);
-    let input =
-        Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [prompts.len(), longest]), device);
-    // only the last position's logits are needed: the head runs on one slot per prompt
-    let last = model
-        .hidden(input, Some(&mut cache))
-        .narrow(1, longest - 1, 1);
+    let (last, cache) = prefill_last(model, prompts, device);
     let logits = model.project(last, head.clone());
     let vocab = logits.dims()[2];
     let total = prompts.len() * n;

@@ -126,7 +126,12 @@ impl Sampler {
             format!("{prefix}response_length/truncated_frac"),
             truncated as f64 / n,
         );
-        if !eval {
+        if eval {
+            // the row's step is the version too; named so that no reader has to know that
+            batch
+                .metrics
+                .insert("eval/policy_version".into(), *version as f64);
+        } else {
             batch.metrics.insert("timing/sample_secs".into(), secs);
             batch.metrics.insert(
                 "tokens_per_sec/sample".into(),

@@ -10,6 +10,8 @@
 
 mod batch;
 mod config;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

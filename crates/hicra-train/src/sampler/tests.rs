@@ -4,12 +4,13 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::{Sampler, SamplerConfig};
+use crate::codec::TextCodec;
+use crate::policy::PolicyUpdate;
 use hicra_flow::derive_seed;
 use hicra_flow::testing::StageHarness;
 use hicra_messages::{ChatMessage, Prompt, RolloutBatch};
 use hicra_model::{CharTokenizer, Llama, ModelConfig, RuntimeBackend, cpu};
-use hicra_train::sampler::Sampler;
-use hicra_train::{PolicyUpdate, SamplerConfig, TextCodec};
 
 const ALPHABET: &str = "abc 0123\n";
 

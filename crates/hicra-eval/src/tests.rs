@@ -5,11 +5,9 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use hicra_eval::scorer::{Candidate, Scorer};
-use hicra_eval::search::StepSearch;
-use hicra_eval::{
-    EvalJob, EvalPolicy, EvalSettings, Judge, Records, ScorerName, SearchSpec, evaluate,
-};
+use crate::scorer::{Candidate, Scorer};
+use crate::search::StepSearch;
+use crate::{EvalJob, EvalPolicy, EvalSettings, Judge, Records, ScorerName, SearchSpec, evaluate};
 use hicra_messages::{ChatMessage, Prompt};
 use hicra_model::{CharTokenizer, Llama, ModelConfig, cpu};
 use hicra_tasks::boxed::BoxedChecker;
@@ -67,7 +65,7 @@ fn settings() -> EvalSettings {
     }
 }
 
-fn run(settings: &EvalSettings, prompts: &[Prompt]) -> (hicra_eval::Summary, Records) {
+fn run(settings: &EvalSettings, prompts: &[Prompt]) -> (crate::Summary, Records) {
     let policy = policy(1);
     let job = EvalJob {
         policy: &policy,
