@@ -79,6 +79,27 @@ fn random_models_have_no_tokenizer_and_missing_files_are_named() {
 }
 
 #[test]
+fn sizes_that_cannot_work_are_refused_not_panicked_on() {
+    let long = "ab ".repeat(6000);
+    let out = hicra(&["generate", "--model", TINY, "--prompt", &long]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("at most 4095") && !err.contains("panicked"),
+        "{err}"
+    );
+    for flag in ["--prompt-len", "--new-tokens", "--batch", "--rounds"] {
+        let out = hicra(&["bench", "sampler", "--model", "random:tiny", flag, "0"]);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{flag} 0");
+        assert!(
+            err.contains("at least 1") && !err.contains("panicked"),
+            "{flag}: {err}"
+        );
+    }
+}
+
+#[test]
 fn bench_reports_sampler_and_learner_figures() {
     let common = [
         "--model",

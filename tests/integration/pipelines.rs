@@ -318,6 +318,27 @@ fn sampler_and_learner_agree_at_temperature_0_7() {
 /// the policy does not collapse. (Whether reward rises inside 12 steps depends on the seed
 /// here: the 5-seed, 120-step comparison is `scripts/compare-objectives.sh`.)
 #[test]
+fn a_warm_up_example_longer_than_the_model_is_an_error_naming_the_fix() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = hicra(&[
+        "run",
+        "--out",
+        out_dir.path().to_str().unwrap(),
+        "--set",
+        "stages.learner.model.max_seq_len=12",
+        "--set",
+        "stages.sampler.steps=2",
+    ]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("max_seq_len (12)") && err.contains("raise model.max_seq_len"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
 fn the_quickstart_trains_with_every_objective() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quickstart.toml");
     for objective in ["ppo", "gspo", "cispo"] {

@@ -50,10 +50,10 @@ struct Common {
     #[arg(long, default_value = "random:smollm2-135m", help = MODEL_HELP)]
     model: String,
     /// Batch sizes to measure, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    #[arg(long, value_delimiter = ',', default_value = "1,16", value_parser = model_arg::positive)]
     batch: Vec<usize>,
     /// Measured rounds per batch size (median reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = model_arg::positive)]
     rounds: usize,
     /// Print one JSON object per batch size instead of a table.
     #[arg(long)]
@@ -71,10 +71,10 @@ struct SamplerArgs {
     #[command(flatten)]
     common: Common,
     /// Prompt tokens per row.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = model_arg::positive)]
     prompt_len: usize,
     /// Generated tokens per row.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = model_arg::positive)]
     new_tokens: usize,
 }
 
@@ -83,7 +83,7 @@ struct LearnerArgs {
     #[command(flatten)]
     common: Common,
     /// Tokens per sequence (prompt + response).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = model_arg::positive)]
     seq_len: usize,
     /// The device's peak dense FLOP/s in TFLOP/s, to report model FLOPs utilisation.
     #[arg(long)]

@@ -12,6 +12,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::model_arg::{self, DEVICE_HELP, MODEL_HELP};
 use hicra_model::DeviceSpec;
 
+/// Positions of the RoPE tables `generate` loads: prompt and continuation together.
+const CONTEXT: usize = 4096;
+
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
     #[arg(long, help = MODEL_HELP)]
@@ -53,7 +56,7 @@ pub struct GenerateArgs {
 
 pub fn run(args: GenerateArgs) -> miette::Result<()> {
     let device = model_arg::open_device(args.device)?;
-    let loaded = model_arg::load(&args.model, Some(4096), &device)?;
+    let loaded = model_arg::load(&args.model, Some(CONTEXT), &device)?;
     let ckpt = model_arg::tokenizer(&loaded, &args.model)?;
     let text = if args.chat {
         ckpt.chat_template
@@ -64,6 +67,14 @@ pub fn run(args: GenerateArgs) -> miette::Result<()> {
     let prompt = ckpt.tokenizer.encode_prompt(&text).into_diagnostic()?.ids;
     if prompt.is_empty() {
         miette::bail!("the prompt tokenizes to nothing");
+    }
+    if prompt.len() >= CONTEXT {
+        miette::bail!(
+            "the prompt is {} tokens; at most {} fit this command's {CONTEXT}-position context \
+             with room for one new token",
+            prompt.len(),
+            CONTEXT - 1
+        );
     }
     let params = SamplingParams {
         temperature: args.temperature,

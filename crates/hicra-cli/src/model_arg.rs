@@ -65,3 +65,11 @@ pub fn tokenizer<'a>(
         miette::miette!("`{spec}` has random weights and no tokenizer; give a pretrained model")
     })
 }
+
+/// Parses a whole number of at least 1 (sizes and counts on the command line).
+pub fn positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{text}` is not a whole number of at least 1")),
+    }
+}

@@ -45,7 +45,18 @@ impl Pipeline {
                 id: stage.id.clone(),
                 run: self.run.clone(),
             };
-            let running = stage.config.build(&ctx).map_err(|source| RunError::Build {
+            // a panic while building (loading a model, reading a file) is an error naming
+            // the stage, as a panic while running is
+            let config = stage.config;
+            let outcome =
+                catch_unwind(AssertUnwindSafe(|| config.build(&ctx))).unwrap_or_else(|payload| {
+                    Err(format!(
+                        "panicked while building: {}",
+                        panic_message(payload.as_ref())
+                    )
+                    .into())
+                });
+            let running = outcome.map_err(|source| RunError::Build {
                 id: stage.id.clone(),
                 kind: stage.kind.clone(),
                 source,

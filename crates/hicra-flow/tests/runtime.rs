@@ -106,6 +106,28 @@ inputs = { numbers = "boom.numbers" }
 }
 
 #[test]
+fn a_stage_panicking_while_built_is_an_error_naming_it() {
+    let p = pipeline(
+        r#"
+[stages.src]
+kind = "mock.source"
+count = 3
+[stages.boom]
+kind = "mock.map"
+inputs = { numbers = "src.numbers" }
+panic_in_build = true
+"#,
+    );
+    let err = p.run(&Cancel::new()).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, RunError::Build { .. }), "{text}");
+    assert!(
+        text.contains("boom") && text.contains("mock panic while building"),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_first_error_names_its_stage_and_stops_the_rest() {
     let p = pipeline(
         r#"

@@ -49,7 +49,11 @@ impl TextCodec {
             Self::Chars(t) => t.encode(text).map_err(|e| e.to_string())?,
             Self::Pretrained(ckpt) => ckpt.tokenizer.encode(text).map_err(|e| e.to_string())?.ids,
         };
-        ids.push(self.stop_tokens()[0]);
+        let stop = self.stop_tokens().first().copied().ok_or(
+            "the checkpoint declares no end-of-sequence token, so a response cannot be ended: \
+             use a checkpoint whose tokenizer has one",
+        )?;
+        ids.push(stop);
         Ok(ids)
     }
 

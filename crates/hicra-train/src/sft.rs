@@ -76,7 +76,19 @@ pub fn sft_warmup(
             let target = codec
                 .encode_response(solution)
                 .map_err(|e| format!("solution of `{}`: {e}", p.id))?;
-            examples.push((codec.encode_prompt(&p)?, target));
+            let prompt = codec.encode_prompt(&p)?;
+            let room = model.max_seq_len();
+            if prompt.len() + target.len() > room {
+                return Err(format!(
+                    "warm-up example `{}` is {} prompt + {} solution tokens, more than the \
+                     model's max_seq_len ({room}): raise model.max_seq_len or drop long solutions",
+                    p.id,
+                    prompt.len(),
+                    target.len()
+                )
+                .into());
+            }
+            examples.push((prompt, target));
         }
         let pairs: Vec<(&[u32], &[u32])> = examples
             .iter()

@@ -88,6 +88,9 @@ pub struct MockMap {
     /// Panic when this number arrives. Default: never.
     #[serde(default)]
     panic_at: Option<u64>,
+    /// Panic while the stage is being built. Default: false.
+    #[serde(default)]
+    panic_in_build: bool,
 }
 
 fn one() -> u64 {
@@ -108,6 +111,7 @@ impl StageConfig for MockMap {
     }
 
     fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        assert!(!self.panic_in_build, "mock panic while building");
         Ok(Box::new(self))
     }
 }
