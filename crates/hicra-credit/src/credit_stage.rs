@@ -2,7 +2,9 @@
 //! per-token advantages. The two kinds differ only in HICRA's defaults, so a pipeline swaps
 //! one for the other by changing `kind` alone.
 
-use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult};
+use hicra_flow::{
+    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult, refuse,
+};
 use hicra_messages::{Metrics, MetricsRecord, RolloutBatch};
 use serde::Deserialize;
 
@@ -122,6 +124,23 @@ fn credit_ports() -> Ports {
         )
 }
 
+/// What every credit stage refuses: a negative or non-finite `eps`, an invalid transform.
+fn assigner_problems(eps: f64, transforms: &[Transform]) -> Vec<Invalid> {
+    let mut problems = Vec::new();
+    if !(eps >= 0.0 && eps.is_finite()) {
+        problems.push(Invalid::new(
+            "eps",
+            format!("eps must be a finite number >= 0, got {eps}"),
+        ));
+    }
+    for (i, t) in transforms.iter().enumerate() {
+        if let Err(e) = t.validate() {
+            problems.push(Invalid::new("transforms", format!("transform {i}: {e}")));
+        }
+    }
+    problems
+}
+
 impl StageConfig for GrpoConfig {
     const KIND: &'static str = "credit.grpo";
     const SUMMARY: &'static str = "GRPO-family advantages (grpo, drgrpo, rloo, reinforce_pp, maxrl) with optional token transforms";
@@ -140,7 +159,12 @@ metrics_mask = "planning"
         credit_ports()
     }
 
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        assigner_problems(self.eps, &self.transforms)
+    }
+
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        refuse(self.check(ctx))?;
         let assigner = CreditAssigner {
             estimator: self.estimator,
             eps: self.eps,
@@ -174,7 +198,31 @@ metrics_mask = "planning"
         credit_ports()
     }
 
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        let mut problems = assigner_problems(self.eps, &self.transforms);
+        if !(0.0..1.0).contains(&self.alpha) {
+            problems.push(
+                Invalid::new(
+                    "alpha",
+                    format!("alpha must be in [0, 1), got {}", self.alpha),
+                )
+                .help("the paper amplifies planning tokens with alpha = 0.2; 0 is plain GRPO"),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.authors_entropy_share) {
+            problems.push(Invalid::new(
+                "authors_entropy_share",
+                format!(
+                    "authors_entropy_share must be in [0, 1], got {}",
+                    self.authors_entropy_share
+                ),
+            ));
+        }
+        problems
+    }
+
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        refuse(self.check(ctx))?;
         let hicra = match self.variant {
             Variant::Paper => Transform::Hicra {
                 alpha: self.alpha,
@@ -214,12 +262,7 @@ impl CreditStage {
         metrics_mask: String,
         ctx: &BuildContext,
     ) -> Result<Box<dyn Stage>, BoxError> {
-        for t in &assigner.transforms {
-            t.validate()?;
-        }
-        if !(assigner.eps >= 0.0 && assigner.eps.is_finite()) {
-            return Err(format!("eps must be a finite number >= 0, got {}", assigner.eps).into());
-        }
+        refuse(assigner_problems(assigner.eps, &assigner.transforms))?;
         Ok(Box::new(Self {
             assigner,
             shadow,

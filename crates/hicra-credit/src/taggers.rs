@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use hicra_flow::{
-    BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult, derive_seed,
+    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult,
+    derive_seed, refuse,
 };
 use hicra_messages::RolloutBatch;
 use rand::{Rng, SeedableRng};
@@ -82,7 +83,29 @@ mask = "planning"
         tagger_ports()
     }
 
+    fn check(&self, ctx: &BuildContext) -> Vec<Invalid> {
+        match (&self.lexicon, &self.grams) {
+            (Some(_), Some(_)) => vec![
+                Invalid::new(
+                    "grams",
+                    "give either `lexicon` (a file) or `grams` (inline), not both",
+                )
+                .help("remove one of the two keys"),
+            ],
+            (Some(path), None) => match Lexicon::from_file(&ctx.resolve_path(path)) {
+                Ok(_) => Vec::new(),
+                Err(e) => vec![Invalid::new("lexicon", e.to_string())],
+            },
+            (None, Some(grams)) => match Lexicon::new(grams.clone()) {
+                Ok(_) => Vec::new(),
+                Err(e) => vec![Invalid::new("grams", e.to_string())],
+            },
+            (None, None) => Vec::new(),
+        }
+    }
+
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        refuse(self.check(ctx))?;
         let lexicon = match (&self.lexicon, &self.grams) {
             (Some(_), Some(_)) => {
                 return Err("give either `lexicon` (a file) or `grams` (inline), not both".into());
@@ -182,10 +205,19 @@ mask = "high_entropy"
         tagger_ports()
     }
 
-    fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        if !(0.0..=1.0).contains(&self.share) {
-            return Err(format!("share must be in [0, 1], got {}", self.share).into());
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        if (0.0..=1.0).contains(&self.share) {
+            Vec::new()
+        } else {
+            vec![Invalid::new(
+                "share",
+                format!("share must be in [0, 1], got {}", self.share),
+            )]
         }
+    }
+
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        refuse(self.check(ctx))?;
         Ok(Box::new(TaggerStage(self)))
     }
 }

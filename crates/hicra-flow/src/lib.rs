@@ -52,6 +52,7 @@ pub use registry::{KindInfo, Registry};
 pub use report::{EdgeReport, RunError, RunReport, StageReport, StageStatus};
 pub use source::{Sources, Span};
 pub use stage::{
-    BoxError, BuildContext, RunSettings, Stage, StageConfig, StageResult, Stopped, derive_seed,
+    BoxError, BuildContext, Invalid, RunSettings, Stage, StageConfig, StageResult, Stopped,
+    derive_seed, refuse,
 };
 pub use value::Value;

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use crate::de::{DeError, from_value};
 use crate::port::Ports;
-use crate::stage::{BoxError, BuildContext, Stage, StageConfig};
+use crate::stage::{BoxError, BuildContext, Invalid, Stage, StageConfig};
 use crate::value::Value;
 
 /// What `hicra stages` prints about a kind.
@@ -20,12 +20,17 @@ pub struct KindInfo {
 /// A parsed, typed stage config with its type erased.
 pub trait ConfiguredStage: Send {
     fn ports(&self) -> Ports;
+    fn check(&self, ctx: &BuildContext) -> Vec<Invalid>;
     fn build(self: Box<Self>, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError>;
 }
 
 impl<C: StageConfig> ConfiguredStage for C {
     fn ports(&self) -> Ports {
         StageConfig::ports(self)
+    }
+
+    fn check(&self, ctx: &BuildContext) -> Vec<Invalid> {
+        StageConfig::check(self, ctx)
     }
 
     fn build(self: Box<Self>, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {

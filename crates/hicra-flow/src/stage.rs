@@ -112,8 +112,64 @@ pub trait StageConfig: DeserializeOwned + Send + 'static {
     /// Ports may depend on the configuration (e.g. an optional reference-model input).
     fn ports(&self) -> Ports;
 
-    /// Checks the parameters beyond their types and builds the running stage.
+    /// Every parameter value this stage would refuse (ranges, files that must exist, values
+    /// that contradict each other), found without building anything: `hicra validate` and
+    /// `hicra run` report them all, each at the value's `FILE:LINE:COL`, before any stage is
+    /// built. Loading models and opening devices stay in [`build`](Self::build).
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        Vec::new()
+    }
+
+    /// Builds the running stage (refusing, too, what [`check`](Self::check) refuses: see
+    /// [`refuse`]).
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError>;
+}
+
+/// A parameter value a stage refuses.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invalid {
+    /// Dotted path of the offending key in the stage's table (`learning_rate`, `sft.steps`);
+    /// the diagnostic points at its value, or at the stage when the key is not written.
+    pub field: String,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl Invalid {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_string(),
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// A problem given as one message; when its first word is a key the stage table writes
+    /// (`numbers must be in 2..=8`), the diagnostic points at that key's value.
+    pub fn whole(message: impl Into<String>) -> Self {
+        Self::new("", message)
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// `Ok` when nothing is refused, else the problems as one error (for `build`, so that a stage
+/// built outside a validated pipeline refuses the same values).
+pub fn refuse(problems: Vec<Invalid>) -> Result<(), BoxError> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let text: Vec<String> = problems
+        .iter()
+        .map(|p| match &p.help {
+            Some(h) => format!("{}: {} ({h})", p.field, p.message),
+            None => format!("{}: {}", p.field, p.message),
+        })
+        .collect();
+    Err(text.join("; ").into())
 }
 
 /// A running stage. `run` owns its thread: it takes its inputs and outputs from the context,

@@ -34,6 +34,11 @@ pub(crate) fn validate(
         .iter()
         .map(|s| parse_stage(registry, s, diags))
         .collect();
+    for (stage, config) in spec.stages.iter().zip(&configs) {
+        if let Some(config) = config {
+            check_values(stage, config.as_ref(), run, diags);
+        }
+    }
     let ports: Vec<Option<Ports>> = configs
         .iter()
         .map(|c| c.as_ref().map(|c| c.ports()))
@@ -186,6 +191,57 @@ fn parse_stage(
             None
         }
     }
+}
+
+/// Runs the stage's own value checks; each refused value becomes a diagnostic at its span.
+fn check_values(
+    stage: &StageSpec,
+    config: &dyn crate::registry::ConfiguredStage,
+    run: &RunSettings,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let ctx = crate::stage::BuildContext {
+        id: stage.id.name.clone(),
+        run: run.clone(),
+    };
+    for mut invalid in config.check(&ctx) {
+        if invalid.field.is_empty() {
+            let first = invalid.message.split_whitespace().next().unwrap_or("");
+            let first = first.trim_matches(|c: char| c == '`' || c == ':' || c == ',');
+            if value_at(&stage.params, first).is_some() {
+                invalid.field = first.to_string();
+            }
+        }
+        let at = value_at(&stage.params, &invalid.field);
+        let msg = match at {
+            Some(_) => format!(
+                "{} (stage `{}`, kind {})",
+                invalid.message, stage.id.name, stage.kind
+            ),
+            None if invalid.field.is_empty() => format!(
+                "stage `{}` ({}): {}",
+                stage.id.name, stage.kind, invalid.message
+            ),
+            None => format!(
+                "stage `{}` ({}): `{}` (its default): {}",
+                stage.id.name, stage.kind, invalid.field, invalid.message
+            ),
+        };
+        let span = at.map_or_else(|| stage.id.span.clone(), |v| v.span.clone());
+        let mut d = Diagnostic::new(msg, Some(span));
+        d.help = invalid.help;
+        diags.push(d);
+    }
+}
+
+/// The value at a dotted path of tables (`sft.steps`), if written.
+fn value_at<'a>(table: &'a crate::value::Value, dotted: &str) -> Option<&'a crate::value::Value> {
+    if dotted.is_empty() {
+        return None;
+    }
+    dotted
+        .split('.')
+        .try_fold(table, |value, key| value.as_table()?.get(key))
 }
 
 /// Suggests the closest kind and lists the kinds of the same family (`mock.*`), or the

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
-use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult};
+use hicra_flow::{
+    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult, refuse,
+};
 use hicra_messages::{Metrics, MetricsRecord};
 use serde::Deserialize;
 
@@ -69,10 +71,16 @@ window = 2
             .fan_in::<MetricsRecord>("metrics", "per-step figures from any number of stages")
     }
 
-    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
         if self.jsonl.is_empty() {
-            return Err("`jsonl` must name a file".into());
+            vec![Invalid::new("jsonl", "`jsonl` must name a file")]
+        } else {
+            Vec::new()
         }
+    }
+
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        refuse(self.check(ctx))?;
         Ok(Box::new(MetricsSink {
             config: self,
             pending: BTreeMap::new(),

@@ -19,7 +19,6 @@ use burn::tensor::{Int, Tensor, TensorData};
 use rand::Rng;
 
 use crate::draw::{draws_uniforms, pick};
-use crate::kv_cache::KvCache;
 use crate::llama::Llama;
 use crate::next_token::prefill_last;
 

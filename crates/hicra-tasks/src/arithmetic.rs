@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use hicra_flow::{
-    BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult, derive_seed,
+    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult,
+    derive_seed,
 };
 use hicra_messages::Prompt;
 use rand::{Rng, SeedableRng};
@@ -74,6 +75,14 @@ split = "train"
 
     fn ports(&self) -> Ports {
         Ports::new().output::<Prompt>("prompts", "arithmetic problems with integer answers")
+    }
+
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        self.validate()
+            .err()
+            .map(Invalid::whole)
+            .into_iter()
+            .collect()
     }
 
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {

@@ -2,7 +2,9 @@
 //! allowed) equals the prompt's answer, compared after trimming whitespace. Strict and cheap:
 //! the checker for tasks whose answers are exact strings (the quickstart's digit strings).
 
-use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult};
+use hicra_flow::{
+    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult, refuse,
+};
 use hicra_messages::{MetricsRecord, Prompt, RolloutBatch};
 use serde::Deserialize;
 
@@ -86,8 +88,23 @@ unparseable_reward = 0.0
             )
     }
 
-    fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        self.rewards().validate()?;
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        let rewards = [
+            ("correct_reward", self.correct_reward),
+            ("wrong_reward", self.wrong_reward),
+            ("unparseable_reward", self.unparseable_reward),
+        ];
+        rewards
+            .into_iter()
+            .filter(|(_, r)| !r.is_finite())
+            .map(|(field, r)| {
+                Invalid::new(field, format!("{field} must be a finite number, got {r}"))
+            })
+            .collect()
+    }
+
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        refuse(self.check(ctx))?;
         Ok(Box::new(self))
     }
 }

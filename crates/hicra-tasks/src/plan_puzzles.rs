@@ -10,7 +10,8 @@
 use std::collections::BTreeMap;
 
 use hicra_flow::{
-    BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult, derive_seed,
+    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult,
+    derive_seed, refuse,
 };
 use hicra_messages::{ChatMessage, Prompt};
 use rand::{Rng, SeedableRng};
@@ -77,14 +78,19 @@ split = "train"
         Ports::new().output::<Prompt>("prompts", "puzzles with their expected answers")
     }
 
-    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        if !(1..=1_000_000).contains(&self.max_operand) {
-            return Err(format!(
-                "max_operand must be in 1..=1000000, got {}",
-                self.max_operand
-            )
-            .into());
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        if (1..=1_000_000).contains(&self.max_operand) {
+            return Vec::new();
         }
+        let message = format!(
+            "max_operand must be in 1..=1000000, got {}",
+            self.max_operand
+        );
+        vec![Invalid::new("max_operand", message)]
+    }
+
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        refuse(self.check(ctx))?;
         let seed = derive_seed(ctx.run.seed, &format!("plan_puzzles/{}", self.split));
         Ok(Box::new(PlanPuzzles { config: self, seed }))
     }

@@ -53,6 +53,21 @@ impl Rewards {
         }
     }
 
+    /// [`validate`](Self::validate) as per-field problems (`rewards.correct`...).
+    pub fn problems(&self) -> Vec<hicra_flow::Invalid> {
+        [
+            ("rewards.correct", self.correct),
+            ("rewards.wrong", self.wrong),
+            ("rewards.unparseable", self.unparseable),
+        ]
+        .into_iter()
+        .filter(|(_, r)| !r.is_finite())
+        .map(|(field, r)| {
+            hicra_flow::Invalid::new(field, format!("rewards must be finite numbers, got {r}"))
+        })
+        .collect()
+    }
+
     pub fn reward(&self, score: &Score) -> f64 {
         match (score.parsed, score.correct) {
             (false, _) => self.unparseable,

@@ -13,7 +13,9 @@
 //! `response_length/min` and `response_length/p50`. Evaluation batches pass untouched, so
 //! held-out accuracy and reward stay the verifier's.
 
-use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult};
+use hicra_flow::{
+    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult,
+};
 use hicra_messages::{FinishReason, Rollout, RolloutBatch};
 use serde::Deserialize;
 
@@ -76,6 +78,14 @@ format = { required = ["\\boxed{"], reward = 0.1, missing = 0.0 }
         Ports::new()
             .input::<RolloutBatch>("rollouts", "rollouts with verifier rewards")
             .output::<RolloutBatch>("rollouts", "the rollouts with shaped rewards")
+    }
+
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        self.validate()
+            .err()
+            .map(Invalid::whole)
+            .into_iter()
+            .collect()
     }
 
     fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {

@@ -14,7 +14,9 @@
 
 use std::collections::BTreeMap;
 
-use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult};
+use hicra_flow::{
+    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult, refuse,
+};
 use hicra_messages::{Group, RolloutBatch};
 use serde::Deserialize;
 
@@ -68,10 +70,19 @@ steps = 0
             .output::<SampleDemand>("demand", "connect to the sampler's `demand` input")
     }
 
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        [
+            ("groups_per_step", self.groups_per_step as u64),
+            ("max_batches", self.max_batches as u64),
+        ]
+        .into_iter()
+        .filter(|(_, v)| *v == 0)
+        .map(|(field, _)| Invalid::new(field, format!("{field} must be at least 1")))
+        .collect()
+    }
+
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        if self.groups_per_step == 0 || self.max_batches == 0 {
-            return Err("groups_per_step and max_batches must be positive".into());
-        }
+        refuse(self.check(ctx))?;
         let state_path = ctx.state_path();
         let batches_per_step: BTreeMap<u64, u64> = match &ctx.run.resume {
             Some(_) => hicra_flow::checkpoint::read_state(&state_path).ok_or_else(|| {

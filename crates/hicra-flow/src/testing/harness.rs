@@ -237,6 +237,10 @@ impl<S: Stage> ConfiguredStage for Prebuilt<S> {
         self.1.clone()
     }
 
+    fn check(&self, _ctx: &BuildContext) -> Vec<crate::stage::Invalid> {
+        Vec::new()
+    }
+
     fn build(self: Box<Self>, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         let stage = self
             .0

@@ -14,7 +14,8 @@ pub mod expr;
 use std::collections::BTreeMap;
 
 use hicra_flow::{
-    BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult, derive_seed,
+    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult,
+    derive_seed, refuse,
 };
 use hicra_messages::{MetricsRecord, Prompt, RolloutBatch};
 use rand::{Rng, SeedableRng};
@@ -92,6 +93,14 @@ split = "train"
 
     fn ports(&self) -> Ports {
         Ports::new().output::<Prompt>("prompts", "Countdown puzzles with numbers and target")
+    }
+
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        self.validate()
+            .err()
+            .map(Invalid::whole)
+            .into_iter()
+            .collect()
     }
 
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
@@ -250,8 +259,12 @@ last_line_fallback = false
             .output::<MetricsRecord>("metrics", "reward and accuracy of evaluation batches")
     }
 
-    fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        self.rewards.validate()?;
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        self.rewards.problems()
+    }
+
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        refuse(self.check(ctx))?;
         Ok(Box::new(CountdownVerifier { config: self }))
     }
 }

@@ -19,7 +19,8 @@ mod rows;
 use std::path::PathBuf;
 
 use hicra_flow::{
-    BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult, derive_seed,
+    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult,
+    derive_seed,
 };
 use hicra_messages::Prompt;
 use rand::SeedableRng;
@@ -143,6 +144,45 @@ prompt = { system = "", template = "{question}\nPlease reason step by step, and 
 
     fn ports(&self) -> Ports {
         Ports::new().output::<Prompt>("prompts", "dataset questions with their gold answers")
+    }
+
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        let mut problems = Vec::new();
+        if !self.path.is_file() {
+            problems.push(
+                Invalid::new("path", format!("no such file: {}", self.path.display()))
+                    .help("paths are relative to the working directory; scripts/fetch-data.sh puts GSM8K and MATH-500 under data/"),
+            );
+        } else if self.format.is_none() && FileFormat::from_path(&self.path).is_none() {
+            problems.push(
+                Invalid::new(
+                    "path",
+                    format!(
+                        "cannot tell the format of {} from its extension",
+                        self.path.display()
+                    ),
+                )
+                .help("set format = \"jsonl\" or \"parquet\""),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.eval_fraction) {
+            let message = format!(
+                "eval_fraction must be in [0, 1], got {}",
+                self.eval_fraction
+            );
+            problems.push(Invalid::new("eval_fraction", message));
+        }
+        if self.repeat == 0 {
+            problems.push(Invalid::new("repeat", "repeat must be at least 1"));
+        }
+        problems.extend(mapping(self).err().map(Invalid::whole));
+        problems.extend(
+            self.prompt
+                .validate()
+                .err()
+                .map(|e| Invalid::new("prompt", e)),
+        );
+        problems
     }
 
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {

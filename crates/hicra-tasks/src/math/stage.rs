@@ -1,7 +1,9 @@
 //! `verifier.math`: rewards each rollout by whether its final answer equals the prompt's gold
 //! answer (`Prompt.answer`) as mathematics, using [`MathChecker`].
 
-use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig, StageContext, StageResult};
+use hicra_flow::{
+    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult, refuse,
+};
 use hicra_messages::{MetricsRecord, RolloutBatch};
 use serde::Deserialize;
 
@@ -46,9 +48,14 @@ limits = { max_response_bytes = 65536, max_answer_bytes = 1000, max_depth = 64, 
             .output::<MetricsRecord>("metrics", "reward and accuracy of evaluation batches")
     }
 
-    fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        self.rewards.validate()?;
-        self.limits.validate()?;
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        let mut problems = self.rewards.problems();
+        problems.extend(self.limits.validate().err().map(Invalid::whole));
+        problems
+    }
+
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        refuse(self.check(ctx))?;
         Ok(Box::new(MathVerifier {
             checker: self.checker(),
             rewards: self.rewards,

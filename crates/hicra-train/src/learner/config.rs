@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use burn::module::AutodiffModule;
 use burn::optim::AdamWConfig;
-use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig};
+use hicra_flow::{BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, refuse};
 use hicra_messages::{MetricsRecord, Prompt, RolloutBatch};
 use hicra_model::{DeviceSpec, Llama, Precision, RuntimeAutodiff};
 use serde::Deserialize;
@@ -214,20 +214,93 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
             .output::<MetricsRecord>("metrics", "per-step training figures with the batch's own")
     }
 
-    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        let checks = [
-            (
-                self.learning_rate > 0.0 && self.learning_rate.is_finite(),
-                "learning_rate must be positive",
-            ),
-            (
-                self.micro_batch_size > 0 && self.epochs > 0,
-                "micro_batch_size and epochs must be positive",
-            ),
-        ];
-        if let Some((_, message)) = checks.iter().find(|(ok, _)| !ok) {
-            return Err((*message).into());
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        let mut problems = Vec::new();
+        let mut need = |ok: bool, field: &str, message: String| {
+            if !ok {
+                problems.push(Invalid::new(field, message));
+            }
+        };
+        let lr = self.learning_rate;
+        need(
+            lr > 0.0 && lr.is_finite(),
+            "learning_rate",
+            format!("learning_rate must be positive, got {lr}"),
+        );
+        need(
+            self.micro_batch_size > 0,
+            "micro_batch_size",
+            "micro_batch_size must be at least 1".into(),
+        );
+        need(
+            self.micro_batch_tokens > 0,
+            "micro_batch_tokens",
+            "micro_batch_tokens must be at least 1".into(),
+        );
+        need(
+            self.epochs > 0,
+            "epochs",
+            "epochs must be at least 1".into(),
+        );
+        let clip = self.grad_clip;
+        need(
+            clip >= 0.0 && clip.is_finite(),
+            "grad_clip",
+            format!("grad_clip must be >= 0 (0 turns clipping off), got {clip}"),
+        );
+        let ratio = self.min_lr_ratio;
+        need(
+            (0.0..=1.0).contains(&ratio),
+            "min_lr_ratio",
+            format!("min_lr_ratio must be in [0, 1], got {ratio}"),
+        );
+        let decay = self.weight_decay;
+        need(
+            decay >= 0.0 && decay.is_finite(),
+            "weight_decay",
+            format!("weight_decay must be >= 0, got {decay}"),
+        );
+        let kl = self.kl_coef;
+        need(
+            kl >= 0.0 && kl.is_finite(),
+            "kl_coef",
+            format!("kl_coef must be >= 0, got {kl}"),
+        );
+        let entropy = self.entropy_coef;
+        need(
+            entropy.is_finite(),
+            "entropy_coef",
+            format!("entropy_coef must be finite, got {entropy}"),
+        );
+        need(
+            self.max_consecutive_skips > 0,
+            "max_consecutive_skips",
+            "max_consecutive_skips must be at least 1".into(),
+        );
+        if self.sft.steps > 0 {
+            need(
+                self.sft.batch_size > 0,
+                "sft.batch_size",
+                "sft.batch_size must be at least 1".into(),
+            );
+            let lr = self.sft.learning_rate;
+            need(
+                lr > 0.0 && lr.is_finite(),
+                "sft.learning_rate",
+                format!("sft.learning_rate must be positive, got {lr}"),
+            );
         }
+        if self.model.checkpoint.is_none()
+            && let Err(e) = self.model.model_config().validate()
+        {
+            problems.push(Invalid::new("model", e));
+        }
+        problems.extend(crate::sampler::device_built("device", self.device));
+        problems
+    }
+
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        refuse(self.check(ctx))?;
         let seed = self.init_seed.unwrap_or_else(|| ctx.stage_seed());
         let device = self.device.open()?;
         self.dtype.check(self.device, &device)?;

@@ -1,7 +1,7 @@
 //! The sampler's TOML table, its defaults and documented example, and `build`: the checks on
 //! the sampling parameters, the device opened and its precision checked.
 
-use hicra_flow::{BoxError, BuildContext, Ports, Stage, StageConfig};
+use hicra_flow::{BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, refuse};
 use hicra_messages::{Prompt, RolloutBatch};
 use hicra_model::{DeviceSpec, Precision};
 use serde::Deserialize;
@@ -9,6 +9,16 @@ use serde::Deserialize;
 use super::Sampler;
 use crate::dynamic_sampling::SampleDemand;
 use crate::policy::PolicyUpdate;
+
+/// `device` refused when this binary was built without its backend.
+pub(crate) fn device_built(field: &str, spec: DeviceSpec) -> Option<Invalid> {
+    match spec.device() {
+        Err(e @ hicra_model::DeviceError::NotBuilt { .. }) => {
+            Some(Invalid::new(field, e.to_string()))
+        }
+        _ => None,
+    }
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,17 +125,41 @@ dtype = "f32"
             .output::<RolloutBatch>("rollouts", "one batch of groups per step")
     }
 
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        let mut problems = Vec::new();
+        for (field, value) in [
+            ("prompts_per_step", self.prompts_per_step),
+            ("group_size", self.group_size),
+            ("max_new_tokens", self.max_new_tokens),
+        ] {
+            if value == 0 {
+                problems.push(Invalid::new(field, format!("{field} must be at least 1")));
+            }
+        }
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            problems.push(
+                Invalid::new(
+                    "temperature",
+                    format!("temperature must be >= 0, got {}", self.temperature),
+                )
+                .help("0 samples greedily; 1 samples from the model's distribution"),
+            );
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            problems.push(
+                Invalid::new(
+                    "top_p",
+                    format!("top_p must be in (0, 1], got {}", self.top_p),
+                )
+                .help("1 turns nucleus sampling off"),
+            );
+        }
+        problems.extend(device_built("device", self.device));
+        problems
+    }
+
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        if self.prompts_per_step == 0 || self.group_size == 0 || self.max_new_tokens == 0 {
-            return Err("prompts_per_step, group_size and max_new_tokens must be positive".into());
-        }
-        if !(self.temperature >= 0.0 && self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(format!(
-                "need temperature >= 0 and 0 < top_p <= 1, got {} and {}",
-                self.temperature, self.top_p
-            )
-            .into());
-        }
+        refuse(self.check(ctx))?;
         if self.eval_every == 0 && (self.top_k > 0 || self.top_p < 1.0) {
             tracing::warn!(
                 top_k = self.top_k,

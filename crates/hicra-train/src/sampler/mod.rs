@@ -21,6 +21,7 @@ use hicra_messages::{Prompt, RolloutBatch};
 use hicra_model::{Device, Llama, RuntimeBackend};
 
 pub use config::SamplerConfig;
+pub(crate) use config::device_built;
 
 use crate::codec::TextCodec;
 use crate::dynamic_sampling::SampleDemand;
