@@ -21,6 +21,7 @@ pub struct KindInfo {
 pub trait ConfiguredStage: Send {
     fn ports(&self) -> Ports;
     fn check(&self, ctx: &BuildContext) -> Vec<Invalid>;
+    fn endless(&self) -> bool;
     fn build(self: Box<Self>, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError>;
 }
 
@@ -31,6 +32,10 @@ impl<C: StageConfig> ConfiguredStage for C {
 
     fn check(&self, ctx: &BuildContext) -> Vec<Invalid> {
         StageConfig::check(self, ctx)
+    }
+
+    fn endless(&self) -> bool {
+        StageConfig::endless(self)
     }
 
     fn build(self: Box<Self>, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {

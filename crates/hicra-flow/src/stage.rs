@@ -120,6 +120,12 @@ pub trait StageConfig: DeserializeOwned + Send + 'static {
         Vec::new()
     }
 
+    /// Whether the stage, as configured, would run forever unless its outputs are consumed
+    /// (an endless source): validation refuses one whose outputs lead nowhere.
+    fn endless(&self) -> bool {
+        false
+    }
+
     /// Builds the running stage (refusing, too, what [`check`](Self::check) refuses: see
     /// [`refuse`]).
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError>;

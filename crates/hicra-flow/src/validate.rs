@@ -44,6 +44,7 @@ pub(crate) fn validate(
         .map(|c| c.as_ref().map(|c| c.ports()))
         .collect();
 
+    let before_edges = diags.len();
     let mut edges = Vec::new();
     let mut edge_spans = Vec::new();
     for (to, stage) in spec.stages.iter().enumerate() {
@@ -146,6 +147,23 @@ pub(crate) fn validate(
                 );
                 diags.push(Diagnostic::new(msg, Some(stage.id.span.clone())).help(help));
             }
+        }
+    }
+    // with a broken edge, an output may look unconnected only because of it
+    let edges_ok = diags.len() == before_edges;
+    for (index, (stage, config)) in spec.stages.iter().zip(&configs).enumerate() {
+        if !edges_ok {
+            break;
+        }
+        let feeds_something = edges.iter().any(|e| e.from_stage == index);
+        if config.as_ref().is_some_and(|c| c.endless()) && !feeds_something {
+            let msg = format!(
+                "stage `{}` ({}) never ends on its own and none of its outputs is connected: \
+                 the run would never stop",
+                stage.id.name, stage.kind
+            );
+            let help = "connect one of its outputs to a stage that ends, or give it a count";
+            diags.push(Diagnostic::new(msg, Some(stage.id.span.clone())).help(help));
         }
     }
     let order = check_cycles(spec, &edges, &edge_spans, diags);

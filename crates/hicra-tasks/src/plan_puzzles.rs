@@ -89,6 +89,10 @@ split = "train"
         vec![Invalid::new("max_operand", message)]
     }
 
+    fn endless(&self) -> bool {
+        self.count == 0
+    }
+
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         refuse(self.check(ctx))?;
         let seed = derive_seed(ctx.run.seed, &format!("plan_puzzles/{}", self.split));

@@ -241,6 +241,10 @@ impl<S: Stage> ConfiguredStage for Prebuilt<S> {
         Vec::new()
     }
 
+    fn endless(&self) -> bool {
+        false
+    }
+
     fn build(self: Box<Self>, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         let stage = self
             .0

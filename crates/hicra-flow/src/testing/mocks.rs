@@ -57,6 +57,10 @@ impl StageConfig for MockSource {
         Ports::new().output::<u64>("numbers", "consecutive integers")
     }
 
+    fn endless(&self) -> bool {
+        self.count.is_none()
+    }
+
     fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         Ok(Box::new(self))
     }

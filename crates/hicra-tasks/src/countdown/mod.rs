@@ -103,6 +103,10 @@ split = "train"
             .collect()
     }
 
+    fn endless(&self) -> bool {
+        self.count == 0
+    }
+
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         self.validate()?;
         let seed = derive_seed(ctx.run.seed, &format!("countdown/{}", self.split));

@@ -185,6 +185,10 @@ prompt = { system = "", template = "{question}\nPlease reason step by step, and 
         problems
     }
 
+    fn endless(&self) -> bool {
+        self.count == 0 && self.epochs == 0
+    }
+
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         Ok(Box::new(Dataset::load(self, ctx)?))
     }
