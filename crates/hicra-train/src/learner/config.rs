@@ -233,11 +233,6 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
             "micro_batch_size must be at least 1".into(),
         );
         need(
-            self.micro_batch_tokens > 0,
-            "micro_batch_tokens",
-            "micro_batch_tokens must be at least 1".into(),
-        );
-        need(
             self.epochs > 0,
             "epochs",
             "epochs must be at least 1".into(),
@@ -271,11 +266,6 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
             entropy.is_finite(),
             "entropy_coef",
             format!("entropy_coef must be finite, got {entropy}"),
-        );
-        need(
-            self.max_consecutive_skips > 0,
-            "max_consecutive_skips",
-            "max_consecutive_skips must be at least 1".into(),
         );
         if self.sft.steps > 0 {
             need(
