@@ -156,6 +156,11 @@ impl Invalid {
         Self::new("", message)
     }
 
+    /// The error of a one-message validation, if any, as [`whole`](Self::whole) problems.
+    pub fn of(result: Result<(), String>) -> Vec<Self> {
+        result.err().map(Self::whole).into_iter().collect()
+    }
+
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self

@@ -78,11 +78,7 @@ split = "train"
     }
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
-        self.validate()
-            .err()
-            .map(Invalid::whole)
-            .into_iter()
-            .collect()
+        Invalid::of(self.validate())
     }
 
     fn endless(&self) -> bool {

@@ -81,11 +81,7 @@ format = { required = ["\\boxed{"], reward = 0.1, missing = 0.0 }
     }
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
-        self.validate()
-            .err()
-            .map(Invalid::whole)
-            .into_iter()
-            .collect()
+        Invalid::of(self.validate())
     }
 
     fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
