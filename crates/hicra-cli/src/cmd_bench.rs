@@ -20,13 +20,14 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use clap::{Args, Subcommand};
-use hicra_model::{Llama, ModelConfig, RuntimeAutodiff, SamplingParams, sample_batch, score};
-use rand::{Rng, SeedableRng};
+use hicra_model::{Llama, ModelConfig, RuntimeAutodiff, sample_batch, score};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
+use crate::bench_measure::{exactly, median, memory_mib, random_rows};
 use crate::model_arg::{self, DEVICE_HELP, DTYPE_HELP, MODEL_HELP};
-use hicra_model::{DeviceSpec, Precision, gpu_memory_reserved};
+use hicra_model::{DeviceSpec, Precision};
 use miette::IntoDiagnostic;
 
 #[derive(Args, Debug)]
@@ -229,57 +230,8 @@ fn training_flops(c: &ModelConfig, batch: usize, seq: usize) -> f64 {
     3.0 * tokens * (2.0 * matmul_params + c.num_layers as f64 * attention)
 }
 
-/// Plain sampling at temperature 1 with no stop tokens: every row generates `new_tokens`.
-pub(crate) fn exactly(new_tokens: usize) -> SamplingParams {
-    SamplingParams {
-        temperature: 1.0,
-        top_p: 1.0,
-        top_k: 0,
-        max_new_tokens: new_tokens,
-        stop_tokens: vec![],
-    }
-}
-
-pub(crate) fn random_rows(
-    rng: &mut ChaCha8Rng,
-    rows: usize,
-    len: usize,
-    vocab: usize,
-) -> Vec<Vec<u32>> {
-    (0..rows)
-        .map(|_| {
-            (0..len)
-                .map(|_| rng.random_range(0..vocab as u32))
-                .collect()
-        })
-        .collect()
-}
-
-pub(crate) fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn print_header(json: bool, header: &str) {
     if !json {
         println!("{header}");
     }
-}
-
-/// Peak memory in MiB: on a GPU what burn's pool holds (it keeps its pages, so this is its
-/// high-water mark), on the CPU the process's resident high-water mark.
-pub(crate) fn memory_mib(device: &hicra_model::Device) -> f64 {
-    gpu_memory_reserved(device).map_or_else(peak_rss_mib, |bytes| bytes as f64 / 1048576.0)
-}
-
-/// The resident-set high-water mark of this process, in MiB (Linux; 0 elsewhere).
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -21,7 +21,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::cmd_bench::{exactly, median, memory_mib, random_rows};
+use crate::bench_measure::{exactly, median, memory_mib, random_rows};
 use crate::model_arg::{self, DEVICE_HELP, DTYPE_HELP, MODEL_HELP};
 
 #[derive(Args, Debug)]

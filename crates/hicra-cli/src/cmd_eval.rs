@@ -16,7 +16,8 @@ use hicra_eval::{
 };
 use hicra_flow::{Registry, derive_seed};
 use hicra_model::{DeviceSpec, Precision};
-use hicra_tasks::answers::{Checker, checker_for};
+use hicra_tasks::answers::Checker;
+use hicra_tasks::checkers::checker_for;
 use indicatif::{ProgressBar, ProgressStyle};
 use miette::{IntoDiagnostic, miette};
 

@@ -9,6 +9,7 @@
 //! Errors are rendered here, and only here, with miette: pipeline problems as one report each
 //! with `FILE:LINE:COL`, the offending snippet and a help line. Any error exits non-zero.
 
+mod bench_measure;
 mod cmd_bench;
 mod cmd_bench_step;
 mod cmd_credit;

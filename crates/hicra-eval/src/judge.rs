@@ -15,7 +15,8 @@ use hicra_model::{Device, Llama, RuntimeBackend, next_token_logprobs};
 use hicra_train::TextCodec;
 
 use crate::policy::EvalPolicy;
-use crate::scorer::Candidate;
+use crate::scorer::{Candidate, Scorer};
+use crate::settings::ScorerName;
 
 /// The judging prompt: `{question}` and `{solution}` are replaced.
 pub const DEFAULT_TEMPLATE: &str = "Review the solution to the problem below.\n\n\
@@ -154,6 +155,16 @@ impl Judge {
             }
         }
         Ok(scores)
+    }
+}
+
+impl Scorer for Judge {
+    fn name(&self) -> ScorerName {
+        ScorerName::Judge
+    }
+
+    fn score(&self, candidates: &[Candidate<'_>]) -> Result<Vec<f64>, String> {
+        self.judge(candidates)
     }
 }
 

@@ -1,11 +1,10 @@
 //! Scorers rank candidate responses (whole, for best-of-K, or partial, for step-level search):
 //! one trait, three kinds. `confidence` is the policy's own mean token log-prob; `verifier`
 //! is the gold-answer check, an oracle upper bound that no deployed system has; `judge` is a
-//! generative reward model ([`crate::judge`]).
+//! generative reward model (`crate::judge`, which implements this trait).
 
 use hicra_messages::Prompt;
 
-use crate::judge::Judge;
 use crate::settings::ScorerName;
 
 /// A response (or partial solution) to be scored.
@@ -67,16 +66,6 @@ impl Scorer for VerifierOracle {
                     .ok_or_else(|| "the verifier scores finished responses only".to_string())
             })
             .collect()
-    }
-}
-
-impl Scorer for Judge {
-    fn name(&self) -> ScorerName {
-        ScorerName::Judge
-    }
-
-    fn score(&self, candidates: &[Candidate<'_>]) -> Result<Vec<f64>, String> {
-        self.judge(candidates)
     }
 }
 

@@ -15,7 +15,32 @@ use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::sample::SamplingParams;
+/// How responses are drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    /// Softmax temperature of the draw; 0 means greedy.
+    pub temperature: f32,
+    /// Nucleus sampling mass in (0, 1]; 1 disables it.
+    pub top_p: f32,
+    /// Keep only the k most likely tokens; 0 disables it.
+    pub top_k: usize,
+    /// Most tokens generated per response.
+    pub max_new_tokens: usize,
+    /// Tokens that end a response (kept as its last token).
+    pub stop_tokens: Vec<u32>,
+}
+
+impl SamplingParams {
+    /// The temperature the recorded log-probs and entropies are taken at: the sampling
+    /// temperature, or 1 for greedy decoding.
+    pub fn logprob_temperature(&self) -> f32 {
+        if self.temperature > 0.0 {
+            self.temperature
+        } else {
+            1.0
+        }
+    }
+}
 
 /// Each row's drawn token, its log-probability and the entropy (nats) it was drawn from.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -17,7 +17,7 @@
 //!   statistics.
 //! - [`scoring`]: the reward table and batch-scoring loop every verifier shares;
 //!   [`answers`]: the [`Checker`](answers::Checker) behind each verifier (judge a response,
-//!   tell two answers apart); [`grading`]: pass@k and majority voting over a group.
+//!   tell two answers apart), built from a verifier's table by [`checkers`]; [`grading`]: pass@k and majority voting over a group.
 //! - [`plan_puzzles`] (the quickstart's strategy task) and [`boxed`] (exact-string verifier).
 //!
 //! Each source is a pure function of its seed and the prompt index, so a stream can resume
@@ -26,6 +26,7 @@
 pub mod answers;
 pub mod arithmetic;
 pub mod boxed;
+pub mod checkers;
 pub mod countdown;
 pub mod dataset;
 pub mod format;
