@@ -8,3 +8,4 @@ mod pipelines;
 mod resume;
 mod stages;
 mod tasks_cli;
+mod validate_edits;
