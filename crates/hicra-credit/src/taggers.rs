@@ -77,6 +77,8 @@ impl StageConfig for StrategicGramsConfig {
 kind = "tagger.strategic_grams"
 inputs = { rollouts = "verifier.rollouts" }
 mask = "planning"
+# lexicon = "grams.json"  # a JSON list of grams; default: the paper's strategic grams
+# grams = ["let me double", "let me square"]   # or the grams inline (not both)
 "#;
 
     fn ports(&self) -> Ports {

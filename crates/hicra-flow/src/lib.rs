@@ -29,6 +29,7 @@ pub mod cancel;
 pub mod checkpoint;
 pub mod de;
 pub mod diagnostic;
+pub mod fields;
 pub mod io;
 pub mod load;
 pub mod pipeline;

@@ -15,6 +15,8 @@ pub struct KindInfo {
     pub kind: &'static str,
     pub summary: &'static str,
     pub example: &'static str,
+    /// The keys the config accepts (`None` when its shape is not a plain struct).
+    pub fields: Option<&'static [&'static str]>,
 }
 
 /// A parsed, typed stage config with its type erased.
@@ -56,6 +58,7 @@ impl<C: StageConfig> Factory for TypedFactory<C> {
             kind: C::KIND,
             summary: C::SUMMARY,
             example: C::EXAMPLE,
+            fields: crate::fields::struct_fields::<C>(),
         }
     }
 
@@ -107,7 +110,9 @@ impl Registry {
     }
 
     /// Parses `kind`'s documented TOML example as a pipeline document would be parsed: it must
-    /// contain exactly one stage table, of this kind, whose parameters deserialize.
+    /// contain exactly one stage table, of this kind, that shows every key the config accepts
+    /// (written with its default, or commented out as `# key = value` when it has none) and
+    /// whose parameters deserialize.
     pub fn check_example(&self, kind: &str) -> Result<(), String> {
         let info = self
             .info(kind)
@@ -126,6 +131,28 @@ impl Registry {
         };
         if stage.kind != kind {
             return Err(format!("{kind}: the example's kind is `{}`", stage.kind));
+        }
+        let written = stage.params.as_table().map(|t| {
+            t.entries
+                .iter()
+                .map(|(k, _)| k.name.as_str())
+                .collect::<Vec<_>>()
+        });
+        if let (Some(fields), Some(written)) = (info.fields, written) {
+            let missing: Vec<&str> = fields
+                .iter()
+                .copied()
+                .filter(|f| !written.contains(f))
+                // a key without a default (an optional value) is shown commented out
+                .filter(|f| !info.example.contains(&format!("# {f} =")))
+                .collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "{kind}: the example leaves out {}; it must show every key, with its default \
+                     or, for an optional one, as a comment (`# key = value`)",
+                    missing.join(", ")
+                ));
+            }
         }
         match self.parse(kind, &stage.params) {
             Some(Ok(_)) => Ok(()),

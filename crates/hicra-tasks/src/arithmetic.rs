@@ -71,6 +71,7 @@ max_operand = 100
 operators = "+-*"         # any of + - * /
 parentheses = true
 split = "train"
+# prompt = { system = "...", template = "{question}..." }   # default: the task's own instruction
 "#;
 
     fn ports(&self) -> Ports {

@@ -104,8 +104,7 @@ fn one() -> u64 {
 impl StageConfig for MockMap {
     const KIND: &'static str = "mock.map";
     const SUMMARY: &'static str = "test mapper adding a constant; can fail or panic on demand";
-    const EXAMPLE: &'static str =
-        "[stages.map]\nkind = \"mock.map\"\ninputs = { numbers = \"numbers.numbers\" }\nadd = 1\n";
+    const EXAMPLE: &'static str = "[stages.map]\nkind = \"mock.map\"\ninputs = { numbers = \"numbers.numbers\" }\nadd = 1\npanic_in_build = false\n# fail_at = 3\n# panic_at = 4\n";
 
     fn ports(&self) -> Ports {
         Ports::new()
@@ -157,7 +156,7 @@ pub struct MockSink {
 impl StageConfig for MockSink {
     const KIND: &'static str = "mock.sink";
     const SUMMARY: &'static str = "test sink recording what it receives; can be slow";
-    const EXAMPLE: &'static str = "[stages.sink]\nkind = \"mock.sink\"\ninputs = { numbers = \"map.numbers\" }\ndelay_ms = 0\n";
+    const EXAMPLE: &'static str = "[stages.sink]\nkind = \"mock.sink\"\ninputs = { numbers = \"map.numbers\" }\ndelay_ms = 0\n# tag = \"sink\"\n# stop_after = 10\n";
 
     fn ports(&self) -> Ports {
         Ports::new()

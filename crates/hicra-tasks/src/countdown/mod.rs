@@ -89,6 +89,7 @@ max_number = 100
 min_target = 10
 max_target = 1000
 split = "train"
+# prompt = { system = "...", template = "{question}..." }   # default: the task's own instruction
 "#;
 
     fn ports(&self) -> Ports {

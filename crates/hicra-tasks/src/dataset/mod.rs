@@ -132,6 +132,14 @@ impl StageConfig for DatasetConfig {
 kind = "source.dataset"
 path = "data/gsm8k/train.jsonl"
 preset = "gsm8k"          # or "math500", or "custom" with question_field/answer_field
+# format = "jsonl"        # default: from the extension ("parquet" for .parquet)
+# question_field = "question"   # these six default to the preset's mapping
+# answer_field = "answer"
+# id_field = "id"
+# solution_field = "solution"
+# meta_fields = ["level"]
+# answer_style = "after_hashes"   # or "raw", "last_boxed"
+# task = "gsm8k"          # default: the preset's name, else the file stem
 split = "train"           # "all" | "train" | "eval"
 eval_fraction = 0.0
 shuffle = true

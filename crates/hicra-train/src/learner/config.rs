@@ -170,6 +170,7 @@ impl StageConfig for LearnerConfig {
     const EXAMPLE: &'static str = r#"[stages.learner]
 kind = "learner.policy_gradient"
 inputs = { rollouts = "credit.rollouts", sft = "warmup.prompts" }
+# init_seed = 7           # seed of the initial weights; default: the stage seed
 learning_rate = 1e-3
 schedule = "constant"
 warmup_steps = 0
