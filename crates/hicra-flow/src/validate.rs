@@ -149,8 +149,8 @@ pub(crate) fn validate(
             }
         }
     }
-    // with a broken edge, an output may look unconnected only because of it
-    let edges_ok = diags.len() == before_edges;
+    // with a broken edge or stage, an output may look unconnected only because of it
+    let edges_ok = diags.len() == before_edges && configs.iter().all(Option::is_some);
     for (index, (stage, config)) in spec.stages.iter().zip(&configs).enumerate() {
         if !edges_ok {
             break;
