@@ -55,7 +55,8 @@ pub struct SamplerConfig {
     /// Evaluation mode: evaluate policy versions 0, N, 2N, ... and the last one, each exactly
     /// (the `weights` edge becomes a queue that delivers every version; the batch's step is
     /// the version scored, and its seed derives from it, so evaluation figures are
-    /// reproducible by seed). 0 = training mode. Default: 0.
+    /// reproducible by seed). A learner more than the edge's capacity of versions ahead of a
+    /// busy evaluator waits for it. 0 = training mode. Default: 0.
     #[serde(default)]
     pub eval_every: u64,
     /// Where sampling runs: `cpu`, `cuda:N` or `wgpu:N`; weights from a learner on another
