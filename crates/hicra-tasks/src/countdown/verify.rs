@@ -1,0 +1,138 @@
+//! `verifier.countdown`: rewards a response whose expression uses the puzzle's numbers (at
+//! most once each, or exactly once) and equals its target, through [`CountdownChecker`].
+
+use hicra_flow::{
+    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult, refuse,
+};
+use hicra_messages::{MetricsRecord, Prompt, RolloutBatch};
+use serde::Deserialize;
+
+use super::{check, expr};
+use crate::answers::{Checker, Score};
+use crate::scoring::{Rewards, run_verifier, score_batch};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountdownVerifierConfig {
+    /// Rewards per verdict: `{ correct = 1.0, wrong = 0.0, unparseable = 0.0 }` by default;
+    /// "unparseable" is a response with no expression or one that does not parse.
+    #[serde(default)]
+    pub rewards: Rewards,
+    /// Every given number must be used (exactly once). Default: false (at most once).
+    #[serde(default)]
+    pub require_all_numbers: bool,
+    /// Read the last non-empty line when there is no `<answer>` tag or `\boxed{}`.
+    /// Default: false.
+    #[serde(default)]
+    pub last_line_fallback: bool,
+}
+
+impl StageConfig for CountdownVerifierConfig {
+    const KIND: &'static str = "verifier.countdown";
+    const SUMMARY: &'static str = "reward = the answer's expression uses the given numbers at most once and equals the target";
+    const EXAMPLE: &'static str = r#"[stages.verifier]
+kind = "verifier.countdown"
+inputs = { rollouts = "sampler.rollouts" }
+rewards = { correct = 1.0, wrong = 0.0, unparseable = 0.0 }
+require_all_numbers = false
+last_line_fallback = false
+"#;
+
+    fn ports(&self) -> Ports {
+        Ports::new()
+            .input::<RolloutBatch>("rollouts", "sampled responses to Countdown puzzles")
+            .output::<RolloutBatch>("rollouts", "the responses with rewards")
+            .output::<MetricsRecord>("metrics", "reward and accuracy of evaluation batches")
+    }
+
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+        self.rewards.problems()
+    }
+
+    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+        refuse(self.check(ctx))?;
+        Ok(Box::new(CountdownVerifier { config: self }))
+    }
+}
+
+pub struct CountdownVerifier {
+    config: CountdownVerifierConfig,
+}
+
+/// The numbers and target a prompt's `meta` carries.
+pub fn puzzle_of(prompt: &Prompt) -> Option<(Vec<i64>, i64)> {
+    let numbers = prompt
+        .meta
+        .get("numbers")?
+        .as_array()?
+        .iter()
+        .map(serde_json::Value::as_i64)
+        .collect::<Option<Vec<i64>>>()?;
+    let target = prompt.meta.get("target")?.as_i64()?;
+    Some((numbers, target))
+}
+
+impl CountdownVerifier {
+    /// Scores every rollout of the batch and adds the reward figures.
+    pub fn step(&self, batch: &mut RolloutBatch) {
+        score_batch(batch, &self.config.rewards, &self.config.checker());
+    }
+}
+
+impl CountdownVerifierConfig {
+    /// The checker these settings describe.
+    pub fn checker(&self) -> CountdownChecker {
+        CountdownChecker {
+            require_all_numbers: self.require_all_numbers,
+            last_line_fallback: self.last_line_fallback,
+        }
+    }
+}
+
+/// The Countdown checker: the answer's expression must use the given numbers at most once
+/// (exactly once with `require_all_numbers`) and equal the target.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CountdownChecker {
+    pub require_all_numbers: bool,
+    pub last_line_fallback: bool,
+}
+
+impl Checker for CountdownChecker {
+    fn judge(&self, prompt: &Prompt, response: &str) -> Score {
+        let Some((numbers, target)) = puzzle_of(prompt) else {
+            tracing::warn!(prompt = %prompt.id, "no meta.numbers/meta.target: not a Countdown prompt");
+            return Score::unanswered("not a Countdown prompt (no meta.numbers / meta.target)");
+        };
+        let Some(answer) = check::extract(response, self.last_line_fallback) else {
+            return Score::unanswered("no answer found");
+        };
+        let verdict = check::check(&numbers, target, answer, self.require_all_numbers);
+        let parsed = !matches!(
+            verdict,
+            Err(check::CountdownError::NoAnswer | check::CountdownError::Parse(_))
+        );
+        Score {
+            correct: verdict.is_ok(),
+            parsed,
+            limited: false,
+            reason: verdict.err().map(|e| e.to_string()),
+            answer: Some(answer.to_string()),
+        }
+    }
+
+    /// Two expressions are the same answer when they have the same exact value (and the same
+    /// cleaned text when either does not evaluate).
+    fn same_answer(&self, _prompt: &Prompt, a: &str, b: &str) -> bool {
+        let value = |s: &str| expr::parse(&check::clean(s)).and_then(|e| e.eval()).ok();
+        match (value(a), value(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => check::clean(a) == check::clean(b),
+        }
+    }
+}
+
+impl Stage for CountdownVerifier {
+    fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
+        run_verifier(ctx, |b| self.step(b))
+    }
+}
