@@ -63,6 +63,8 @@ pub struct CheckpointInfo {
     pub config: LlamaConfig,
     pub tokenizer: Tokenizer,
     pub chat_template: ChatTemplate,
+    /// The template's Jinja as the checkpoint stored it (exports write it back verbatim).
+    pub chat_template_jinja: Option<String>,
     /// Tensors per storage type (`{"F32": 61, "Q4_1": 210}`).
     pub dtypes: BTreeMap<String, usize>,
 }
@@ -123,6 +125,7 @@ pub fn load_model<B: Backend>(
                     config: pretrained.config,
                     tokenizer: pretrained.tokenizer,
                     chat_template: pretrained.chat_template,
+                    chat_template_jinja: pretrained.chat_template_jinja,
                     dtypes,
                 }),
             })

@@ -2,7 +2,12 @@
 //!
 //! ChatML (SmolLM2, Qwen) writes each message as `<|im_start|>ROLE\nCONTENT<|im_end|>\n` and
 //! ends with `<|im_start|>assistant\n` when asking for a reply. A plain template is any text
-//! with `{system}` and `{user}` placeholders, for base models or custom prompt formats.
+//! with `{system}` and `{user}` placeholders, for base models or custom prompt formats. Lines
+//! (the character-level policies' format) writes each message's content on a line of its own.
+//!
+//! [`ChatTemplate::to_jinja`] writes a template as the Jinja text Hugging Face and llama.cpp
+//! store with a checkpoint; [`ChatTemplate::from_jinja`] reads those (and ChatML templates in
+//! general) back to the same template, so an exported checkpoint prompts as its source did.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +39,9 @@ pub enum ChatTemplate {
     /// A text with `{system}` and `{user}` placeholders (either may be absent), e.g.
     /// `"{user}"` for raw completion or `"{system}\n\nQuestion: {user}\nAnswer:"`.
     Plain { template: String },
+    /// Every message's content followed by a newline, roles unwritten: how policies trained
+    /// from scratch with a character tokenizer see their prompts.
+    Lines,
 }
 
 /// Why a conversation cannot be rendered with a template.
@@ -47,6 +55,11 @@ pub enum ChatTemplateError {
 
 const IM_START: &str = "<|im_start|>";
 const IM_END: &str = "<|im_end|>";
+/// [`ChatTemplate::Lines`] in Jinja.
+const LINES_JINJA: &str =
+    "{% for message in messages %}{{ message['content'] + '\n' }}{% endfor %}";
+/// Opens the Jinja of a [`ChatTemplate::Plain`], followed by the template as a JSON string.
+const PLAIN_MARKER: &str = "{#- hicra plain template: ";
 
 impl ChatTemplate {
     /// ChatML without a default system message.
@@ -56,9 +69,29 @@ impl ChatTemplate {
         }
     }
 
+    /// The template of a checkpoint that stores `jinja` (raw `{user}` when it stores none).
+    pub fn of_checkpoint(jinja: Option<&str>) -> Self {
+        jinja.map_or_else(
+            || Self::Plain {
+                template: "{user}".to_string(),
+            },
+            Self::from_jinja,
+        )
+    }
+
     /// Recognises a checkpoint's Jinja template: ChatML (keeping a default system message
     /// written literally in it, as SmolLM2's is); anything else falls back to raw `{user}`.
     pub fn from_jinja(jinja: &str) -> Self {
+        if jinja == LINES_JINJA {
+            return Self::Lines;
+        }
+        if let Some(template) = jinja
+            .strip_prefix(PLAIN_MARKER)
+            .and_then(|rest| rest.split_once(" -#}"))
+            .and_then(|(json, _)| serde_json::from_str::<String>(json).ok())
+        {
+            return Self::Plain { template };
+        }
         if !jinja.contains(IM_START) {
             return Self::Plain {
                 template: "{user}".to_string(),
@@ -72,6 +105,53 @@ impl ChatTemplate {
             (literal && !text.is_empty()).then(|| text.to_string())
         });
         Self::ChatMl { default_system }
+    }
+
+    /// The template as Jinja (`tokenizer_config.json`'s `chat_template`, GGUF's
+    /// `tokenizer.chat_template`); [`from_jinja`](Self::from_jinja) reads it back unchanged.
+    pub fn to_jinja(&self) -> String {
+        match self {
+            Self::ChatMl { default_system } => {
+                let system = default_system.as_ref().map_or(String::new(), |s| {
+                    format!(
+                        "{{% if loop.first and messages[0]['role'] != 'system' %}}{{{{ '{IM_START}system\n{}{IM_END}\n' }}}}{{% endif %}}",
+                        jinja_literal(s)
+                    )
+                });
+                format!(
+                    "{{% for message in messages %}}{system}{{{{'{IM_START}' + message['role'] + '\n' + message['content'] + '{IM_END}' + '\n'}}}}{{% endfor %}}{{% if add_generation_prompt %}}{{{{ '{IM_START}assistant\n' }}}}{{% endif %}}"
+                )
+            }
+            Self::Lines => LINES_JINJA.to_string(),
+            Self::Plain { template } => {
+                let mut out = format!(
+                    "{PLAIN_MARKER}{} -#}}",
+                    // `#}` would end the comment early; JSON reads the escape back
+                    serde_json::to_string(template)
+                        .expect("a string serializes")
+                        .replace("#}", "#\\u007d")
+                );
+                let mut rest = template.as_str();
+                while !rest.is_empty() {
+                    let (literal, value, skip) = match (rest.find("{system}"), rest.find("{user}"))
+                    {
+                        (Some(s), u) if u.is_none_or(|u| s < u) => (&rest[..s], "system", s + 8),
+                        (_, Some(u)) => (&rest[..u], "user", u + 6),
+                        _ => (rest, "", rest.len()),
+                    };
+                    if !literal.is_empty() {
+                        out.push_str(&format!("{{{{ '{}' }}}}", jinja_literal(literal)));
+                    }
+                    if !value.is_empty() {
+                        out.push_str(&format!(
+                            "{{% for message in messages %}}{{% if message['role'] == '{value}' %}}{{{{ message['content'] }}}}{{% endif %}}{{% endfor %}}"
+                        ));
+                    }
+                    rest = &rest[skip..];
+                }
+                out
+            }
+        }
     }
 
     /// The prompt for one user message with an optional system message, ready for generation.
@@ -104,8 +184,18 @@ impl ChatTemplate {
                 add_generation_prompt,
             )),
             Self::Plain { template } => render_plain(template, messages),
+            Self::Lines => Ok(messages
+                .iter()
+                .map(|m| format!("{}\n", m.content))
+                .collect()),
         }
     }
+}
+
+/// `text` inside a single-quoted Jinja string (backslashes and quotes escaped; newlines stay
+/// literal, as in the templates checkpoints ship).
+fn jinja_literal(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
 fn render_chatml(
@@ -229,6 +319,50 @@ mod tests {
             ChatTemplate::chatml().render_messages(&bad, true),
             Err(ChatTemplateError::UnknownRole(_))
         ));
+    }
+
+    #[test]
+    fn every_template_reads_back_from_its_jinja() {
+        let templates = [
+            ChatTemplate::chatml(),
+            ChatTemplate::from_jinja(SMOLLM2_JINJA),
+            ChatTemplate::ChatMl {
+                default_system: Some("Plain words only".into()),
+            },
+            ChatTemplate::Lines,
+            ChatTemplate::Plain {
+                template: "{system}\n\nQuestion: {user}\nAnswer: it's { #} -#}".into(),
+            },
+        ];
+        for t in templates {
+            assert_eq!(
+                ChatTemplate::from_jinja(&t.to_jinja()),
+                t,
+                "{}",
+                t.to_jinja()
+            );
+        }
+    }
+
+    #[test]
+    fn chatml_jinja_is_smollm2s_own_shape() {
+        // The regenerated SmolLM2 template is the published one, byte for byte.
+        assert_eq!(
+            ChatTemplate::from_jinja(SMOLLM2_JINJA).to_jinja(),
+            SMOLLM2_JINJA
+        );
+    }
+
+    #[test]
+    fn lines_writes_each_content_on_its_own_line() {
+        let msgs = [
+            ChatMessage::new("system", "s"),
+            ChatMessage::new("user", "u"),
+        ];
+        assert_eq!(
+            ChatTemplate::Lines.render_messages(&msgs, true).unwrap(),
+            "s\nu\n"
+        );
     }
 
     #[test]

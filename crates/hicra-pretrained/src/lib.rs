@@ -55,6 +55,9 @@ pub struct Pretrained {
     pub tensors: BTreeMap<String, HostTensor>,
     pub tokenizer: Tokenizer,
     pub chat_template: ChatTemplate,
+    /// The chat template exactly as the checkpoint wrote it (Jinja), when it had one: an export
+    /// writes it back verbatim rather than [`ChatTemplate::to_jinja`]'s rendering.
+    pub chat_template_jinja: Option<String>,
 }
 
 impl Pretrained {

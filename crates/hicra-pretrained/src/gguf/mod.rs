@@ -15,8 +15,8 @@ pub use dequant::dequantize;
 pub use ggml_type::GgmlType;
 pub use header::{GgufHeader, TensorInfo};
 pub use metadata::{Metadata, MetadataValue};
-pub use names::hf_name;
-pub use vocab::tokenizer_from_metadata;
+pub use names::{gguf_name, hf_name};
+pub use vocab::{pre_tokenizer_name, tokenizer_from_metadata};
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -66,16 +66,12 @@ pub fn load(path: &Path) -> Result<Pretrained, LoadError> {
         }
     }
     let tokenizer = tokenizer_from_metadata(metadata, special_tokens(metadata)?)?;
-    let chat_template = match metadata.opt_str("tokenizer.chat_template")? {
-        Some(jinja) => ChatTemplate::from_jinja(jinja),
-        None => ChatTemplate::Plain {
-            template: "{user}".to_string(),
-        },
-    };
+    let jinja = metadata.opt_str("tokenizer.chat_template")?;
     Ok(Pretrained {
         config,
         tensors,
         tokenizer,
-        chat_template,
+        chat_template: ChatTemplate::of_checkpoint(jinja),
+        chat_template_jinja: jinja.map(str::to_string),
     })
 }

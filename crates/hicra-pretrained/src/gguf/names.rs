@@ -19,18 +19,11 @@ pub fn hf_name(name: &str) -> Result<String, LoadError> {
     let (layer, rest) = rest.split_once('.').ok_or_else(unknown)?;
     let layer: usize = layer.parse().map_err(|_| unknown())?;
     let (part, kind) = rest.rsplit_once('.').ok_or_else(unknown)?;
-    let hf_part = match part {
-        "attn_norm" => "input_layernorm",
-        "attn_q" => "self_attn.q_proj",
-        "attn_k" => "self_attn.k_proj",
-        "attn_v" => "self_attn.v_proj",
-        "attn_output" => "self_attn.o_proj",
-        "ffn_norm" => "post_attention_layernorm",
-        "ffn_gate" => "mlp.gate_proj",
-        "ffn_up" => "mlp.up_proj",
-        "ffn_down" => "mlp.down_proj",
-        _ => return Err(unknown()),
-    };
+    let hf_part = PARTS
+        .iter()
+        .find(|(gguf, _)| *gguf == part)
+        .ok_or_else(unknown)?
+        .1;
     if !matches!(kind, "weight" | "bias") {
         return Err(unknown());
     }
@@ -39,6 +32,39 @@ pub fn hf_name(name: &str) -> Result<String, LoadError> {
         &format!("{hf_part}.{kind}"),
     ))
 }
+
+/// The GGUF name of Hugging Face tensor `name`, the inverse of [`hf_name`]
+/// (`model.layers.3.self_attn.q_proj.weight` -> `blk.3.attn_q.weight`).
+pub fn gguf_name(name: &str) -> Option<String> {
+    let fixed = match name {
+        crate::names::EMBED_TOKENS => Some("token_embd.weight"),
+        crate::names::FINAL_NORM => Some("output_norm.weight"),
+        crate::names::LM_HEAD => Some("output.weight"),
+        _ => None,
+    };
+    if let Some(gguf) = fixed {
+        return Some(gguf.to_string());
+    }
+    let rest = name.strip_prefix("model.layers.")?;
+    let (layer, rest) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let (part, kind) = rest.rsplit_once('.')?;
+    let gguf_part = PARTS.iter().find(|(_, hf)| *hf == part)?.0;
+    matches!(kind, "weight" | "bias").then(|| format!("blk.{layer}.{gguf_part}.{kind}"))
+}
+
+/// Per-layer tensors: (llama.cpp's name, Hugging Face's).
+const PARTS: [(&str, &str); 9] = [
+    ("attn_norm", "input_layernorm"),
+    ("attn_q", "self_attn.q_proj"),
+    ("attn_k", "self_attn.k_proj"),
+    ("attn_v", "self_attn.v_proj"),
+    ("attn_output", "self_attn.o_proj"),
+    ("ffn_norm", "post_attention_layernorm"),
+    ("ffn_gate", "mlp.gate_proj"),
+    ("ffn_up", "mlp.up_proj"),
+    ("ffn_down", "mlp.down_proj"),
+];
 
 #[cfg(test)]
 mod tests {
@@ -62,6 +88,20 @@ mod tests {
             hf_name("blk.1.attn_norm.weight").unwrap(),
             "model.layers.1.input_layernorm.weight"
         );
+    }
+
+    #[test]
+    fn gguf_names_invert_hf_names() {
+        let config = crate::LlamaConfig {
+            attention_bias: true,
+            tie_word_embeddings: false,
+            ..crate::LlamaConfig::tiny()
+        };
+        for (hf, _) in crate::names::expected_tensors(&config) {
+            let gguf = gguf_name(&hf).unwrap();
+            assert_eq!(hf_name(&gguf).unwrap(), hf);
+        }
+        assert_eq!(gguf_name("model.layers.0.rotary_emb.inv_freq"), None);
     }
 
     #[test]

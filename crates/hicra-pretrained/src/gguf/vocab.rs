@@ -100,6 +100,21 @@ fn token_types(metadata: &Metadata, n: usize) -> Result<Vec<u64>, LoadError> {
         .collect()
 }
 
+/// Pre-tokenizer names [`tokenizer_from_metadata`] understands, one per distinct split.
+const PRE_TOKENIZER_NAMES: [&str; 4] = ["smollm", "gpt-2", "llama-bpe", "qwen2"];
+
+/// The `tokenizer.ggml.pre` name whose pre-tokenizer `tokenizer` uses (the inverse of what
+/// [`tokenizer_from_metadata`] builds), or `None` when llama.cpp has no name for its split.
+pub fn pre_tokenizer_name(tokenizer: &tokenizers::Tokenizer) -> Option<&'static str> {
+    let own = serde_json::to_value(tokenizer.get_pre_tokenizer()?).ok()?;
+    PRE_TOKENIZER_NAMES.into_iter().find(|name| {
+        pre_tokenizer(name)
+            .ok()
+            .and_then(|p| serde_json::to_value(p).ok())
+            .is_some_and(|v| v == own)
+    })
+}
+
 fn pre_tokenizer(pre: &str) -> Result<PreTokenizerWrapper, LoadError> {
     let gpt2 = || PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true));
     let regex_then_bytes = |regex: &str| -> Result<PreTokenizerWrapper, LoadError> {

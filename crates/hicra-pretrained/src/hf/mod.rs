@@ -64,21 +64,16 @@ pub fn load(dir: &Path) -> Result<Pretrained, LoadError> {
     };
     let tokenizer = Tokenizer::new(inner, special)?;
     let tokenizer_config = read_optional_json(&dir.join("tokenizer_config.json"))?;
-    let chat_template = match tokenizer_config
+    let jinja = tokenizer_config
         .as_ref()
         .and_then(|c| c.get("chat_template"))
-        .and_then(|t| t.as_str())
-    {
-        Some(jinja) => ChatTemplate::from_jinja(jinja),
-        None => ChatTemplate::Plain {
-            template: "{user}".to_string(),
-        },
-    };
+        .and_then(|t| t.as_str());
     Ok(Pretrained {
         config,
         tensors,
         tokenizer,
-        chat_template,
+        chat_template: ChatTemplate::of_checkpoint(jinja),
+        chat_template_jinja: jinja.map(str::to_string),
     })
 }
 

@@ -5,7 +5,6 @@
 //! order, take the characters from U+0100 upwards (so the space byte 0x20 is `Ġ`, U+0120).
 
 /// The character that spells `byte` in a byte-level vocabulary.
-#[cfg(test)]
 pub fn byte_to_char(byte: u8) -> char {
     if is_printable(byte) {
         return char::from(byte);

@@ -6,6 +6,7 @@
 //! reports the byte range of each token in the input.
 
 mod byte_map;
+mod characters;
 mod incremental;
 
 pub use incremental::IncrementalDecoder;
