@@ -15,6 +15,7 @@ mod cmd_bench_step;
 mod cmd_credit;
 mod cmd_device;
 mod cmd_eval;
+mod cmd_export;
 mod cmd_generate;
 mod cmd_model;
 mod cmd_report;
@@ -89,6 +90,8 @@ enum Command {
     Eval(Box<cmd_eval::EvalArgs>),
     /// Inspect a model: `info`, `logits`.
     Model(cmd_model::ModelArgs),
+    /// Write a policy (run, checkpoint or pretrained file) as a Hugging Face directory or GGUF.
+    Export(cmd_export::ExportArgs),
     /// Sample a continuation of a prompt.
     Generate(cmd_generate::GenerateArgs),
     /// Measure sampler and learner throughput.
@@ -113,6 +116,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => cmd_verify::run(args),
         Command::Eval(args) => cmd_eval::run(&registry, *args),
         Command::Model(args) => cmd_model::run(args),
+        Command::Export(args) => cmd_export::run(args),
         Command::Generate(args) => cmd_generate::run(args),
         Command::Bench(args) => cmd_bench::run(args),
         Command::Device(args) => cmd_device::run(args),

@@ -2,14 +2,13 @@
 //! and `device`.
 
 use burn::tensor::backend::Backend;
-use hicra_model::{
-    Device, DeviceSpec, LoadedModel, ModelSource, Precision, RuntimeBackend, load_model,
-};
+use hicra_model::{Device, DeviceSpec, LoadedModel, Precision, RuntimeBackend};
 use miette::IntoDiagnostic;
 
 /// Help text of every `--model` flag.
-pub const MODEL_HELP: &str = "a .gguf file, a Hugging Face directory, `smollm2` (the fetched \
-    SmolLM2-135M-Instruct GGUF) or `random:smollm2-135m` / `random:tiny` (random weights)";
+pub const MODEL_HELP: &str = "a .gguf file, a Hugging Face directory, a hicra run directory \
+    (its newest checkpoint) or checkpoint directory (RUN/checkpoints/step-N), `smollm2` (the \
+    fetched SmolLM2-135M-Instruct GGUF) or `random:smollm2-135m` / `random:tiny` (random weights)";
 
 /// Help text of every `--device` flag.
 pub const DEVICE_HELP: &str = "where to run: `cpu`, `cuda:N` or `wgpu:N` (`wgpu`: the best \
@@ -47,7 +46,8 @@ pub fn load_on<B: Backend<Device = Device>>(
     device: &Device,
 ) -> miette::Result<LoadedModel<B>> {
     let started = std::time::Instant::now();
-    let loaded = load_model(&ModelSource::parse(spec), max_seq_len, device).into_diagnostic()?;
+    let loaded = hicra_train::trained::load_policy(spec, max_seq_len, device)
+        .map_err(|e| miette::miette!("--model {spec}: {e}"))?;
     tracing::info!(
         model = spec,
         secs = started.elapsed().as_secs_f64(),

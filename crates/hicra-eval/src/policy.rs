@@ -9,7 +9,7 @@ use std::sync::Arc;
 use burn::module::AutodiffModule;
 use hicra_flow::checkpoint::{self, ResumePoint};
 use hicra_flow::spec::{PipelineSpec, StageSpec, read_spec};
-use hicra_model::{Device, Llama, ModelSource, RuntimeBackend, load_model};
+use hicra_model::{Device, Llama, RuntimeBackend};
 use hicra_train::{PolicyModelConfig, SamplerConfig, TextCodec};
 
 /// A policy ready to sample from.
@@ -28,7 +28,7 @@ impl EvalPolicy {
     /// `max_seq_len` positions.
     pub fn pretrained(spec: &str, max_seq_len: usize, device: &Device) -> Result<Self, String> {
         let loaded =
-            load_model::<RuntimeBackend>(&ModelSource::parse(spec), Some(max_seq_len), device)
+            hicra_train::trained::load_policy::<RuntimeBackend>(spec, Some(max_seq_len), device)
                 .map_err(|e| format!("--model {spec}: {e}"))?;
         let info = loaded.checkpoint.ok_or_else(|| {
             format!("--model {spec} has random weights and no tokenizer; give a pretrained model or a run")
@@ -42,13 +42,7 @@ impl EvalPolicy {
     }
 }
 
-/// Whether `path` is a hicra run directory or one of its checkpoints.
-pub fn is_run(path: &Path) -> bool {
-    path.is_dir()
-        && (path.join("checkpoint.json").is_file()
-            || path.join("checkpoints").is_dir()
-            || path.join("invocation.json").is_file())
-}
+pub use hicra_train::trained::is_run;
 
 /// A finished (or interrupted) training run, read back: its pipeline and one checkpoint.
 pub struct TrainedRun {

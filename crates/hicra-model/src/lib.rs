@@ -45,6 +45,7 @@ pub mod pretrained;
 pub mod sample;
 pub mod score;
 pub mod source;
+pub mod to_pretrained;
 pub mod tokenizer;
 
 pub use check::{CheckOutcome, check_device};
@@ -65,4 +66,5 @@ pub use sample::{
 };
 pub use score::{Entropies, Scored, score, score_tempered, score_tempered_with};
 pub use source::{CheckpointInfo, LoadedModel, ModelSource, load_model};
+pub use to_pretrained::llama_config_of;
 pub use tokenizer::CharTokenizer;

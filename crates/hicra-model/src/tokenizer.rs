@@ -27,6 +27,11 @@ impl CharTokenizer {
         Self { alphabet: chars }
     }
 
+    /// The characters, in id order (the first has id 2).
+    pub fn alphabet(&self) -> &[char] {
+        &self.alphabet
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.alphabet.len() + 2
     }

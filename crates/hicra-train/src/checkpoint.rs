@@ -103,10 +103,10 @@ pub fn load<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>>(
 
 /// Only the policy weights of a checkpoint directory, loaded into a model of the same shape
 /// (evaluation and export need no optimiser).
-pub fn load_weights(
+pub fn load_weights<B: burn::tensor::backend::Backend>(
     dir: &Path,
-    shape: Llama<RuntimeBackend>,
-) -> Result<Llama<RuntimeBackend>, String> {
+    shape: Llama<B>,
+) -> Result<Llama<B>, String> {
     let device = shape.device();
     shape
         .load_file(dir.join(MODEL), &recorder(), &device)

@@ -32,6 +32,7 @@ pub mod policy;
 pub mod sampler;
 pub mod schedule;
 pub mod sft;
+pub mod trained;
 
 pub use codec::TextCodec;
 pub use learner::LearnerConfig;

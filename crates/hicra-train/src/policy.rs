@@ -3,21 +3,19 @@
 
 use std::sync::{Arc, Mutex};
 
-use hicra_model::{
-    CharTokenizer, Device, Llama, ModelConfig, ModelSource, RuntimeAutodiff, RuntimeBackend,
-    load_model,
-};
+use hicra_model::{CharTokenizer, Device, Llama, ModelConfig, RuntimeAutodiff, RuntimeBackend};
 
 use crate::codec::TextCodec;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The policy network: a pretrained checkpoint (`checkpoint = "smollm2"`), or a small model
 /// trained from scratch with a character tokenizer (the architecture fields below).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyModelConfig {
-    /// A pretrained model: a `.gguf` file, a Hugging Face directory, `smollm2` (the GGUF
-    /// `scripts/fetch-model.sh` fetches) or `random:smollm2-135m` (that shape, random weights,
+    /// A pretrained model: a `.gguf` file, a Hugging Face directory, a hicra run (its newest
+    /// checkpoint) or checkpoint directory, `smollm2` (the GGUF `scripts/fetch-model.sh`
+    /// fetches) or `random:smollm2-135m` (that shape, random weights,
     /// no tokenizer: not usable here). When set, the architecture and alphabet come from the
     /// checkpoint and the fields below except `max_seq_len` must be left out. Default: none.
     #[serde(default)]
@@ -124,8 +122,8 @@ impl PolicyModelConfig {
                  remove the other model fields (only max_seq_len applies)"
             ));
         }
-        let loaded = load_model::<RuntimeAutodiff>(
-            &ModelSource::parse(checkpoint),
+        let loaded = crate::trained::load_policy::<RuntimeAutodiff>(
+            checkpoint,
             Some(self.max_seq_len),
             device,
         )

@@ -59,13 +59,16 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
             ctx.id(),
             self.config.keep_checkpoints,
             |dir| {
-                checkpoint::save(
+                let mut files = checkpoint::save(
                     dir,
                     self.model(),
                     &self.optim,
                     self.reference.as_ref(),
                     counters,
-                )
+                )?;
+                crate::trained::write_policy_file(dir, &self.config.model)?;
+                files.push(crate::trained::POLICY_FILE.to_string());
+                Ok(files)
             },
         )?;
         tracing::info!(step = self.step, dir = %dir.display(), "checkpoint written");
