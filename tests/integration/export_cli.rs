@@ -9,7 +9,14 @@ use crate::cli::{hicra, text};
 const TINY: &str = "crates/hicra-pretrained/tests/fixtures/tiny_llama.gguf";
 
 fn export(model: &str, format: &str, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["export", model, "--format", format, "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "export",
+        model,
+        "--format",
+        format,
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend(extra);
     hicra(&args)
 }
@@ -25,8 +32,17 @@ fn logits(model: &str, prompt: &str) -> serde_json::Value {
 
 fn generated(model: &str, prompt: &str) -> String {
     let out = hicra(&[
-        "generate", "--model", model, "--prompt", prompt, "--max-new-tokens", "12",
-        "--temperature", "1.0", "--seed", "3",
+        "generate",
+        "--model",
+        model,
+        "--prompt",
+        prompt,
+        "--max-new-tokens",
+        "12",
+        "--temperature",
+        "1.0",
+        "--seed",
+        "3",
     ]);
     assert!(out.status.success(), "{model}: {}", text(&out.stderr));
     text(&out.stdout)
@@ -42,11 +58,20 @@ fn a_pretrained_model_keeps_its_logits_through_both_formats() {
     }
     let reference = logits(TINY, "ab cd");
     for copy in [&hf, &gguf] {
-        assert_eq!(logits(copy.to_str().unwrap(), "ab cd"), reference, "{}", copy.display());
+        assert_eq!(
+            logits(copy.to_str().unwrap(), "ab cd"),
+            reference,
+            "{}",
+            copy.display()
+        );
     }
     // and back again: the Hugging Face copy to GGUF reads as the original
     let again = dir.path().join("again.gguf");
-    assert!(export(hf.to_str().unwrap(), "gguf", &again, &[]).status.success());
+    assert!(
+        export(hf.to_str().unwrap(), "gguf", &again, &[])
+            .status
+            .success()
+    );
     assert_eq!(logits(again.to_str().unwrap(), "ab cd"), reference);
 }
 
@@ -54,16 +79,25 @@ fn a_pretrained_model_keeps_its_logits_through_both_formats() {
 fn a_trained_run_exports_with_its_logits_and_tokens() {
     let run = tempfile::tempdir().unwrap();
     let out = hicra(&[
-        "run", "--out", run.path().to_str().unwrap(),
-        "--set", "stages.sampler.steps=2",
-        "--set", "stages.metrics.total_steps=2",
-        "--set", "stages.learner.sft.steps=5",
-        "--set", "stages.evaluator.eval_every=0",
+        "run",
+        "--out",
+        run.path().to_str().unwrap(),
+        "--set",
+        "stages.sampler.steps=2",
+        "--set",
+        "stages.metrics.total_steps=2",
+        "--set",
+        "stages.learner.sft.steps=5",
+        "--set",
+        "stages.evaluator.eval_every=0",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let run_dir = run.path().to_str().unwrap();
     let step_dir = run.path().join("checkpoints/step-000002");
-    assert!(step_dir.join("policy.json").is_file(), "checkpoints describe their policy");
+    assert!(
+        step_dir.join("policy.json").is_file(),
+        "checkpoints describe their policy"
+    );
     let dir = tempfile::tempdir().unwrap();
     let (hf, gguf) = (dir.path().join("hf"), dir.path().join("policy.gguf"));
     assert!(export(run_dir, "hf", &hf, &[]).status.success());
@@ -80,11 +114,18 @@ fn a_trained_run_exports_with_its_logits_and_tokens() {
     let tokenizer: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(hf.join("tokenizer.json")).unwrap()).unwrap();
     assert_eq!(tokenizer["model"]["vocab"]["<eos>"], 1);
-    assert_eq!(tokenizer["model"]["vocab"]["0"], 2, "the alphabet's first character");
+    assert_eq!(
+        tokenizer["model"]["vocab"]["0"], 2,
+        "the alphabet's first character"
+    );
 
     let missing = export(run_dir, "hf", &dir.path().join("x"), &["--step", "7"]);
     assert!(!missing.status.success());
-    assert!(text(&missing.stderr).contains("step 7"), "{}", text(&missing.stderr));
+    assert!(
+        text(&missing.stderr).contains("step 7"),
+        "{}",
+        text(&missing.stderr)
+    );
 }
 
 #[test]
@@ -94,16 +135,32 @@ fn outputs_are_kept_unless_forced_and_unexpressible_requests_are_refused() {
     std::fs::write(&out, "precious").unwrap();
     let refused = export(TINY, "gguf", &out, &[]);
     assert!(!refused.status.success());
-    assert!(text(&refused.stderr).contains("--force"), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("--force"),
+        "{}",
+        text(&refused.stderr)
+    );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious");
-    assert!(export(TINY, "gguf", &out, &["--force", "--dtype", "q8_0"]).status.success());
+    assert!(
+        export(TINY, "gguf", &out, &["--force", "--dtype", "q8_0"])
+            .status
+            .success()
+    );
     assert!(logits(out.to_str().unwrap(), "ab")["positions"].is_array());
 
     let q8_hf = export(TINY, "hf", &dir.path().join("hf"), &["--dtype", "q8_0"]);
     assert!(!q8_hf.status.success());
-    assert!(text(&q8_hf.stderr).contains("Q8_0"), "{}", text(&q8_hf.stderr));
+    assert!(
+        text(&q8_hf.stderr).contains("Q8_0"),
+        "{}",
+        text(&q8_hf.stderr)
+    );
     assert!(!dir.path().join("hf").exists(), "nothing half-written");
     let random = export("random:tiny", "hf", &dir.path().join("r"), &[]);
     assert!(!random.status.success());
-    assert!(text(&random.stderr).contains("no tokenizer"), "{}", text(&random.stderr));
+    assert!(
+        text(&random.stderr).contains("no tokenizer"),
+        "{}",
+        text(&random.stderr)
+    );
 }

@@ -15,68 +15,95 @@ use crate::metrics::{FirstValues, token_metrics};
 use crate::transform::Transform;
 
 /// `credit.grpo`: a group estimator, then optional token transforms.
+///
+/// Defaults: `impl Default` below; the kind's EXAMPLE shows each one.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct GrpoConfig {
-    /// `grpo`, `drgrpo`, `rloo`, `reinforce_pp` or `maxrl`. Default: `grpo`.
-    #[serde(default = "default_estimator")]
+    /// `grpo`, `drgrpo`, `rloo`, `reinforce_pp` or `maxrl`.
     pub estimator: Estimator,
-    /// Added to the standard deviation when normalising. Default: 1e-6.
-    #[serde(default = "default_eps")]
+    /// Added to the standard deviation when normalising.
     pub eps: f64,
     /// Token transforms applied in order, e.g. `[{ kind = "entropy_mask", top_rho = 0.2 }]`.
-    /// Default: none.
-    #[serde(default)]
     pub transforms: Vec<Transform>,
-    /// Groups whose rewards are all equal: `keep` or `drop`. Default: `keep`.
-    #[serde(default = "default_zero_variance")]
+    /// Groups whose rewards are all equal: `keep` or `drop`.
     pub zero_variance: ZeroVariance,
     /// Compute and report only: metrics are prefixed with the stage id and the batch is not
-    /// forwarded for training. Default: false.
-    #[serde(default)]
+    /// forwarded for training.
     pub shadow: bool,
-    /// Mask whose tokens count as planning tokens in the metrics. Default: `planning`.
-    #[serde(default = "default_mask")]
+    /// Mask whose tokens count as planning tokens in the metrics.
     pub metrics_mask: String,
 }
 
+impl Default for GrpoConfig {
+    fn default() -> Self {
+        Self {
+            estimator: Estimator::Grpo,
+            eps: 1e-6,
+            transforms: Vec::new(),
+            zero_variance: ZeroVariance::Keep,
+            shadow: false,
+            metrics_mask: hicra_messages::PLANNING_MASK.to_string(),
+        }
+    }
+}
+
 /// `credit.hicra`: GRPO's estimator, then the paper's HICRA transform, then any others.
+///
+/// Defaults: `impl Default` below (`credit.grpo`'s, plus HICRA's own); the kind's EXAMPLE
+/// shows each one.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct HicraConfig {
-    /// `grpo`, `drgrpo`, `rloo`, `reinforce_pp` or `maxrl`. Default: `grpo`.
-    #[serde(default = "default_estimator")]
+    /// `grpo`, `drgrpo`, `rloo`, `reinforce_pp` or `maxrl`.
     pub estimator: Estimator,
-    /// Added to the standard deviation when normalising. Default: 1e-6.
-    #[serde(default = "default_eps")]
+    /// Added to the standard deviation when normalising.
     pub eps: f64,
-    /// HICRA's amplification of planning-token advantages, in [0, 1). Default: 0.2.
-    #[serde(default = "default_alpha")]
+    /// HICRA's amplification of planning-token advantages, in [0, 1).
     pub alpha: f64,
-    /// The mask HICRA amplifies. Default: `planning`.
-    #[serde(default = "default_mask")]
+    /// The mask HICRA amplifies.
     pub mask: String,
     /// `paper` (the published formula) or `authors_code` (only correct, longer-than-average
-    /// responses; mask OR the top `authors_entropy_share` of token entropies). Default: `paper`.
-    #[serde(default = "default_variant")]
+    /// responses; mask OR the top `authors_entropy_share` of token entropies).
     pub variant: Variant,
     /// Share of each response's highest-entropy tokens OR'ed into the mask by
-    /// `variant = "authors_code"` (unused by `paper`), in [0, 1]. Default: 0.3.
-    #[serde(default = "default_authors_entropy_share")]
+    /// `variant = "authors_code"` (unused by `paper`), in [0, 1].
     pub authors_entropy_share: f64,
-    /// Further token transforms applied after HICRA, in order. Default: none.
-    #[serde(default)]
+    /// Further token transforms applied after HICRA, in order.
     pub transforms: Vec<Transform>,
-    /// Groups whose rewards are all equal: `keep` or `drop`. Default: `keep`.
-    #[serde(default = "default_zero_variance")]
+    /// Groups whose rewards are all equal: `keep` or `drop`.
     pub zero_variance: ZeroVariance,
-    /// Compute and report only (see `credit.grpo`). Default: false.
-    #[serde(default)]
+    /// Compute and report only (see `credit.grpo`).
     pub shadow: bool,
     /// Mask whose tokens count as planning tokens in the metrics (kept apart from `mask`, so a
-    /// placebo assigner still reports on the real planning tokens). Default: `planning`.
-    #[serde(default = "default_mask")]
+    /// placebo assigner still reports on the real planning tokens).
     pub metrics_mask: String,
+}
+
+impl Default for HicraConfig {
+    /// `credit.grpo`'s defaults, so that swapping the two kinds changes only HICRA's part.
+    fn default() -> Self {
+        let GrpoConfig {
+            estimator,
+            eps,
+            transforms,
+            zero_variance,
+            shadow,
+            metrics_mask,
+        } = GrpoConfig::default();
+        Self {
+            estimator,
+            eps,
+            alpha: Transform::default_alpha(),
+            mask: hicra_messages::PLANNING_MASK.to_string(),
+            variant: Variant::Paper,
+            authors_entropy_share: Transform::default_entropy_quantile(),
+            transforms,
+            zero_variance,
+            shadow,
+            metrics_mask,
+        }
+    }
 }
 
 /// Which HICRA `credit.hicra` applies.
@@ -87,28 +114,6 @@ pub enum Variant {
     Paper,
     /// The variant reported in the authors' verl code ([`Transform::HicraAuthors`]).
     AuthorsCode,
-}
-
-fn default_estimator() -> Estimator {
-    Estimator::Grpo
-}
-fn default_eps() -> f64 {
-    1e-6
-}
-fn default_alpha() -> f64 {
-    0.2
-}
-fn default_mask() -> String {
-    hicra_messages::PLANNING_MASK.to_string()
-}
-fn default_authors_entropy_share() -> f64 {
-    0.3
-}
-fn default_variant() -> Variant {
-    Variant::Paper
-}
-fn default_zero_variance() -> ZeroVariance {
-    ZeroVariance::Keep
 }
 
 fn credit_ports() -> Ports {

@@ -50,23 +50,28 @@ fn tagger_ports() -> Ports {
 }
 
 /// Parameters of `tagger.strategic_grams`.
+///
+/// Defaults: `impl Default` below; the kind's EXAMPLE shows each one.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct StrategicGramsConfig {
     /// A lexicon file (JSON `{"grams": [...]}`, a JSON array, or one phrase per line), relative
-    /// to the pipeline file. Default: the paper's 249 strategic grams.
-    #[serde(default)]
+    /// to the pipeline file; absent (and no `grams`) = the paper's 249 strategic grams.
     pub lexicon: Option<PathBuf>,
-    /// Phrases given inline instead of a lexicon file. Default: none.
-    #[serde(default)]
+    /// Phrases given inline instead of a lexicon file; absent = use `lexicon` (or the paper's).
     pub grams: Option<Vec<String>>,
-    /// Name of the mask to set. Default: `planning`.
-    #[serde(default = "planning")]
+    /// Name of the mask to set.
     pub mask: String,
 }
 
-fn planning() -> String {
-    hicra_messages::PLANNING_MASK.to_string()
+impl Default for StrategicGramsConfig {
+    fn default() -> Self {
+        Self {
+            lexicon: None,
+            grams: None,
+            mask: hicra_messages::PLANNING_MASK.to_string(),
+        }
+    }
 }
 
 impl StageConfig for StrategicGramsConfig {
@@ -77,8 +82,8 @@ impl StageConfig for StrategicGramsConfig {
 kind = "tagger.strategic_grams"
 inputs = { rollouts = "verifier.rollouts" }
 mask = "planning"
-# lexicon = "grams.json"  # a JSON list of grams; default: the paper's strategic grams
-# grams = ["let me double", "let me square"]   # or the grams inline (not both)
+# lexicon = "grams.json"  # a lexicon file; absent: the paper's strategic grams
+# grams = ["let me double", "let me square"]  # or the grams inline (not both)
 "#;
 
     fn ports(&self) -> Ports {
@@ -175,22 +180,24 @@ impl Tagger for StrategicGrams {
 }
 
 /// Parameters of `tagger.entropy`.
+///
+/// Defaults: `impl Default` below; the kind's EXAMPLE shows each one.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct EntropyTaggerConfig {
-    /// Share of each response's tokens marked, highest entropy first, in [0, 1]. Default: 0.3.
-    #[serde(default = "default_quantile")]
+    /// Share of each response's tokens marked, highest entropy first, in [0, 1].
     pub share: f64,
-    /// Name of the mask to set. Default: `high_entropy`.
-    #[serde(default = "high_entropy")]
+    /// Name of the mask to set.
     pub mask: String,
 }
 
-fn default_quantile() -> f64 {
-    0.3
-}
-fn high_entropy() -> String {
-    "high_entropy".into()
+impl Default for EntropyTaggerConfig {
+    fn default() -> Self {
+        Self {
+            share: 0.3,
+            mask: "high_entropy".into(),
+        }
+    }
 }
 
 impl StageConfig for EntropyTaggerConfig {
@@ -237,19 +244,24 @@ impl Tagger for EntropyTaggerConfig {
 }
 
 /// Parameters of `tagger.placebo`.
+///
+/// Defaults: `impl Default` below; the kind's EXAMPLE shows each one.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PlaceboConfig {
-    /// The mask whose token count and span lengths are imitated. Default: `planning`.
-    #[serde(default = "planning")]
+    /// The mask whose token count and span lengths are imitated.
     pub reference: String,
-    /// Name of the mask to set. Default: `placebo`.
-    #[serde(default = "placebo")]
+    /// Name of the mask to set.
     pub mask: String,
 }
 
-fn placebo() -> String {
-    "placebo".into()
+impl Default for PlaceboConfig {
+    fn default() -> Self {
+        Self {
+            reference: hicra_messages::PLANNING_MASK.to_string(),
+            mask: "placebo".into(),
+        }
+    }
 }
 
 impl StageConfig for PlaceboConfig {

@@ -14,64 +14,80 @@ use crate::error::CreditError;
 /// Per-token advantages of a batch: `[group][rollout][token]`.
 pub type TokenAdvantages = Vec<Vec<Vec<f64>>>;
 
+/// One token transform, written `{ kind = "...", ... }` in a credit stage's `transforms`.
+///
+/// Every parameter may be left out. Serde takes no `default` on an enum variant, so each
+/// field names its default's function (one per value, on `Transform`, which
+/// [`parse_cli`](Self::parse_cli) uses too).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Transform {
     /// The paper's HICRA: `A + alpha * |A|` on tokens of `mask`.
     Hicra {
-        /// Amplification, in [0, 1). Default: 0.2 (every experiment of the paper).
-        #[serde(default = "default_alpha")]
+        /// Amplification, in [0, 1); the default is the value of every experiment of the paper.
+        #[serde(default = "Transform::default_alpha")]
         alpha: f64,
-        /// Name of the token mask to amplify. Default: `planning`.
-        #[serde(default = "planning")]
+        /// Name of the token mask to amplify.
+        #[serde(default = "Transform::default_planning_mask")]
         mask: String,
     },
     /// The variant reportedly in the authors' verl code: amplify only correct responses
     /// longer than their group's mean length, on `mask` OR the top `entropy_quantile` of the
     /// response's token entropies.
     HicraAuthors {
-        /// Amplification, in [0, 1). Default: 0.2.
-        #[serde(default = "default_alpha")]
+        /// Amplification, in [0, 1).
+        #[serde(default = "Transform::default_alpha")]
         alpha: f64,
-        /// Name of the planning mask. Default: `planning`.
-        #[serde(default = "planning")]
+        /// Name of the planning mask.
+        #[serde(default = "Transform::default_planning_mask")]
         mask: String,
-        /// Share of a response's highest-entropy tokens added to the mask. Default: 0.3.
-        #[serde(default = "default_entropy_quantile")]
+        /// Share of a response's highest-entropy tokens added to the mask.
+        #[serde(default = "Transform::default_entropy_quantile")]
         entropy_quantile: f64,
     },
     /// HICRA's formula on a placebo mask (random spans with the planning share).
     Placebo {
-        /// Amplification, in [0, 1). Default: 0.2.
-        #[serde(default = "default_alpha")]
+        /// Amplification, in [0, 1).
+        #[serde(default = "Transform::default_alpha")]
         alpha: f64,
-        /// Name of the placebo mask. Default: `placebo`.
-        #[serde(default = "placebo")]
+        /// Name of the placebo mask.
+        #[serde(default = "Transform::default_placebo_mask")]
         mask: String,
     },
     /// "80/20": keep the advantage only on the top `top_rho` share of the batch's tokens by
     /// entropy, zero elsewhere.
     EntropyMask {
-        /// Share of tokens kept, in (0, 1]. Default: 0.2.
-        #[serde(default = "default_top_rho")]
+        /// Share of tokens kept, in (0, 1].
+        #[serde(default = "Transform::default_top_rho")]
         top_rho: f64,
     },
 }
 
-fn default_alpha() -> f64 {
-    0.2
-}
-fn planning() -> String {
-    hicra_messages::PLANNING_MASK.to_string()
-}
-fn placebo() -> String {
-    "placebo".to_string()
-}
-fn default_entropy_quantile() -> f64 {
-    0.3
-}
-fn default_top_rho() -> f64 {
-    0.2
+impl Transform {
+    /// Default `alpha` of the HICRA transforms (every experiment of the paper).
+    pub fn default_alpha() -> f64 {
+        0.2
+    }
+
+    /// Default `mask` of `hicra` and `hicra_authors`.
+    pub fn default_planning_mask() -> String {
+        hicra_messages::PLANNING_MASK.to_string()
+    }
+
+    /// Default `mask` of `placebo`.
+    pub fn default_placebo_mask() -> String {
+        "placebo".to_string()
+    }
+
+    /// Default `entropy_quantile` of `hicra_authors`.
+    pub fn default_entropy_quantile() -> f64 {
+        0.3
+    }
+
+    /// Default `top_rho` of `entropy_mask`.
+    pub fn default_top_rho() -> f64 {
+        0.2
+    }
 }
 
 impl Transform {
@@ -112,20 +128,20 @@ impl Transform {
         };
         let t = match name {
             "hicra" => Transform::Hicra {
-                alpha: number(0.2)?,
-                mask: planning(),
+                alpha: number(Self::default_alpha())?,
+                mask: Self::default_planning_mask(),
             },
             "hicra_authors" => Transform::HicraAuthors {
-                alpha: number(0.2)?,
-                mask: planning(),
-                entropy_quantile: 0.3,
+                alpha: number(Self::default_alpha())?,
+                mask: Self::default_planning_mask(),
+                entropy_quantile: Self::default_entropy_quantile(),
             },
             "placebo" => Transform::Placebo {
-                alpha: number(0.2)?,
-                mask: placebo(),
+                alpha: number(Self::default_alpha())?,
+                mask: Self::default_placebo_mask(),
             },
             "entropy_mask" => Transform::EntropyMask {
-                top_rho: number(0.2)?,
+                top_rho: number(Self::default_top_rho())?,
             },
             other => {
                 return Err(CreditError::Config(format!(

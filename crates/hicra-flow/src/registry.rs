@@ -48,6 +48,8 @@ impl<C: StageConfig> ConfiguredStage for C {
 trait Factory: Send + Sync {
     fn info(&self) -> KindInfo;
     fn parse(&self, params: &Value) -> Result<Box<dyn ConfiguredStage>, DeError>;
+    /// The parsed config, printed with `Debug` (to compare two parses).
+    fn describe(&self, params: &Value) -> Result<String, DeError>;
 }
 
 struct TypedFactory<C>(PhantomData<fn() -> C>);
@@ -64,6 +66,10 @@ impl<C: StageConfig> Factory for TypedFactory<C> {
 
     fn parse(&self, params: &Value) -> Result<Box<dyn ConfiguredStage>, DeError> {
         Ok(Box::new(from_value::<C>(params)?))
+    }
+
+    fn describe(&self, params: &Value) -> Result<String, DeError> {
+        Ok(format!("{:?}", from_value::<C>(params)?))
     }
 }
 
@@ -112,7 +118,8 @@ impl Registry {
     /// Parses `kind`'s documented TOML example as a pipeline document would be parsed: it must
     /// contain exactly one stage table, of this kind, that shows every key the config accepts
     /// (written with its default, or commented out as `# key = value` when it has none) and
-    /// whose parameters deserialize.
+    /// whose parameters deserialize, each written key at the value the config takes when the
+    /// key is left out (so the example, the docs that point at it and `impl Default` agree).
     pub fn check_example(&self, kind: &str) -> Result<(), String> {
         let info = self
             .info(kind)
@@ -154,11 +161,19 @@ impl Registry {
                 ));
             }
         }
-        match self.parse(kind, &stage.params) {
-            Some(Ok(_)) => Ok(()),
-            Some(Err(e)) => Err(format!("{kind}: {e} ({:?})", e.help)),
-            None => unreachable!("kind looked up above"),
+        let factory = &self.kinds[kind];
+        let whole = factory
+            .describe(&stage.params)
+            .map_err(|e| format!("{kind}: {e} ({:?})", e.help))?;
+        let stale = keys_not_at_default(factory.as_ref(), &stage.params, &whole);
+        if !stale.is_empty() {
+            return Err(format!(
+                "{kind}: the example writes {} with a value other than the default the config \
+                 gives when the key is left out; write the default (or change `impl Default`)",
+                stale.join(", ")
+            ));
         }
+        Ok(())
     }
 
     /// Parses the parameters of a stage of `kind` (reserved keys already removed).
@@ -168,5 +183,122 @@ impl Registry {
         params: &Value,
     ) -> Option<Result<Box<dyn ConfiguredStage>, DeError>> {
         self.kinds.get(kind).map(|f| f.parse(params))
+    }
+}
+
+/// Keys of `params` whose removal changes the parsed config (keys without a default, whose
+/// removal fails to parse, are the example's to choose).
+fn keys_not_at_default(factory: &dyn Factory, params: &Value, whole: &str) -> Vec<String> {
+    let Some(table) = params.as_table() else {
+        return Vec::new();
+    };
+    let mut stale = Vec::new();
+    for (i, (key, _)) in table.entries.iter().enumerate() {
+        let mut without = params.clone();
+        if let Some(t) = without.as_table_mut() {
+            t.entries.remove(i);
+        }
+        if factory.describe(&without).is_ok_and(|d| d != whole) {
+            stale.push(key.name.clone());
+        }
+    }
+    stale
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    /// A config with a literal default, an optional value and a required key; each `EXAMPLE`
+    /// below is one way of writing it.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Params {
+        /// Required.
+        path: String,
+        /// Added to each number.
+        #[serde(default = "Params::one")]
+        add: u64,
+        /// Stop after this many; absent = never.
+        #[serde(default)]
+        stop_after: Option<u64>,
+    }
+
+    impl Params {
+        fn one() -> u64 {
+            1
+        }
+    }
+
+    macro_rules! kind {
+        ($name:ident, $kind:literal, $example:literal) => {
+            #[derive(Debug, Deserialize)]
+            #[serde(transparent)]
+            struct $name(Params);
+
+            impl StageConfig for $name {
+                const KIND: &'static str = $kind;
+                const SUMMARY: &'static str = "test";
+                const EXAMPLE: &'static str = $example;
+
+                fn ports(&self) -> Ports {
+                    Ports::new()
+                }
+
+                fn build(self, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
+                    Err(format!("{:?}", self.0).into())
+                }
+            }
+        };
+    }
+
+    kind!(
+        AtDefaults,
+        "test.at_defaults",
+        "[stages.t]\nkind = \"test.at_defaults\"\npath = \"a\"\nadd = 1\n# stop_after = 3\n"
+    );
+    kind!(
+        Stale,
+        "test.stale",
+        "[stages.t]\nkind = \"test.stale\"\npath = \"a\"\nadd = 2\n# stop_after = 3\n"
+    );
+    kind!(
+        OptionWritten,
+        "test.option_written",
+        "[stages.t]\nkind = \"test.option_written\"\npath = \"a\"\nadd = 1\nstop_after = 3\n"
+    );
+
+    fn registry() -> Registry {
+        let mut r = Registry::new();
+        r.register::<AtDefaults>()
+            .register::<Stale>()
+            .register::<OptionWritten>();
+        r
+    }
+
+    #[test]
+    fn an_example_at_the_defaults_passes_with_its_required_key_written() {
+        assert_eq!(registry().check_example("test.at_defaults"), Ok(()));
+    }
+
+    #[test]
+    fn an_example_writing_a_value_other_than_the_default_names_that_key() {
+        let e = registry().check_example("test.stale").unwrap_err();
+        assert!(
+            e.contains("writes add with a value other than the default"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("path"),
+            "a required key is the example's to choose: {e}"
+        );
+    }
+
+    #[test]
+    fn an_optional_value_must_be_commented_out() {
+        let e = registry().check_example("test.option_written").unwrap_err();
+        assert!(e.contains("writes stop_after"), "{e}");
     }
 }

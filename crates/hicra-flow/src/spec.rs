@@ -26,24 +26,27 @@ use crate::value::{Key, Table, Value, ValueKind};
 
 /// The `[run]` table.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RunTable {
-    /// Name of the run, used for the default output directory. Default: the file's stem.
-    #[serde(default)]
+    /// Name of the run, used for the default output directory; absent = the file's stem.
     pub name: Option<String>,
-    /// Base random seed of the run. Default: 0.
-    #[serde(default)]
+    /// Base random seed of the run.
     pub seed: u64,
-    /// Capacity (messages) of every queue edge unless the edge sets its own. Default: 4.
-    #[serde(default = "default_capacity")]
+    /// Capacity (messages) of every queue edge unless the edge sets its own.
     pub channel_capacity: usize,
-    /// Output directory for metrics, checkpoints and plots. Default: `runs/<name>`.
-    #[serde(default)]
+    /// Output directory for metrics, checkpoints and plots; absent = `runs/<name>`.
     pub out_dir: Option<PathBuf>,
 }
 
-fn default_capacity() -> usize {
-    4
+impl Default for RunTable {
+    fn default() -> Self {
+        Self {
+            name: None,
+            seed: 0,
+            channel_capacity: 4,
+            out_dir: None,
+        }
+    }
 }
 
 /// One reference to an upstream output.
@@ -103,9 +106,9 @@ pub fn read_spec(root: &Value, diags: &mut Vec<Diagnostic>) -> PipelineSpec {
     let run = match table.get("run") {
         Some(v) => from_value::<RunTable>(v).unwrap_or_else(|e| {
             diags.push(de_diagnostic(e, v));
-            from_value::<RunTable>(&empty_table(v)).expect("all run keys have defaults")
+            RunTable::default()
         }),
-        None => from_value::<RunTable>(&empty_table(root)).expect("all run keys have defaults"),
+        None => RunTable::default(),
     };
     let mut stages = Vec::new();
     match table.get("stages").map(|v| (v, v.as_table())) {
@@ -280,11 +283,4 @@ fn type_error(expected: &str, value: &Value) -> Diagnostic {
         ),
         Some(value.span.clone()),
     )
-}
-
-fn empty_table(at: &Value) -> Value {
-    Value {
-        kind: ValueKind::Table(Table::default()),
-        span: at.span.clone(),
-    }
 }

@@ -98,15 +98,16 @@ pub fn derive_seed(seed: u64, id: &str) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The TOML side of a stage: parameters (serde, `deny_unknown_fields`, documented defaults),
-/// its ports, and how to build the running stage.
-pub trait StageConfig: DeserializeOwned + Send + 'static {
+/// The TOML side of a stage: parameters (serde, `deny_unknown_fields`, the defaults in one
+/// `#[serde(default)]` + `impl Default`), its ports, and how to build the running stage.
+pub trait StageConfig: DeserializeOwned + std::fmt::Debug + Send + 'static {
     /// `family.name`, the value of `kind = "..."` that selects this stage.
     const KIND: &'static str;
     /// One line for `hicra stages`.
     const SUMMARY: &'static str;
     /// A complete `[stages.<id>]` table showing every parameter with its default; printed by
-    /// `hicra stages` and parsed by a test, so it can never go stale.
+    /// `hicra stages` and held by a test to the config's own defaults (every key written
+    /// must parse to the value its absence gives), so it can never go stale.
     const EXAMPLE: &'static str;
 
     /// Ports may depend on the configuration (e.g. an optional reference-model input).

@@ -95,6 +95,13 @@ impl Value {
         }
     }
 
+    pub fn as_table_mut(&mut self) -> Option<&mut Table> {
+        match &mut self.kind {
+            ValueKind::Table(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// Deep merge: `overlay` wins, tables are merged recursively.
     pub fn merge(&mut self, overlay: Value) {
         match (&mut self.kind, overlay.kind) {

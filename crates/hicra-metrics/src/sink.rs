@@ -15,41 +15,36 @@ use crate::progress::Progress;
 use crate::tfevents::EventWriter;
 
 /// Parameters of `sink.metrics`.
+///
+/// Defaults: `impl Default` below; the kind's EXAMPLE shows each one.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MetricsSinkConfig {
-    /// File name of the JSON-lines log inside the run directory. Default: `metrics.jsonl`.
-    #[serde(default = "default_jsonl")]
+    /// File name of the JSON-lines log inside the run directory.
     pub jsonl: String,
-    /// Also write TensorBoard event files under `<run dir>/tensorboard`. Default: true.
-    #[serde(default = "yes")]
+    /// Also write TensorBoard event files under `<run dir>/tensorboard`.
     pub tensorboard: bool,
-    /// Steps expected in the run, for the progress bar (0 = unknown). Default: 0.
-    #[serde(default)]
+    /// Steps expected in the run, for the progress bar (0 = unknown).
     pub total_steps: u64,
-    /// Metrics shown beside the progress bar. Default: reward, train and eval accuracy.
-    #[serde(default = "default_show")]
+    /// Metrics shown beside the progress bar.
     pub show: Vec<String>,
     /// Records of a step may arrive after those of later steps (an evaluator lagging behind
     /// the learner); a step is written once a record `window` steps newer has arrived.
-    /// Default: 2.
-    #[serde(default = "default_window")]
     pub window: u64,
 }
 
-fn default_jsonl() -> String {
-    "metrics.jsonl".into()
-}
-fn yes() -> bool {
-    true
-}
-fn default_show() -> Vec<String> {
-    ["reward/mean", "accuracy/train", "accuracy/eval"]
-        .map(String::from)
-        .to_vec()
-}
-fn default_window() -> u64 {
-    2
+impl Default for MetricsSinkConfig {
+    fn default() -> Self {
+        Self {
+            jsonl: "metrics.jsonl".into(),
+            tensorboard: true,
+            total_steps: 0,
+            show: ["reward/mean", "accuracy/train", "accuracy/eval"]
+                .map(String::from)
+                .to_vec(),
+            window: 2,
+        }
+    }
 }
 
 impl StageConfig for MetricsSinkConfig {

@@ -18,45 +18,36 @@ use crate::countdown::expr;
 use crate::format::PromptFormat;
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ArithmeticConfig {
-    /// Problems to emit; 0 = endless. Default: 0.
-    #[serde(default)]
+    /// Problems to emit; 0 = endless.
     pub count: u64,
-    /// Numbers per problem (2..=12). Default: 3.
-    #[serde(default = "three")]
+    /// Numbers per problem (2..=12).
     pub terms: usize,
-    /// Operands are drawn from 1..=max_operand (at most 10^9). Default: 100.
-    #[serde(default = "hundred")]
+    /// Operands are drawn from 1..=max_operand (at most 10^9).
     pub max_operand: i64,
-    /// Operators to draw from, among `+ - * /`. Default: `"+-*"`.
-    #[serde(default = "plus_minus_times")]
+    /// Operators to draw from, among `+ - * /`.
     pub operators: String,
-    /// Wrap a random run of terms in parentheses. Default: true.
-    #[serde(default = "yes")]
+    /// Wrap a random run of terms in parentheses.
     pub parentheses: bool,
-    /// Stream name mixed into the seed, so train and held-out streams differ. Default: `train`.
-    #[serde(default = "train")]
+    /// Stream name mixed into the seed, so train and held-out streams differ.
     pub split: String,
     /// System message and user template.
-    #[serde(default)]
     pub prompt: PromptFormat,
 }
 
-fn three() -> usize {
-    3
-}
-fn hundred() -> i64 {
-    100
-}
-fn plus_minus_times() -> String {
-    "+-*".into()
-}
-fn yes() -> bool {
-    true
-}
-fn train() -> String {
-    "train".into()
+impl Default for ArithmeticConfig {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            terms: 3,
+            max_operand: 100,
+            operators: "+-*".into(),
+            parentheses: true,
+            split: "train".into(),
+            prompt: PromptFormat::default(),
+        }
+    }
 }
 
 impl StageConfig for ArithmeticConfig {
@@ -71,7 +62,7 @@ max_operand = 100
 operators = "+-*"         # any of + - * /
 parentheses = true
 split = "train"
-# prompt = { system = "...", template = "{question}..." }   # default: the task's own instruction
+prompt = { system = "", template = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}." }
 "#;
 
     fn ports(&self) -> Ports {

@@ -49,21 +49,24 @@ pub fn last_boxed(text: &str) -> Option<&str> {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct BoxedVerifierConfig {
-    /// Reward of a correct answer. Default: 1.
-    #[serde(default = "one")]
+    /// Reward of a correct answer.
     pub correct_reward: f64,
-    /// Reward of a wrong answer. Default: 0.
-    #[serde(default)]
+    /// Reward of a wrong answer.
     pub wrong_reward: f64,
-    /// Reward when no `\boxed{}` is found. Default: 0.
-    #[serde(default)]
+    /// Reward when no `\boxed{}` is found.
     pub unparseable_reward: f64,
 }
 
-fn one() -> f64 {
-    1.0
+impl Default for BoxedVerifierConfig {
+    fn default() -> Self {
+        Self {
+            correct_reward: 1.0,
+            wrong_reward: 0.0,
+            unparseable_reward: 0.0,
+        }
+    }
 }
 
 impl StageConfig for BoxedVerifierConfig {

@@ -13,27 +13,19 @@ pub const BOXED_INSTRUCTION: &str =
 pub const QUESTION: &str = "{question}";
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PromptFormat {
-    /// System message; empty for none. Default: empty.
-    #[serde(default)]
+    /// System message; empty for none.
     pub system: String,
-    /// The user message, with `{question}` where the question goes. Default:
-    /// `"{question}\n"` followed by "Please reason step by step, and put your final answer
-    /// within \boxed{}."
-    #[serde(default = "default_template")]
+    /// The user message, with `{question}` where the question goes.
     pub template: String,
-}
-
-fn default_template() -> String {
-    format!("{QUESTION}\n{BOXED_INSTRUCTION}")
 }
 
 impl Default for PromptFormat {
     fn default() -> Self {
         Self {
             system: String::new(),
-            template: default_template(),
+            template: format!("{QUESTION}\n{BOXED_INSTRUCTION}"),
         }
     }
 }

@@ -39,28 +39,27 @@ pub fn solution(plan: &str, n: u64) -> String {
 pub const ALPHABET: &str = "0123456789ABC :\\{}\nabdeilmopqrstux";
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PlanPuzzlesConfig {
-    /// Puzzles to emit; 0 = endless. Default: 0.
-    #[serde(default)]
+    /// Puzzles to emit; 0 = endless.
     pub count: u64,
-    /// Numbers are drawn from 1..=max_operand. Default: 9.
-    #[serde(default = "nine")]
+    /// Numbers are drawn from 1..=max_operand.
     pub max_operand: u64,
     /// Attach a worked solution with a uniformly random plan as `meta.solution` (warm-up data).
-    /// Default: false.
-    #[serde(default)]
     pub worked_solutions: bool,
-    /// Stream name mixed into the seed, so train and held-out streams differ. Default: `train`.
-    #[serde(default = "train")]
+    /// Stream name mixed into the seed, so train and held-out streams differ.
     pub split: String,
 }
 
-fn nine() -> u64 {
-    9
-}
-fn train() -> String {
-    "train".into()
+impl Default for PlanPuzzlesConfig {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            max_operand: 9,
+            worked_solutions: false,
+            split: "train".into(),
+        }
+    }
 }
 
 impl StageConfig for PlanPuzzlesConfig {

@@ -15,21 +15,14 @@ use serde::Deserialize;
 
 /// Rewards given per verdict.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Rewards {
-    /// Reward of a correct answer. Default: 1.
-    #[serde(default = "one")]
+    /// Reward of a correct answer.
     pub correct: f64,
-    /// Reward of a wrong answer. Default: 0.
-    #[serde(default)]
+    /// Reward of a wrong answer.
     pub wrong: f64,
-    /// Reward when no answer can be found or read (a format penalty if negative). Default: 0.
-    #[serde(default)]
+    /// Reward when no answer can be found or read (a format penalty if negative).
     pub unparseable: f64,
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 impl Default for Rewards {

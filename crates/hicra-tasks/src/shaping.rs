@@ -27,9 +27,15 @@ pub struct Overlong {
     pub max_length: usize,
     /// Tokens before `max_length` over which the penalty ramps up from 0.
     pub buffer: usize,
-    /// Size of the full penalty. Default: 1.
-    #[serde(default = "one")]
+    /// Size of the full penalty.
+    #[serde(default = "Overlong::default_scale")]
     pub scale: f64,
+}
+
+impl Overlong {
+    fn default_scale() -> f64 {
+        1.0
+    }
 }
 
 /// A bonus for responses that follow a required layout.
@@ -38,29 +44,26 @@ pub struct Overlong {
 pub struct FormatReward {
     /// Strings that must all appear, in this order.
     pub required: Vec<String>,
-    /// Added when they do. Default: 0.1.
-    #[serde(default = "tenth")]
+    /// Added when they do.
+    #[serde(default = "FormatReward::default_reward")]
     pub reward: f64,
-    /// Added when they do not. Default: 0.
+    /// Added when they do not.
     #[serde(default)]
     pub missing: f64,
 }
 
-fn one() -> f64 {
-    1.0
-}
-fn tenth() -> f64 {
-    0.1
+impl FormatReward {
+    fn default_reward() -> f64 {
+        0.1
+    }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ShapingConfig {
     /// DAPO's overlong penalty; off when absent.
-    #[serde(default)]
     pub overlong: Option<Overlong>,
     /// A format reward; off when absent.
-    #[serde(default)]
     pub format: Option<FormatReward>,
 }
 
@@ -70,8 +73,8 @@ impl StageConfig for ShapingConfig {
     const EXAMPLE: &'static str = r#"[stages.shaping]
 kind = "reward.shaping"
 inputs = { rollouts = "verifier.rollouts" }
-overlong = { max_length = 512, buffer = 128, scale = 1.0 }
-format = { required = ["\\boxed{"], reward = 0.1, missing = 0.0 }
+# overlong = { max_length = 512, buffer = 128, scale = 1.0 }   # off when absent
+# format = { required = ["\\boxed{"], reward = 0.1, missing = 0.0 }   # off when absent
 "#;
 
     fn ports(&self) -> Ports {

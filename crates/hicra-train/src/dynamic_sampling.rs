@@ -39,10 +39,10 @@ pub struct DynamicSamplingConfig {
     /// Informative groups per training batch (usually the sampler's `prompts_per_step`).
     pub groups_per_step: usize,
     /// Most generation batches spent on one training batch; when they are used up the
-    /// informative groups found so far are trained on (all groups if none). Default: 4.
+    /// informative groups found so far are trained on (all groups if none).
     #[serde(default = "four")]
     pub max_batches: u64,
-    /// Training batches to emit before the run ends (0 = until the sampler stops). Default: 0.
+    /// Training batches to emit before the run ends (0 = until the sampler stops).
     #[serde(default)]
     pub steps: u64,
 }

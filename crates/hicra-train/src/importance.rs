@@ -38,27 +38,24 @@ pub enum Mode {
 
 /// The TOML table, checked into [`ImportanceCorrection`].
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 struct Fields {
-    /// `token` or `sequence`. Default: `token`.
-    #[serde(default = "token")]
+    /// `token` or `sequence`.
     level: Level,
-    /// `truncate` or `mask`. Default: `truncate`.
-    #[serde(default = "truncate")]
+    /// `truncate` or `mask`.
     mode: Mode,
-    /// Largest weight kept, > 0. Default: 2.0.
-    #[serde(default = "two")]
+    /// Largest weight kept, > 0.
     cap: f64,
 }
 
-fn token() -> Level {
-    Level::Token
-}
-fn truncate() -> Mode {
-    Mode::Truncate
-}
-fn two() -> f64 {
-    2.0
+impl Default for Fields {
+    fn default() -> Self {
+        Fields {
+            level: Level::Token,
+            mode: Mode::Truncate,
+            cap: 2.0,
+        }
+    }
 }
 
 impl TryFrom<Fields> for ImportanceCorrection {

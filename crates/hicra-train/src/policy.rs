@@ -11,40 +11,31 @@ use serde::{Deserialize, Serialize};
 /// The policy network: a pretrained checkpoint (`checkpoint = "smollm2"`), or a small model
 /// trained from scratch with a character tokenizer (the architecture fields below).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PolicyModelConfig {
     /// A pretrained model: a `.gguf` file, a Hugging Face directory, a hicra run (its newest
     /// checkpoint) or checkpoint directory, `smollm2` (the GGUF `scripts/fetch-model.sh`
     /// fetches) or `random:smollm2-135m` (that shape, random weights,
     /// no tokenizer: not usable here). When set, the architecture and alphabet come from the
-    /// checkpoint and the fields below except `max_seq_len` must be left out. Default: none.
-    #[serde(default)]
+    /// checkpoint and the fields below except `max_seq_len` must be left out; absent = a
+    /// model trained from scratch.
     pub checkpoint: Option<String>,
-    /// Characters the tokenizer knows (two special ids come first: padding, end of text).
-    /// Default: printable ASCII and newline.
-    #[serde(default = "printable_ascii")]
+    /// Characters the tokenizer knows (two special ids come first: padding, end of text);
+    /// printable ASCII and newline unless given.
     pub alphabet: String,
-    /// Width of the residual stream. Default: 64.
-    #[serde(default = "d64")]
+    /// Width of the residual stream.
     pub hidden_size: usize,
-    /// Width of the SwiGLU layer. Default: 128.
-    #[serde(default = "d128")]
+    /// Width of the SwiGLU layer.
     pub intermediate_size: usize,
-    /// Decoder blocks. Default: 2.
-    #[serde(default = "two")]
+    /// Decoder blocks.
     pub num_layers: usize,
-    /// Query heads. Default: 4.
-    #[serde(default = "four")]
+    /// Query heads.
     pub num_heads: usize,
-    /// Key/value heads. Default: 2.
-    #[serde(default = "two")]
+    /// Key/value heads.
     pub num_kv_heads: usize,
     /// Longest prompt + response, in tokens (also for checkpoints: the RoPE table size).
-    /// Default: 64.
-    #[serde(default = "d64")]
     pub max_seq_len: usize,
-    /// RoPE base. Default: 10000.
-    #[serde(default = "rope_base")]
+    /// RoPE base.
     pub rope_theta: f32,
 }
 
@@ -54,25 +45,20 @@ fn printable_ascii() -> String {
         .chain(std::iter::once('\n'))
         .collect()
 }
-fn d64() -> usize {
-    64
-}
-fn d128() -> usize {
-    128
-}
-fn two() -> usize {
-    2
-}
-fn four() -> usize {
-    4
-}
-fn rope_base() -> f32 {
-    10_000.0
-}
 
 impl Default for PolicyModelConfig {
     fn default() -> Self {
-        serde_json::from_str("{}").expect("every field has a default")
+        Self {
+            checkpoint: None,
+            alphabet: printable_ascii(),
+            hidden_size: 64,
+            intermediate_size: 128,
+            num_layers: 2,
+            num_heads: 4,
+            num_kv_heads: 2,
+            max_seq_len: 64,
+            rope_theta: 10_000.0,
+        }
     }
 }
 

@@ -13,24 +13,14 @@ use serde::Deserialize;
 use crate::codec::TextCodec;
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SftConfig {
-    /// Optimiser steps of warm-up (0 = none). Default: 0.
-    #[serde(default)]
+    /// Optimiser steps of warm-up (0 = none).
     pub steps: u64,
-    /// Examples per step. Default: 32.
-    #[serde(default = "thirty_two")]
+    /// Examples per step.
     pub batch_size: usize,
-    /// AdamW learning rate of the warm-up. Default: 3e-3.
-    #[serde(default = "default_lr")]
+    /// AdamW learning rate of the warm-up.
     pub learning_rate: f64,
-}
-
-fn thirty_two() -> usize {
-    32
-}
-fn default_lr() -> f64 {
-    3e-3
 }
 
 impl Default for SftConfig {

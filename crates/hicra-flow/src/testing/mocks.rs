@@ -36,22 +36,21 @@ pub fn collected(tag: &str) -> Vec<u64> {
 }
 
 /// Emits 0, 1, 2, ... on `numbers`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Defaults: `Default` (derived) below; the kind's EXAMPLE shows each one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MockSource {
-    /// How many numbers to emit; absent = endless. Default: endless.
-    #[serde(default)]
+    /// How many numbers to emit; absent = endless.
     count: Option<u64>,
-    /// Pause between numbers, in milliseconds. Default: 0.
-    #[serde(default)]
+    /// Pause between numbers, in milliseconds.
     interval_ms: u64,
 }
 
 impl StageConfig for MockSource {
     const KIND: &'static str = "mock.source";
     const SUMMARY: &'static str = "test source emitting 0, 1, 2, ...";
-    const EXAMPLE: &'static str =
-        "[stages.numbers]\nkind = \"mock.source\"\ncount = 10\ninterval_ms = 0\n";
+    const EXAMPLE: &'static str = "[stages.numbers]\nkind = \"mock.source\"\ninterval_ms = 0\n# count = 10  # default: endless\n";
 
     fn ports(&self) -> Ports {
         Ports::new().output::<u64>("numbers", "consecutive integers")
@@ -80,25 +79,30 @@ impl Stage for MockSource {
 }
 
 /// Adds `add` to every number; can fail or panic on a given input.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Defaults: `impl Default` below; the kind's EXAMPLE shows each one.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MockMap {
-    /// Added to each number. Default: 1.
-    #[serde(default = "one")]
+    /// Added to each number.
     add: u64,
     /// Return an error when this number arrives. Default: never.
-    #[serde(default)]
     fail_at: Option<u64>,
     /// Panic when this number arrives. Default: never.
-    #[serde(default)]
     panic_at: Option<u64>,
-    /// Panic while the stage is being built. Default: false.
-    #[serde(default)]
+    /// Panic while the stage is being built.
     panic_in_build: bool,
 }
 
-fn one() -> u64 {
-    1
+impl Default for MockMap {
+    fn default() -> Self {
+        Self {
+            add: 1,
+            fail_at: None,
+            panic_at: None,
+            panic_in_build: false,
+        }
+    }
 }
 
 impl StageConfig for MockMap {
@@ -139,17 +143,16 @@ impl Stage for MockMap {
 }
 
 /// Records numbers under `tag` (see [`collected`]); acknowledges each on `acks`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Defaults: `Default` (derived) below; the kind's EXAMPLE shows each one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MockSink {
     /// Key under which received numbers are recorded. Default: the stage id.
-    #[serde(default)]
     tag: Option<String>,
-    /// Time spent on each message, in milliseconds (a slow consumer). Default: 0.
-    #[serde(default)]
+    /// Time spent on each message, in milliseconds (a slow consumer).
     delay_ms: u64,
     /// Stop after this many messages. Default: never.
-    #[serde(default)]
     stop_after: Option<usize>,
 }
 

@@ -30,51 +30,39 @@ use crate::format::PromptFormat;
 use expr::{Expr, Op};
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct CountdownConfig {
-    /// Puzzles to emit; 0 = endless. Default: 0.
-    #[serde(default)]
+    /// Puzzles to emit; 0 = endless.
     pub count: u64,
-    /// How many numbers a puzzle gives (2..=8). Default: 4.
-    #[serde(default = "four")]
+    /// How many numbers a puzzle gives (2..=8).
     pub numbers: usize,
-    /// Smallest given number. Default: 1.
-    #[serde(default = "one")]
+    /// Smallest given number.
     pub min_number: i64,
-    /// Largest given number. Default: 100.
-    #[serde(default = "hundred")]
+    /// Largest given number.
     pub max_number: i64,
-    /// Smallest target. Default: 10.
-    #[serde(default = "ten")]
+    /// Smallest target.
     pub min_target: i64,
-    /// Largest target. Default: 1000.
-    #[serde(default = "thousand")]
+    /// Largest target.
     pub max_target: i64,
-    /// Stream name mixed into the seed, so train and held-out streams differ. Default: `train`.
-    #[serde(default = "train")]
+    /// Stream name mixed into the seed, so train and held-out streams differ.
     pub split: String,
     /// System message and user template.
-    #[serde(default)]
     pub prompt: PromptFormat,
 }
 
-fn four() -> usize {
-    4
-}
-fn one() -> i64 {
-    1
-}
-fn ten() -> i64 {
-    10
-}
-fn hundred() -> i64 {
-    100
-}
-fn thousand() -> i64 {
-    1000
-}
-fn train() -> String {
-    "train".into()
+impl Default for CountdownConfig {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            numbers: 4,
+            min_number: 1,
+            max_number: 100,
+            min_target: 10,
+            max_target: 1000,
+            split: "train".into(),
+            prompt: PromptFormat::default(),
+        }
+    }
 }
 
 impl StageConfig for CountdownConfig {
@@ -90,7 +78,7 @@ max_number = 100
 min_target = 10
 max_target = 1000
 split = "train"
-# prompt = { system = "...", template = "{question}..." }   # default: the task's own instruction
+prompt = { system = "", template = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}." }
 "#;
 
     fn ports(&self) -> Ports {

@@ -11,19 +11,15 @@ use super::{check, expr};
 use crate::answers::{Checker, Score};
 use crate::scoring::{Rewards, run_verifier, score_batch};
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CountdownVerifierConfig {
-    /// Rewards per verdict: `{ correct = 1.0, wrong = 0.0, unparseable = 0.0 }` by default;
-    /// "unparseable" is a response with no expression or one that does not parse.
-    #[serde(default)]
+    /// Rewards per verdict; "unparseable" is a response with no expression or one that does
+    /// not parse.
     pub rewards: Rewards,
-    /// Every given number must be used (exactly once). Default: false (at most once).
-    #[serde(default)]
+    /// Every given number must be used (exactly once); otherwise at most once.
     pub require_all_numbers: bool,
     /// Read the last non-empty line when there is no `<answer>` tag or `\boxed{}`.
-    /// Default: false.
-    #[serde(default)]
     pub last_line_fallback: bool,
 }
 

@@ -57,16 +57,18 @@ pub enum Split {
     Eval,
 }
 
+/// `path` is required, so the defaults are per field: `#[serde(default)]` (the type's own
+/// default) or the one function named.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetConfig {
     /// The file, relative to the working directory (`scripts/fetch-data.sh` puts GSM8K and
     /// MATH-500 under `data/`).
     pub path: PathBuf,
-    /// `jsonl` or `parquet`. Default: from the file extension.
+    /// `jsonl` or `parquet`; absent = from the file extension.
     #[serde(default)]
     pub format: Option<FileFormat>,
-    /// `gsm8k`, `math500` or `custom`: the field mapping and answer style. Default: `custom`.
+    /// `gsm8k`, `math500` or `custom`: the field mapping and answer style.
     #[serde(default)]
     pub preset: Preset,
     /// Field holding the question (required with `custom`).
@@ -75,42 +77,42 @@ pub struct DatasetConfig {
     /// Field holding the answer (required with `custom`).
     #[serde(default)]
     pub answer_field: Option<String>,
-    /// Field holding a row id. Default: the preset's, else `<task>-<line>`.
+    /// Field holding a row id; absent = the preset's, else `<task>-<line>`.
     #[serde(default)]
     pub id_field: Option<String>,
-    /// Field holding a worked solution, copied to `meta.solution` (for SFT warm-ups).
-    /// Default: the preset's, else none.
+    /// Field holding a worked solution, copied to `meta.solution` (for SFT warm-ups); absent =
+    /// the preset's, else none.
     #[serde(default)]
     pub solution_field: Option<String>,
-    /// More fields copied into `meta` (e.g. `["level"]`). Default: the preset's, else none.
+    /// More fields copied into `meta` (e.g. `["level"]`); absent = the preset's, else none.
     #[serde(default)]
     pub meta_fields: Option<Vec<String>>,
-    /// `raw`, `after_hashes` (`#### N`) or `last_boxed`. Default: the preset's, else `raw`.
+    /// `raw`, `after_hashes` (`#### N`) or `last_boxed`; absent = the preset's, else `raw`.
     #[serde(default)]
     pub answer_style: Option<AnswerStyle>,
-    /// Task name on every prompt (verifiers and metrics see it). Default: the preset's name,
+    /// Task name on every prompt (verifiers and metrics see it); absent = the preset's name,
     /// else the file stem.
     #[serde(default)]
     pub task: Option<String>,
-    /// `all`, `train` or `eval`. Default: `all`.
+    /// `all`, `train` or `eval`.
     #[serde(default)]
     pub split: Split,
-    /// Fraction of rows held out for `split = "eval"`. Default: 0.
+    /// Fraction of rows held out for `split = "eval"`.
     #[serde(default)]
     pub eval_fraction: f64,
-    /// Shuffle the rows, afresh each epoch (seeded). Default: true.
+    /// Shuffle the rows, afresh each epoch (seeded).
     #[serde(default = "yes")]
     pub shuffle: bool,
-    /// Passes over the rows; 0 = endless. Default: 1.
+    /// Passes over the rows; 0 = endless.
     #[serde(default = "one")]
     pub epochs: u64,
-    /// Each row is emitted this many times in a row (ids get a `/k` suffix). Default: 1.
+    /// Each row is emitted this many times in a row (ids get a `/k` suffix).
     #[serde(default = "one")]
     pub repeat: u64,
-    /// Stop after this many prompts; 0 = no cap. Default: 0.
+    /// Stop after this many prompts; 0 = no cap.
     #[serde(default)]
     pub count: u64,
-    /// `skip` (report and go on) or `fail`. Default: `skip`.
+    /// `skip` (report and go on) or `fail`.
     #[serde(default)]
     pub on_bad_row: OnBadRow,
     /// System message and user template.
@@ -131,7 +133,7 @@ impl StageConfig for DatasetConfig {
     const EXAMPLE: &'static str = r#"[stages.gsm8k]
 kind = "source.dataset"
 path = "data/gsm8k/train.jsonl"
-preset = "gsm8k"          # or "math500", or "custom" with question_field/answer_field
+# preset = "gsm8k"        # or "math500"; absent = "custom", which needs question_field/answer_field
 # format = "jsonl"        # default: from the extension ("parquet" for .parquet)
 # question_field = "question"   # these six default to the preset's mapping
 # answer_field = "answer"
@@ -140,7 +142,7 @@ preset = "gsm8k"          # or "math500", or "custom" with question_field/answer
 # meta_fields = ["level"]
 # answer_style = "after_hashes"   # or "raw", "last_boxed"
 # task = "gsm8k"          # default: the preset's name, else the file stem
-split = "train"           # "all" | "train" | "eval"
+# split = "train"         # or "eval" (eval_fraction of the rows); absent = "all"
 eval_fraction = 0.0
 shuffle = true
 epochs = 1                # 0 = endless

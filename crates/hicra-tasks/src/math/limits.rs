@@ -8,56 +8,31 @@ use serde::Deserialize;
 
 /// Bounds applied to each (gold, response) pair.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Most bytes of a response searched for an answer (the tail is kept). Default: 65536.
-    #[serde(default = "default_scan_bytes")]
+    /// Most bytes of a response searched for an answer (the tail is kept).
     pub max_response_bytes: usize,
-    /// Most bytes of an extracted answer that are parsed. Default: 1000.
-    #[serde(default = "default_answer_bytes")]
+    /// Most bytes of an extracted answer that are parsed.
     pub max_answer_bytes: usize,
-    /// Deepest nesting of braces/brackets/operators in a parsed answer. Default: 64.
-    #[serde(default = "default_depth")]
+    /// Deepest nesting of braces/brackets/operators in a parsed answer.
     pub max_depth: usize,
-    /// Largest absolute integer exponent evaluated exactly. Default: 4096.
-    #[serde(default = "default_exponent")]
+    /// Largest absolute integer exponent evaluated exactly.
     pub max_exponent: u64,
-    /// Largest size, in bits, of an exact numerator or denominator. Default: 16384.
-    #[serde(default = "default_bits")]
+    /// Largest size, in bits, of an exact numerator or denominator.
     pub max_bits: u64,
-    /// Wall-clock budget per answer pair, in milliseconds. Default: 200.
-    #[serde(default = "default_time_ms")]
+    /// Wall-clock budget per answer pair, in milliseconds.
     pub time_budget_ms: u64,
-}
-
-fn default_scan_bytes() -> usize {
-    65_536
-}
-fn default_answer_bytes() -> usize {
-    1000
-}
-fn default_depth() -> usize {
-    64
-}
-fn default_exponent() -> u64 {
-    4096
-}
-fn default_bits() -> u64 {
-    16_384
-}
-fn default_time_ms() -> u64 {
-    200
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_response_bytes: default_scan_bytes(),
-            max_answer_bytes: default_answer_bytes(),
-            max_depth: default_depth(),
-            max_exponent: default_exponent(),
-            max_bits: default_bits(),
-            time_budget_ms: default_time_ms(),
+            max_response_bytes: 65_536,
+            max_answer_bytes: 1000,
+            max_depth: 64,
+            max_exponent: 4096,
+            max_bits: 16_384,
+            time_budget_ms: 200,
         }
     }
 }

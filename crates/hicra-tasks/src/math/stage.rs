@@ -11,23 +11,25 @@ use super::{Limits, MathChecker};
 use crate::scoring::{Rewards, run_verifier, score_batch};
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MathVerifierConfig {
-    /// Rewards per verdict: `{ correct = 1.0, wrong = 0.0, unparseable = 0.0 }` by default.
-    #[serde(default)]
+    /// Rewards per verdict.
     pub rewards: Rewards,
     /// Take the last number of a response when it has no `\boxed{}`, "final answer is" or
-    /// `####` marker. Default: true.
-    #[serde(default = "yes")]
+    /// `####` marker.
     pub last_number_fallback: bool,
-    /// Bounds on the work per answer (bytes, nesting depth, exponent, bits, milliseconds); see
-    /// each field's default in the example.
-    #[serde(default)]
+    /// Bounds on the work per answer (bytes, nesting depth, exponent, bits, milliseconds).
     pub limits: Limits,
 }
 
-fn yes() -> bool {
-    true
+impl Default for MathVerifierConfig {
+    fn default() -> Self {
+        Self {
+            rewards: Rewards::default(),
+            last_number_fallback: true,
+            limits: Limits::default(),
+        }
+    }
 }
 
 impl StageConfig for MathVerifierConfig {

@@ -20,148 +20,113 @@ use crate::schedule::Schedule;
 use crate::sft::SftConfig;
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct LearnerConfig {
-    /// The policy network. Default: see `[model]` fields.
-    #[serde(default)]
+    /// The policy network.
     pub model: PolicyModelConfig,
     /// Where the policy trains: `cpu`, `cuda:N` or `wgpu:N` (see `hicra device list`); the
-    /// sampler may use another. Default: `cpu`.
-    #[serde(default)]
+    /// sampler may use another.
     pub device: DeviceSpec,
     /// Floating-point type of the forward and backward passes: `f32`, `bf16` or `f16`. Low
     /// precisions are mixed precision: the weights and AdamW's state stay f32 and each layer
     /// computes in the low type (norms, softmax and log-probs in f32); checked against the
-    /// device at start. Default: `f32`.
-    #[serde(default)]
+    /// device at start.
     pub dtype: Precision,
-    /// Seed of the initial weights. Default: the stage seed.
-    #[serde(default)]
+    /// Seed of the initial weights; absent = the stage seed.
     pub init_seed: Option<u64>,
-    /// Peak learning rate of the RL phase. Default: 1e-3.
-    #[serde(default = "default_lr")]
+    /// Peak learning rate of the RL phase.
     pub learning_rate: f64,
-    /// `constant` or `cosine`. Default: `constant`.
-    #[serde(default = "default_schedule")]
+    /// `constant` or `cosine`.
     pub schedule: Schedule,
-    /// Linear warm-up, in learner steps (one per batch, whatever its mini-batches). Default: 0.
-    #[serde(default)]
+    /// Linear warm-up, in learner steps (one per batch, whatever its mini-batches).
     pub warmup_steps: u64,
-    /// Learner steps the cosine schedule spans. Default: 100.
-    #[serde(default = "default_total")]
+    /// Learner steps the cosine schedule spans.
     pub total_steps: u64,
-    /// Cosine floor as a fraction of the peak. Default: 0.1.
-    #[serde(default = "default_min_ratio")]
+    /// Cosine floor as a fraction of the peak.
     pub min_lr_ratio: f64,
-    /// AdamW decoupled weight decay. Default: 0.
-    #[serde(default)]
+    /// AdamW decoupled weight decay.
     pub weight_decay: f32,
-    /// Global gradient-norm limit (0 = off). Default: 1.0.
-    #[serde(default = "default_clip")]
+    /// Global gradient-norm limit (0 = off).
     pub grad_clip: f64,
     /// The policy objective: `ppo` (clipped token surrogate with clip-higher and dual clip),
     /// `gspo` (clipped sequence-level ratio) or `cispo` (clipped stop-gradient weight on every
     /// token), as a name with its defaults or a table `{ kind = "ppo", eps_low = 0.2, ... }`
-    /// (see `crate::objective`). Default: `ppo` (eps_low 0.2, eps_high 0.28, dual_clip 0).
-    #[serde(default)]
+    /// (see `crate::objective`).
     pub objective: Objective,
     /// Correction for a sampler that differs from the learner (another precision, stale
     /// weights): the learner recomputes the batch's log-probs before its first update and
     /// uses them as `old`, and weights each token's policy loss by `pi_old / mu`, truncated or
     /// masked at `cap`: `{ level = "token" | "sequence", mode = "truncate" | "mask", cap = 2.0 }`.
-    /// Default: off (the sampler's log-probs are `old`).
-    #[serde(default)]
+    /// Absent = off (the sampler's log-probs are `old`).
     pub importance_correction: Option<ImportanceCorrection>,
     /// DAPO's overlong filtering: responses cut at `max_new_tokens` (finish = length) leave
-    /// the loss. Default: false.
-    #[serde(default)]
+    /// the loss.
     pub mask_truncated: bool,
     /// `token-mean`, `seq-mean-token-mean`, `seq-mean-token-sum`, `seq-mean-token-sum-norm`.
-    /// Default: `token-mean`.
-    #[serde(default = "default_agg")]
     pub loss_aggregation: LossAggregation,
-    /// Constant length of `seq-mean-token-sum-norm`, in tokens (0 = longest response). Default: 0.
-    #[serde(default)]
+    /// Constant length of `seq-mean-token-sum-norm`, in tokens (0 = longest response).
     pub norm_length: usize,
-    /// KL penalty to the policy at the start of RL (0 = off). Default: 0.
-    #[serde(default)]
+    /// KL penalty to the policy at the start of RL (0 = off).
     pub kl_coef: f64,
-    /// `k1`, `k2` or `k3`. Default: `k3`.
-    #[serde(default = "default_kl")]
+    /// `k1`, `k2` or `k3`.
     pub kl_estimator: KlEstimator,
-    /// Entropy bonus (0 = off). Default: 0.
-    #[serde(default)]
+    /// Entropy bonus (0 = off).
     pub entropy_coef: f64,
     /// Responses per forward/backward pass inside a mini-batch (gradients accumulate).
-    /// Default: 32.
-    #[serde(default = "default_micro")]
     pub micro_batch_size: usize,
     /// Most padded tokens (rows x longest prompt + response) per forward/backward pass, 0 = no
     /// limit: bounds the learner's activation memory whatever the response lengths (a longer
-    /// rollout gets a pass of its own). Default: 4096.
-    #[serde(default = "default_micro_tokens")]
+    /// rollout gets a pass of its own).
     pub micro_batch_tokens: usize,
     /// Responses per optimiser step (0 = the whole batch): each epoch shuffles the batch
     /// (seeded) and takes ceil(N / mini_batch_size) steps, so later steps see ratios away from
-    /// 1 and the clip engages. Default: 0.
-    #[serde(default)]
+    /// 1 and the clip engages.
     pub mini_batch_size: usize,
-    /// Passes over each batch; `old` log-probs stay those of the batch's start. Default: 1.
-    #[serde(default = "one")]
+    /// Passes over each batch; `old` log-probs stay those of the batch's start.
     pub epochs: usize,
-    /// Stop the run after this many consecutive steps skipped for NaN/inf. Default: 3.
-    #[serde(default = "three")]
+    /// Stop the run after this many consecutive steps skipped for NaN/inf.
     pub max_consecutive_skips: u32,
-    /// Supervised warm-up on `sft` prompts before RL. Default: off.
-    #[serde(default)]
+    /// Supervised warm-up on `sft` prompts before RL (off while `sft.steps` is 0).
     pub sft: SftConfig,
     /// Write a checkpoint (weights, optimiser, counters) every this many steps, and after the
-    /// last one (0 = never). Default: 50.
-    #[serde(default = "fifty")]
+    /// last one (0 = never).
     pub checkpoint_every: u64,
-    /// Checkpoints kept in `RUN/checkpoints/` (0 = all). Default: 3.
-    #[serde(default = "three_usize")]
+    /// Checkpoints kept in `RUN/checkpoints/` (0 = all).
     pub keep_checkpoints: usize,
 }
 
-fn default_lr() -> f64 {
-    1e-3
-}
-fn default_schedule() -> Schedule {
-    Schedule::Constant
-}
-fn default_total() -> u64 {
-    100
-}
-fn default_min_ratio() -> f64 {
-    0.1
-}
-fn default_clip() -> f64 {
-    1.0
-}
-fn default_agg() -> LossAggregation {
-    LossAggregation::TokenMean
-}
-fn default_kl() -> KlEstimator {
-    KlEstimator::K3
-}
-fn default_micro() -> usize {
-    32
-}
-fn default_micro_tokens() -> usize {
-    4096
-}
-fn one() -> usize {
-    1
-}
-fn three() -> u32 {
-    3
-}
-fn three_usize() -> usize {
-    3
-}
-fn fifty() -> u64 {
-    50
+impl Default for LearnerConfig {
+    fn default() -> Self {
+        Self {
+            model: PolicyModelConfig::default(),
+            device: DeviceSpec::default(),
+            dtype: Precision::default(),
+            init_seed: None,
+            learning_rate: 1e-3,
+            schedule: Schedule::Constant,
+            warmup_steps: 0,
+            total_steps: 100,
+            min_lr_ratio: 0.1,
+            weight_decay: 0.0,
+            grad_clip: 1.0,
+            objective: Objective::default(),
+            importance_correction: None,
+            mask_truncated: false,
+            loss_aggregation: LossAggregation::TokenMean,
+            norm_length: 0,
+            kl_coef: 0.0,
+            kl_estimator: KlEstimator::K3,
+            entropy_coef: 0.0,
+            micro_batch_size: 32,
+            micro_batch_tokens: 4096,
+            mini_batch_size: 0,
+            epochs: 1,
+            max_consecutive_skips: 3,
+            sft: SftConfig::default(),
+            checkpoint_every: 50,
+            keep_checkpoints: 3,
+        }
+    }
 }
 
 impl StageConfig for LearnerConfig {

@@ -10,29 +10,20 @@ use serde::Deserialize;
 use super::{PolicyInputs, PolicyTerm};
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Cispo {
     /// Lower clip range of the weight, in [0, 1]; 1 = no lower bound (MiniMax-M1 sets
-    /// none). Default: 1.0.
-    #[serde(default = "eps_low")]
+    /// none).
     pub eps_low: f64,
-    /// Upper clip range: the weight is capped at `1 + eps_high`. Default: 4.0 (a cap of 5).
-    #[serde(default = "eps_high")]
+    /// Upper clip range: the weight is capped at `1 + eps_high`.
     pub eps_high: f64,
-}
-
-fn eps_low() -> f64 {
-    1.0
-}
-fn eps_high() -> f64 {
-    4.0
 }
 
 impl Default for Cispo {
     fn default() -> Self {
         Cispo {
-            eps_low: eps_low(),
-            eps_high: eps_high(),
+            eps_low: 1.0,
+            eps_high: 4.0,
         }
     }
 }

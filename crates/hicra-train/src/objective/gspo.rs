@@ -12,28 +12,19 @@ use serde::Deserialize;
 use super::{PolicyInputs, PolicyTerm, check_clip_range, clipped_surrogate};
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Gspo {
-    /// Lower clip range of the sequence ratio, in [0, 1). Default: 3e-4.
-    #[serde(default = "eps_low")]
+    /// Lower clip range of the sequence ratio, in [0, 1).
     pub eps_low: f64,
-    /// Upper clip range of the sequence ratio, >= 0. Default: 4e-4.
-    #[serde(default = "eps_high")]
+    /// Upper clip range of the sequence ratio, >= 0.
     pub eps_high: f64,
-}
-
-fn eps_low() -> f64 {
-    3e-4
-}
-fn eps_high() -> f64 {
-    4e-4
 }
 
 impl Default for Gspo {
     fn default() -> Self {
         Gspo {
-            eps_low: eps_low(),
-            eps_high: eps_high(),
+            eps_low: 3e-4,
+            eps_high: 4e-4,
         }
     }
 }

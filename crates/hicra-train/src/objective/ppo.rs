@@ -9,31 +9,21 @@ use serde::Deserialize;
 use super::{PolicyInputs, PolicyTerm, check_clip_range, clipped_surrogate};
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Ppo {
-    /// Lower clip range of the ratio, in [0, 1). Default: 0.2.
-    #[serde(default = "eps_low")]
+    /// Lower clip range of the ratio, in [0, 1).
     pub eps_low: f64,
-    /// Upper clip range of the ratio (clip-higher), >= 0. Default: 0.28.
-    #[serde(default = "eps_high")]
+    /// Upper clip range of the ratio (clip-higher), >= 0.
     pub eps_high: f64,
-    /// Dual-clip constant c for negative advantages (0 = off, else > 1). Default: 0.
-    #[serde(default)]
+    /// Dual-clip constant c for negative advantages (0 = off, else > 1).
     pub dual_clip: f64,
-}
-
-fn eps_low() -> f64 {
-    0.2
-}
-fn eps_high() -> f64 {
-    0.28
 }
 
 impl Default for Ppo {
     fn default() -> Self {
         Ppo {
-            eps_low: eps_low(),
-            eps_high: eps_high(),
+            eps_low: 0.2,
+            eps_high: 0.28,
             dual_clip: 0.0,
         }
     }

@@ -21,70 +21,59 @@ pub(crate) fn device_built(field: &str, spec: DeviceSpec) -> Option<Invalid> {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SamplerConfig {
-    /// Prompts per training step. Default: 8.
-    #[serde(default = "eight")]
+    /// Prompts per training step.
     pub prompts_per_step: usize,
-    /// Responses sampled per prompt (G). Default: 8.
-    #[serde(default = "eight")]
+    /// Responses sampled per prompt (G).
     pub group_size: usize,
-    /// Training steps to sample for; 0 = until the prompts run out. Default: 0.
-    #[serde(default)]
+    /// Training steps to sample for; 0 = until the prompts run out.
     pub steps: u64,
-    /// Most tokens per response. Default: 32.
-    #[serde(default = "thirty_two")]
+    /// Most tokens per response.
     pub max_new_tokens: usize,
     /// Sampling temperature (0 = greedy). Recorded log-probs and entropies are those of
     /// `softmax(logits / temperature)` (1 when greedy), and the learner scores at the same
-    /// temperature, read from each rollout. Default: 1.0.
-    #[serde(default = "one")]
+    /// temperature, read from each rollout.
     pub temperature: f32,
     /// Nucleus mass (1 = off). It restricts the draw only: the recorded log-prob stays that of
     /// the full tempered distribution, so training on truncated draws is slightly off-policy.
-    /// Default: 1.0.
-    #[serde(default = "one")]
     pub top_p: f32,
     /// Keep the k likeliest tokens (0 = off); restricts the draw only, like `top_p`.
-    /// Default: 0.
-    #[serde(default)]
     pub top_k: usize,
-    /// How many versions the policy may lag behind the step it samples for. Default: 0.
-    #[serde(default)]
+    /// How many versions the policy may lag behind the step it samples for.
     pub max_staleness: u64,
     /// Evaluation mode: evaluate policy versions 0, N, 2N, ... and the last one, each exactly
     /// (the `weights` edge becomes a queue that delivers every version; the batch's step is
     /// the version scored, and its seed derives from it, so evaluation figures are
     /// reproducible by seed). A learner more than the edge's capacity of versions ahead of a
-    /// busy evaluator waits for it. 0 = training mode. Default: 0.
-    #[serde(default)]
+    /// busy evaluator waits for it. 0 = training mode.
     pub eval_every: u64,
     /// Where sampling runs: `cpu`, `cuda:N` or `wgpu:N`; weights from a learner on another
-    /// device are copied here through host memory. Default: `cpu`.
-    #[serde(default)]
+    /// device are copied here through host memory.
     pub device: DeviceSpec,
     /// Floating-point type of the sampler's copy of the weights and of its forward passes:
     /// `f32`, `bf16` or `f16` (half the memory and bandwidth; logits and log-probs stay f32,
     /// and the learner's `logprob_gap/sampler_vs_learner_max` shows what the rounding costs);
-    /// checked against the device at start. Default: `f32`.
-    #[serde(default)]
+    /// checked against the device at start.
     pub dtype: Precision,
 }
 
 impl Default for SamplerConfig {
     fn default() -> Self {
-        serde_json::from_str("{}").expect("every field has a default")
+        Self {
+            prompts_per_step: 8,
+            group_size: 8,
+            steps: 0,
+            max_new_tokens: 32,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            max_staleness: 0,
+            eval_every: 0,
+            device: DeviceSpec::default(),
+            dtype: Precision::default(),
+        }
     }
-}
-
-fn eight() -> usize {
-    8
-}
-fn thirty_two() -> usize {
-    32
-}
-fn one() -> f32 {
-    1.0
 }
 
 impl StageConfig for SamplerConfig {
