@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use hicra_tasks::countdown::check as countdown;
-use hicra_tasks::math::{Limits, MathChecker};
+use hicra_tasks::math::{Conventions, Limits, MathChecker};
 use serde_json::{Map, Value, json};
 
 use crate::jsonl::read_objects;
@@ -49,6 +49,10 @@ pub struct VerifyArgs {
     /// Math: do not fall back to the last number when a response has no answer marker.
     #[arg(long)]
     no_last_number_fallback: bool,
+    /// Math: refuse thin spaces inside numbers and the Unicode degree and infinity signs, as
+    /// math-verify does (see `verifier.math`'s `conventions`).
+    #[arg(long)]
+    strict_symbols: bool,
     /// Countdown: every given number must be used.
     #[arg(long)]
     require_all_numbers: bool,
@@ -59,6 +63,10 @@ pub fn run(args: VerifyArgs) -> miette::Result<()> {
         math: MathChecker {
             limits: Limits::default(),
             last_number_fallback: !args.no_last_number_fallback,
+            conventions: Conventions {
+                strict_symbols: args.strict_symbols,
+                ..Conventions::default()
+            },
         },
         require_all: args.require_all_numbers,
         checker: args.checker,

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use hicra_tasks::countdown::check;
-use hicra_tasks::math::MathChecker;
+use hicra_tasks::math::{Conventions, MathChecker};
 use serde_json::Value;
 
 fn fixture(name: &str) -> Vec<Value> {
@@ -95,6 +95,93 @@ fn math_checker_agrees_with_math_verify() {
     assert!(rate >= 0.99, "agreement {rate:.4} below 99%");
     // every case, adversarial ones included, returns promptly (the budget is 200 ms per answer)
     assert!(slowest < Duration::from_secs(5), "{slowest:?}");
+}
+
+/// The class set (`math_verify_classes.jsonl`, `scripts/label_math_verify_classes.py`):
+/// equations, expressions with free names and functions, `\pm`, lists and sets, unions and
+/// differences of intervals, percentages, long decimals, units and words, extraction, and the
+/// inputs math-verify is stricter about, judged with `strict_symbols` (the documented option for
+/// those; the default reads them). Disagreements are listed per class and style.
+#[test]
+fn math_checker_agrees_with_math_verify_per_class() {
+    let lenient = MathChecker {
+        last_number_fallback: true,
+        ..MathChecker::default()
+    };
+    let strict = MathChecker {
+        conventions: Conventions {
+            strict_symbols: true,
+            ..Conventions::default()
+        },
+        ..lenient.clone()
+    };
+    let rows = fixture("math_verify_classes.jsonl");
+    let mut per_class: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut disagreements: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut times = Vec::with_capacity(rows.len());
+    let mut strict_by_default = 0;
+    for row in &rows {
+        let class = row["class"].as_str().unwrap();
+        let style = row["style"].as_str().unwrap();
+        let (gold, response) = (
+            row["gold"].as_str().unwrap(),
+            row["response"].as_str().unwrap(),
+        );
+        let theirs = row["equivalent"].as_bool().unwrap();
+        let checker = if class == "stricter" {
+            &strict
+        } else {
+            &lenient
+        };
+        let started = Instant::now();
+        let ours = checker.check(gold, response);
+        times.push(started.elapsed());
+        if class == "stricter" && lenient.check(gold, response).equivalent() != theirs {
+            strict_by_default += 1;
+        }
+        let entry = per_class.entry(class.to_string()).or_default();
+        entry.1 += 1;
+        if ours.equivalent() == theirs {
+            entry.0 += 1;
+        } else {
+            disagreements
+                .entry(format!("{class}: {style} (math-verify says {theirs})"))
+                .or_default()
+                .push(format!(
+                    "gold {gold:?}, extracted {:?}, response ...{:?}",
+                    ours.extracted,
+                    tail(response, 60)
+                ));
+        }
+    }
+    times.sort();
+    let (agree, total) = per_class
+        .values()
+        .fold((0, 0), |(a, t), (ca, ct)| (a + ca, t + ct));
+    let rate = agree as f64 / total as f64;
+    let classes: Vec<String> = per_class
+        .iter()
+        .map(|(c, (a, t))| format!("{c} {a}/{t}"))
+        .collect();
+    report(
+        &format!(
+            "math-verify agreement per class: {agree}/{total} = {:.2}% ({}); median {:?}, slowest {:?}; \
+             stricter class judged by default conventions: {strict_by_default} differ",
+            rate * 100.0,
+            classes.join(", "),
+            times[times.len() / 2],
+            times[times.len() - 1],
+        ),
+        &disagreements,
+    );
+    assert!(total >= 300, "{total}");
+    assert!(per_class.len() >= 10, "{per_class:?}");
+    assert!(rate >= 0.99, "agreement {rate:.4} below 99%");
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    chars[chars.len().saturating_sub(n)..].iter().collect()
 }
 
 /// Where our Countdown rules deliberately differ from reasoning-gym's (which evaluates the

@@ -1,196 +1,117 @@
-//! Deciding whether two normalised answers are equal. An answer is first given a shape
-//! (scalar, bracketed tuple/interval, `\{...\}` set, bare comma list, union of intervals, or
-//! text); shapes are compared element-wise (sets and lists in any order), scalars exactly when
-//! both are rational and otherwise numerically: at fixed points for every free name, with a
-//! relative tolerance. Text is compared with whitespace removed.
+//! Deciding whether a normalised answer equals the gold one. Both are read into a [`Shape`];
+//! shapes are compared structurally: tuples in order, sets and lists in any order, sets of
+//! reals as sets ([`super::sets`]), equations up to a constant factor and scalars by value
+//! ([`super::values`]). The comparison follows the gold's form, as math-verify does: an answer
+//! written as an equation is compared by its right side when the gold is not an equation
+//! (`x = 5` for `5`), and an assignment gold is compared by its value when the answer is not an
+//! equation (`5` for `x = 5`); a 2-tuple or open interval gold takes a bare list in the order
+//! written, a list gold takes a tuple in any order. Text is compared without whitespace.
 
-use super::eval::{approx, exact};
-use super::lex::lex;
+use super::conventions::Conventions;
 use super::limits::{Budget, LimitError};
-use super::parse::{Expr, ParseError, parse};
+use super::shape::{Reader, Shape};
+use super::values::{Values, is_name};
 
-/// Relative tolerance of numeric comparison.
-const REL_TOL: f64 = 1e-9;
-/// Values given to free names (x, y, \theta...) for numeric comparison.
-const POINTS: [f64; 3] = [0.718_281_8, 1.414_213_5, 2.302_585];
-
-/// An answer's structure.
-#[derive(Debug)]
-enum Shape {
-    Scalar(Expr),
-    /// Brackets as written, e.g. `('(', ']')`, and the items.
-    Tuple(char, char, Vec<Shape>),
-    /// `\{a, b\}` or a bare `a, b`: order does not matter.
-    Set(Vec<Shape>),
-    Union(Vec<Shape>),
-    Text(String),
-}
-
-/// Whether normalised answers `a` and `b` are equal.
-pub fn equivalent(a: &str, b: &str, budget: &Budget) -> Result<bool, LimitError> {
-    let compact = |s: &str| s.split_whitespace().collect::<String>();
-    if compact(a) == compact(b) {
+/// Whether normalised answer `answer` equals normalised `gold`.
+pub fn equivalent(
+    gold: &str,
+    answer: &str,
+    budget: &Budget,
+    conventions: &Conventions,
+) -> Result<bool, LimitError> {
+    let compact = |s: &str| s.split_ascii_whitespace().collect::<String>();
+    if compact(gold) == compact(answer) {
         return Ok(true);
     }
-    let (x, y) = (shape(a, budget, 0)?, shape(b, budget, 0)?);
-    same(&x, &y, budget)
-}
-
-/// Splits `s` at top-level occurrences of `sep` (outside any brackets).
-fn split_top<'a>(s: &'a str, sep: &str) -> Vec<&'a str> {
-    let (mut out, mut depth, mut start) = (Vec::new(), 0i64, 0);
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'(' | b'[' | b'{' => depth += 1,
-            b')' | b']' | b'}' => depth -= 1,
-            _ if depth == 0 && bytes[i..].starts_with(sep.as_bytes()) => {
-                out.push(&s[start..i]);
-                start = i + sep.len();
-                i = start;
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    out.push(&s[start..]);
-    out
-}
-
-fn shape(s: &str, budget: &Budget, depth: usize) -> Result<Shape, LimitError> {
-    budget.depth(depth)?;
-    budget.tick()?;
-    let s = s.trim();
-    let items = |inner: &str| -> Result<Vec<Shape>, LimitError> {
-        split_top(inner, ",")
-            .into_iter()
-            .map(|p| shape(p, budget, depth + 1))
-            .collect()
+    let reader = Reader {
+        budget,
+        conventions,
     };
-    let unions = split_top(s, "\\cup");
-    if unions.len() > 1 {
-        let parts = unions.into_iter().map(|p| shape(p, budget, depth + 1));
-        return Ok(Shape::Union(parts.collect::<Result<_, _>>()?));
-    }
-    if let Some(inner) = s.strip_prefix("\\{").and_then(|r| r.strip_suffix("\\}")) {
-        return Ok(Shape::Set(items(inner)?));
-    }
-    let open = s.chars().next().filter(|c| matches!(c, '(' | '['));
-    let close = s.chars().last().filter(|c| matches!(c, ')' | ']'));
-    if let (Some(o), Some(c)) = (open, close)
-        && s.len() >= 2
-    {
-        let inner = &s[1..s.len() - 1];
-        // `(1+2)` is a scalar in parentheses; a top-level comma makes it a tuple.
-        if split_top(inner, ",").len() > 1 && balanced(inner) {
-            return Ok(Shape::Tuple(o, c, items(inner)?));
-        }
-    }
-    if split_top(s, ",").len() > 1 {
-        return Ok(Shape::Set(items(s)?));
-    }
-    let parsed = lex(s)
-        .map_err(ParseError::from)
-        .and_then(|t| parse(t, budget));
-    match parsed {
-        Ok(e) => Ok(Shape::Scalar(e)),
-        Err(ParseError::Limit(l)) => Err(l),
-        Err(ParseError::Syntax(_)) => Ok(Shape::Text(s.split_whitespace().collect())),
-    }
+    let (g, a) = (reader.shape(gold, 0)?, reader.shape(answer, 0)?);
+    let judge = Judge {
+        reader,
+        values: Values {
+            budget,
+            conventions,
+        },
+    };
+    judge.same(&g, &a)
 }
 
-fn balanced(s: &str) -> bool {
-    let mut depth = 0i64;
-    for b in s.bytes() {
-        match b {
-            b'(' | b'[' | b'{' => depth += 1,
-            b')' | b']' | b'}' => depth -= 1,
-            _ => {}
-        }
-        if depth < 0 {
-            return false;
-        }
-    }
-    depth == 0
+struct Judge<'a> {
+    reader: Reader<'a>,
+    values: Values<'a>,
 }
 
-fn same(a: &Shape, b: &Shape, budget: &Budget) -> Result<bool, LimitError> {
-    budget.tick()?;
-    Ok(match (a, b) {
-        (Shape::Scalar(x), Shape::Scalar(y)) => same_value(x, y, budget)?,
-        (Shape::Tuple(o1, c1, xs), Shape::Tuple(o2, c2, ys)) => {
-            o1 == o2 && c1 == c2 && pairwise(xs, ys, budget)?
-        }
-        (Shape::Union(xs), Shape::Union(ys)) => pairwise(xs, ys, budget)?,
-        (Shape::Set(xs), Shape::Set(ys)) => any_order(xs, ys, budget)?,
-        (Shape::Text(x), Shape::Text(y)) => x == y,
-        _ => false,
-    })
-}
-
-fn pairwise(xs: &[Shape], ys: &[Shape], budget: &Budget) -> Result<bool, LimitError> {
-    if xs.len() != ys.len() {
-        return Ok(false);
-    }
-    for (x, y) in xs.iter().zip(ys) {
-        if !same(x, y, budget)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// A greedy matching: each item of `xs` takes the first unused equal item of `ys`.
-fn any_order(xs: &[Shape], ys: &[Shape], budget: &Budget) -> Result<bool, LimitError> {
-    if xs.len() != ys.len() {
-        return Ok(false);
-    }
-    let mut used = vec![false; ys.len()];
-    for x in xs {
-        let mut found = false;
-        for (j, y) in ys.iter().enumerate() {
-            if !used[j] && same(x, y, budget)? {
-                used[j] = true;
-                found = true;
-                break;
+impl Judge<'_> {
+    fn same(&self, gold: &Shape, answer: &Shape) -> Result<bool, LimitError> {
+        use Shape::*;
+        self.reader.budget.tick()?;
+        Ok(match (gold, answer) {
+            (Equation(gl, gr), Equation(al, ar)) => match (&**gl, &**gr, &**al, &**ar) {
+                (Scalar(a), Scalar(b), Scalar(c), Scalar(d)) => {
+                    self.values.same_equation((a, b), (c, d))?
+                }
+                _ => self.same(gl, al)? && self.same(gr, ar)?,
+            },
+            (_, Equation(_, rhs)) => self.same(gold, rhs)?,
+            (Equation(lhs, rhs), _) => {
+                matches!(&**lhs, Scalar(e) if is_name(e)) && self.same(rhs, answer)?
             }
-        }
-        if !found {
+            (Region(x), _) => self.reader.region_of(answer)?.is_some_and(|y| x.same(&y)),
+            (_, Region(y)) => self.reader.region_of(gold)?.is_some_and(|x| x.same(y)),
+            (Scalar(x), Scalar(y)) => self.values.same(x, y)?,
+            (Tuple(o1, c1, xs), Tuple(o2, c2, ys)) if (o1, c1) == (o2, c2) => {
+                self.in_order(xs, ys)?
+            }
+            // `(-\infty, 0]` and `[-\infty, 0]` are one interval: no bracket closes at infinity
+            (Tuple(..), Tuple(..)) => {
+                match (self.reader.region_of(gold)?, self.reader.region_of(answer)?) {
+                    (Some(x), Some(y)) => !x.is_empty() && x.same(&y),
+                    _ => false,
+                }
+            }
+            (Tuple('(', ')', xs), Set(ys)) => self.in_order(xs, ys)?,
+            (Set(xs), Tuple('(', ')', ys)) => self.any_order(xs, ys)?,
+            (Set(xs), Set(ys)) | (Union(xs), Union(ys)) => self.any_order(xs, ys)?,
+            (Set(xs), y) if xs.len() == 1 => self.same(&xs[0], y)?,
+            (x, Set(ys)) if ys.len() == 1 => self.same(x, &ys[0])?,
+            (Text(x), Text(y)) => x == y,
+            _ => false,
+        })
+    }
+
+    fn in_order(&self, xs: &[Shape], ys: &[Shape]) -> Result<bool, LimitError> {
+        if xs.len() != ys.len() {
             return Ok(false);
         }
-    }
-    Ok(true)
-}
-
-fn same_value(x: &Expr, y: &Expr, budget: &Budget) -> Result<bool, LimitError> {
-    if let (Some(a), Some(b)) = (exact(x, budget)?, exact(y, budget)?) {
-        return Ok(a == b);
-    }
-    let mut compared = false;
-    for (k, _) in POINTS.iter().enumerate() {
-        let var = |name: &str| point(name, k);
-        let (a, b) = (approx(x, &var, budget)?, approx(y, &var, budget)?);
-        if a.is_nan() || b.is_nan() {
-            continue;
-        }
-        if a.is_infinite() || b.is_infinite() {
-            if a != b {
+        for (x, y) in xs.iter().zip(ys) {
+            if !self.same(x, y)? {
                 return Ok(false);
             }
-        } else if (a - b).abs() > REL_TOL * a.abs().max(b.abs()).max(1.0) {
+        }
+        Ok(true)
+    }
+
+    /// A greedy matching: each gold item takes the first unused equal answer item.
+    fn any_order(&self, xs: &[Shape], ys: &[Shape]) -> Result<bool, LimitError> {
+        if xs.len() != ys.len() {
             return Ok(false);
         }
-        compared = true;
+        let mut used = vec![false; ys.len()];
+        for x in xs {
+            let mut found = false;
+            for (j, y) in ys.iter().enumerate() {
+                if !used[j] && self.same(x, y)? {
+                    used[j] = true;
+                    found = true;
+                    break;
+                }
+            }
+            if !found {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
-    Ok(compared)
-}
-
-/// The value of name `name` at evaluation point `k`: distinct per name and per point.
-fn point(name: &str, k: usize) -> f64 {
-    let h = name
-        .bytes()
-        .fold(0u64, |h, c| h.wrapping_mul(31).wrapping_add(c as u64));
-    POINTS[k] + (h % 97) as f64 * 0.013_1
 }

@@ -1,9 +1,12 @@
 //! Evaluating an [`Expr`]: exactly as a big rational when every step stays rational (literals,
-//! `+ - * /`, integer powers, perfect roots, factorials), otherwise as an `f64` with the free
-//! names bound to given values. Sizes are checked *before* each big operation, so a literal
+//! `+ - * /`, integer powers, perfect roots, factorials, percentages, absolute values),
+//! otherwise as a complex `f64` with the free names bound to given (real) values: the square
+//! root or logarithm of a negative value is then a complex number rather than NaN, so
+//! `\sqrt{x}\sqrt{y}` and `\sqrt{xy}` differ where both are negative. Sizes are checked *before* each big operation, so a literal
 //! with 10k digits or `9^{9^{9}}` is refused in microseconds rather than computed.
 
 use num_bigint::BigInt;
+use num_complex::Complex64;
 use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
@@ -38,7 +41,9 @@ pub fn exact(e: &Expr, budget: &Budget) -> Result<Option<BigRational>, LimitErro
             Some(x) => factorial(&x, budget)?,
             None => None,
         },
-        Expr::Pi | Expr::Infinity | Expr::Var(_) | Expr::Func(..) => None,
+        Expr::Percent(a) => exact(a, budget)?.map(|x| x / BigRational::from_integer(100.into())),
+        Expr::Func(f, a) if f == "abs" => exact(a, budget)?.map(|x| x.abs()),
+        Expr::Pi | Expr::Euler | Expr::Infinity | Expr::Var(_) | Expr::Func(..) => None,
     };
     if let Some(x) = &r {
         check_bits(x, budget)?;
@@ -134,50 +139,82 @@ fn factorial(x: &BigRational, budget: &Budget) -> Result<Option<BigRational>, Li
     Ok(Some(BigRational::from_integer(f)))
 }
 
-/// The value of `e` as a float with each name bound by `var` (NaN when undefined).
-pub fn approx(e: &Expr, var: &dyn Fn(&str) -> f64, budget: &Budget) -> Result<f64, LimitError> {
+/// The value of `e` as a complex float with each name bound by `var` (NaN parts when
+/// undefined, infinite ones at `\infty` or a pole).
+pub fn approx(
+    e: &Expr,
+    var: &dyn Fn(&str) -> f64,
+    budget: &Budget,
+) -> Result<Complex64, LimitError> {
     budget.tick()?;
     let f = |a: &Expr| approx(a, var, budget);
+    let real = |x: f64| Complex64::new(x, 0.0);
     Ok(match e {
-        Expr::Num(s) => s.parse().unwrap_or(f64::NAN),
-        Expr::Pi => std::f64::consts::PI,
-        Expr::Infinity => f64::INFINITY,
-        Expr::Var(name) => var(name),
+        Expr::Num(s) => real(s.parse().unwrap_or(f64::NAN)),
+        Expr::Pi => real(std::f64::consts::PI),
+        Expr::Euler => real(std::f64::consts::E),
+        Expr::Infinity => real(f64::INFINITY),
+        Expr::Var(name) => real(var(name)),
         Expr::Neg(a) => -f(a)?,
         Expr::Add(a, b) => f(a)? + f(b)?,
         Expr::Sub(a, b) => f(a)? - f(b)?,
         Expr::Mul(a, b) => f(a)? * f(b)?,
         Expr::Div(a, b) => f(a)? / f(b)?,
-        Expr::Pow(a, b) => f(a)?.powf(f(b)?),
+        Expr::Pow(a, b) => power_of(f(a)?, f(b)?),
         Expr::Root(a, n) => {
             let (x, n) = (f(a)?, f(n)?);
-            if x < 0.0 && n.rem_euclid(2.0) == 1.0 {
-                -(-x).powf(1.0 / n)
+            let odd = n.im == 0.0 && n.re.rem_euclid(2.0) == 1.0;
+            if x.im == 0.0 && x.re < 0.0 && odd {
+                // the real root of a negative number, as `\sqrt[3]{-8} = -2` is read
+                real(-(-x.re).powf(1.0 / n.re))
+            } else if n == real(2.0) {
+                x.sqrt()
             } else {
-                x.powf(1.0 / n)
+                x.powc(n.inv())
             }
         }
         Expr::Factorial(a) => {
             let n = f(a)?;
-            if n >= 0.0 && n.fract() == 0.0 && n <= 170.0 {
-                (1..=n as u64).map(|k| k as f64).product()
+            if n.im == 0.0 && n.re >= 0.0 && n.re.fract() == 0.0 && n.re <= 170.0 {
+                real((1..=n.re as u64).map(|k| k as f64).product())
             } else {
-                f64::NAN
+                real(f64::NAN)
             }
         }
-        Expr::Func(name, a) => {
-            let x = f(a)?;
-            match name.as_str() {
-                "sin" => x.sin(),
-                "cos" => x.cos(),
-                "tan" => x.tan(),
-                "ln" => x.ln(),
-                "log" => x.log10(),
-                "exp" => x.exp(),
-                "arcsin" => x.asin(),
-                "arccos" => x.acos(),
-                _ => x.atan(),
-            }
-        }
+        Expr::Percent(a) => f(a)? / 100.0,
+        Expr::Func(name, a) => function(name, f(a)?),
     })
+}
+
+/// `x^y`, with whole exponents by repeated multiplication (exact signs for negative bases).
+fn power_of(x: Complex64, y: Complex64) -> Complex64 {
+    if y.im == 0.0 && y.re.fract() == 0.0 && y.re.abs() <= 64.0 {
+        return x.powi(y.re as i32);
+    }
+    if x.im == 0.0 && x.re >= 0.0 && y.im == 0.0 {
+        return Complex64::new(x.re.powf(y.re), 0.0);
+    }
+    x.powc(y)
+}
+
+fn function(name: &str, x: Complex64) -> Complex64 {
+    match name {
+        "sin" => x.sin(),
+        "cos" => x.cos(),
+        "tan" => x.tan(),
+        "cot" => x.tan().inv(),
+        "sec" => x.cos().inv(),
+        "csc" => x.sin().inv(),
+        "ln" => x.ln(),
+        "log" => x.log10(),
+        "exp" => x.exp(),
+        "arcsin" => x.asin(),
+        "arccos" => x.acos(),
+        "arctan" => x.atan(),
+        "sinh" => x.sinh(),
+        "cosh" => x.cosh(),
+        "tanh" => x.tanh(),
+        "abs" => Complex64::new(x.norm(), 0.0),
+        _ => Complex64::new(f64::NAN, f64::NAN),
+    }
 }

@@ -1,5 +1,5 @@
 //! Finding the final answer in a response, most explicit marker first: the last balanced
-//! `\boxed{...}` (or `\fbox{...}`), then "final answer is ...", then `#### N`, then (when
+//! `\boxed{...}` (or `\fbox{...}`), then "final answer is ..." / "Answer: ...", then `#### N`, then (when
 //! enabled) the last number in the text. Linear in the text length; never panics on unbalanced
 //! braces or odd UTF-8 boundaries.
 
@@ -108,12 +108,13 @@ pub fn balanced_prefix(inner: &str) -> Option<&str> {
     None
 }
 
-/// The text following the last "final answer is" / "the answer is": the content of a math
-/// span right after it (`$...$`, `$$...$$`, `\(...\)`, `\[...\]`), else the rest of the line
-/// up to the end of the sentence (a full stop followed by a space), markdown emphasis removed.
+/// The text following the last "final answer is" / "the answer is" / "answer:": the content
+/// of a math span right after it (`$...$`, `$$...$$`, `\(...\)`, `\[...\]`), else the rest of
+/// the line up to the end of the sentence (a full stop followed by a space), markdown emphasis
+/// removed.
 fn after_phrase(text: &str) -> Option<String> {
     let lower = text.to_ascii_lowercase();
-    let (at, len) = ["final answer is", "the answer is", "final answer:"]
+    let (at, len) = ["final answer is", "the answer is", "answer:"]
         .iter()
         .filter_map(|p| lower.rfind(p).map(|at| (at, p.len())))
         .max_by_key(|&(at, _)| at)?;
@@ -123,13 +124,22 @@ fn after_phrase(text: &str) -> Option<String> {
     (!answer.is_empty()).then(|| answer.to_string())
 }
 
-/// The inside of a math span that opens `rest`, if it closes.
+/// The inside of a math span that opens `rest`, if it closes (an escaped `\$` inside, as in
+/// `$\$12$`, does not close it).
 fn math_span(rest: &str) -> Option<&str> {
     [("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")]
         .iter()
         .find_map(|(open, close)| {
             let inner = rest.strip_prefix(open)?;
-            inner.find(close).map(|end| &inner[..end])
+            let mut from = 0;
+            loop {
+                let end = from + inner[from..].find(close)?;
+                if *close == "$" && inner[..end].ends_with('\\') {
+                    from = end + 1;
+                    continue;
+                }
+                return Some(&inner[..end]);
+            }
         })
 }
 
@@ -208,6 +218,11 @@ mod tests {
         assert_eq!(f("**Final answer:** **15**"), Some("15".into()));
         assert_eq!(f("the answer is \\(x+1\\) indeed"), Some("x+1".into()));
         assert_eq!(r(""), None);
+        assert_eq!(
+            r("So the angle is found.\n\nAnswer: $\\frac{\\pi}{3}$"),
+            Some(("\\frac{\\pi}{3}".into(), Method::FinalAnswerIs))
+        );
+        assert_eq!(f("The answer is $\\$12$."), Some("\\$12".into()));
     }
 
     #[test]

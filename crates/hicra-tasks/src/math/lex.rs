@@ -37,15 +37,16 @@ pub enum SyntaxError {
     Number(String),
 }
 
-/// Splits `s` into tokens.
-pub fn lex(s: &str) -> Result<Vec<Spanned>, SyntaxError> {
+/// Splits `s` into tokens; with `fold_case`, names are lower-cased (`R` and `r` are one name).
+pub fn lex(s: &str, fold_case: bool) -> Result<Vec<Spanned>, SyntaxError> {
     let chars: Vec<char> = s.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
     let mut spaced = false;
     while i < chars.len() {
         let c = chars[i];
-        if c.is_whitespace() {
+        // ASCII only: other spaces (a thin space kept by strict symbols) are not read
+        if c.is_ascii_whitespace() {
             spaced = true;
             i += 1;
             continue;
@@ -55,7 +56,11 @@ pub fn lex(s: &str) -> Result<Vec<Spanned>, SyntaxError> {
         } else if c == '\\' {
             command(&chars, i)?
         } else if c.is_ascii_alphabetic() {
-            name(&chars, i)?
+            let (tok, next) = name(&chars, i)?;
+            match tok {
+                Tok::Name(n) if fold_case => (Tok::Name(n.to_ascii_lowercase()), next),
+                t => (t, next),
+            }
         } else if c.is_ascii_punctuation() {
             (Tok::Sym(c), i + 1)
         } else {
@@ -139,7 +144,7 @@ mod tests {
     use super::*;
 
     fn toks(s: &str) -> Vec<Tok> {
-        lex(s).unwrap().into_iter().map(|t| t.tok).collect()
+        lex(s, false).unwrap().into_iter().map(|t| t.tok).collect()
     }
 
     #[test]
@@ -163,9 +168,11 @@ mod tests {
             vec![Tok::Num("3.5".into()), Tok::Num(".2".into())]
         );
         assert_eq!(toks("\\{1\\}")[0], Tok::Cmd("{".into()));
-        assert!(lex("3 1").unwrap()[1].spaced);
-        assert!(matches!(lex("Monday"), Err(SyntaxError::Word(_))));
-        assert!(matches!(lex("\u{0663}"), Err(SyntaxError::Char(_))));
-        assert!(matches!(lex("\\"), Err(SyntaxError::End)));
+        assert!(lex("3 1", false).unwrap()[1].spaced);
+        assert_eq!(lex("R", true).unwrap()[0].tok, Tok::Name("r".into()));
+        assert!(lex("1\u{2009}000", true).is_err());
+        assert!(matches!(lex("Monday", true), Err(SyntaxError::Word(_))));
+        assert!(matches!(lex("\u{0663}", true), Err(SyntaxError::Char(_))));
+        assert!(matches!(lex("\\", true), Err(SyntaxError::End)));
     }
 }

@@ -1,21 +1,30 @@
 //! The math-answer checker behind `verifier.math` and `hicra verify`.
 //!
-//! A response goes through four steps, each in its own module:
-//! [`extract`] finds the final answer (last `\boxed{}`, "final answer is", `#### N`, last
-//! number); [`normalize`] rewrites it into a canonical string; [`lex`] + [`parse`] turn it into
-//! an expression tree; [`compare`] gives both answers a shape (scalar, tuple, interval, set) and
-//! compares them exactly with big rationals ([`eval`]) or numerically. Every step runs under the
-//! [`limits`]: a tripped bound is a "not equivalent" verdict with its reason, never a panic.
+//! A response goes through these steps, each in its own module: [`extract`] finds the final
+//! answer (last `\boxed{}`, "final answer is" / "Answer:", `#### N`, last number);
+//! [`normalize`] rewrites it into a canonical string; [`shape`] reads its structure (tuple,
+//! interval, set, union or difference of sets, equation, `\pm`, scalar, text), [`lex`] +
+//! [`parse`] its expressions; [`compare`] matches the structures, [`sets`] compares sets of
+//! reals and [`values`] compares values: exactly with big rationals ([`eval`]), to a number of
+//! decimals for decimal answers, otherwise in complex floats at seeded points. Where graders
+//! differ, [`conventions`] says which reading is taken (math-verify's by default). Every step
+//! runs under the [`limits`]: a tripped bound is a "not equivalent" verdict with its reason,
+//! never a panic.
 
 pub mod compare;
+pub mod conventions;
 pub mod eval;
 pub mod extract;
 pub mod lex;
 pub mod limits;
 pub mod normalize;
 pub mod parse;
+pub mod sets;
+pub mod shape;
 pub mod stage;
+pub mod values;
 
+pub use conventions::Conventions;
 pub use extract::Method;
 pub use limits::{Budget, LimitError, Limits};
 
@@ -61,6 +70,8 @@ pub struct MathChecker {
     pub limits: Limits,
     /// Take the last number of a response when no explicit answer marker is present.
     pub last_number_fallback: bool,
+    /// How percentages, case, units in text, decimals and irregular symbols are read.
+    pub conventions: Conventions,
 }
 
 impl MathChecker {
@@ -95,8 +106,12 @@ impl MathChecker {
             return Err(LimitError::TooLong(max));
         }
         let budget = Budget::start(&self.limits);
-        let (g, a) = (normalize::normalize(gold), normalize::normalize(answer));
-        compare::equivalent(&g, &a, &budget)
+        let c = &self.conventions;
+        let (g, a) = (
+            normalize::normalize(gold, c),
+            normalize::normalize(answer, c),
+        );
+        compare::equivalent(&g, &a, &budget, c)
     }
 }
 
@@ -116,8 +131,10 @@ impl crate::answers::Checker for MathChecker {
     /// Equal as mathematics; answers the checker cannot compare within its limits are the
     /// same only when their normalised texts are.
     fn same_answer(&self, _prompt: &hicra_messages::Prompt, a: &str, b: &str) -> bool {
-        self.same_answer(a, b)
-            .unwrap_or_else(|_| normalize::normalize(a) == normalize::normalize(b))
+        self.same_answer(a, b).unwrap_or_else(|_| {
+            let c = &self.conventions;
+            normalize::normalize(a, c) == normalize::normalize(b, c)
+        })
     }
 }
 

@@ -1,7 +1,9 @@
-//! Recursive-descent parser from tokens to an [`Expr`] tree: `+ - * / ^ !`, `\cdot`,
+//! Recursive-descent parser from tokens to an [`Expr`] tree: `+ - * / ^ ! %`, `\cdot`,
 //! `\times`, `\div`, implicit multiplication (`2\sqrt{3}`, `3x`), `\frac{a}{b}` and `\frac12`,
-//! `\sqrt{x}`, `\sqrt[n]{x}`, `\pi`, `\infty`, functions (`\sin`, `\ln`, ...), mixed numbers
-//! (`3\frac{1}{2}`, `3 1/2`) and names. Nesting is bounded by [`Budget::depth`].
+//! `\sqrt{x}`, `\sqrt[n]{x}`, `|x|`, `\pi`, `e`, `\infty`, functions (`\sin 2x`, `\sin^2 x`,
+//! `\sin^{-1} x`, `\log_2 8`, `\ln`, ...), mixed numbers (`3\frac{1}{2}`, `3 1/2`) and names.
+//! A `\text{...}` left by normalisation is text, not math. Nesting is bounded by
+//! [`Budget::depth`].
 
 use super::lex::{Spanned, SyntaxError, Tok};
 use super::limits::{Budget, LimitError};
@@ -12,6 +14,8 @@ pub enum Expr {
     /// A decimal literal as written (digits, optional point).
     Num(String),
     Pi,
+    /// Euler's number, written `e`.
+    Euler,
     Infinity,
     Var(String),
     Neg(Box<Expr>),
@@ -23,6 +27,9 @@ pub enum Expr {
     /// `\sqrt[index]{radicand}` (index 2 when absent).
     Root(Box<Expr>, Box<Expr>),
     Factorial(Box<Expr>),
+    /// `x\%`, worth x/100.
+    Percent(Box<Expr>),
+    /// A named function of one argument (`abs` for `|x|`).
     Func(String, Box<Expr>),
 }
 
@@ -35,9 +42,20 @@ pub enum ParseError {
     Limit(#[from] LimitError),
 }
 
-const FUNCS: [&str; 9] = [
-    "sin", "cos", "tan", "ln", "log", "exp", "arcsin", "arccos", "arctan",
+const FUNCS: [&str; 15] = [
+    "sin", "cos", "tan", "cot", "sec", "csc", "ln", "log", "exp", "arcsin", "arccos", "arctan",
+    "sinh", "cosh", "tanh",
 ];
+
+/// `\sin^{-1}` and friends: the inverse function's name.
+fn inverse(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "sin" => "arcsin",
+        "cos" => "arccos",
+        "tan" => "arctan",
+        _ => return None,
+    })
+}
 
 /// Parses a whole token list as one expression.
 pub fn parse(tokens: Vec<Spanned>, budget: &Budget) -> Result<Expr, ParseError> {
@@ -153,35 +171,44 @@ impl Parser<'_> {
     }
 
     fn power(&mut self) -> Result<Expr, ParseError> {
-        let mut base = self.postfix()?;
-        if self.peek() == Some(&Tok::Sym('^')) {
-            self.i += 1;
-            self.enter()?;
-            let exp = match self.peek() {
-                Some(Tok::Sym('-')) => {
-                    self.i += 1;
-                    Expr::Neg(b(self.postfix()?))
-                }
-                _ => self.postfix()?,
-            };
-            let exp = if self.peek() == Some(&Tok::Sym('^')) {
-                // Right-associative: a^b^c = a^(b^c).
-                self.i += 1;
-                Expr::Pow(b(exp), b(self.power()?))
-            } else {
-                exp
-            };
-            self.depth -= 1;
-            base = Expr::Pow(b(base), b(exp));
+        let base = self.postfix()?;
+        if self.peek() != Some(&Tok::Sym('^')) {
+            return Ok(base);
         }
-        Ok(base)
+        self.i += 1;
+        let exp = self.exponent()?;
+        Ok(Expr::Pow(b(base), b(exp)))
+    }
+
+    /// What follows a `^`: an optionally negated operand, right-associative (a^b^c = a^(b^c)).
+    fn exponent(&mut self) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let exp = match self.peek() {
+            Some(Tok::Sym('-')) => {
+                self.i += 1;
+                Expr::Neg(b(self.postfix()?))
+            }
+            _ => self.postfix()?,
+        };
+        let exp = if self.peek() == Some(&Tok::Sym('^')) {
+            self.i += 1;
+            Expr::Pow(b(exp), b(self.power()?))
+        } else {
+            exp
+        };
+        self.depth -= 1;
+        Ok(exp)
     }
 
     fn postfix(&mut self) -> Result<Expr, ParseError> {
         let mut e = self.atom()?;
-        while self.peek() == Some(&Tok::Sym('!')) {
+        loop {
+            match self.peek() {
+                Some(Tok::Sym('!')) => e = Expr::Factorial(b(e)),
+                Some(Tok::Sym('%')) => e = Expr::Percent(b(e)),
+                _ => break,
+            }
             self.i += 1;
-            e = Expr::Factorial(b(e));
         }
         Ok(e)
     }
@@ -211,7 +238,13 @@ impl Parser<'_> {
         self.enter()?;
         let e = match self.next()? {
             Tok::Num(n) => self.mixed_number(n)?,
+            Tok::Name(n) if n == "e" => Expr::Euler,
             Tok::Name(n) => Expr::Var(n),
+            Tok::Sym('|') => {
+                let inner = self.sum()?;
+                self.expect('|')?;
+                Expr::Func("abs".into(), b(inner))
+            }
             Tok::Sym('(') => {
                 self.i -= 1;
                 self.group('(', ')')?
@@ -243,9 +276,46 @@ impl Parser<'_> {
             }
             "pi" => Expr::Pi,
             "infty" | "infinity" => Expr::Infinity,
-            f if FUNCS.contains(&f) => Expr::Func(f.into(), b(self.power()?)),
+            f if FUNCS.contains(&f) => self.function(f)?,
+            "text" => return Err(SyntaxError::Word("\\text".into()).into()),
             "{" | "}" | "\\" => return Err(SyntaxError::Token(Tok::Cmd(c.into())).into()),
             name => Expr::Var(format!("\\{name}")),
+        })
+    }
+
+    /// `\sin x`, `\sin 2x` (the argument runs over a number and the names after it),
+    /// `\sin^2 x` (a power of the value), `\sin^{-1} x` (the inverse), `\log_2 8` (a base).
+    fn function(&mut self, name: &str) -> Result<Expr, ParseError> {
+        let exponent = if self.peek() == Some(&Tok::Sym('^')) {
+            self.i += 1;
+            Some(self.exponent()?)
+        } else {
+            None
+        };
+        let base = if name == "log" && self.peek() == Some(&Tok::Sym('_')) {
+            self.i += 1;
+            Some(self.argument()?)
+        } else {
+            None
+        };
+        let juxtaposed = matches!(self.peek(), Some(Tok::Num(_) | Tok::Name(_)));
+        let mut arg = self.power()?;
+        while juxtaposed && matches!(self.peek(), Some(Tok::Name(_))) {
+            arg = Expr::Mul(b(arg), b(self.power()?));
+        }
+        let minus_one = Expr::Neg(b(Expr::Num("1".into())));
+        let inverted = exponent.as_ref() == Some(&minus_one);
+        let value = match (base, inverted.then(|| inverse(name)).flatten()) {
+            (Some(base), _) => Expr::Div(
+                b(Expr::Func("ln".into(), b(arg))),
+                b(Expr::Func("ln".into(), b(base))),
+            ),
+            (None, Some(inv)) => return Ok(Expr::Func(inv.into(), b(arg))),
+            (None, None) => Expr::Func(name.into(), b(arg)),
+        };
+        Ok(match exponent {
+            Some(e) => Expr::Pow(b(value), b(e)),
+            None => value,
         })
     }
 

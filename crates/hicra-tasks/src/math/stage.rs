@@ -7,7 +7,7 @@ use hicra_flow::{
 use hicra_messages::{MetricsRecord, RolloutBatch};
 use serde::Deserialize;
 
-use super::{Limits, MathChecker};
+use super::{Conventions, Limits, MathChecker};
 use crate::scoring::{Rewards, run_verifier, score_batch};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -20,6 +20,9 @@ pub struct MathVerifierConfig {
     pub last_number_fallback: bool,
     /// Bounds on the work per answer (bytes, nesting depth, exponent, bits, milliseconds).
     pub limits: Limits,
+    /// Readings where graders differ (percentages, case, numbers in `\text{}`, decimal
+    /// places, irregular symbols); math-verify's by default.
+    pub conventions: Conventions,
 }
 
 impl Default for MathVerifierConfig {
@@ -28,6 +31,7 @@ impl Default for MathVerifierConfig {
             rewards: Rewards::default(),
             last_number_fallback: true,
             limits: Limits::default(),
+            conventions: Conventions::default(),
         }
     }
 }
@@ -41,6 +45,7 @@ inputs = { rollouts = "sampler.rollouts" }
 rewards = { correct = 1.0, wrong = 0.0, unparseable = 0.0 }
 last_number_fallback = true
 limits = { max_response_bytes = 65536, max_answer_bytes = 1000, max_depth = 64, max_exponent = 4096, max_bits = 16384, time_budget_ms = 200 }
+conventions = { percent_equals_whole = true, ignore_case = true, number_in_text_is_text = true, decimal_places = 6, strict_symbols = false }
 "#;
 
     fn ports(&self) -> Ports {
@@ -53,6 +58,10 @@ limits = { max_response_bytes = 65536, max_answer_bytes = 1000, max_depth = 64, 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
         let mut problems = self.rewards.problems();
         problems.extend(self.limits.validate().err().map(Invalid::whole));
+        problems.extend(
+            (self.conventions.validate().err())
+                .map(|m| Invalid::new("conventions.decimal_places", m)),
+        );
         problems
     }
 
@@ -71,6 +80,7 @@ impl MathVerifierConfig {
         MathChecker {
             limits: self.limits.clone(),
             last_number_fallback: self.last_number_fallback,
+            conventions: self.conventions.clone(),
         }
     }
 }
