@@ -3,6 +3,7 @@
 mod cli;
 mod diagnostics;
 mod eval_cli;
+mod experiment;
 mod export_cli;
 mod model_cli;
 mod pipelines;

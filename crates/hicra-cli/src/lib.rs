@@ -4,7 +4,7 @@
 //! pipeline (one or more TOML files merged in order, plus `--set dotted.key=value` overrides)
 //! through [`hicra_flow`], checking it completely before anything runs; `stages` lists every
 //! registered stage kind with its TOML example. The family crates contribute their own tools
-//! (`credit`, `tag`, `verify`, `eval`, `model`, `generate`, ...), each in its own `cmd_*` module.
+//! (`credit`, `tag`, `verify`, `eval`, `experiment`, `model`, `generate`, ...), each in its own `cmd_*` module.
 //!
 //! Errors are rendered here, and only here, with miette: pipeline problems as one report each
 //! with `FILE:LINE:COL`, the offending snippet and a help line. Any error exits non-zero.
@@ -15,6 +15,7 @@ mod cmd_bench_step;
 mod cmd_credit;
 mod cmd_device;
 mod cmd_eval;
+mod cmd_experiment;
 mod cmd_export;
 mod cmd_generate;
 mod cmd_model;
@@ -86,6 +87,8 @@ enum Command {
     Tag(cmd_tag::TagArgs),
     /// Judge responses against gold answers (math or Countdown), as the verifiers do.
     Verify(cmd_verify::VerifyArgs),
+    /// Run arms x seeds of a pipeline and compare them with intervals.
+    Experiment(cmd_experiment::ExperimentArgs),
     /// Evaluate a policy on a benchmark: pass@k, majority vote, best-of-K, step-level search.
     Eval(Box<cmd_eval::EvalArgs>),
     /// Inspect a model: `info`, `logits`.
@@ -114,6 +117,7 @@ pub fn main() -> ExitCode {
         Command::Credit(args) => cmd_credit::run(args),
         Command::Tag(args) => cmd_tag::run(args),
         Command::Verify(args) => cmd_verify::run(args),
+        Command::Experiment(args) => cmd_experiment::run(args),
         Command::Eval(args) => cmd_eval::run(&registry, *args),
         Command::Model(args) => cmd_model::run(args),
         Command::Export(args) => cmd_export::run(args),

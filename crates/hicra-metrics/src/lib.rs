@@ -15,7 +15,7 @@ pub mod report;
 mod sink;
 pub mod tfevents;
 
-pub use report::{read_metrics, write_report};
+pub use report::{read_metrics, register_font, write_report};
 pub use sink::{MetricsSink, MetricsSinkConfig};
 
 /// Registers `sink.metrics`.

@@ -181,7 +181,8 @@ fn draw_error<E: std::fmt::Display>(e: E) -> ReportError {
     ReportError::Draw(e.to_string())
 }
 
-fn register_font() {
+/// Registers the bundled font as `sans-serif` (charts look the same with no fonts installed).
+pub fn register_font() {
     static FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
 }
