@@ -222,7 +222,7 @@ impl Spec {
         let mut arms = Vec::new();
         for (name, value) in file.arms.get_ref() {
             let set = match value.as_table().map(|t| (t.len(), t.get("set"))) {
-                Some((n, Some(toml::Value::Table(set)))) if n == 1 => overrides(set),
+                Some((1, Some(toml::Value::Table(set)))) => overrides(set),
                 Some((0, None)) => Vec::new(),
                 _ => {
                     problems.push(format!(

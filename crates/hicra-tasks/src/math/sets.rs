@@ -85,7 +85,8 @@ impl Region {
                 continue;
             };
             let touches = close(cur.hi, next.lo) && (cur.hi_closed || next.lo_closed);
-            if !touches && !(cur.hi > next.lo && !close(cur.hi, next.lo)) {
+            let overlaps = cur.hi > next.lo && !close(cur.hi, next.lo);
+            if !touches && !overlaps {
                 out.push(next);
                 continue;
             }

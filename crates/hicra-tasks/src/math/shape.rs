@@ -101,7 +101,7 @@ impl Reader<'_> {
         if unions.len() > 1 {
             let parts = unions.into_iter().map(|p| self.shape(p, depth + 1));
             let parts = parts.collect::<Result<Vec<_>, _>>()?;
-            return Ok(self.union_of(parts)?);
+            return self.union_of(parts);
         }
         let difference = split_top(s, "\\setminus");
         if difference.len() == 2 {
