@@ -220,3 +220,20 @@ impl Reader<'_> {
         Ok((v.im == 0.0 && !v.re.is_nan()).then_some(v.re))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{equation_sides, split_top};
+
+    #[test]
+    fn equations_are_split_at_top_level_equals_only() {
+        assert_eq!(equation_sides("y = 2x + 3"), ["y ", " 2x + 3"]);
+        assert_eq!(equation_sides("a = b = c").len(), 3);
+        assert_eq!(equation_sides("x <= 3"), ["x <= 3"]);
+        assert_eq!(equation_sides("x != 3"), ["x != 3"]);
+        assert_eq!(
+            split_top("(1, 2), \\{3, 4\\}", ","),
+            ["(1, 2)", " \\{3, 4\\}"]
+        );
+    }
+}
