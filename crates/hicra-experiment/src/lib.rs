@@ -15,6 +15,8 @@
 //! * `OUT/summary.md`, the same as a table, and `OUT/curves.png`, each arm's mean curve with
 //!   its 95% band.
 //!
+//! Every arm's pipeline is validated (`hicra validate`) before the first run starts.
+//!
 //! Modules: [`spec`] (the file, checked with `FILE:LINE:COL` diagnostics), [`runs`] (the
 //! processes and their markers), [`stats`] (intervals and the paired test), [`summary`] and
 //! [`curves`].
@@ -72,6 +74,19 @@ pub fn run(
         return Err(format!(
             "{} already holds runs of an experiment; pass --resume to finish it or choose another --out",
             options.out.display()
+        ));
+    }
+    let refused = runs::validate_arms(&options.hicra, &plan);
+    if !refused.is_empty() {
+        let lines: Vec<String> = refused
+            .iter()
+            .map(|(arm, why)| format!("arm `{arm}`:\n{why}"))
+            .collect();
+        return Err(format!(
+            "{}\n{} of {} arms refused; nothing was run",
+            lines.join("\n"),
+            refused.len(),
+            spec.arms.len()
         ));
     }
     std::fs::create_dir_all(&options.out).map_err(|e| format!("{}: {e}", options.out.display()))?;

@@ -66,6 +66,37 @@ pub fn plan(spec: &Spec, out: &Path) -> Vec<Run> {
     runs
 }
 
+/// Checks each arm's pipeline once (`hicra validate` with the arm's overrides and the first
+/// seed) before anything runs: a mistyped override fails in seconds, not after other arms'
+/// runs. Returns `(arm, what validate said)` for each arm that is refused.
+pub fn validate_arms(hicra: &Path, runs: &[Run]) -> Vec<(String, String)> {
+    let mut refused = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for run in runs {
+        if !seen.insert(run.arm.clone()) {
+            continue;
+        }
+        let end = run.args.len() - 2; // without `--out DIR`
+        let output = Command::new(hicra)
+            .arg("validate")
+            .args(&run.args[1..end])
+            .stdin(Stdio::null())
+            .output();
+        match output {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => refused.push((
+                run.arm.clone(),
+                String::from_utf8_lossy(&o.stderr).trim().to_string(),
+            )),
+            Err(e) => refused.push((
+                run.arm.clone(),
+                format!("cannot start {}: {e}", hicra.display()),
+            )),
+        }
+    }
+    refused
+}
+
 /// The marker of a run directory, if it has one.
 pub fn marker(dir: &Path) -> Option<Marker> {
     let text = std::fs::read_to_string(dir.join(MARKER)).ok()?;
@@ -114,6 +145,42 @@ pub fn execute(
         .into_iter()
         .map(|o| o.expect("every run was taken"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(dir: &Path, seed: u64) -> Run {
+        Run {
+            arm: "a".into(),
+            seed,
+            dir: dir.join(format!("seed-{seed}")),
+            args: vec!["run".into()],
+        }
+    }
+
+    /// With stand-ins for `hicra` (`true` ends well, `false` fails): markers are written,
+    /// failures recorded with their exit code, finished runs skipped next time.
+    #[test]
+    fn runs_are_marked_failed_runs_recorded_finished_runs_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = [run(dir.path(), 1), run(dir.path(), 2)];
+        let quiet = |_: usize, _: &Outcome, _: f64| {};
+        let done = execute(Path::new("true"), &runs[..1], 2, &quiet);
+        assert_eq!(done, [Outcome::Done]);
+        assert_eq!(marker(&runs[0].dir).unwrap().status, "done");
+        let again = execute(Path::new("false"), &runs, 2, &quiet);
+        assert_eq!(again[0], Outcome::Skipped);
+        let Outcome::Failed(why) = &again[1] else {
+            panic!("{again:?}")
+        };
+        assert!(why.starts_with("exit 1"), "{why}");
+        let m = marker(&runs[1].dir).unwrap();
+        assert_eq!((m.status.as_str(), m.error.is_some()), ("failed", true));
+        let missing = execute(Path::new("/nonexistent/hicra"), &runs[1..], 1, &quiet);
+        assert!(matches!(&missing[0], Outcome::Failed(e) if e.starts_with("cannot start")));
+    }
 }
 
 fn run_one(hicra: &Path, run: &Run) -> Outcome {
