@@ -115,7 +115,7 @@ pub fn run(
         },
     );
     let summary = summary::summarize_runs(spec, &plan);
-    let files = write(spec, &plan, &summary, &options.out)?;
+    let files = write(spec, &summary, &options.out)?;
     Ok(Report {
         summary,
         outcomes: plan.iter().map(|r| r.dir.clone()).zip(outcomes).collect(),
@@ -123,28 +123,19 @@ pub fn run(
     })
 }
 
-fn write(
-    spec: &Spec,
-    plan: &[runs::Run],
-    s: &ExperimentSummary,
-    out: &Path,
-) -> Result<Vec<PathBuf>, String> {
+fn write(spec: &Spec, s: &ExperimentSummary, out: &Path) -> Result<Vec<PathBuf>, String> {
     let json = out.join("summary.json");
     let text = serde_json::to_string_pretty(s).map_err(|e| e.to_string())?;
     std::fs::write(&json, text + "\n").map_err(|e| format!("{}: {e}", json.display()))?;
     let md = out.join("summary.md");
     std::fs::write(&md, s.markdown()).map_err(|e| format!("{}: {e}", md.display()))?;
     let mut files = vec![json, md];
-    let arms: Vec<(String, curves::MeanCurve)> = spec
-        .arms
+    let arms: Vec<(String, curves::MeanCurve)> = s
+        .order
         .iter()
-        .map(|(name, _)| {
-            let arm_curves: Vec<Vec<(f64, f64)>> = plan
-                .iter()
-                .filter(|r| &r.arm == name && s.arms[name].values.contains_key(&r.seed))
-                .map(|r| summary::curve(&r.dir, &spec.metric))
-                .collect();
-            (name.clone(), curves::mean_curve(&arm_curves))
+        .map(|name| {
+            let runs: Vec<Vec<(f64, f64)>> = s.arms[name].curves.values().cloned().collect();
+            (name.clone(), curves::mean_curve(&runs))
         })
         .collect();
     let png = out.join("curves.png");

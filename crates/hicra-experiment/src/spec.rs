@@ -138,14 +138,7 @@ fn at(path: &Path, text: &str, offset: usize) -> String {
 
 /// `--set` strings for a table of overrides (dotted keys as written, values as TOML).
 fn overrides(table: &toml::Table) -> Vec<String> {
-    table
-        .iter()
-        .map(|(k, v)| format!("{k}={}", inline(v)))
-        .collect()
-}
-
-fn inline(v: &toml::Value) -> String {
-    v.to_string()
+    table.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
 impl Spec {

@@ -20,6 +20,9 @@ pub struct ArmSummary {
     pub values: BTreeMap<u64, f64>,
     /// Seeds whose run failed, did not finish or has no value of the metric.
     pub missing: Vec<u64>,
+    /// The metric's curve of each run that has a value, by seed (for `curves.png`).
+    #[serde(skip)]
+    pub curves: BTreeMap<u64, Vec<(f64, f64)>>,
 }
 
 /// An arm against the baseline.
@@ -92,20 +95,18 @@ pub fn summarize_runs(spec: &Spec, runs: &[Run]) -> ExperimentSummary {
             summary: None,
             values: BTreeMap::new(),
             missing: Vec::new(),
+            curves: BTreeMap::new(),
         });
         let done = marker(&run.dir).is_some_and(|m| m.status == "done");
-        let v = done
-            .then(|| {
-                value(
-                    &curve(&run.dir, &spec.metric),
-                    spec.take,
-                    spec.higher_is_better,
-                )
-            })
-            .flatten();
-        match v {
+        let c = if done {
+            curve(&run.dir, &spec.metric)
+        } else {
+            Vec::new()
+        };
+        match value(&c, spec.take, spec.higher_is_better) {
             Some(v) => {
                 entry.values.insert(run.seed, v);
+                entry.curves.insert(run.seed, c);
             }
             None => entry.missing.push(run.seed),
         }

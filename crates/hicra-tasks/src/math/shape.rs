@@ -91,7 +91,7 @@ impl Reader<'_> {
             for part in split_top(inner, ",") {
                 match self.shape(part, depth + 1)? {
                     // `\{1 \pm \sqrt{5}, -2\}` holds three items
-                    Shape::Set(inner) if part.contains("\\pm") => out.extend(inner),
+                    Shape::Set(inner) if split_top(part, "\\pm").len() == 2 => out.extend(inner),
                     item => out.push(item),
                 }
             }

@@ -136,6 +136,8 @@ fn plus_minus_lists_and_sets() {
     ));
     assert!(eq("\\{1\\pm\\sqrt{5},-2\\}", "-2, 1+\\sqrt5, 1-\\sqrt5"));
     assert!(!eq("3 \\pm 2\\sqrt{2}", "3 + 2\\sqrt{2}"));
+    // a nested set stays one item
+    assert!(!eq("\\{\\{1 \\pm 2\\}, 5\\}", "3, -1, 5"));
     assert!(eq("1,-2", "x = -2, x = 1"));
     assert!(eq("1,-2", "-2 \\text{ or } 1"));
     assert!(eq("\\{1,2,3\\}", "3, 2, 1"));
