@@ -3,7 +3,10 @@
 //!
 //! * `sampler`: `batch` prompts of `prompt_len` random tokens, `new_tokens` tokens each (no stop
 //!   tokens, so every row generates them all); prefill and decode timed apart; decode tokens/s
-//!   is what generation-bound RL runs at.
+//!   is what generation-bound RL runs at. On the CPU in f32 this is the host path
+//!   ([`hicra_model::native`]; the copy of the weights it makes per call is timed apart, as
+//!   `weights_copy_ms`); `--tensors` times the burn-tensor path instead (every other device's),
+//!   so the two compare in one run.
 //! * `learner`: teacher-forced scoring of `batch` sequences of `seq_len` tokens with autodiff,
 //!   backward, one AdamW step; tokens/s and achieved model FLOP/s (6 x parameters x tokens, plus
 //!   attention), and utilisation when `--peak-tflops` names the device's peak.
@@ -20,7 +23,7 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use clap::{Args, Subcommand};
-use hicra_model::{Llama, ModelConfig, RuntimeAutodiff, sample_batch, score};
+use hicra_model::{Llama, ModelConfig, NativeLlama, RuntimeAutodiff, sample_on_tensors, score};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -77,6 +80,9 @@ struct SamplerArgs {
     /// Generated tokens per row.
     #[arg(long, default_value_t = 64, value_parser = model_arg::positive)]
     new_tokens: usize,
+    /// Time the burn-tensor path even where the CPU host path applies.
+    #[arg(long)]
+    tensors: bool,
 }
 
 #[derive(Args, Debug)]
@@ -106,6 +112,16 @@ fn sampler(args: SamplerArgs) -> miette::Result<()> {
     // the f32 copy is dropped as it is cast: peak memory is that of the stored type
     let (model, config) = (&loaded.model.stored_in(c.dtype), &loaded.config);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let started = Instant::now();
+    let native = if args.tensors {
+        None
+    } else {
+        NativeLlama::for_model(model)
+    };
+    let copy_ms = native
+        .as_ref()
+        .map(|_| started.elapsed().as_secs_f64() * 1e3);
+    let path = if native.is_some() { "host" } else { "tensors" };
     print_header(
         c.json,
         "batch  prefill tok/s  decode tok/s  ms/decode step      peak MiB",
@@ -118,10 +134,17 @@ fn sampler(args: SamplerArgs) -> miette::Result<()> {
         let mut decode_secs = Vec::new();
         for round in 0..=c.rounds {
             let started = Instant::now();
-            prefill(model, &prompts, &device);
+            match &native {
+                Some(native) => drop(native.prefill_logits(&refs)),
+                None => prefill(model, &prompts, &device),
+            }
             let prefill = started.elapsed().as_secs_f64();
             let started = Instant::now();
-            let out = sample_batch(model, &refs, 1, &params, &mut rng, &device);
+            let never = |_: &[u32]| false;
+            let out = match &native {
+                Some(native) => native.sample_batch_until(&refs, 1, &params, &never, &mut rng),
+                None => sample_on_tensors(model, &refs, 1, &params, &never, &mut rng, &device),
+            };
             let total = started.elapsed().as_secs_f64();
             assert!(out.iter().all(|g| g[0].tokens.len() == args.new_tokens));
             if round > 0 {
@@ -141,7 +164,7 @@ fn sampler(args: SamplerArgs) -> miette::Result<()> {
                     "prompt_len": args.prompt_len, "new_tokens": args.new_tokens,
                     "prefill_tokens_per_sec": prefill_tps, "decode_tokens_per_sec": decode_tps,
                     "ms_per_decode_step": step_ms, "peak_mib": mem, "device": c.device.to_string(),
-                    "dtype": c.dtype.to_string()})
+                    "dtype": c.dtype.to_string(), "path": path, "weights_copy_ms": copy_ms})
             );
         } else {
             println!(
@@ -149,10 +172,13 @@ fn sampler(args: SamplerArgs) -> miette::Result<()> {
             );
         }
     }
+    if let (Some(ms), false) = (copy_ms, c.json) {
+        println!("host path; copying the weights to it took {ms:.0} ms (once per call in a run)");
+    }
     Ok(())
 }
 
-/// The prompt forward pass alone (as `sample_batch` runs it), for the prefill figure.
+/// The prompt forward pass alone (as `sample_on_tensors` runs it), for the prefill figure.
 fn prefill<B: Backend>(model: &Llama<B>, prompts: &[Vec<u32>], device: &B::Device) {
     let len = prompts[0].len();
     let ids: Vec<i64> = prompts.iter().flatten().map(|&t| i64::from(t)).collect();

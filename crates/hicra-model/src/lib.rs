@@ -39,6 +39,7 @@ pub mod inspect;
 pub mod kv_cache;
 pub mod layers;
 pub mod llama;
+pub mod native;
 pub mod next_token;
 pub mod precision;
 pub mod pretrained;
@@ -58,11 +59,13 @@ pub use draw::{Picks, pick};
 pub use inspect::{PositionLogits, PromptLogits, prompt_logits};
 pub use kv_cache::KvCache;
 pub use llama::Llama;
+pub use native::NativeLlama;
 pub use next_token::next_token_logprobs;
 pub use precision::{Precision, PrecisionError};
 pub use pretrained::{PretrainedModelError, model_config};
 pub use sample::{
-    Sample, SamplingParams, sample_batch, sample_batch_until, sample_group, stop_strings,
+    Sample, SamplingParams, sample_batch, sample_batch_until, sample_group, sample_on_tensors,
+    stop_strings,
 };
 pub use score::{Entropies, Scored, score, score_tempered, score_tempered_with};
 pub use source::{CheckpointInfo, LoadedModel, ModelSource, load_model};

@@ -1,4 +1,5 @@
-//! Generation with a KV cache: each prompt is prefilled once (the output head only on its last
+//! Generation with a KV cache. On the CPU in f32 it runs on host vectors ([`crate::native`]);
+//! elsewhere through burn tensors ([`sample_on_tensors`]), as follows: each prompt is prefilled once (the output head only on its last
 //! position), its cache repeated for the G samples of its group, then all G continue in one
 //! batch; rows that finish leave the batch as it goes. Each step's token, its log-probability
 //! and the entropy of the distribution it was drawn from are computed on the device
@@ -21,6 +22,7 @@ use rand::Rng;
 pub use crate::draw::SamplingParams;
 use crate::draw::{draws_uniforms, pick};
 use crate::llama::Llama;
+use crate::native::NativeLlama;
 use crate::next_token::prefill_last;
 
 /// One generated response.
@@ -81,6 +83,28 @@ pub fn sample_batch_until<B: Backend>(
         "a prompt of {longest} tokens leaves no room to generate within max_seq_len {}",
         model.max_seq_len()
     );
+    if longest == 0 || n == 0 {
+        return vec![Vec::new(); prompts.len()];
+    }
+    match NativeLlama::for_model(model) {
+        Some(native) => native.sample_batch_until(prompts, n, params, stop, rng),
+        None => sample_on_tensors(model, prompts, n, params, stop, rng, device),
+    }
+}
+
+/// [`sample_batch_until`] through burn tensor ops on any backend (the path every device but
+/// the f32 CPU takes; see [`crate::native`] for that one). The prompts are checked by the
+/// caller.
+pub fn sample_on_tensors<B: Backend>(
+    model: &Llama<B>,
+    prompts: &[&[u32]],
+    n: usize,
+    params: &SamplingParams,
+    stop: &dyn Fn(&[u32]) -> bool,
+    rng: &mut impl Rng,
+    device: &B::Device,
+) -> Vec<Vec<Sample>> {
+    let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
     if longest == 0 || n == 0 {
         return vec![Vec::new(); prompts.len()];
     }

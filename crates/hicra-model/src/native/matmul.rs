@@ -1,0 +1,246 @@
+//! `out [m, n] (+)= x [m, k] @ w [k, n]` with `w` packed once for generation: its columns in
+//! panels of [`PANEL`], each panel `[k, PANEL]` contiguous (the last one zero-padded), so a
+//! product streams each panel from memory once, front to back, and a decode step (a few
+//! rows) reads every weight exactly once at the machine's memory bandwidth. The work is cut
+//! into tasks of one panel times a run of rows and spread over the thread pool (rayon), and
+//! each task walks its rows in tiles of [`TILE_ROWS`] through the kernel of [`kernels`]; a
+//! product too small to share runs on the calling thread. The residual is added by the
+//! product itself (`accumulate`).
+//!
+//! [`kernels`]: super::kernels
+
+use rayon::prelude::*;
+
+use super::kernels::{Isa, PANEL, TILE_ROWS, Tile};
+
+/// Fewer multiply-adds than this run on the calling thread (thread hand-off costs more).
+const SERIAL_WORK: usize = 1 << 17;
+/// Rows of one task when a product has many rows (a prefill): its `x` part stays in cache
+/// while the panel is swept.
+const TASK_ROWS: usize = 256;
+
+/// A row-major matrix `[rows, cols]` read in place with the given strides (in elements).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MatrixView<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl MatrixView<'_> {
+    fn at(&self, row: usize, col: usize) -> f32 {
+        self.data[row * self.row_stride + col * self.col_stride]
+    }
+}
+
+/// A matrix `[rows, cols]` packed in column panels for [`matmul`].
+#[derive(Debug, Clone)]
+pub(crate) struct Packed {
+    data: Vec<f32>,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Packed {
+    pub fn new(m: MatrixView<'_>) -> Self {
+        let panels = m.cols.div_ceil(PANEL);
+        let mut data = vec![0.0; panels * m.rows * PANEL];
+        data.chunks_exact_mut(m.rows * PANEL)
+            .enumerate()
+            .for_each(|(p, panel)| {
+                let cols = (p * PANEL..((p + 1) * PANEL).min(m.cols)).enumerate();
+                for (l, line) in panel.chunks_exact_mut(PANEL).enumerate() {
+                    for (c, col) in cols.clone() {
+                        line[c] = m.at(l, col);
+                    }
+                }
+            });
+        Self {
+            data,
+            rows: m.rows,
+            cols: m.cols,
+        }
+    }
+
+    /// Several matrices of the same row count side by side (`[rows, a] | [rows, b] | ..`).
+    pub fn side_by_side(parts: &[MatrixView<'_>]) -> Self {
+        let rows = parts[0].rows;
+        let cols: usize = parts.iter().map(|p| p.cols).sum();
+        let mut joined = Vec::with_capacity(rows * cols);
+        for r in 0..rows {
+            for p in parts {
+                assert_eq!(p.rows, rows, "side by side: same rows");
+                joined.extend((0..p.cols).map(|c| p.at(r, c)));
+            }
+        }
+        Self::new(MatrixView {
+            data: &joined,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        })
+    }
+
+    fn panels(&self) -> usize {
+        self.cols.div_ceil(PANEL)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Shared(*mut f32);
+// SAFETY: tasks write disjoint parts of `out`.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// The pointer (a method, so closures capture the `Sync` wrapper, not its field).
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+/// `out = x @ w`, or `out += x @ w` when `accumulate`. `x` is row-major `[m, w.rows]`, `out`
+/// row-major `[m, w.cols]`.
+pub(crate) fn matmul(x: &[f32], m: usize, w: &Packed, out: &mut [f32], accumulate: bool) {
+    matmul_on(Isa::detected(), x, m, w, out, accumulate);
+}
+
+/// [`matmul`] through a given kernel (one of [`Isa::available`]).
+fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &Packed, out: &mut [f32], accumulate: bool) {
+    let (k, n) = (w.rows, w.cols);
+    assert_eq!(x.len(), m * k, "lhs is [m, k]");
+    assert_eq!(out.len(), m * n, "out is [m, n]");
+    assert!(isa == Isa::Portable || Isa::available().contains(&isa));
+    if m == 0 || n == 0 {
+        return;
+    }
+    let task_rows = if m <= TASK_ROWS { m } else { TASK_ROWS };
+    let row_parts = m.div_ceil(task_rows);
+    let dst = Shared(out.as_mut_ptr());
+    let task = |i: usize| {
+        let (panel, part) = (i / row_parts, i % row_parts);
+        let cols = (n - panel * PANEL).min(PANEL);
+        let rows = part * task_rows..((part + 1) * task_rows).min(m);
+        for row0 in rows.clone().step_by(TILE_ROWS) {
+            let tile = Tile {
+                x: x[row0 * k..].as_ptr(),
+                x_stride: k,
+                rows: (rows.end - row0).min(TILE_ROWS),
+                k,
+                panel: w.data[panel * k * PANEL..].as_ptr(),
+                // SAFETY: within `out` (checked above); this task alone writes these entries.
+                out: dst.at(row0 * n + panel * PANEL),
+                out_stride: n,
+                cols,
+                accumulate,
+            };
+            // SAFETY: the tile lies within `x`, the panel and `out`; the ISA is available.
+            unsafe { isa.run(&tile) };
+        }
+    };
+    let tasks = w.panels() * row_parts;
+    if m * k * n < SERIAL_WORK || rayon::current_num_threads() == 1 {
+        (0..tasks).for_each(task);
+    } else {
+        (0..tasks).into_par_iter().for_each(task);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(x: &[f32], m: usize, w: MatrixView<'_>) -> Vec<f32> {
+        let mut out = vec![0.0; m * w.cols];
+        for i in 0..m {
+            for j in 0..w.cols {
+                let sum: f64 = (0..w.rows)
+                    .map(|l| f64::from(x[i * w.rows + l]) * f64::from(w.at(l, j)))
+                    .sum();
+                out[i * w.cols + j] = sum as f32;
+            }
+        }
+        out
+    }
+
+    fn filled(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| {
+                let h = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed);
+                (h % 1000) as f32 / 500.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kernel_and_shape_equals_the_naive_product() {
+        // tiles of 1-4 rows, a partial last panel, one task and many, serial and threaded
+        let shapes = [(3, 5, 7), (1, 96, 1500), (6, 64, 333), (16, 64, 128), (300, 40, 70)];
+        for isa in Isa::available() {
+            for (m, k, n) in shapes {
+                let x = filled(m * k, 1);
+                let data = filled(k * n, 2);
+                let plain = MatrixView { data: &data, rows: k, cols: n, row_stride: n, col_stride: 1 };
+                let transposed = MatrixView { data: &data, rows: k, cols: n, row_stride: 1, col_stride: k };
+                for view in [plain, transposed] {
+                    let want = naive(&x, m, view);
+                    let w = Packed::new(view);
+                    let mut out = vec![0.0; m * n];
+                    matmul_on(isa, &x, m, &w, &mut out, false);
+                    for (a, b) in out.iter().zip(&want) {
+                        assert!((a - b).abs() < 1e-4, "{isa:?} {m}x{k}x{n}: {a} vs {b}");
+                    }
+                    let mut acc = vec![1.0; m * n];
+                    matmul_on(isa, &x, m, &w, &mut acc, true);
+                    for (a, b) in acc.iter().zip(&want) {
+                        assert!((a - (b + 1.0)).abs() < 1e-4, "{isa:?} accumulate {m}x{k}x{n}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn side_by_side_packs_the_joined_matrix() {
+        let (a, b) = (filled(4 * 3, 5), filled(4 * 70, 6));
+        let va = MatrixView { data: &a, rows: 4, cols: 3, row_stride: 3, col_stride: 1 };
+        let vb = MatrixView { data: &b, rows: 4, cols: 70, row_stride: 70, col_stride: 1 };
+        let joined = Packed::side_by_side(&[va, vb]);
+        let x = filled(2 * 4, 7);
+        let mut out = vec![0.0; 2 * 73];
+        matmul(&x, 2, &joined, &mut out, false);
+        let (wa, wb) = (naive(&x, 2, va), naive(&x, 2, vb));
+        for r in 0..2 {
+            let want: Vec<f32> = wa[r * 3..r * 3 + 3].iter().chain(&wb[r * 70..r * 70 + 70]).copied().collect();
+            for (got, want) in out[r * 73..(r + 1) * 73].iter().zip(&want) {
+                assert!((got - want).abs() < 1e-4);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn time_decode_shapes() {
+        for (m, k, n) in [(1, 576, 1536), (1, 576, 3072), (1, 1536, 576), (16, 576, 3072), (64, 576, 3072), (1024, 576, 3072)] {
+            let x = vec![0.5f32; m * k];
+            let data = vec![0.25f32; k * n];
+            let view = MatrixView { data: &data, rows: k, cols: n, row_stride: n, col_stride: 1 };
+            let ws: Vec<Packed> = (0..30).map(|_| Packed::new(view)).collect();
+            let mut out = vec![0.0; m * n];
+            let reps = if m > 100 { 10 } else { 300 };
+            let t = std::time::Instant::now();
+            for r in 0..reps {
+                matmul(&x, m, &ws[r % 30], &mut out, false);
+            }
+            let s = t.elapsed().as_secs_f64() / reps as f64;
+            eprintln!("{m}x{k}x{n}: {:.1} us, {:.1} GB/s, {:.1} GFLOP/s", s * 1e6, (k * n * 4) as f64 / s / 1e9, (2 * m * k * n) as f64 / s / 1e9);
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! # Generation on the CPU without burn's per-op overheads
+//!
+//! [`sample_batch`](crate::sample_batch) on the CPU (burn's `flex` backend) computing in f32
+//! takes this path; everything else (GPUs, bf16/f16) takes the generic one over burn
+//! tensors. Both compute the same function: the same layers and formulas, in f32, from the
+//! same weights, so they agree to float rounding (tests below hold the two to 1e-4 on random
+//! models) and the learner's scorer recomputes these log-probabilities as it does the generic
+//! path's. Why a second path: on a CPU a generation step is a few small products and many
+//! small element-wise ops, and through a backend-generic tensor API each op allocates a
+//! fresh tensor, strided views are copied element by element, a KV cache cannot be written in
+//! place, and the products of a one-row step run on one core. Here:
+//!
+//! * the weights are copied once per call into host vectors, laid out for generation
+//!   ([`weights`]: q/k/v side by side, gate/up side by side, a tied head read in place);
+//! * every product is one `gemm` call per thread on `[positions, in] x [in, out]`
+//!   ([`matmul`]: split by columns over the cores when few rows, `gemm`'s own threading when
+//!   many), with the residual added by the product itself;
+//! * each response has a preallocated cache ([`cache`]), written in place; a prompt's cache is
+//!   copied once per sample of its group;
+//! * prompts are prefilled side by side without padding, and a decode step is one pass over
+//!   one token per live row ([`pass`]): finished rows simply stop being passed;
+//! * the draw is [`crate::draw::pick`] itself, on the `[rows, vocab]` logits, so the sampling
+//!   rules, the recorded log-probabilities and entropies are computed by the same code.
+//!
+//! [`NativeLlama::for_model`] says whether a model takes this path.
+
+mod attention;
+mod cache;
+mod kernels;
+mod matmul;
+mod ops;
+mod pass;
+#[cfg(test)]
+mod tests;
+mod weights;
+
+use std::any::Any;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use rand::Rng;
+
+use crate::device::{Device, RuntimeBackend};
+use crate::draw::{SamplingParams, draws_uniforms, pick};
+use crate::llama::Llama;
+use crate::precision::Precision;
+use crate::sample::Sample;
+use cache::RowCache;
+use pass::{At, logits, pass};
+use weights::Weights;
+
+/// A model's weights on the host, ready to generate on the CPU.
+#[derive(Debug, Clone)]
+pub struct NativeLlama {
+    weights: Weights,
+}
+
+impl NativeLlama {
+    /// The host copy of `model` when it runs on the CPU and computes in f32 with f32 weights
+    /// (the cases this path serves); `None` otherwise.
+    pub fn for_model<B: Backend>(model: &Llama<B>) -> Option<Self> {
+        let model = (model as &dyn Any).downcast_ref::<Llama<RuntimeBackend>>()?;
+        let on_cpu = matches!(model.device(), Device::Flex(_));
+        let f32 = model.compute == Precision::F32
+            && model.weight_precision() == Precision::F32.dtype();
+        (on_cpu && f32).then(|| Self::copy_of(model))
+    }
+
+    /// The host copy of any model (tests compare it with the burn path on any backend).
+    pub fn copy_of<B: Backend>(model: &Llama<B>) -> Self {
+        Self {
+            weights: Weights::of(model),
+        }
+    }
+
+    /// Logits `[prompts, vocab]` after each prompt's last token: the prefill of
+    /// [`sample_batch_until`](Self::sample_batch_until) alone (benchmarks time it).
+    pub fn prefill_logits(&self, prompts: &[&[u32]]) -> Vec<f32> {
+        self.prefill(prompts, 0).0
+    }
+
+    /// Logits `[tokens, vocab]` at every position of one sequence (tests).
+    pub fn sequence_logits(&self, tokens: &[u32]) -> Vec<f32> {
+        let w = &self.weights;
+        let mut caches = vec![RowCache::new(w.blocks.len(), tokens.len(), w.kv_width())];
+        let at: Vec<At> = (0..tokens.len()).map(|slot| At { row: 0, slot }).collect();
+        logits(w, &pass(w, tokens, &at, &mut caches))
+    }
+
+    /// Runs every prompt through the model into a cache with room for `extra` more slots;
+    /// returns the logits after each prompt `[prompts, vocab]` and the caches.
+    fn prefill(&self, prompts: &[&[u32]], extra: usize) -> (Vec<f32>, Vec<RowCache>) {
+        let w = &self.weights;
+        let mut caches: Vec<RowCache> = prompts
+            .iter()
+            .map(|p| RowCache::new(w.blocks.len(), p.len() + extra, w.kv_width()))
+            .collect();
+        let tokens: Vec<u32> = prompts.iter().flat_map(|p| p.iter().copied()).collect();
+        let at: Vec<At> = prompts
+            .iter()
+            .enumerate()
+            .flat_map(|(row, p)| (0..p.len()).map(move |slot| At { row, slot }))
+            .collect();
+        let x = pass(w, &tokens, &at, &mut caches);
+        let mut last = Vec::with_capacity(prompts.len() * w.hidden);
+        let mut end = 0;
+        for p in prompts {
+            end += p.len();
+            last.extend_from_slice(&x[(end - 1) * w.hidden..end * w.hidden]);
+        }
+        (logits(w, &last), caches)
+    }
+
+    /// [`crate::sample_batch_until`] on this path (the caller has checked the prompts: each
+    /// non-empty and shorter than `max_seq_len`).
+    pub fn sample_batch_until(
+        &self,
+        prompts: &[&[u32]],
+        n: usize,
+        params: &SamplingParams,
+        stop: &dyn Fn(&[u32]) -> bool,
+        rng: &mut impl Rng,
+    ) -> Vec<Vec<Sample>> {
+        let w = &self.weights;
+        let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+        if longest == 0 || n == 0 {
+            return vec![Vec::new(); prompts.len()];
+        }
+        let max_new = params
+            .max_new_tokens
+            .min(w.max_seq_len.saturating_sub(longest));
+        let (prompt_logits, prompt_caches) = self.prefill(prompts, max_new);
+        let vocab = w.vocab;
+        let mut caches = Vec::with_capacity(prompts.len() * n);
+        let mut logits_now = Vec::with_capacity(prompts.len() * n * vocab);
+        for (p, cache) in prompt_caches.into_iter().enumerate() {
+            for _ in 1..n {
+                caches.push(cache.clone());
+            }
+            caches.push(cache);
+            for _ in 0..n {
+                logits_now.extend_from_slice(&prompt_logits[p * vocab..(p + 1) * vocab]);
+            }
+        }
+        let mut samples = vec![Sample::default(); caches.len()];
+        // the rows still generating, in order (a seed gives the same tokens on every run)
+        let mut live: Vec<usize> = (0..caches.len()).collect();
+        let device = crate::cpu();
+        for step in 0..max_new {
+            let uniforms: Vec<f64> = if draws_uniforms(params) {
+                live.iter().map(|_| rng.random::<f64>()).collect()
+            } else {
+                Vec::new()
+            };
+            let rows = live.len();
+            let table = Tensor::<RuntimeBackend, 2>::from_data(
+                TensorData::new(logits_now, [rows, vocab]),
+                &device,
+            );
+            let picks = pick(table, params, &uniforms, &device);
+            for (i, &row) in live.iter().enumerate() {
+                let sample = &mut samples[row];
+                let token = picks.tokens[i];
+                sample.tokens.push(token);
+                sample.logprobs.push(picks.logprobs[i]);
+                sample.entropies.push(picks.entropies[i]);
+                sample.stopped = params.stop_tokens.contains(&token) || stop(&sample.tokens);
+            }
+            live.retain(|&row| !samples[row].stopped);
+            if step + 1 == max_new || live.is_empty() {
+                break;
+            }
+            let tokens: Vec<u32> = live
+                .iter()
+                .map(|&row| *samples[row].tokens.last().expect("a token per step"))
+                .collect();
+            let at: Vec<At> = live
+                .iter()
+                .map(|&row| At {
+                    row,
+                    slot: caches[row].len,
+                })
+                .collect();
+            logits_now = logits(w, &pass(w, &tokens, &at, &mut caches));
+        }
+        let mut samples = samples.into_iter();
+        (0..prompts.len())
+            .map(|_| samples.by_ref().take(n).collect())
+            .collect()
+    }
+}
