@@ -74,7 +74,7 @@ impl Judge {
             ));
         }
         let judge = Self {
-            model: judge.model,
+            model: judge.generator.into_model(),
             codec: judge.codec,
             device,
             template,

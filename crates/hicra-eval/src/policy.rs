@@ -9,13 +9,14 @@ use std::sync::Arc;
 use burn::module::AutodiffModule;
 use hicra_flow::checkpoint::{self, ResumePoint};
 use hicra_flow::spec::{PipelineSpec, StageSpec, read_spec};
-use hicra_model::{Device, Llama, RuntimeBackend};
+use hicra_model::{Device, Generator, RuntimeBackend};
 use hicra_train::{PolicyModelConfig, SamplerConfig, TextCodec};
 
 /// A policy ready to sample from.
 #[derive(Clone)]
 pub struct EvalPolicy {
-    pub model: Llama<RuntimeBackend>,
+    /// The weights, held for generation (on the CPU their host copy is made once).
+    pub generator: Generator<RuntimeBackend>,
     pub codec: Arc<TextCodec>,
     /// The policy version (training steps behind the weights; 0 for a pretrained model).
     pub version: u64,
@@ -34,7 +35,7 @@ impl EvalPolicy {
             format!("--model {spec} has random weights and no tokenizer; give a pretrained model or a run")
         })?;
         Ok(Self {
-            model: loaded.model,
+            generator: Generator::new(loaded.model),
             codec: Arc::new(TextCodec::Pretrained(Box::new(info))),
             version: 0,
             origin: spec.to_string(),
@@ -111,7 +112,7 @@ impl TrainedRun {
         let (model, _, codec) = model_config.build(0, device)?;
         let model = hicra_train::checkpoint::load_weights(&self.checkpoint.dir, model.valid())?;
         Ok(EvalPolicy {
-            model,
+            generator: Generator::new(model),
             codec: Arc::new(codec),
             version: self.checkpoint.step,
             origin: self.checkpoint.dir.display().to_string(),

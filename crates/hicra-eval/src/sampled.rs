@@ -98,7 +98,7 @@ pub fn sample_and_grade(
             sampler_config(settings, chunk.len()),
             chunk_seed(settings.seed, i),
             policy.version,
-            policy.model.clone(),
+            policy.generator.model().clone(),
             policy.codec.clone(),
             device.clone(),
         );

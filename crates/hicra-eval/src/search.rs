@@ -19,7 +19,7 @@
 
 use hicra_flow::derive_seed;
 use hicra_messages::Prompt;
-use hicra_model::{Device, SamplingParams, sample_batch_until};
+use hicra_model::{Device, SamplingParams};
 use hicra_tasks::answers::Checker;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -94,7 +94,7 @@ impl StepSearch<'_> {
         rng: &mut ChaCha8Rng,
         drawn: &mut usize,
     ) -> Result<Vec<Path>, String> {
-        let context = self.policy.model.max_seq_len();
+        let context = self.policy.generator.model().max_seq_len();
         let stops = self.policy.codec.stop_tokens();
         let delimiter = self.spec.delimiter.as_str();
         let codec = &self.policy.codec;
@@ -125,8 +125,7 @@ impl StepSearch<'_> {
         }
         let refs: Vec<&[u32]> = prefixes.iter().map(Vec::as_slice).collect();
         let params = self.params(temperature, room);
-        let sampled = sample_batch_until(
-            &self.policy.model,
+        let sampled = self.policy.generator.sample_batch_until(
             &refs,
             n,
             &params,
@@ -200,12 +199,12 @@ impl StepSearch<'_> {
     pub fn run(&self, prompt: &Prompt) -> Result<SearchRecord, String> {
         let spec = self.spec;
         let prompt_ids = self.policy.codec.encode_prompt(prompt)?;
-        if prompt_ids.len() + 1 >= self.policy.model.max_seq_len() {
+        if prompt_ids.len() + 1 >= self.policy.generator.model().max_seq_len() {
             return Err(format!(
                 "prompt `{}` is {} tokens: no room to answer within the model's {} positions",
                 prompt.id,
                 prompt_ids.len(),
-                self.policy.model.max_seq_len()
+                self.policy.generator.model().max_seq_len()
             ));
         }
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(

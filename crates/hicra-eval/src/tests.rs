@@ -9,7 +9,7 @@ use crate::scorer::{Candidate, Scorer};
 use crate::search::StepSearch;
 use crate::{EvalJob, EvalPolicy, EvalSettings, Judge, Records, ScorerName, SearchSpec, evaluate};
 use hicra_messages::{ChatMessage, Prompt};
-use hicra_model::{CharTokenizer, Llama, ModelConfig, cpu};
+use hicra_model::{CharTokenizer, Generator, Llama, ModelConfig, cpu};
 use hicra_tasks::boxed::BoxedChecker;
 use hicra_train::TextCodec;
 
@@ -31,7 +31,7 @@ fn policy(seed: u64) -> EvalPolicy {
         attention_bias: false,
     };
     EvalPolicy {
-        model: Llama::init(&config, seed, &cpu()),
+        generator: Generator::new(Llama::init(&config, seed, &cpu())),
         codec: Arc::new(TextCodec::Chars(tokenizer)),
         version: 3,
         origin: format!("tiny-{seed}"),

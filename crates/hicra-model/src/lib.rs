@@ -35,6 +35,7 @@ pub mod check;
 pub mod config;
 pub mod device;
 pub mod draw;
+pub mod generator;
 pub mod inspect;
 pub mod kv_cache;
 pub mod layers;
@@ -57,6 +58,7 @@ pub use device::{
 };
 pub use draw::{Picks, pick};
 pub use inspect::{PositionLogits, PromptLogits, prompt_logits};
+pub use generator::Generator;
 pub use kv_cache::KvCache;
 pub use llama::Llama;
 pub use native::NativeLlama;

@@ -63,7 +63,8 @@ pub fn sample_batch<B: Backend>(
 }
 
 /// [`sample_batch`], also ending a response as soon as `stop(tokens so far)` says so (stop
-/// strings: see [`stop_strings`]).
+/// strings: see [`stop_strings`]). On the CPU path each call copies the weights to the host
+/// first: hold a [`crate::Generator`] to sample the same weights repeatedly.
 pub fn sample_batch_until<B: Backend>(
     model: &Llama<B>,
     prompts: &[&[u32]],
@@ -73,6 +74,18 @@ pub fn sample_batch_until<B: Backend>(
     rng: &mut impl Rng,
     device: &B::Device,
 ) -> Vec<Vec<Sample>> {
+    if !check_prompts(model, prompts, n) {
+        return vec![Vec::new(); prompts.len()];
+    }
+    match NativeLlama::for_model(model) {
+        Some(native) => native.sample_batch_until(prompts, n, params, stop, rng),
+        None => sample_on_tensors(model, prompts, n, params, stop, rng, device),
+    }
+}
+
+/// Panics on an empty prompt or one that leaves no room to generate; `false` when there is
+/// nothing to generate.
+pub(crate) fn check_prompts<B: Backend>(model: &Llama<B>, prompts: &[&[u32]], n: usize) -> bool {
     assert!(
         prompts.iter().all(|p| !p.is_empty()),
         "a prompt needs at least one token"
@@ -83,13 +96,7 @@ pub fn sample_batch_until<B: Backend>(
         "a prompt of {longest} tokens leaves no room to generate within max_seq_len {}",
         model.max_seq_len()
     );
-    if longest == 0 || n == 0 {
-        return vec![Vec::new(); prompts.len()];
-    }
-    match NativeLlama::for_model(model) {
-        Some(native) => native.sample_batch_until(prompts, n, params, stop, rng),
-        None => sample_on_tensors(model, prompts, n, params, stop, rng, device),
-    }
+    longest > 0 && n > 0
 }
 
 /// [`sample_batch_until`] through burn tensor ops on any backend (the path every device but

@@ -1,8 +1,12 @@
 //! Grouped-query attention of one position over its row's cache: the scores of its query
 //! heads against the keys of slots `0..=slot`, a softmax in f32, and the weighted sum of the
-//! values; the `group` query heads that share a key/value head read it in place.
+//! values. The `group` query heads that share a key/value head are handled together, so
+//! each key row and each value row is read once for all of them; scores are accumulated
+//! over the transposed keys (contiguous over slots) and compiled for the CPU's vector width
+//! ([`simd_dispatch`](super::kernels)).
 
 use super::cache::RowCache;
+use super::kernels::simd_dispatch;
 
 /// The shape of the heads.
 #[derive(Debug, Clone, Copy)]
@@ -12,10 +16,22 @@ pub(crate) struct Heads {
     pub head_dim: usize,
 }
 
-/// `out: [heads * head_dim]` for the query `q: [heads * head_dim]` at `slot` of `cache`'s
-/// layer `layer` (slots `0..=slot` visible: causal). `scores` is scratch of at least
-/// `slot + 1` entries.
-pub(crate) fn attend(
+simd_dispatch! {
+    /// `out: [heads * head_dim]` for the query `q: [heads * head_dim]` at `slot` of `cache`'s
+    /// layer `layer` (slots `0..=slot` visible: causal). `scores` is scratch.
+    pub(crate) fn attend(
+        shape: Heads,
+        q: &[f32],
+        cache: &RowCache,
+        layer: usize,
+        slot: usize,
+        scores: &mut Vec<f32>,
+        out: &mut [f32]
+    ) => attend_body
+}
+
+#[inline(always)]
+fn attend_body(
     shape: Heads,
     q: &[f32],
     cache: &RowCache,
@@ -32,46 +48,93 @@ pub(crate) fn attend(
     let group = heads / kv_heads;
     let kv_width = kv_heads * head_dim;
     let visible = slot + 1;
+    let capacity = cache.capacity();
     let (keys, values) = cache.layer(layer, visible);
     let scale = (head_dim as f32).sqrt();
     scores.clear();
-    scores.resize(visible, 0.0);
-    for h in 0..heads {
-        let kv = (h / group) * head_dim;
-        let q = &q[h * head_dim..(h + 1) * head_dim];
-        let mut max = f32::NEG_INFINITY;
-        for (s, score) in scores.iter_mut().enumerate() {
-            let k = &keys[s * kv_width + kv..s * kv_width + kv + head_dim];
-            *score = dot(q, k) / scale;
-            max = max.max(*score);
+    scores.resize(group * visible, 0.0);
+    for g in 0..kv_heads {
+        let keys = &keys[g * head_dim * capacity..(g + 1) * head_dim * capacity];
+        for (i, scores) in scores.chunks_exact_mut(visible).enumerate() {
+            let query = &q[(g * group + i) * head_dim..][..head_dim];
+            dots(query, keys, capacity, scores);
+            softmax(scores, scale);
         }
-        let mut total = 0.0;
-        for score in scores.iter_mut() {
-            *score = (*score - max).exp();
-            total += *score;
-        }
-        let out = &mut out[h * head_dim..(h + 1) * head_dim];
-        out.fill(0.0);
-        for (s, &weight) in scores.iter().enumerate() {
-            let weight = weight / total;
-            let v = &values[s * kv_width + kv..s * kv_width + kv + head_dim];
-            for (o, &v) in out.iter_mut().zip(v) {
-                *o += weight * v;
-            }
+        for (i, weights) in scores.chunks_exact(visible).enumerate() {
+            let out = &mut out[(g * group + i) * head_dim..][..head_dim];
+            let values = &values[g * head_dim..];
+            weighted_sum(weights, values, kv_width, out);
         }
     }
 }
 
-/// A dot product in eight independent lanes (so the compiler vectorises it).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (a8, a_rest) = a.split_at(a.len() / 8 * 8);
-    let (b8, b_rest) = b.split_at(a8.len());
-    for (a, b) in a8.chunks_exact(8).zip(b8.chunks_exact(8)) {
-        for i in 0..8 {
-            lanes[i] += a[i] * b[i];
+/// Lanes of the slot and dimension chunks: sums over a chunk stay in registers.
+pub(crate) const LANES: usize = 16;
+/// Independent partial sums per chunk (a sum is a chain of dependent adds otherwise).
+const CHAINS: usize = 4;
+
+/// `sum_j scale[j] * rows(j)` for `j < scale.len()`, `rows(j)` a chunk of `LANES`, in
+/// [`CHAINS`] interleaved partial sums.
+#[inline(always)]
+fn chunk_sum<'a>(scale: &[f32], rows: impl Fn(usize) -> &'a [f32]) -> [f32; LANES] {
+    let mut acc = [[0.0f32; LANES]; CHAINS];
+    let add = |acc: &mut [f32; LANES], j: usize| {
+        let row: &[f32; LANES] = rows(j)[..LANES].try_into().expect("a chunk");
+        for (a, &r) in acc.iter_mut().zip(row) {
+            *a += scale[j] * r;
+        }
+    };
+    let whole = scale.len() / CHAINS * CHAINS;
+    for j0 in (0..whole).step_by(CHAINS) {
+        for (c, acc) in acc.iter_mut().enumerate() {
+            add(acc, j0 + c);
         }
     }
-    let tail: f32 = a_rest.iter().zip(b_rest).map(|(x, y)| x * y).sum();
-    lanes.iter().sum::<f32>() + tail
+    for j in whole..scale.len() {
+        add(&mut acc[0], j);
+    }
+    let mut sum = acc[0];
+    for part in &acc[1..] {
+        sum.iter_mut().zip(part).for_each(|(s, p)| *s += p);
+    }
+    sum
+}
+
+/// `scores[s] = sum_d query[d] * keys[d * stride + s]`, for the slots of `scores`; `stride`
+/// (the cache's capacity) is a multiple of [`LANES`], so every chunk lies within `keys`.
+#[inline(always)]
+fn dots(query: &[f32], keys: &[f32], stride: usize, scores: &mut [f32]) {
+    for s0 in (0..scores.len()).step_by(LANES) {
+        let sums = chunk_sum(query, |d| &keys[d * stride + s0..]);
+        let end = (s0 + LANES).min(scores.len());
+        scores[s0..end].copy_from_slice(&sums[..end - s0]);
+    }
+}
+
+/// `scores <- softmax(scores / scale)`.
+#[inline(always)]
+fn softmax(scores: &mut [f32], scale: f32) {
+    let mut max = f32::NEG_INFINITY;
+    for s in scores.iter_mut() {
+        *s /= scale;
+        max = max.max(*s);
+    }
+    let mut total = 0.0;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        total += *s;
+    }
+    scores.iter_mut().for_each(|s| *s /= total);
+}
+
+/// `out[d] = sum_s weights[s] * values[s * stride + d]`.
+#[inline(always)]
+fn weighted_sum(weights: &[f32], values: &[f32], stride: usize, out: &mut [f32]) {
+    let whole = out.len() / LANES * LANES;
+    for d0 in (0..whole).step_by(LANES) {
+        out[d0..d0 + LANES].copy_from_slice(&chunk_sum(weights, |s| &values[s * stride + d0..]));
+    }
+    for (d, o) in out.iter_mut().enumerate().skip(whole) {
+        *o = weights.iter().enumerate().map(|(s, &w)| w * values[s * stride + d]).sum();
+    }
 }

@@ -1,8 +1,14 @@
 //! One response's key/value cache: every layer's keys and values of every slot, allocated
 //! once for the whole response (prompt + the most tokens it may generate) and written in
-//! place, so a decode step copies nothing but the new slot.
+//! place, so a decode step copies nothing but the new slot. Keys are stored transposed,
+//! each of a layer's `kv_width` key components contiguous over the slots, so a query's
+//! scores against all slots are sums of contiguous rows (vectorised over the slots, no
+//! horizontal sums); values stay slot-major, so the weighted sum adds contiguous rows too.
 
-/// The cache of one row, `[layers, capacity, kv_width]` for keys and the same for values.
+use super::attention::LANES;
+
+/// The cache of one row: keys `[layers, kv_width, capacity]`, values
+/// `[layers, capacity, kv_width]`.
 #[derive(Debug, Clone)]
 pub(crate) struct RowCache {
     capacity: usize,
@@ -14,7 +20,10 @@ pub(crate) struct RowCache {
 }
 
 impl RowCache {
+    /// A cache of at least `capacity` slots (rounded up to whole chunks of the attention's
+    /// lanes, so its sums may read a whole chunk past the last slot).
     pub fn new(layers: usize, capacity: usize, kv_width: usize) -> Self {
+        let capacity = capacity.next_multiple_of(LANES);
         Self {
             capacity,
             kv_width,
@@ -24,23 +33,29 @@ impl RowCache {
         }
     }
 
-    fn range(&self, layer: usize, slot: usize) -> std::ops::Range<usize> {
-        let start = (layer * self.capacity + slot) * self.kv_width;
-        start..start + self.kv_width
+    /// Slots a layer holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Writes slot `slot` of `layer`.
     pub fn write(&mut self, layer: usize, slot: usize, keys: &[f32], values: &[f32]) {
         assert!(slot < self.capacity, "slot {slot} beyond the cache's {}", self.capacity);
-        let range = self.range(layer, slot);
-        self.keys[range.clone()].copy_from_slice(keys);
-        self.values[range].copy_from_slice(values);
+        let layer_start = layer * self.capacity * self.kv_width;
+        let at = layer_start + slot * self.kv_width;
+        self.values[at..at + self.kv_width].copy_from_slice(values);
+        let transposed = self.keys[layer_start..].chunks_exact_mut(self.capacity);
+        for (row, &k) in transposed.zip(keys) {
+            row[slot] = k;
+        }
     }
 
-    /// Keys and values of slots `0..slots` of `layer`, each `[slots, kv_width]`.
+    /// `layer`'s keys `[kv_width, capacity]` and values of slots `0..slots`
+    /// `[slots, kv_width]`.
     pub fn layer(&self, layer: usize, slots: usize) -> (&[f32], &[f32]) {
         let start = layer * self.capacity * self.kv_width;
-        let end = start + slots * self.kv_width;
-        (&self.keys[start..end], &self.values[start..end])
+        let all = start..start + self.capacity * self.kv_width;
+        let values = start..start + slots * self.kv_width;
+        (&self.keys[all], &self.values[values])
     }
 }

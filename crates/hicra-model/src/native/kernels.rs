@@ -231,3 +231,37 @@ mod x86 {
         }
     }
 }
+
+/// Defines `fn $name(args)` running `$body(args)` (an `#[inline(always)]` function of plain,
+/// vectorisable loops) compiled for the best instruction set of [`Isa::detected`]: the same
+/// source built three times, with AVX-512, with AVX2 and FMA, and for the baseline CPU.
+macro_rules! simd_dispatch {
+    (
+        $(#[$meta:meta])*
+        $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident
+    ) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                use $crate::native::kernels::Isa;
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn wide($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn narrow($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                match Isa::detected() {
+                    // SAFETY: the CPU has these features (detected at run time).
+                    Isa::Avx512 => return unsafe { wide($($arg),*) },
+                    Isa::Avx2Fma => return unsafe { narrow($($arg),*) },
+                    Isa::Portable => {}
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+pub(crate) use simd_dispatch;

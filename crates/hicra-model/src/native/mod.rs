@@ -12,20 +12,22 @@
 //!
 //! * the weights are copied once per call into host vectors, laid out for generation
 //!   ([`weights`]: q/k/v side by side, gate/up side by side, a tied head read in place);
-//! * every product is one `gemm` call per thread on `[positions, in] x [in, out]`
-//!   ([`matmul`]: split by columns over the cores when few rows, `gemm`'s own threading when
-//!   many), with the residual added by the product itself;
+//! * every product streams weights packed in column panels through a register-tiled
+//!   kernel for the CPU's vector width, split over the cores ([`matmul`], [`kernels`]), with
+//!   the residual added by the product itself; attention and the element-wise ops are
+//!   compiled for the same width;
 //! * each response has a preallocated cache ([`cache`]), written in place; a prompt's cache is
 //!   copied once per sample of its group;
 //! * prompts are prefilled side by side without padding, and a decode step is one pass over
 //!   one token per live row ([`pass`]): finished rows simply stop being passed;
-//! * the draw is [`crate::draw::pick`] itself, on the `[rows, vocab]` logits, so the sampling
-//!   rules, the recorded log-probabilities and entropies are computed by the same code.
+//! * the draw follows [`crate::draw::pick`]'s rules on the host rows ([`choose`], tested
+//!   against it: same tokens for the same uniform numbers, same log-probabilities).
 //!
 //! [`NativeLlama::for_model`] says whether a model takes this path.
 
 mod attention;
 mod cache;
+mod choose;
 mod kernels;
 mod matmul;
 mod ops;
@@ -37,16 +39,15 @@ mod weights;
 use std::any::Any;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
 use rand::Rng;
 
 use crate::device::{Device, RuntimeBackend};
-use crate::draw::{SamplingParams, draws_uniforms, pick};
+use crate::draw::{SamplingParams, draws_uniforms};
 use crate::llama::Llama;
 use crate::precision::Precision;
 use crate::sample::Sample;
 use cache::RowCache;
-use pass::{At, logits, pass};
+use pass::{At, logits, on_workers, pass};
 use weights::Weights;
 
 /// A model's weights on the host, ready to generate on the CPU.
@@ -84,7 +85,7 @@ impl NativeLlama {
         let w = &self.weights;
         let mut caches = vec![RowCache::new(w.blocks.len(), tokens.len(), w.kv_width())];
         let at: Vec<At> = (0..tokens.len()).map(|slot| At { row: 0, slot }).collect();
-        logits(w, &pass(w, tokens, &at, &mut caches))
+        on_workers(|| logits(w, &pass(w, tokens, &at, &mut caches)))
     }
 
     /// Runs every prompt through the model into a cache with room for `extra` more slots;
@@ -101,14 +102,14 @@ impl NativeLlama {
             .enumerate()
             .flat_map(|(row, p)| (0..p.len()).map(move |slot| At { row, slot }))
             .collect();
-        let x = pass(w, &tokens, &at, &mut caches);
+        let x = on_workers(|| pass(w, &tokens, &at, &mut caches));
         let mut last = Vec::with_capacity(prompts.len() * w.hidden);
         let mut end = 0;
         for p in prompts {
             end += p.len();
             last.extend_from_slice(&x[(end - 1) * w.hidden..end * w.hidden]);
         }
-        (logits(w, &last), caches)
+        (on_workers(|| logits(w, &last)), caches)
     }
 
     /// [`crate::sample_batch_until`] on this path (the caller has checked the prompts: each
@@ -145,19 +146,13 @@ impl NativeLlama {
         let mut samples = vec![Sample::default(); caches.len()];
         // the rows still generating, in order (a seed gives the same tokens on every run)
         let mut live: Vec<usize> = (0..caches.len()).collect();
-        let device = crate::cpu();
         for step in 0..max_new {
             let uniforms: Vec<f64> = if draws_uniforms(params) {
                 live.iter().map(|_| rng.random::<f64>()).collect()
             } else {
                 Vec::new()
             };
-            let rows = live.len();
-            let table = Tensor::<RuntimeBackend, 2>::from_data(
-                TensorData::new(logits_now, [rows, vocab]),
-                &device,
-            );
-            let picks = pick(table, params, &uniforms, &device);
+            let picks = choose::pick(&logits_now, vocab, params, &uniforms);
             for (i, &row) in live.iter().enumerate() {
                 let sample = &mut samples[row];
                 let token = picks.tokens[i];
@@ -181,7 +176,7 @@ impl NativeLlama {
                     slot: caches[row].len,
                 })
                 .collect();
-            logits_now = logits(w, &pass(w, &tokens, &at, &mut caches));
+            logits_now = on_workers(|| logits(w, &pass(w, &tokens, &at, &mut caches)));
         }
         let mut samples = samples.into_iter();
         (0..prompts.len())

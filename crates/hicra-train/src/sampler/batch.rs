@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use hicra_flow::{BoxError, derive_seed};
 use hicra_messages::{FinishReason, Group, Prompt, Rollout, RolloutBatch, Sampling};
-use hicra_model::{SamplingParams, sample_batch};
+use hicra_model::SamplingParams;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -53,7 +53,7 @@ impl Sampler {
             .iter()
             .map(|p| codec.encode_prompt(p))
             .collect::<Result<_, _>>()?;
-        let room = model.max_seq_len();
+        let room = model.model().max_seq_len();
         if let Some((prompt, len)) = prompts
             .iter()
             .zip(&ids)
@@ -68,8 +68,7 @@ impl Sampler {
             .into());
         }
         let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
-        let sampled = sample_batch(
-            model,
+        let sampled = model.sample_batch(
             &refs,
             self.config.group_size,
             &params,

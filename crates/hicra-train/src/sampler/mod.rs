@@ -18,7 +18,7 @@ use std::sync::Arc;
 use burn::module::Module;
 use hicra_flow::{Inbox, Latest, Stage, StageContext, StageResult};
 use hicra_messages::{Prompt, RolloutBatch};
-use hicra_model::{Device, Llama, RuntimeBackend};
+use hicra_model::{Device, Generator, Llama, RuntimeBackend};
 
 pub use config::SamplerConfig;
 pub(crate) use config::device_built;
@@ -30,7 +30,9 @@ use crate::policy::PolicyUpdate;
 pub struct Sampler {
     config: SamplerConfig,
     seed: u64,
-    policy: Option<(u64, Llama<RuntimeBackend>, Arc<TextCodec>)>,
+    /// The policy's version, its weights (held for generation: on the CPU their host copy is
+    /// made once per version) and its codec.
+    policy: Option<(u64, Generator<RuntimeBackend>, Arc<TextCodec>)>,
     /// Where this sampler's copy of the policy lives.
     device: Device,
     /// Steps done before a resume: their prompts are skipped (sources replay them).
@@ -53,7 +55,7 @@ impl Sampler {
         Self {
             config,
             seed,
-            policy: Some((version, model, codec)),
+            policy: Some((version, Generator::new(model), codec)),
             device,
             first_step: 0,
         }
@@ -78,7 +80,7 @@ impl Sampler {
             .model()
             .to_device(&self.device)
             .stored_in(self.config.dtype);
-        self.policy = Some((update.version, model, update.codec.clone()));
+        self.policy = Some((update.version, Generator::new(model), update.codec.clone()));
     }
 
     /// Batches on demand of `filter.dynamic_sampling`: batch `b` once the demand covers it,
