@@ -58,7 +58,7 @@ pub struct StepArgs {
     micro_batch_size: usize,
     /// Padded tokens per forward/backward pass, 0 = no limit (the learner's
     /// `micro_batch_tokens`).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 512)]
     micro_batch_tokens: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]

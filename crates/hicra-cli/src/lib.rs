@@ -9,6 +9,7 @@
 //! Errors are rendered here, and only here, with miette: pipeline problems as one report each
 //! with `FILE:LINE:COL`, the offending snippet and a help line. Any error exits non-zero.
 
+mod allocator;
 mod bench_measure;
 mod cmd_bench;
 mod cmd_bench_step;
@@ -104,6 +105,7 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    allocator::tune();
     let cli = Cli::parse();
     logging::init();
     render::install_hook();

@@ -59,3 +59,40 @@ impl RowCache {
         (&self.keys[all], &self.values[values])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_read_back_as_written_in_every_layer() {
+        let (layers, kv_width) = (3, 4);
+        let mut cache = RowCache::new(layers, 5, kv_width);
+        assert_eq!(cache.capacity(), LANES, "rounded up to whole chunks");
+        let key = |l: usize, s: usize, j: usize| (100 * l + 10 * s + j) as f32;
+        for l in 0..layers {
+            for s in 0..5 {
+                let k: Vec<f32> = (0..kv_width).map(|j| key(l, s, j)).collect();
+                let v: Vec<f32> = k.iter().map(|x| -x).collect();
+                cache.write(l, s, &k, &v);
+            }
+        }
+        for l in 0..layers {
+            let (keys, values) = cache.layer(l, 5);
+            assert_eq!(values.len(), 5 * kv_width);
+            for s in 0..5 {
+                for j in 0..kv_width {
+                    assert_eq!(keys[j * cache.capacity() + s], key(l, s, j), "key {l} {s} {j}");
+                    assert_eq!(values[s * kv_width + j], -key(l, s, j), "value {l} {s} {j}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "beyond the cache")]
+    fn a_slot_past_the_capacity_is_refused() {
+        let mut cache = RowCache::new(1, 16, 2);
+        cache.write(0, 16, &[0.0; 2], &[0.0; 2]);
+    }
+}

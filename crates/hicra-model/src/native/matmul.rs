@@ -221,26 +221,3 @@ mod tests {
         }
     }
 }
-
-#[cfg(test)]
-mod timing {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn time_decode_shapes() {
-        for (m, k, n) in [(1, 576, 1536), (1, 576, 3072), (1, 1536, 576), (16, 576, 3072), (64, 576, 3072), (1024, 576, 3072)] {
-            let x = vec![0.5f32; m * k];
-            let data = vec![0.25f32; k * n];
-            let view = MatrixView { data: &data, rows: k, cols: n, row_stride: n, col_stride: 1 };
-            let ws: Vec<Packed> = (0..30).map(|_| Packed::new(view)).collect();
-            let mut out = vec![0.0; m * n];
-            let reps = if m > 100 { 10 } else { 300 };
-            let t = std::time::Instant::now();
-            for r in 0..reps {
-                matmul(&x, m, &ws[r % 30], &mut out, false);
-            }
-            let s = t.elapsed().as_secs_f64() / reps as f64;
-            eprintln!("{m}x{k}x{n}: {:.1} us, {:.1} GB/s, {:.1} GFLOP/s", s * 1e6, (k * n * 4) as f64 / s / 1e9, (2 * m * k * n) as f64 / s / 1e9);
-        }
-    }
-}

@@ -22,7 +22,8 @@ impl<Bk: Backend> ModuleMapper<Bk> for Scale {
     }
 }
 
-/// Tied head without biases; separate head with q/k/v biases and groups of 3 query heads.
+/// Tied head without biases; separate head with q/k/v biases and groups of 3 query heads;
+/// heads of 32 dimensions (whole chunks of the attention's lanes) sharing one key/value head.
 fn models() -> Vec<Llama<B>> {
     let tied = ModelConfig::tiny(40);
     let mut other = ModelConfig::tiny(37);
@@ -33,7 +34,12 @@ fn models() -> Vec<Llama<B>> {
     other.num_kv_heads = 2;
     other.intermediate_size = 50;
     other.num_layers = 3;
-    [tied, other]
+    let mut wide = ModelConfig::tiny(41);
+    wide.hidden_size = 96;
+    wide.num_heads = 3;
+    wide.num_kv_heads = 1;
+    wide.intermediate_size = 80;
+    [tied, other, wide]
         .iter()
         .enumerate()
         .map(|(i, c)| Llama::init(c, 11 + i as u64, &crate::cpu()).map(&mut Scale(20.0)))
@@ -55,7 +61,8 @@ fn worst(a: &[f32], b: &[f32]) -> f32 {
 fn the_host_path_computes_the_burn_models_logits() {
     for model in models() {
         let native = NativeLlama::copy_of(&model);
-        let tokens = [3u32, 9, 1, 0, 17, 22, 5, 5, 30, 2, 8];
+        // 45 positions: whole and partial chunks of slots in the attention
+        let tokens: Vec<u32> = (0..45).map(|i| (i * 7 + 3) % 37).collect();
         let want = burn_logits(&model, &tokens);
         let spread = want.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(spread > 1.0, "logits spread ({spread})");

@@ -76,7 +76,9 @@ pub struct LearnerConfig {
     pub micro_batch_size: usize,
     /// Most padded tokens (rows x longest prompt + response) per forward/backward pass, 0 = no
     /// limit: bounds the learner's activation memory whatever the response lengths (a longer
-    /// rollout gets a pass of its own).
+    /// rollout gets a pass of its own). The default keeps a SmolLM2-135M step of 32 rollouts
+    /// of 128 tokens under 4 GiB in all (sampler included) and learns as fast as one pass;
+    /// tiny models learn faster with larger passes.
     pub micro_batch_tokens: usize,
     /// Responses per optimiser step (0 = the whole batch): each epoch shuffles the batch
     /// (seeded) and takes ceil(N / mini_batch_size) steps, so later steps see ratios away from
@@ -118,7 +120,7 @@ impl Default for LearnerConfig {
             kl_estimator: KlEstimator::K3,
             entropy_coef: 0.0,
             micro_batch_size: 32,
-            micro_batch_tokens: 4096,
+            micro_batch_tokens: 512,
             mini_batch_size: 0,
             epochs: 1,
             max_consecutive_skips: 3,
@@ -154,7 +156,7 @@ kl_coef = 0.0
 kl_estimator = "k3"
 entropy_coef = 0.0
 micro_batch_size = 32
-micro_batch_tokens = 4096
+micro_batch_tokens = 512
 mini_batch_size = 0
 epochs = 1
 max_consecutive_skips = 3
