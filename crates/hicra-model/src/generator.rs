@@ -1,8 +1,10 @@
-//! A model held for repeated generation. [`sample_batch_until`] on the CPU path copies the
-//! weights into host memory on every call (a few hundred milliseconds for SmolLM2); a
-//! [`Generator`] makes that copy once, on first use, and reuses it for every later call, so
-//! callers that sample the same weights many times (a sampler stage between policy updates,
-//! an evaluation, a search) hold one generator per weights version.
+//! The entry points of generation: [`sample_group`], [`sample_batch`], [`sample_batch_until`]
+//! choose the path (host vectors on the CPU in f32, [`crate::native`]; burn tensors elsewhere,
+//! [`sample_on_tensors`]). On the CPU path each call copies the weights into host memory (a
+//! few hundred milliseconds for SmolLM2); a [`Generator`] makes that copy once, on first use,
+//! and reuses it for every later call, so callers that sample the same weights many times (a
+//! sampler stage between policy updates, an evaluation, a search) hold one generator per
+//! weights version.
 
 use std::sync::OnceLock;
 
@@ -12,6 +14,54 @@ use rand::Rng;
 use crate::llama::Llama;
 use crate::native::NativeLlama;
 use crate::sample::{Sample, SamplingParams, check_prompts, sample_on_tensors};
+
+/// Draws `n` responses to `prompt` (token ids, non-empty).
+pub fn sample_group<B: Backend>(
+    model: &Llama<B>,
+    prompt: &[u32],
+    n: usize,
+    params: &SamplingParams,
+    rng: &mut impl Rng,
+    device: &B::Device,
+) -> Vec<Sample> {
+    sample_batch(model, &[prompt], n, params, rng, device).remove(0)
+}
+
+/// Draws `n` responses to each of `prompts` (of any lengths, each non-empty) in one batch:
+/// the prompts are left-padded and prefilled together once, every prompt's cache is repeated
+/// for its `n` samples, then all `prompts.len() * n` rows decode together. Rows are drawn in
+/// order (prompt 0's samples first), so a seed gives the same tokens on every run.
+pub fn sample_batch<B: Backend>(
+    model: &Llama<B>,
+    prompts: &[&[u32]],
+    n: usize,
+    params: &SamplingParams,
+    rng: &mut impl Rng,
+    device: &B::Device,
+) -> Vec<Vec<Sample>> {
+    sample_batch_until(model, prompts, n, params, &|_| false, rng, device)
+}
+
+/// [`sample_batch`], also ending a response as soon as `stop(tokens so far)` says so (stop
+/// strings: see [`crate::stop_strings`]). On the CPU path each call copies the weights to the host
+/// first: hold a [`Generator`] to sample the same weights repeatedly.
+pub fn sample_batch_until<B: Backend>(
+    model: &Llama<B>,
+    prompts: &[&[u32]],
+    n: usize,
+    params: &SamplingParams,
+    stop: &dyn Fn(&[u32]) -> bool,
+    rng: &mut impl Rng,
+    device: &B::Device,
+) -> Vec<Vec<Sample>> {
+    if !check_prompts(model, prompts, n) {
+        return vec![Vec::new(); prompts.len()];
+    }
+    match NativeLlama::for_model(model) {
+        Some(native) => native.sample_batch_until(prompts, n, params, stop, rng),
+        None => sample_on_tensors(model, prompts, n, params, stop, rng, device),
+    }
+}
 
 /// A model and, made on first use, its host copy when it takes the CPU path.
 #[derive(Debug, Clone)]
@@ -38,7 +88,7 @@ impl<B: Backend> Generator<B> {
         self.model
     }
 
-    /// [`crate::sample_batch_until`], with the host copy made once.
+    /// [`sample_batch_until`], with the host copy made once.
     pub fn sample_batch_until(
         &self,
         prompts: &[&[u32]],
@@ -58,7 +108,7 @@ impl<B: Backend> Generator<B> {
         }
     }
 
-    /// [`crate::sample_batch`], with the host copy made once.
+    /// [`sample_batch`], with the host copy made once.
     pub fn sample_batch(
         &self,
         prompts: &[&[u32]],

@@ -10,7 +10,10 @@
 //!   for its `n` samples (the key/value cache grows in two parts, so a step never copies the
 //!   history: [`kv_cache`]), and every generated token comes back with its log-probability and
 //!   the entropy of the distribution it was drawn from, all computed on the device
-//!   ([`draw`]); stop tokens and stop strings end a row, and finished rows leave the batch;
+//!   ([`draw`]); stop tokens and stop strings end a row, and finished rows leave the batch.
+//!   On the CPU in f32 the same function runs on host vectors instead ([`native`]: packed
+//!   weights, SIMD kernels, a cache per row written in place), 1.6-1.9x llama.cpp's speed on
+//!   SmolLM2; a [`Generator`] holds its copy of the weights across calls;
 //! * [`score`] recomputes those log-probabilities and entropies teacher-forced, through the same
 //!   layers, differentiably on an autodiff backend: the learner's view of the same numbers
 //!   (on SmolLM2 the two agree to 1e-5).
@@ -58,17 +61,14 @@ pub use device::{
 };
 pub use draw::{Picks, pick};
 pub use inspect::{PositionLogits, PromptLogits, prompt_logits};
-pub use generator::Generator;
+pub use generator::{Generator, sample_batch, sample_batch_until, sample_group};
 pub use kv_cache::KvCache;
 pub use llama::Llama;
 pub use native::NativeLlama;
 pub use next_token::next_token_logprobs;
 pub use precision::{Precision, PrecisionError};
 pub use pretrained::{PretrainedModelError, model_config};
-pub use sample::{
-    Sample, SamplingParams, sample_batch, sample_batch_until, sample_group, sample_on_tensors,
-    stop_strings,
-};
+pub use sample::{Sample, SamplingParams, sample_on_tensors, stop_strings};
 pub use score::{Entropies, Scored, score, score_tempered, score_tempered_with};
 pub use source::{CheckpointInfo, LoadedModel, ModelSource, load_model};
 pub use to_pretrained::llama_config_of;

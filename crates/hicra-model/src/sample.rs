@@ -22,7 +22,6 @@ use rand::Rng;
 pub use crate::draw::SamplingParams;
 use crate::draw::{draws_uniforms, pick};
 use crate::llama::Llama;
-use crate::native::NativeLlama;
 use crate::next_token::prefill_last;
 
 /// One generated response.
@@ -33,54 +32,6 @@ pub struct Sample {
     pub entropies: Vec<f32>,
     /// Ended on a stop token (otherwise it hit `max_new_tokens`).
     pub stopped: bool,
-}
-
-/// Draws `n` responses to `prompt` (token ids, non-empty).
-pub fn sample_group<B: Backend>(
-    model: &Llama<B>,
-    prompt: &[u32],
-    n: usize,
-    params: &SamplingParams,
-    rng: &mut impl Rng,
-    device: &B::Device,
-) -> Vec<Sample> {
-    sample_batch(model, &[prompt], n, params, rng, device).remove(0)
-}
-
-/// Draws `n` responses to each of `prompts` (of any lengths, each non-empty) in one batch:
-/// the prompts are left-padded and prefilled together once, every prompt's cache is repeated
-/// for its `n` samples, then all `prompts.len() * n` rows decode together. Rows are drawn in
-/// order (prompt 0's samples first), so a seed gives the same tokens on every run.
-pub fn sample_batch<B: Backend>(
-    model: &Llama<B>,
-    prompts: &[&[u32]],
-    n: usize,
-    params: &SamplingParams,
-    rng: &mut impl Rng,
-    device: &B::Device,
-) -> Vec<Vec<Sample>> {
-    sample_batch_until(model, prompts, n, params, &|_| false, rng, device)
-}
-
-/// [`sample_batch`], also ending a response as soon as `stop(tokens so far)` says so (stop
-/// strings: see [`stop_strings`]). On the CPU path each call copies the weights to the host
-/// first: hold a [`crate::Generator`] to sample the same weights repeatedly.
-pub fn sample_batch_until<B: Backend>(
-    model: &Llama<B>,
-    prompts: &[&[u32]],
-    n: usize,
-    params: &SamplingParams,
-    stop: &dyn Fn(&[u32]) -> bool,
-    rng: &mut impl Rng,
-    device: &B::Device,
-) -> Vec<Vec<Sample>> {
-    if !check_prompts(model, prompts, n) {
-        return vec![Vec::new(); prompts.len()];
-    }
-    match NativeLlama::for_model(model) {
-        Some(native) => native.sample_batch_until(prompts, n, params, stop, rng),
-        None => sample_on_tensors(model, prompts, n, params, stop, rng, device),
-    }
 }
 
 /// Panics on an empty prompt or one that leaves no room to generate; `false` when there is
@@ -99,7 +50,7 @@ pub(crate) fn check_prompts<B: Backend>(model: &Llama<B>, prompts: &[&[u32]], n:
     longest > 0 && n > 0
 }
 
-/// [`sample_batch_until`] through burn tensor ops on any backend (the path every device but
+/// [`crate::sample_batch_until`] through burn tensor ops on any backend (the path every device but
 /// the f32 CPU takes; see [`crate::native`] for that one). The prompts are checked by the
 /// caller.
 pub fn sample_on_tensors<B: Backend>(

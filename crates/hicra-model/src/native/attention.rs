@@ -6,7 +6,7 @@
 //! ([`simd_dispatch`](super::kernels)).
 
 use super::cache::RowCache;
-use super::kernels::simd_dispatch;
+use super::kernels::{LANES, simd_dispatch};
 
 /// The shape of the heads.
 #[derive(Debug, Clone, Copy)]
@@ -68,8 +68,6 @@ fn attend_body(
     }
 }
 
-/// Lanes of the slot and dimension chunks: sums over a chunk stay in registers.
-pub(crate) const LANES: usize = 16;
 /// Independent partial sums per chunk (a sum is a chain of dependent adds otherwise).
 const CHAINS: usize = 4;
 

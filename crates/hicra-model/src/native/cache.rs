@@ -5,7 +5,7 @@
 //! scores against all slots are sums of contiguous rows (vectorised over the slots, no
 //! horizontal sums); values stay slot-major, so the weighted sum adds contiguous rows too.
 
-use super::attention::LANES;
+use super::kernels::LANES;
 
 /// The cache of one row: keys `[layers, kv_width, capacity]`, values
 /// `[layers, capacity, kv_width]`.

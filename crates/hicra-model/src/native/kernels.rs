@@ -12,6 +12,9 @@ use std::sync::OnceLock;
 pub(crate) const PANEL: usize = 64;
 /// Rows of `x` a kernel call handles at most.
 pub(crate) const TILE_ROWS: usize = 4;
+/// Lanes of the attention's slot and dimension chunks (one AVX-512 register of f32s): sums
+/// over a chunk stay in registers.
+pub(crate) const LANES: usize = 16;
 
 /// One call's operands. Pointers, because tiles of one product write disjoint parts of
 /// `out` from several threads.

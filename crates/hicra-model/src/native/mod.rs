@@ -11,16 +11,16 @@
 //! place, and the products of a one-row step run on one core. Here:
 //!
 //! * the weights are copied once per call into host vectors, laid out for generation
-//!   ([`weights`]: q/k/v side by side, gate/up side by side, a tied head read in place);
+//!   (`weights`: q/k/v side by side, gate/up side by side, a tied head packed from the embedding);
 //! * every product streams weights packed in column panels through a register-tiled
-//!   kernel for the CPU's vector width, split over the cores ([`matmul`], [`kernels`]), with
+//!   kernel for the CPU's vector width, split over the cores (`matmul`, `kernels`), with
 //!   the residual added by the product itself; attention and the element-wise ops are
 //!   compiled for the same width;
-//! * each response has a preallocated cache ([`cache`]), written in place; a prompt's cache is
+//! * each response has a preallocated cache (`cache`), written in place; a prompt's cache is
 //!   copied once per sample of its group;
 //! * prompts are prefilled side by side without padding, and a decode step is one pass over
-//!   one token per live row ([`pass`]): finished rows simply stop being passed;
-//! * the draw follows [`crate::draw::pick`]'s rules on the host rows ([`choose`], tested
+//!   one token per live row (`pass`): finished rows simply stop being passed;
+//! * the draw follows [`crate::draw::pick`]'s rules on the host rows (`choose`, tested
 //!   against it: same tokens for the same uniform numbers, same log-probabilities).
 //!
 //! [`NativeLlama::for_model`] says whether a model takes this path.
