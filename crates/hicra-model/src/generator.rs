@@ -101,7 +101,9 @@ impl<B: Backend> Generator<B> {
         if !check_prompts(&self.model, prompts, n) {
             return vec![Vec::new(); prompts.len()];
         }
-        let native = self.native.get_or_init(|| NativeLlama::for_model(&self.model));
+        let native = self
+            .native
+            .get_or_init(|| NativeLlama::for_model(&self.model));
         match native {
             Some(native) => native.sample_batch_until(prompts, n, params, stop, rng),
             None => sample_on_tensors(&self.model, prompts, n, params, stop, rng, device),

@@ -60,8 +60,8 @@ pub use device::{
     gpu_memory_reserved,
 };
 pub use draw::{Picks, pick};
-pub use inspect::{PositionLogits, PromptLogits, prompt_logits};
 pub use generator::{Generator, sample_batch, sample_batch_until, sample_group};
+pub use inspect::{PositionLogits, PromptLogits, prompt_logits};
 pub use kv_cache::KvCache;
 pub use llama::Llama;
 pub use native::NativeLlama;

@@ -133,6 +133,10 @@ fn weighted_sum(weights: &[f32], values: &[f32], stride: usize, out: &mut [f32])
         out[d0..d0 + LANES].copy_from_slice(&chunk_sum(weights, |s| &values[s * stride + d0..]));
     }
     for (d, o) in out.iter_mut().enumerate().skip(whole) {
-        *o = weights.iter().enumerate().map(|(s, &w)| w * values[s * stride + d]).sum();
+        *o = weights
+            .iter()
+            .enumerate()
+            .map(|(s, &w)| w * values[s * stride + d])
+            .sum();
     }
 }

@@ -40,7 +40,11 @@ impl RowCache {
 
     /// Writes slot `slot` of `layer`.
     pub fn write(&mut self, layer: usize, slot: usize, keys: &[f32], values: &[f32]) {
-        assert!(slot < self.capacity, "slot {slot} beyond the cache's {}", self.capacity);
+        assert!(
+            slot < self.capacity,
+            "slot {slot} beyond the cache's {}",
+            self.capacity
+        );
         let layer_start = layer * self.capacity * self.kv_width;
         let at = layer_start + slot * self.kv_width;
         self.values[at..at + self.kv_width].copy_from_slice(values);
@@ -82,7 +86,11 @@ mod tests {
             assert_eq!(values.len(), 5 * kv_width);
             for s in 0..5 {
                 for j in 0..kv_width {
-                    assert_eq!(keys[j * cache.capacity() + s], key(l, s, j), "key {l} {s} {j}");
+                    assert_eq!(
+                        keys[j * cache.capacity() + s],
+                        key(l, s, j),
+                        "key {l} {s} {j}"
+                    );
                     assert_eq!(values[s * kv_width + j], -key(l, s, j), "value {l} {s} {j}");
                 }
             }

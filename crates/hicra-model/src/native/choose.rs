@@ -17,7 +17,12 @@ type Pick = (u32, f32, f32);
 
 /// Picks a token for every row of `logits: [rows, vocab]` under `params`; `uniforms` holds
 /// one number in `[0, 1)` per row when [`draws_uniforms`].
-pub(crate) fn pick(logits: &[f32], vocab: usize, params: &SamplingParams, uniforms: &[f64]) -> Picks {
+pub(crate) fn pick(
+    logits: &[f32],
+    vocab: usize,
+    params: &SamplingParams,
+    uniforms: &[f64],
+) -> Picks {
     let rows = logits.len() / vocab;
     if draws_uniforms(params) {
         assert_eq!(uniforms.len(), rows, "one uniform number per row");
@@ -26,7 +31,11 @@ pub(crate) fn pick(logits: &[f32], vocab: usize, params: &SamplingParams, unifor
     let picked: Vec<Pick> = if logits.len() < SERIAL_ENTRIES {
         logits.chunks_exact(vocab).enumerate().map(one).collect()
     } else {
-        logits.par_chunks_exact(vocab).enumerate().map(one).collect()
+        logits
+            .par_chunks_exact(vocab)
+            .enumerate()
+            .map(one)
+            .collect()
     };
     let mut picks = Picks::default();
     for (token, logprob, entropy) in picked {
@@ -138,10 +147,17 @@ mod tests {
     fn host_picks_equal_the_tensor_picks() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let (rows, vocab) = (40, 500);
-        for (temperature, top_p, top_k) in
-            [(1.0, 1.0, 0), (0.7, 1.0, 0), (0.0, 1.0, 0), (1.0, 1.0, 20), (0.8, 0.9, 0), (1.3, 0.5, 50)]
-        {
-            let logits: Vec<f32> = (0..rows * vocab).map(|_| rng.random_range(-6.0..6.0)).collect();
+        for (temperature, top_p, top_k) in [
+            (1.0, 1.0, 0),
+            (0.7, 1.0, 0),
+            (0.0, 1.0, 0),
+            (1.0, 1.0, 20),
+            (0.8, 0.9, 0),
+            (1.3, 0.5, 50),
+        ] {
+            let logits: Vec<f32> = (0..rows * vocab)
+                .map(|_| rng.random_range(-6.0..6.0))
+                .collect();
             let uniforms: Vec<f64> = (0..rows).map(|_| rng.random()).collect();
             let params = SamplingParams {
                 temperature,
@@ -157,7 +173,10 @@ mod tests {
                 &device,
             );
             let tensors = crate::draw::pick(table, &params, &uniforms, &device);
-            assert_eq!(host.tokens, tensors.tokens, "T={temperature} top_p={top_p} top_k={top_k}");
+            assert_eq!(
+                host.tokens, tensors.tokens,
+                "T={temperature} top_p={top_p} top_k={top_k}"
+            );
             for (a, b) in host.logprobs.iter().zip(&tensors.logprobs) {
                 assert!((a - b).abs() < 1e-5, "logprob {a} vs {b}");
             }

@@ -3,8 +3,8 @@
 //! The tile's sums live in registers for the whole `k` loop and touch `out` once: on AVX-512
 //! sixteen 16-lane accumulators (4 rows x 64 columns), each step one load per 16 columns of
 //! the panel and one broadcast per row; on AVX2 with FMA the same in 8-lane halves. Which
-//! one runs is decided once from the CPU ([`Isa::detected`]); a portable loop serves every
-//! other CPU and is the reference the tests hold the others to.
+//! one runs is decided once from the CPU ([`Isa::detected`], or `HICRA_CPU_KERNELS`); a
+//! portable loop serves every other CPU and is the reference the tests hold the others to.
 
 use std::sync::OnceLock;
 
@@ -34,6 +34,11 @@ pub(crate) struct Tile {
     pub accumulate: bool,
 }
 
+/// Environment variable naming the kernels to use (`avx512`, `avx2` or `portable`) instead of
+/// the best this CPU runs: to reproduce, on one machine, the float path another CPU takes.
+/// A name this CPU cannot run is ignored.
+pub(crate) const FORCE: &str = "HICRA_CPU_KERNELS";
+
 /// An instruction set a kernel is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Isa {
@@ -43,13 +48,26 @@ pub(crate) enum Isa {
 }
 
 impl Isa {
-    /// The best kernel this CPU runs (decided once).
+    /// The best kernel this CPU runs (decided once), or the one [`FORCE`] names when this CPU
+    /// runs it.
     pub fn detected() -> Isa {
         static ISA: OnceLock<Isa> = OnceLock::new();
         *ISA.get_or_init(|| {
             let all = Isa::available();
-            all[0]
+            let forced = std::env::var(FORCE)
+                .ok()
+                .and_then(|name| all.iter().copied().find(|isa| isa.name() == name));
+            forced.unwrap_or(all[0])
         })
+    }
+
+    /// The name [`FORCE`] takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2Fma => "avx2",
+            Isa::Portable => "portable",
+        }
     }
 
     /// Every kernel this CPU runs, best first (tests run each).
@@ -150,7 +168,11 @@ mod x86 {
                 for (i, &s) in acc.iter().enumerate() {
                     unsafe {
                         let o = out.add(16 * i);
-                        let s = if t.accumulate { _mm512_add_ps(_mm512_loadu_ps(o), s) } else { s };
+                        let s = if t.accumulate {
+                            _mm512_add_ps(_mm512_loadu_ps(o), s)
+                        } else {
+                            s
+                        };
                         _mm512_storeu_ps(o, s);
                     }
                 }
@@ -180,7 +202,12 @@ mod x86 {
 
     /// Sums of `R` rows over half of the panel (32 columns from `col0`) in 8-lane registers.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn avx2_rows<const R: usize>(t: &Tile, row0: usize, col0: usize, sums: &mut [[f32; PANEL]; 2]) {
+    unsafe fn avx2_rows<const R: usize>(
+        t: &Tile,
+        row0: usize,
+        col0: usize,
+        sums: &mut [[f32; PANEL]; 2],
+    ) {
         let mut acc = [[_mm256_setzero_ps(); 4]; R];
         let x = unsafe { t.x.add(row0 * t.x_stride) };
         for l in 0..t.k {

@@ -178,13 +178,31 @@ mod tests {
     #[test]
     fn every_kernel_and_shape_equals_the_naive_product() {
         // tiles of 1-4 rows, a partial last panel, one task and many, serial and threaded
-        let shapes = [(3, 5, 7), (1, 96, 1500), (6, 64, 333), (16, 64, 128), (300, 40, 70)];
+        let shapes = [
+            (3, 5, 7),
+            (1, 96, 1500),
+            (6, 64, 333),
+            (16, 64, 128),
+            (300, 40, 70),
+        ];
         for isa in Isa::available() {
             for (m, k, n) in shapes {
                 let x = filled(m * k, 1);
                 let data = filled(k * n, 2);
-                let plain = MatrixView { data: &data, rows: k, cols: n, row_stride: n, col_stride: 1 };
-                let transposed = MatrixView { data: &data, rows: k, cols: n, row_stride: 1, col_stride: k };
+                let plain = MatrixView {
+                    data: &data,
+                    rows: k,
+                    cols: n,
+                    row_stride: n,
+                    col_stride: 1,
+                };
+                let transposed = MatrixView {
+                    data: &data,
+                    rows: k,
+                    cols: n,
+                    row_stride: 1,
+                    col_stride: k,
+                };
                 for view in [plain, transposed] {
                     let want = naive(&x, m, view);
                     let w = Packed::new(view);
@@ -196,25 +214,74 @@ mod tests {
                     let mut acc = vec![1.0; m * n];
                     matmul_on(isa, &x, m, &w, &mut acc, true);
                     for (a, b) in acc.iter().zip(&want) {
-                        assert!((a - (b + 1.0)).abs() < 1e-4, "{isa:?} accumulate {m}x{k}x{n}");
+                        assert!(
+                            (a - (b + 1.0)).abs() < 1e-4,
+                            "{isa:?} accumulate {m}x{k}x{n}"
+                        );
                     }
                 }
             }
         }
     }
 
+    /// Every SIMD kernel sums each output in the same order with fused multiply-adds, so
+    /// they agree bit for bit: the host path's floats do not depend on the vector width.
+    #[test]
+    fn the_simd_kernels_agree_bit_for_bit() {
+        let simd: Vec<Isa> = Isa::available()
+            .into_iter()
+            .filter(|&i| i != Isa::Portable)
+            .collect();
+        let (m, k, n) = (7, 300, 130);
+        let (x, data) = (filled(m * k, 3), filled(k * n, 4));
+        let w = Packed::new(MatrixView {
+            data: &data,
+            rows: k,
+            cols: n,
+            row_stride: n,
+            col_stride: 1,
+        });
+        let outs: Vec<Vec<f32>> = simd
+            .iter()
+            .map(|&isa| {
+                let mut out = vec![0.0; m * n];
+                matmul_on(isa, &x, m, &w, &mut out, false);
+                out
+            })
+            .collect();
+        for (isa, out) in simd.iter().zip(&outs).skip(1) {
+            assert!(out == &outs[0], "{isa:?} differs from {:?}", simd[0]);
+        }
+    }
+
     #[test]
     fn side_by_side_packs_the_joined_matrix() {
         let (a, b) = (filled(4 * 3, 5), filled(4 * 70, 6));
-        let va = MatrixView { data: &a, rows: 4, cols: 3, row_stride: 3, col_stride: 1 };
-        let vb = MatrixView { data: &b, rows: 4, cols: 70, row_stride: 70, col_stride: 1 };
+        let va = MatrixView {
+            data: &a,
+            rows: 4,
+            cols: 3,
+            row_stride: 3,
+            col_stride: 1,
+        };
+        let vb = MatrixView {
+            data: &b,
+            rows: 4,
+            cols: 70,
+            row_stride: 70,
+            col_stride: 1,
+        };
         let joined = Packed::side_by_side(&[va, vb]);
         let x = filled(2 * 4, 7);
         let mut out = vec![0.0; 2 * 73];
         matmul(&x, 2, &joined, &mut out, false);
         let (wa, wb) = (naive(&x, 2, va), naive(&x, 2, vb));
         for r in 0..2 {
-            let want: Vec<f32> = wa[r * 3..r * 3 + 3].iter().chain(&wb[r * 70..r * 70 + 70]).copied().collect();
+            let want: Vec<f32> = wa[r * 3..r * 3 + 3]
+                .iter()
+                .chain(&wb[r * 70..r * 70 + 70])
+                .copied()
+                .collect();
             for (got, want) in out[r * 73..(r + 1) * 73].iter().zip(&want) {
                 assert!((got - want).abs() < 1e-4);
             }

@@ -62,8 +62,8 @@ impl NativeLlama {
     pub fn for_model<B: Backend>(model: &Llama<B>) -> Option<Self> {
         let model = (model as &dyn Any).downcast_ref::<Llama<RuntimeBackend>>()?;
         let on_cpu = matches!(model.device(), Device::Flex(_));
-        let f32 = model.compute == Precision::F32
-            && model.weight_precision() == Precision::F32.dtype();
+        let f32 =
+            model.compute == Precision::F32 && model.weight_precision() == Precision::F32.dtype();
         (on_cpu && f32).then(|| Self::copy_of(model))
     }
 

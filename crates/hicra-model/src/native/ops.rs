@@ -44,7 +44,10 @@ pub(crate) fn rope(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32], pos
 
 #[inline(always)]
 fn silu_mul_body(gate_up: &[f32], width: usize, out: &mut [f32]) {
-    for (row, out) in gate_up.chunks_exact(2 * width).zip(out.chunks_exact_mut(width)) {
+    for (row, out) in gate_up
+        .chunks_exact(2 * width)
+        .zip(out.chunks_exact_mut(width))
+    {
         let (gate, up) = row.split_at(width);
         for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
             *o = g / (1.0 + (-g).exp()) * u;

@@ -48,13 +48,17 @@ fn models() -> Vec<Llama<B>> {
 
 fn burn_logits(model: &Llama<B>, tokens: &[u32]) -> Vec<f32> {
     let ids: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
-    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, tokens.len()]), &crate::cpu());
+    let input =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [1, tokens.len()]), &crate::cpu());
     model.forward(input, None).into_data().to_vec().unwrap()
 }
 
 fn worst(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -102,8 +106,15 @@ fn greedy_decoding_gives_the_tensor_paths_tokens() {
         let prompts: [&[u32]; 3] = [&[4, 5, 6], &[9], &[1, 2, 3, 7, 7]];
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let host = native.sample_batch_until(&prompts, 2, &params(0.0), &|_| false, &mut rng);
-        let tensors =
-            sample_on_tensors(&model, &prompts, 2, &params(0.0), &|_| false, &mut rng, &crate::cpu());
+        let tensors = sample_on_tensors(
+            &model,
+            &prompts,
+            2,
+            &params(0.0),
+            &|_| false,
+            &mut rng,
+            &crate::cpu(),
+        );
         for (h, t) in host.iter().flatten().zip(tensors.iter().flatten()) {
             assert_eq!(h.tokens, t.tokens);
             assert_eq!(h.stopped, t.stopped);
@@ -139,5 +150,8 @@ fn sampled_logprobs_are_those_of_a_full_pass() {
             }
         }
     }
-    assert!(stopped > 0, "some rows stop early (the stop token is drawn)");
+    assert!(
+        stopped > 0,
+        "some rows stop early (the stop token is drawn)"
+    );
 }

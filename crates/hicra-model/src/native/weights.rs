@@ -101,7 +101,11 @@ impl Weights {
             .par_iter()
             .map(|b| {
                 let a = &b.attention;
-                let (q, k, v) = (HostDense::of(&a.q), HostDense::of(&a.k), HostDense::of(&a.v));
+                let (q, k, v) = (
+                    HostDense::of(&a.q),
+                    HostDense::of(&a.k),
+                    HostDense::of(&a.v),
+                );
                 let qkv_bias = a.q.bias.as_ref().map(|_| {
                     [(&a.q, &q), (&a.k, &k), (&a.v, &v)]
                         .iter()
