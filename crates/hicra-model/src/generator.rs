@@ -57,7 +57,33 @@ pub fn sample_batch_until<B: Backend>(
     if !check_prompts(model, prompts, n) {
         return vec![Vec::new(); prompts.len()];
     }
-    match NativeLlama::for_model(model) {
+    let native = NativeLlama::for_model(model);
+    generate(
+        model,
+        native.as_ref(),
+        prompts,
+        n,
+        params,
+        stop,
+        rng,
+        device,
+    )
+}
+
+/// Generation on the host copy when there is one, through burn tensors otherwise (prompts
+/// checked by the caller).
+#[allow(clippy::too_many_arguments)]
+fn generate<B: Backend>(
+    model: &Llama<B>,
+    native: Option<&NativeLlama>,
+    prompts: &[&[u32]],
+    n: usize,
+    params: &SamplingParams,
+    stop: &dyn Fn(&[u32]) -> bool,
+    rng: &mut impl Rng,
+    device: &B::Device,
+) -> Vec<Vec<Sample>> {
+    match native {
         Some(native) => native.sample_batch_until(prompts, n, params, stop, rng),
         None => sample_on_tensors(model, prompts, n, params, stop, rng, device),
     }
@@ -104,10 +130,16 @@ impl<B: Backend> Generator<B> {
         let native = self
             .native
             .get_or_init(|| NativeLlama::for_model(&self.model));
-        match native {
-            Some(native) => native.sample_batch_until(prompts, n, params, stop, rng),
-            None => sample_on_tensors(&self.model, prompts, n, params, stop, rng, device),
-        }
+        generate(
+            &self.model,
+            native.as_ref(),
+            prompts,
+            n,
+            params,
+            stop,
+            rng,
+            device,
+        )
     }
 
     /// [`sample_batch`], with the host copy made once.

@@ -5,6 +5,8 @@
 //! took a quarter of a decode step through the tensor ops. The tests hold both to the same
 //! tokens for the same uniform numbers, and to the same log-probabilities and entropies.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
 use crate::draw::{Picks, SamplingParams, draws_uniforms};
@@ -48,10 +50,10 @@ pub(crate) fn pick(
 
 fn pick_row(logits: &[f32], params: &SamplingParams, u: Option<f64>) -> Pick {
     let temperature = params.logprob_temperature();
-    let scaled: Vec<f32> = if temperature == 1.0 {
-        logits.to_vec()
+    let scaled: Cow<'_, [f32]> = if temperature == 1.0 {
+        Cow::Borrowed(logits)
     } else {
-        logits.iter().map(|l| l / temperature).collect()
+        Cow::Owned(logits.iter().map(|l| l / temperature).collect())
     };
     let max = scaled.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     // probabilities up to the normaliser `total`
@@ -60,7 +62,7 @@ fn pick_row(logits: &[f32], params: &SamplingParams, u: Option<f64>) -> Pick {
     let log_z = f64::from(max) + total.ln();
     let entropy = -weights
         .iter()
-        .zip(&scaled)
+        .zip(scaled.iter())
         .filter(|(w, _)| **w > 0.0)
         .map(|(&w, &s)| f64::from(w) / total * (f64::from(s) - log_z))
         .sum::<f64>();

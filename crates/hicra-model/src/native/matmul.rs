@@ -45,43 +45,38 @@ pub(crate) struct Packed {
 
 impl Packed {
     pub fn new(m: MatrixView<'_>) -> Self {
-        let panels = m.cols.div_ceil(PANEL);
-        let mut data = vec![0.0; panels * m.rows * PANEL];
-        data.chunks_exact_mut(m.rows * PANEL)
-            .enumerate()
-            .for_each(|(p, panel)| {
-                let cols = (p * PANEL..((p + 1) * PANEL).min(m.cols)).enumerate();
-                for (l, line) in panel.chunks_exact_mut(PANEL).enumerate() {
-                    for (c, col) in cols.clone() {
-                        line[c] = m.at(l, col);
-                    }
-                }
-            });
-        Self {
-            data,
-            rows: m.rows,
-            cols: m.cols,
-        }
+        Self::side_by_side(&[m])
     }
 
-    /// Several matrices of the same row count side by side (`[rows, a] | [rows, b] | ..`).
+    /// Several matrices of the same row count side by side (`[rows, a] | [rows, b] | ..`),
+    /// packed straight from their views.
     pub fn side_by_side(parts: &[MatrixView<'_>]) -> Self {
         let rows = parts[0].rows;
-        let cols: usize = parts.iter().map(|p| p.cols).sum();
-        let mut joined = Vec::with_capacity(rows * cols);
-        for r in 0..rows {
-            for p in parts {
-                assert_eq!(p.rows, rows, "side by side: same rows");
-                joined.extend((0..p.cols).map(|c| p.at(r, c)));
+        assert!(
+            parts.iter().all(|p| p.rows == rows),
+            "side by side: same rows"
+        );
+        // each joined column: its part and its column there
+        let sources: Vec<(&MatrixView<'_>, usize)> = parts
+            .iter()
+            .flat_map(|p| (0..p.cols).map(move |c| (p, c)))
+            .collect();
+        let mut data = vec![0.0; sources.len().div_ceil(PANEL) * rows * PANEL];
+        for (panel, columns) in data
+            .chunks_exact_mut(rows * PANEL)
+            .zip(sources.chunks(PANEL))
+        {
+            for (l, line) in panel.chunks_exact_mut(PANEL).enumerate() {
+                for (slot, (part, col)) in line.iter_mut().zip(columns) {
+                    *slot = part.at(l, *col);
+                }
             }
         }
-        Self::new(MatrixView {
-            data: &joined,
+        Self {
+            data,
             rows,
-            cols,
-            row_stride: cols,
-            col_stride: 1,
-        })
+            cols: sources.len(),
+        }
     }
 
     fn panels(&self) -> usize {
@@ -113,7 +108,7 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &Packed, out: &mut [f32], accumul
     let (k, n) = (w.rows, w.cols);
     assert_eq!(x.len(), m * k, "lhs is [m, k]");
     assert_eq!(out.len(), m * n, "out is [m, n]");
-    assert!(isa == Isa::Portable || Isa::available().contains(&isa));
+    debug_assert!(isa == Isa::Portable || Isa::available().contains(&isa));
     if m == 0 || n == 0 {
         return;
     }
