@@ -4,7 +4,7 @@
 //! pipeline (one or more TOML files merged in order, plus `--set dotted.key=value` overrides)
 //! through [`hicra_flow`], checking it completely before anything runs; `stages` lists every
 //! registered stage kind with its TOML example. The family crates contribute their own tools
-//! (`credit`, `tag`, `verify`, `eval`, `experiment`, `model`, `generate`, ...), each in its own `cmd_*` module.
+//! (`credit`, `tag`, `mine`, `verify`, `eval`, `experiment`, `model`, `generate`, ...), each in its own `cmd_*` module.
 //!
 //! Errors are rendered here, and only here, with miette: pipeline problems as one report each
 //! with `FILE:LINE:COL`, the offending snippet and a help line. Any error exits non-zero.
@@ -19,6 +19,7 @@ mod cmd_eval;
 mod cmd_experiment;
 mod cmd_export;
 mod cmd_generate;
+mod cmd_mine;
 mod cmd_model;
 mod cmd_report;
 mod cmd_run;
@@ -86,6 +87,8 @@ enum Command {
     Credit(cmd_credit::CreditArgs),
     /// Find strategic grams (planning phrases) in text.
     Tag(cmd_tag::TagArgs),
+    /// Mine strategic grams from a run's rollouts (n-grams clustered, ranked by frequency).
+    Mine(cmd_mine::MineArgs),
     /// Judge responses against gold answers (math or Countdown), as the verifiers do.
     Verify(cmd_verify::VerifyArgs),
     /// Run arms x seeds of a pipeline and compare them with intervals.
@@ -118,6 +121,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => cmd_report::run(args),
         Command::Credit(args) => cmd_credit::run(args),
         Command::Tag(args) => cmd_tag::run(args),
+        Command::Mine(args) => cmd_mine::run(args),
         Command::Verify(args) => cmd_verify::run(args),
         Command::Experiment(args) => cmd_experiment::run(args),
         Command::Eval(args) => cmd_eval::run(&registry, *args),

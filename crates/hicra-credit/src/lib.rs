@@ -18,6 +18,10 @@
 //!    entropy and perplexity of planning vs execution tokens, advantage mass, zero-variance
 //!    groups.
 //!
+//! 5. **Mining** ([`mining`]): the paper's recipe for finding strategic grams in correct
+//!    responses (n-grams embedded, clustered, ranked by cluster document frequency), behind
+//!    `tagger.mined_grams` (hicra-train, which embeds with the policy) and `hicra mine`.
+//!
 //! `credit.grpo` and `credit.hicra` wrap steps 2-4 as stages with the same ports (input and
 //! output `rollouts: RolloutBatch`, output `metrics: MetricsRecord`); the estimator is an
 //! option of both (`estimator = "rloo"`), so a pipeline switches GRPO <-> HICRA by `kind`
@@ -37,6 +41,7 @@ pub mod error;
 pub mod estimator;
 pub mod lexicon;
 pub mod metrics;
+pub mod mining;
 pub mod taggers;
 pub mod transform;
 

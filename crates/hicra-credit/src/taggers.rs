@@ -91,41 +91,40 @@ mask = "planning"
     }
 
     fn check(&self, ctx: &BuildContext) -> Vec<Invalid> {
-        match (&self.lexicon, &self.grams) {
-            (Some(_), Some(_)) => vec![
-                Invalid::new(
-                    "grams",
-                    "give either `lexicon` (a file) or `grams` (inline), not both",
-                )
-                .help("remove one of the two keys"),
-            ],
-            (Some(path), None) => match Lexicon::from_file(&ctx.resolve_path(path)) {
-                Ok(_) => Vec::new(),
-                Err(e) => vec![Invalid::new("lexicon", e.to_string())],
-            },
-            (None, Some(grams)) => match Lexicon::new(grams.clone()) {
-                Ok(_) => Vec::new(),
-                Err(e) => vec![Invalid::new("grams", e.to_string())],
-            },
-            (None, None) => Vec::new(),
-        }
+        configured_lexicon(&self.lexicon, &self.grams, ctx)
+            .err()
+            .into_iter()
+            .collect()
     }
 
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        refuse(self.check(ctx))?;
-        let lexicon = match (&self.lexicon, &self.grams) {
-            (Some(_), Some(_)) => {
-                return Err("give either `lexicon` (a file) or `grams` (inline), not both".into());
-            }
-            (Some(path), None) => Lexicon::from_file(&ctx.resolve_path(path))?,
-            (None, Some(grams)) => Lexicon::new(grams.clone())?,
-            (None, None) => Lexicon::paper(),
-        };
-        Ok(Box::new(TaggerStage(StrategicGrams {
-            lexicon,
-            mask: self.mask,
-            first: FirstValues::persisted(ctx.state_path(), ctx.run.resume.is_some()),
-        })))
+        let lexicon = configured_lexicon(&self.lexicon, &self.grams, ctx)
+            .map_err(|problem| refuse(vec![problem]).unwrap_err())?;
+        Ok(Box::new(TaggerStage(StrategicGrams::persisted(
+            lexicon, &self.mask, ctx,
+        ))))
+    }
+}
+
+/// The lexicon a tagger's `lexicon` (a file) or `grams` (inline) names, the paper's when
+/// neither is given; the problem with them otherwise.
+pub fn configured_lexicon(
+    lexicon: &Option<PathBuf>,
+    grams: &Option<Vec<String>>,
+    ctx: &BuildContext,
+) -> Result<Lexicon, Invalid> {
+    match (lexicon, grams) {
+        (Some(_), Some(_)) => Err(Invalid::new(
+            "grams",
+            "give either `lexicon` (a file) or `grams` (inline), not both",
+        )
+        .help("remove one of the two keys")),
+        (Some(path), None) => Lexicon::from_file(&ctx.resolve_path(path))
+            .map_err(|e| Invalid::new("lexicon", e.to_string())),
+        (None, Some(grams)) => {
+            Lexicon::new(grams.clone()).map_err(|e| Invalid::new("grams", e.to_string()))
+        }
+        (None, None) => Ok(Lexicon::paper()),
     }
 }
 
@@ -141,6 +140,15 @@ impl StrategicGrams {
             lexicon,
             mask: mask.to_string(),
             first: FirstValues::default(),
+        }
+    }
+
+    /// A tagger whose step-0 semantic entropy survives a resume (kept in the stage's state).
+    pub fn persisted(lexicon: Lexicon, mask: &str, ctx: &BuildContext) -> Self {
+        Self {
+            lexicon,
+            mask: mask.to_string(),
+            first: FirstValues::persisted(ctx.state_path(), ctx.run.resume.is_some()),
         }
     }
 }

@@ -11,15 +11,19 @@
 //! 4. the learner trains on the batch and sends new weights back to the sampler.
 //!
 //! Every stage may add scalar figures to [`RolloutBatch::metrics`]; the learner forwards them
-//! with its own as one [`MetricsRecord`] per step to the metrics sink.
+//! with its own as one [`MetricsRecord`] per step to the metrics sink. `sink.rollouts` writes
+//! chosen rollouts to disk as [`RolloutRecord`]s (one JSON line each), which reports and
+//! strategic-gram mining read back.
 
 mod batch;
 mod metrics;
 mod prompt;
+mod record;
 
 pub use batch::{FinishReason, Group, Rollout, RolloutBatch, Sampling};
 pub use metrics::{Metrics, MetricsRecord};
 pub use prompt::{ChatMessage, Prompt};
+pub use record::RolloutRecord;
 
 /// Name of the mask set by planning-token taggers (strategic grams).
 pub const PLANNING_MASK: &str = "planning";

@@ -7,18 +7,26 @@
 //! TensorBoard event files (`tensorboard --logdir <run dir>`), and keeps a progress bar with the
 //! headline numbers. Afterwards `hicra report <run dir>` draws the curves as PNG charts.
 //!
+//! `sink.rollouts` ([`rollouts`]) writes chosen steps' rollouts (text, token strings, reward,
+//! per-token advantage, masks, entropy) as JSON lines under `RUN/rollouts/`, within a disk
+//! budget, for reports, strategic-gram mining and plain inspection.
+//!
 //! Nothing here depends on a tensor library: the TensorBoard writer encodes its few protobuf
 //! messages by hand ([`tfevents`]), and plots come from plotters with an embedded font.
 
 mod progress;
 pub mod report;
+pub mod rollouts;
 mod sink;
 pub mod tfevents;
 
 pub use report::{read_metrics, register_font, write_report};
+pub use rollouts::{RolloutSink, RolloutSinkConfig};
 pub use sink::{MetricsSink, MetricsSinkConfig};
 
-/// Registers `sink.metrics`.
+/// Registers `sink.metrics` and `sink.rollouts`.
 pub fn register(registry: &mut hicra_flow::Registry) {
-    registry.register::<MetricsSinkConfig>();
+    registry
+        .register::<MetricsSinkConfig>()
+        .register::<RolloutSinkConfig>();
 }

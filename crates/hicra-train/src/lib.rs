@@ -12,6 +12,9 @@
 //!   micro-batches with gradient accumulation, and NaN/inf steps skipped (the run stops after
 //!   N batches in a row). After each batch it sends [`PolicyUpdate`] to every sampler.
 //!
+//! * `tagger.mined_grams` ([`mined_grams`]) tags planning tokens with strategic grams mined
+//!   from the run's own correct responses, embedded with the policy's hidden states.
+//!
 //! Sampler and learner work on one distribution: the sampler records log-probs and entropies
 //! of `softmax(logits / T)` and stamps each rollout with its sampling settings; the learner
 //! scores every rollout at that temperature, so at equal weights the ratio is 1.
@@ -27,6 +30,7 @@ pub mod importance;
 pub mod learner;
 pub mod loss;
 pub mod micro_batch;
+pub mod mined_grams;
 pub mod objective;
 pub mod policy;
 pub mod sampler;
@@ -40,10 +44,12 @@ pub use micro_batch::plan_micro_batches;
 pub use policy::{PolicyModelConfig, PolicyUpdate};
 pub use sampler::SamplerConfig;
 
-/// Registers `sampler.policy` and `learner.policy_gradient`.
+/// Registers `sampler.policy`, `learner.policy_gradient`, `filter.dynamic_sampling` and
+/// `tagger.mined_grams`.
 pub fn register(registry: &mut hicra_flow::Registry) {
     registry
         .register::<SamplerConfig>()
         .register::<LearnerConfig>()
-        .register::<dynamic_sampling::DynamicSamplingConfig>();
+        .register::<dynamic_sampling::DynamicSamplingConfig>()
+        .register::<mined_grams::MinedGramsConfig>();
 }
