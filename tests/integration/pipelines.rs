@@ -93,6 +93,8 @@ fn smoke_overrides(file: &Path) -> Vec<String> {
                 }
             }
             "sink.metrics" => sets.push(format!("stages.{id}.total_steps=2")),
+            "sink.rollouts" => sets.push(format!("stages.{id}.every_steps=1")),
+            "tagger.mined_grams" => sets.push(format!("stages.{id}.every_steps=1")),
             k if k.starts_with("source.") && int(stage, "count") > 0 => {
                 sets.push(format!("stages.{id}.count=4"))
             }
@@ -182,6 +184,34 @@ fn every_pipeline_runs_two_steps_with_a_tiny_model() {
             .unwrap()
             .count();
         assert_eq!(events, 1, "one TensorBoard event file");
+        let text_of = std::fs::read_to_string(&path).unwrap();
+        // every shipped pipeline keeps rollouts on disk (directly or through `extends`)
+        rollouts_were_written(&path, out_dir.path());
+        if text_of.contains("tagger.mined_grams") {
+            let log = std::fs::read_to_string(out_dir.path().join("mined_grams.jsonl")).unwrap();
+            let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+            assert_eq!(line["step"], 1, "{}: {log}", path.display());
+            assert!(steps[1].get("mining/lexicon_size").is_some_and(|v| v.is_number()));
+        }
+    }
+}
+
+/// Both training steps' rollouts are on disk, every token with its advantage and mask.
+fn rollouts_were_written(path: &Path, run: &Path) {
+    let files: Vec<String> = std::fs::read_dir(run.join("rollouts"))
+        .unwrap_or_else(|e| panic!("{}: no rollouts/ ({e})", path.display()))
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    for step in ["step-00000000.jsonl", "step-00000001.jsonl"] {
+        assert!(files.iter().any(|f| f == step), "{}: {files:?}", path.display());
+    }
+    let text = std::fs::read_to_string(run.join("rollouts/step-00000001.jsonl")).unwrap();
+    for line in text.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let tokens = record["tokens"].as_array().unwrap().len();
+        assert_eq!(record["advantages"].as_array().unwrap().len(), tokens);
+        assert_eq!(record["masks"]["planning"].as_array().unwrap().len(), tokens);
+        assert_eq!(record["step"], 1);
     }
 }
 

@@ -7,7 +7,8 @@
 //! 2. Embed each candidate ([`GramEmbedder`]): the mean of its occurrences' embeddings. In a
 //!    run that is the policy's own final hidden states over the gram's tokens in context
 //!    (hicra-train's embedder, no download); [`LexicalEmbedder`] works from spelling alone.
-//! 3. Cluster the embeddings ([`cluster`]: leader clustering on cosine similarity).
+//! 3. Cluster the embeddings ([`cluster`]: leader clustering on cosine similarity, after
+//!    subtracting their mean, which a decoder's anisotropic hidden states need).
 //! 4. Rank clusters by *cluster document frequency*: the number of distinct correct responses
 //!    containing any n-gram of the cluster. The top `keep_share` of clusters (at least one) is
 //!    kept; the mined strategic grams are the union of their n-grams.
@@ -57,6 +58,9 @@ pub struct MiningSettings {
     pub keep_share: f64,
     /// Leave out grams holding a digit.
     pub skip_numbers: bool,
+    /// Subtract the candidates' mean embedding before comparing: a decoder's hidden states
+    /// share one large common direction that makes every pair look alike (cosine ~0.9).
+    pub center: bool,
 }
 
 impl Default for MiningSettings {
@@ -70,6 +74,7 @@ impl Default for MiningSettings {
             similarity: 0.8,
             keep_share: 0.2,
             skip_numbers: true,
+            center: true,
         }
     }
 }
@@ -154,7 +159,10 @@ pub fn mine<S: AsRef<str>>(
     let passed = candidates.len();
     candidates.sort_by(|a, b| b.1.docs.len().cmp(&a.1.docs.len()).then(a.0.cmp(b.0)));
     candidates.truncate(settings.max_candidates);
-    let vectors = embed_candidates(&candidates, embedder, settings.occurrences_per_gram)?;
+    let mut vectors = embed_candidates(&candidates, embedder, settings.occurrences_per_gram)?;
+    if settings.center {
+        center(&mut vectors);
+    }
     let assignment = cluster::leader_clusters(&vectors, settings.similarity);
     let count = assignment.iter().max().map_or(0, |m| m + 1);
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); count];
@@ -189,6 +197,21 @@ pub fn mine<S: AsRef<str>>(
         clusters,
         grams,
     })
+}
+
+/// Subtracts the mean vector and scales each back to unit length.
+fn center(vectors: &mut [Vec<f32>]) {
+    let Some(width) = vectors.first().map(Vec::len) else {
+        return;
+    };
+    let mut mean = vec![0.0f32; width];
+    for v in vectors.iter() {
+        mean.iter_mut().zip(v).for_each(|(m, x)| *m += x / vectors.len() as f32);
+    }
+    for v in vectors.iter_mut() {
+        v.iter_mut().zip(&mean).for_each(|(x, m)| *x -= m);
+        cluster::normalize(v);
+    }
 }
 
 /// Each candidate's embedding: the normalised mean of its first occurrences' vectors, asked

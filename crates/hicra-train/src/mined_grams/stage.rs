@@ -30,6 +30,9 @@ pub struct MiningLogLine {
     pub mined: Mined,
     /// Phrases the tagger uses from this step on.
     pub lexicon_size: usize,
+    /// Wall time of the mining (embedding included), seconds.
+    #[serde(default)]
+    pub secs: f64,
 }
 
 pub struct MinedGrams {
@@ -108,6 +111,7 @@ impl MinedGrams {
         step: u64,
         policy: Option<&PolicyUpdate>,
     ) -> Result<MiningLogLine, BoxError> {
+        let started = std::time::Instant::now();
         let docs: Vec<MiningDoc> = self.buffer.iter().map(|(_, d)| d.clone()).collect();
         let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
         let mut mined = match (self.config.embedding, policy) {
@@ -147,6 +151,7 @@ impl MinedGrams {
             policy_version: policy.map(|p| p.version),
             lexicon_size: self.tagger.lexicon.len(),
             mined,
+            secs: started.elapsed().as_secs_f64(),
         })
     }
 
@@ -170,6 +175,7 @@ impl MinedGrams {
             let kept = line.mined.clusters.iter().filter(|c| c.kept).count();
             m.insert("mining/clusters".into(), kept as f64);
             m.insert("mining/mined_grams".into(), line.mined.grams.len() as f64);
+            m.insert("timing/mining_secs".into(), line.secs);
         }
         Ok(line)
     }
