@@ -197,4 +197,5 @@ fn folder_bytes(dir: &Path) -> u64 {
 }
 
 #[cfg(test)]
+#[path = "sink_tests.rs"]
 mod tests;

@@ -65,6 +65,11 @@ impl MinedGrams {
         })
     }
 
+    /// Correct responses waiting to be mined.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
     /// The phrases the tagger uses now.
     pub fn lexicon(&self) -> &Lexicon {
         &self.tagger.lexicon
