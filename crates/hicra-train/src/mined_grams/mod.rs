@@ -114,6 +114,7 @@ mask = "planning"
 file = "mined_grams.jsonl"
 recipe = { min_words = 3, max_words = 5, min_doc_freq = 2, max_candidates = 1000, occurrences_per_gram = 4, similarity = 0.8, keep_share = 0.2, skip_numbers = true, center = true }
 # lexicon = "grams.json"  # the base lexicon; absent: the paper's strategic grams
+# grams = ["let me double", "let me square"]  # or the base phrases inline (not both)
 "#;
 
     fn ports(&self) -> Ports {
