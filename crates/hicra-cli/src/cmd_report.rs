@@ -1,4 +1,6 @@
-//! `hicra report DIR`: PNG charts of a run's `metrics.jsonl`.
+//! `hicra report DIR`: PNG charts of a run's `metrics.jsonl` and a self-contained web page of
+//! the whole run (curves with shadow assigners overlaid, step tables, rollouts token by token,
+//! mined strategic grams).
 
 use std::path::PathBuf;
 
@@ -6,7 +8,8 @@ use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// The run directory (holding `metrics.jsonl`).
+    /// The run directory (holding `metrics.jsonl`, and `rollouts/` and `mined_grams.jsonl`
+    /// when the pipeline wrote them).
     dir: PathBuf,
 }
 
@@ -19,5 +22,28 @@ pub fn run(args: ReportArgs) -> miette::Result<()> {
         names.len(),
         names.join(", ")
     );
+    let html = hicra_metrics::write_html_report(&args.dir).map_err(|e| miette::miette!("{e}"))?;
+    let mut parts = vec![format!("{} charts", html.charts)];
+    if html.overlaid > 0 {
+        parts.push(format!(
+            "{} metrics overlaid on their main chart",
+            html.overlaid
+        ));
+    }
+    parts.push(format!(
+        "{} rollouts of {} written batches",
+        html.rollouts, html.rollout_batches
+    ));
+    let left_out = html.left_out;
+    if left_out.records + left_out.files > 0 {
+        parts.push(format!(
+            "left out to keep the page small: {} rollouts, {} batches",
+            left_out.records, left_out.files
+        ));
+    }
+    if html.minings > 0 {
+        parts.push(format!("{} strategic-gram minings", html.minings));
+    }
+    println!("{} ({})", html.path.display(), parts.join(", "));
     Ok(())
 }

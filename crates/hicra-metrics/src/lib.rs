@@ -5,7 +5,9 @@
 //! of each step (the learner's training figures, shadow credit assigners' comparisons, the
 //! evaluator's accuracy) into one JSON object per step in `metrics.jsonl`, mirrors them into
 //! TensorBoard event files (`tensorboard --logdir <run dir>`), and keeps a progress bar with the
-//! headline numbers. Afterwards `hicra report <run dir>` draws the curves as PNG charts.
+//! headline numbers. Afterwards `hicra report <run dir>` draws the curves as PNG charts and
+//! writes a self-contained web page ([`html`]): interactive curves with shadow assigners on
+//! their main metric, per-step tables, rollouts token by token, mined strategic grams.
 //!
 //! `sink.rollouts` ([`rollouts`]) writes chosen steps' rollouts (text, token strings, reward,
 //! per-token advantage, masks, entropy) as JSON lines under `RUN/rollouts/`, within a disk
@@ -14,12 +16,14 @@
 //! Nothing here depends on a tensor library: the TensorBoard writer encodes its few protobuf
 //! messages by hand ([`tfevents`]), and plots come from plotters with an embedded font.
 
+pub mod html;
 mod progress;
 pub mod report;
 pub mod rollouts;
 mod sink;
 pub mod tfevents;
 
+pub use html::{HtmlReport, write_html_report};
 pub use report::{read_metrics, register_font, write_report};
 pub use rollouts::{RolloutSink, RolloutSinkConfig};
 pub use sink::{MetricsSink, MetricsSinkConfig};

@@ -45,6 +45,13 @@ pub enum ReportError {
     },
     #[error("{0} holds no metrics to plot")]
     Empty(PathBuf),
+    #[error("rollouts: {0}")]
+    Rollouts(String),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("drawing failed: {0}")]
     Draw(String),
 }
@@ -111,6 +118,15 @@ pub fn write_report(dir: &Path) -> Result<(PathBuf, Vec<String>), ReportError> {
         root.present().map_err(draw_error)?;
     }
     Ok((out, names))
+}
+
+/// Where a metric comes in the charts: the main curves in their order, then the rest
+/// (sorted by name by the caller's stable sort).
+pub(crate) fn main_curve_rank(name: &str) -> usize {
+    MAIN_CURVES
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or(MAIN_CURVES.len())
 }
 
 fn chart_order(series: &Series) -> Vec<String> {
