@@ -55,7 +55,8 @@ pub struct MineArgs {
 pub fn run(args: MineArgs) -> miette::Result<()> {
     let mut docs = Vec::new();
     for input in &args.input {
-        let records = hicra_metrics::rollouts::read_all(input).map_err(|e| miette::miette!("{e}"))?;
+        let records =
+            hicra_metrics::rollouts::read_all(input).map_err(|e| miette::miette!("{e}"))?;
         docs.extend(
             records
                 .into_iter()
@@ -102,7 +103,10 @@ pub fn run(args: MineArgs) -> miette::Result<()> {
         std::fs::write(out, text + "\n").into_diagnostic()?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&mined).into_diagnostic()?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&mined).into_diagnostic()?
+        );
     } else {
         print_table(&mined, args.show, args.model.as_deref());
     }
@@ -118,11 +122,19 @@ fn print_table(mined: &Mined, show: usize, model: Option<&str>) {
         mined.clusters.len(),
         kept,
         mined.grams.len(),
-        model.map_or("spelling".to_string(), |m| format!("the hidden states of {m}"))
+        model.map_or("spelling".to_string(), |m| format!(
+            "the hidden states of {m}"
+        ))
     );
     println!("{:>4}  {:>6}  {:4}  grams", "rank", "docs", "kept");
     for (rank, c) in mined.clusters.iter().take(show).enumerate() {
-        let mut grams = c.grams.iter().take(6).cloned().collect::<Vec<_>>().join(" | ");
+        let mut grams = c
+            .grams
+            .iter()
+            .take(6)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" | ");
         if c.grams.len() > 6 {
             grams.push_str(&format!(" | (+{})", c.grams.len() - 6));
         }

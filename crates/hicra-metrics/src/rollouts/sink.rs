@@ -80,8 +80,11 @@ dir = "rollouts"
         let dir = Path::new(&self.dir);
         if self.dir.is_empty() || dir.is_absolute() || self.dir.contains("..") {
             problems.push(
-                Invalid::new("dir", format!("`{}` is not a folder inside the run", self.dir))
-                    .help("give a relative name such as \"rollouts\""),
+                Invalid::new(
+                    "dir",
+                    format!("`{}` is not a folder inside the run", self.dir),
+                )
+                .help("give a relative name such as \"rollouts\""),
             );
         }
         problems
@@ -131,7 +134,11 @@ impl RolloutSink {
         if self.config.sample == 0 || self.config.sample >= all.len() {
             return all;
         }
-        let tag = format!("{}-{}", if batch.eval { "eval" } else { "step" }, batch.step);
+        let tag = format!(
+            "{}-{}",
+            if batch.eval { "eval" } else { "step" },
+            batch.step
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, &tag));
         let mut chosen = sample(&mut rng, all.len(), self.config.sample).into_vec();
         chosen.sort_unstable();

@@ -161,5 +161,8 @@ fn a_line_cut_short_is_skipped_and_a_bad_line_named() {
     assert_eq!(read_rollouts(&path).unwrap().len(), 2);
     std::fs::write(&path, format!("{{}}\n{text}")).unwrap();
     let err = read_rollouts(&path).unwrap_err().to_string();
-    assert!(err.contains("step-00000000.jsonl:1: not a rollout record"), "{err}");
+    assert!(
+        err.contains("step-00000000.jsonl:1: not a rollout record"),
+        "{err}"
+    );
 }
