@@ -11,7 +11,9 @@
 //!
 //! **Reading a pipeline.** Files are parsed into a spanned [`Value`] tree (so every key and
 //! value remembers its file, line and column), merged (`extends = [...]`, extra files, `--set
-//! dotted.key=value` overrides), then split into a `[run]` table and one table per stage.
+//! dotted.key=value` overrides), then split into a `[run]` table and one table per stage. A
+//! pipeline may also be built in code from typed configs ([`PipelineBuilder`]) and is checked
+//! by the same validation.
 //!
 //! **Validating.** Before any thread starts, every stage's parameters are deserialized with
 //! span-aware errors, every edge is checked (dangling stage, unknown port, port type, required
@@ -25,6 +27,7 @@
 //! Ctrl-C cancels every stage (blocked channel operations wake at once), all threads are
 //! joined, and the error names the stage id and kind. Per-edge counters feed the run summary.
 
+pub mod builder;
 pub mod cancel;
 pub mod checkpoint;
 pub mod de;
@@ -44,6 +47,7 @@ pub mod testing;
 mod validate;
 pub mod value;
 
+pub use builder::PipelineBuilder;
 pub use cancel::Cancel;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use io::{EdgeStats, Inbox, Latest, Outbox, StageContext};

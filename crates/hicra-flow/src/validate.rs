@@ -10,7 +10,7 @@ use crate::de::{closest_choice, valid_choices_help};
 use crate::diagnostic::Diagnostic;
 use crate::pipeline::{Edge, PlannedStage};
 use crate::port::{InputMode, Ports};
-use crate::registry::Registry;
+use crate::registry::{ConfiguredStage, Registry};
 use crate::source::Span;
 use crate::spec::{PipelineSpec, StageSpec, de_diagnostic};
 use crate::stage::RunSettings;
@@ -23,20 +23,34 @@ pub(crate) fn validate(
     run: &RunSettings,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Planned> {
+    let configs: Vec<_> = spec
+        .stages
+        .iter()
+        .map(|s| parse_stage(registry, s, diags))
+        .collect();
+    plan(spec, configs, true, run, diags)
+}
+
+/// The checks after parsing, on one config per stage of `spec` (`None`: it did not parse):
+/// values, edges, required inputs, endless sources, cycles. `from_text`: the parameters are
+/// the spec's (a pipeline file), not Rust values ([`crate::builder`], whose typed configs come
+/// in here), so a refused value that is not written there is the config's default.
+pub(crate) fn plan(
+    spec: &PipelineSpec,
+    configs: Vec<Option<Box<dyn ConfiguredStage>>>,
+    from_text: bool,
+    run: &RunSettings,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Planned> {
     let index: HashMap<&str, usize> = spec
         .stages
         .iter()
         .enumerate()
         .map(|(i, s)| (s.id.name.as_str(), i))
         .collect();
-    let configs: Vec<_> = spec
-        .stages
-        .iter()
-        .map(|s| parse_stage(registry, s, diags))
-        .collect();
     for (stage, config) in spec.stages.iter().zip(&configs) {
         if let Some(config) = config {
-            check_values(stage, config.as_ref(), run, diags);
+            check_values(stage, config.as_ref(), from_text, run, diags);
         }
     }
     let ports: Vec<Option<Ports>> = configs
@@ -188,7 +202,7 @@ fn parse_stage(
     registry: &Registry,
     stage: &StageSpec,
     diags: &mut Vec<Diagnostic>,
-) -> Option<Box<dyn crate::registry::ConfiguredStage>> {
+) -> Option<Box<dyn ConfiguredStage>> {
     match registry.parse(&stage.kind, &stage.params) {
         Some(Ok(config)) => Some(config),
         Some(Err(e)) => {
@@ -214,10 +228,12 @@ fn parse_stage(
 /// Runs the stage's own value checks; each refused value becomes a diagnostic at its span.
 fn check_values(
     stage: &StageSpec,
-    config: &dyn crate::registry::ConfiguredStage,
+    config: &dyn ConfiguredStage,
+    from_text: bool,
     run: &RunSettings,
     diags: &mut Vec<Diagnostic>,
 ) {
+    let unwritten = if from_text { " (its default)" } else { "" };
     let ctx = crate::stage::BuildContext {
         id: stage.id.name.clone(),
         run: run.clone(),
@@ -241,7 +257,7 @@ fn check_values(
                 stage.id.name, stage.kind, invalid.message
             ),
             None => format!(
-                "stage `{}` ({}): `{}` (its default): {}",
+                "stage `{}` ({}): `{}`{unwritten}: {}",
                 stage.id.name, stage.kind, invalid.field, invalid.message
             ),
         };
