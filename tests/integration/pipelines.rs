@@ -189,9 +189,14 @@ fn every_pipeline_runs_two_steps_with_a_tiny_model() {
         rollouts_were_written(&path, out_dir.path());
         if text_of.contains("tagger.mined_grams") {
             let log = std::fs::read_to_string(out_dir.path().join("mined_grams.jsonl")).unwrap();
-            let line: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+            let line: serde_json::Value =
+                serde_json::from_str(log.lines().next().unwrap()).unwrap();
             assert_eq!(line["step"], 1, "{}: {log}", path.display());
-            assert!(steps[1].get("mining/lexicon_size").is_some_and(|v| v.is_number()));
+            assert!(
+                steps[1]
+                    .get("mining/lexicon_size")
+                    .is_some_and(|v| v.is_number())
+            );
         }
     }
 }
@@ -203,14 +208,21 @@ fn rollouts_were_written(path: &Path, run: &Path) {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     for step in ["step-00000000.jsonl", "step-00000001.jsonl"] {
-        assert!(files.iter().any(|f| f == step), "{}: {files:?}", path.display());
+        assert!(
+            files.iter().any(|f| f == step),
+            "{}: {files:?}",
+            path.display()
+        );
     }
     let text = std::fs::read_to_string(run.join("rollouts/step-00000001.jsonl")).unwrap();
     for line in text.lines() {
         let record: serde_json::Value = serde_json::from_str(line).unwrap();
         let tokens = record["tokens"].as_array().unwrap().len();
         assert_eq!(record["advantages"].as_array().unwrap().len(), tokens);
-        assert_eq!(record["masks"]["planning"].as_array().unwrap().len(), tokens);
+        assert_eq!(
+            record["masks"]["planning"].as_array().unwrap().len(),
+            tokens
+        );
         assert_eq!(record["step"], 1);
     }
 }

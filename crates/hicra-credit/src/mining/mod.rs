@@ -93,7 +93,10 @@ impl MiningSettings {
             ));
         }
         if self.max_words > 12 {
-            p.push(("max_words", format!("at most 12 words, got {}", self.max_words)));
+            p.push((
+                "max_words",
+                format!("at most 12 words, got {}", self.max_words),
+            ));
         }
         if self.min_doc_freq == 0 {
             p.push(("min_doc_freq", "min_doc_freq must be at least 1".into()));
@@ -107,10 +110,16 @@ impl MiningSettings {
             }
         }
         if !(-1.0..=1.0).contains(&self.similarity) {
-            p.push(("similarity", format!("similarity must be in [-1, 1], got {}", self.similarity)));
+            p.push((
+                "similarity",
+                format!("similarity must be in [-1, 1], got {}", self.similarity),
+            ));
         }
         if !(self.keep_share > 0.0 && self.keep_share <= 1.0) {
-            p.push(("keep_share", format!("keep_share must be in (0, 1], got {}", self.keep_share)));
+            p.push((
+                "keep_share",
+                format!("keep_share must be in (0, 1], got {}", self.keep_share),
+            ));
         }
         p
     }
@@ -150,7 +159,12 @@ pub fn mine<S: AsRef<str>>(
     if let Some((field, message)) = settings.problems().into_iter().next() {
         return Err(CreditError::Config(format!("mining.{field}: {message}")));
     }
-    let table = gram_table(docs, settings.min_words, settings.max_words, settings.skip_numbers);
+    let table = gram_table(
+        docs,
+        settings.min_words,
+        settings.max_words,
+        settings.skip_numbers,
+    );
     let mut candidates: Vec<(&String, &ngrams::GramStats)> = table
         .grams
         .iter()
@@ -206,7 +220,9 @@ fn center(vectors: &mut [Vec<f32>]) {
     };
     let mut mean = vec![0.0f32; width];
     for v in vectors.iter() {
-        mean.iter_mut().zip(v).for_each(|(m, x)| *m += x / vectors.len() as f32);
+        mean.iter_mut()
+            .zip(v)
+            .for_each(|(m, x)| *m += x / vectors.len() as f32);
     }
     for v in vectors.iter_mut() {
         v.iter_mut().zip(&mean).for_each(|(x, m)| *x -= m);
@@ -225,7 +241,10 @@ fn embed_candidates(
         Default::default();
     for (index, (_, stats)) in candidates.iter().enumerate() {
         for o in stats.occurrences.iter().take(per_gram) {
-            by_doc.entry(o.doc).or_default().push((index, o.start, o.end));
+            by_doc
+                .entry(o.doc)
+                .or_default()
+                .push((index, o.start, o.end));
         }
     }
     let mut sums: Vec<Vec<f32>> = vec![Vec::new(); candidates.len()];
@@ -249,7 +268,9 @@ fn embed_candidates(
             } else if sum.len() == v.len() {
                 sum.iter_mut().zip(&v).for_each(|(s, x)| *s += x);
             } else {
-                return Err(CreditError::Config("the embedder's vectors differ in length".into()));
+                return Err(CreditError::Config(
+                    "the embedder's vectors differ in length".into(),
+                ));
             }
         }
     }

@@ -121,14 +121,27 @@ mod tests {
 
     #[test]
     fn grams_keep_their_surface_and_count_documents_once() {
-        let docs = ["Wait, let me see. Wait, let me see", "so wait, let me see 3 times"];
+        let docs = [
+            "Wait, let me see. Wait, let me see",
+            "so wait, let me see 3 times",
+        ];
         let table = gram_table(&docs, 3, 4, true);
         let stats = &table.grams["wait, let me"];
         assert_eq!(stats.docs.len(), 2);
         assert_eq!(stats.occurrences.len(), 3);
-        assert_eq!(stats.occurrences[0], Occurrence { doc: 0, start: 0, end: 12 });
+        assert_eq!(
+            stats.occurrences[0],
+            Occurrence {
+                doc: 0,
+                start: 0,
+                end: 12
+            }
+        );
         assert!(table.grams.contains_key("so wait, let me"));
         assert!(!table.grams.keys().any(|g| g.contains('3')));
-        assert!(!table.grams.contains_key("see wait, let"), "no gram across a full stop");
+        assert!(
+            !table.grams.contains_key("see wait, let"),
+            "no gram across a full stop"
+        );
     }
 }

@@ -7,11 +7,14 @@ use rand_chacha::ChaCha8Rng;
 use super::*;
 
 const FILLER: [&str; 30] = [
-    "apples", "boxes", "carry", "many", "each", "total", "cost", "sells", "buys", "more",
-    "less", "half", "times", "people", "days", "week", "money", "store", "price", "left",
-    "over", "gives", "takes", "books", "trees", "cars", "miles", "hours", "pages", "cups",
+    "apples", "boxes", "carry", "many", "each", "total", "cost", "sells", "buys", "more", "less",
+    "half", "times", "people", "days", "week", "money", "store", "price", "left", "over", "gives",
+    "takes", "books", "trees", "cars", "miles", "hours", "pages", "cups",
 ];
-const PLANTED: [&str; 2] = ["Let me try a different approach", "Wait, let me double check"];
+const PLANTED: [&str; 2] = [
+    "Let me try a different approach",
+    "Wait, let me double check",
+];
 const EXECUTION: &str = "So the answer is";
 
 struct Corpus {
@@ -30,8 +33,9 @@ fn corpus(seed: u64, n: usize) -> Corpus {
             let mut sentences: Vec<String> = (0..3)
                 .map(|_| {
                     let len = rng.random_range(6..10);
-                    let words: Vec<&str> =
-                        (0..len).map(|_| *FILLER.choose(&mut rng).unwrap()).collect();
+                    let words: Vec<&str> = (0..len)
+                        .map(|_| *FILLER.choose(&mut rng).unwrap())
+                        .collect();
                     words.join(" ")
                 })
                 .collect();
@@ -68,9 +72,18 @@ fn planted_phrases_fill_the_top_clusters_ranked_by_document_frequency() {
     let mut embedder = LexicalEmbedder::new(c.docs.clone());
     let mined = mine(&c.docs, &mut embedder, &MiningSettings::default()).unwrap();
     assert_eq!(mined.documents, 300);
-    assert!(mined.clusters.len() > 50, "filler makes many clusters: {}", mined.clusters.len());
+    assert!(
+        mined.clusters.len() > 50,
+        "filler makes many clusters: {}",
+        mined.clusters.len()
+    );
     // ranked by cluster document frequency; exactly the top 20% kept
-    assert!(mined.clusters.windows(2).all(|w| w[0].doc_freq >= w[1].doc_freq));
+    assert!(
+        mined
+            .clusters
+            .windows(2)
+            .all(|w| w[0].doc_freq >= w[1].doc_freq)
+    );
     let kept = mined.clusters.iter().filter(|c| c.kept).count();
     assert_eq!(kept, (mined.clusters.len() as f64 * 0.2).ceil() as usize);
     assert!(mined.clusters[..kept].iter().all(|c| c.kept));
@@ -94,13 +107,32 @@ fn planted_phrases_fill_the_top_clusters_ranked_by_document_frequency() {
     );
     // each planted cluster's frequency is its phrase's document count (filler never holds
     // the phrase), so "so the answer is" (90% of documents) ranks first, as specified
-    let cluster_of = |gram: &str| mined.clusters.iter().find(|c| c.grams.iter().any(|g| g == gram));
-    assert_eq!(cluster_of("the answer is").unwrap().doc_freq, c.execution_in);
+    let cluster_of = |gram: &str| {
+        mined
+            .clusters
+            .iter()
+            .find(|c| c.grams.iter().any(|g| g == gram))
+    };
+    assert_eq!(
+        cluster_of("the answer is").unwrap().doc_freq,
+        c.execution_in
+    );
     assert_eq!(mined.clusters[0].doc_freq, c.execution_in);
-    assert_eq!(cluster_of("a different approach").unwrap().doc_freq, c.planted_in[0]);
-    assert_eq!(cluster_of("let me double check").unwrap().doc_freq, c.planted_in[1]);
+    assert_eq!(
+        cluster_of("a different approach").unwrap().doc_freq,
+        c.planted_in[0]
+    );
+    assert_eq!(
+        cluster_of("let me double check").unwrap().doc_freq,
+        c.planted_in[1]
+    );
     assert!(c.execution_in > c.planted_in[0] && c.planted_in[0] > c.planted_in[1]);
-    let rank = |gram: &str| mined.clusters.iter().position(|c| c.grams.iter().any(|g| g == gram));
+    let rank = |gram: &str| {
+        mined
+            .clusters
+            .iter()
+            .position(|c| c.grams.iter().any(|g| g == gram))
+    };
     assert!(rank("the answer is") < rank("a different approach"));
     assert!(rank("a different approach") < rank("let me double check"));
 }

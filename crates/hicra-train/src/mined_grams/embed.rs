@@ -26,7 +26,10 @@ pub struct PolicyEmbedder<'a> {
 
 impl GramEmbedder for PolicyEmbedder<'_> {
     fn embed(&mut self, doc: usize, spans: &[(usize, usize)]) -> Result<Vec<Vec<f32>>, String> {
-        let d = self.docs.get(doc).ok_or_else(|| format!("no document {doc}"))?;
+        let d = self
+            .docs
+            .get(doc)
+            .ok_or_else(|| format!("no document {doc}"))?;
         if d.tokens.len() != d.token_spans.len() {
             return Err(format!(
                 "document {doc}: {} tokens but {} token spans",

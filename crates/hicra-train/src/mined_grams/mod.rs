@@ -136,13 +136,22 @@ recipe = { min_words = 3, max_words = 5, min_doc_freq = 2, max_candidates = 1000
             .into_iter()
             .collect();
         if self.every_steps == 0 {
-            problems.push(Invalid::new("every_steps", "every_steps must be at least 1"));
+            problems.push(Invalid::new(
+                "every_steps",
+                "every_steps must be at least 1",
+            ));
         }
         if self.max_documents == 0 {
-            problems.push(Invalid::new("max_documents", "max_documents must be at least 1"));
+            problems.push(Invalid::new(
+                "max_documents",
+                "max_documents must be at least 1",
+            ));
         }
         if self.file.is_empty() || self.file.contains('/') {
-            problems.push(Invalid::new("file", "`file` must be a file name inside the run"));
+            problems.push(Invalid::new(
+                "file",
+                "`file` must be a file name inside the run",
+            ));
         }
         for (field, message) in self.recipe.problems() {
             problems.push(Invalid::new(&format!("recipe.{field}"), message));

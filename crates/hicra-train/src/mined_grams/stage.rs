@@ -132,13 +132,19 @@ impl MinedGrams {
                     docs: &docs,
                     vocab_size: update.codec.vocab_size(),
                 };
-                mining::mine(&texts, &mut embedder as &mut dyn GramEmbedder, &self.config.recipe)?
+                mining::mine(
+                    &texts,
+                    &mut embedder as &mut dyn GramEmbedder,
+                    &self.config.recipe,
+                )?
             }
             (Embedding::Policy, None) => {
-                return Err("embedding = \"policy\" needs the `weights` input connected \
+                return Err(
+                    "embedding = \"policy\" needs the `weights` input connected \
                             (inputs = { weights = \"learner.weights\" }) or use \
                             embedding = \"lexical\""
-                    .into());
+                        .into(),
+                );
             }
         };
         self.tagger.lexicon = lexicon_with(self.config.mode, &self.base, &mined.grams)?;
@@ -173,7 +179,10 @@ impl MinedGrams {
         };
         self.tagger.tag(batch)?;
         let m = &mut batch.metrics;
-        m.insert("mining/lexicon_size".into(), self.tagger.lexicon.len() as f64);
+        m.insert(
+            "mining/lexicon_size".into(),
+            self.tagger.lexicon.len() as f64,
+        );
         if let Some(line) = &line {
             m.insert("mining/documents".into(), line.mined.documents as f64);
             m.insert("mining/candidates".into(), line.mined.candidates as f64);

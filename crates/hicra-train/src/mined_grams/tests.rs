@@ -115,19 +115,38 @@ fn planted_plans_become_planning_tokens_after_the_first_mining() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = stage(config(Embedding::Lexical, LexiconMode::Merge), dir.path());
     let mut b = batch(1, false);
-    assert!(s.step(&mut b, None).unwrap().is_none(), "step 1 does not mine");
+    assert!(
+        s.step(&mut b, None).unwrap().is_none(),
+        "step 1 does not mine"
+    );
     assert!(b.rollouts().all(|r| r.mask("planning").iter().all(|m| !m)));
     assert_eq!(b.metrics["mining/lexicon_size"], 1.0);
 
     let mut b = batch(2, false);
     let line = s.step(&mut b, None).unwrap().expect("step 2 mines");
-    assert_eq!(line.mined.documents, 8, "the correct responses of steps 1 and 2");
-    assert!(line.mined.grams.contains(&"let me square".to_string()), "{:?}", line.mined);
-    assert!(!line.mined.grams.iter().any(|g| g.contains("what a day")), "only correct ones");
-    assert!(s.lexicon().grams().contains(&"but wait".to_string()), "merged with the base");
+    assert_eq!(
+        line.mined.documents, 8,
+        "the correct responses of steps 1 and 2"
+    );
+    assert!(
+        line.mined.grams.contains(&"let me square".to_string()),
+        "{:?}",
+        line.mined
+    );
+    assert!(
+        !line.mined.grams.iter().any(|g| g.contains("what a day")),
+        "only correct ones"
+    );
+    assert!(
+        s.lexicon().grams().contains(&"but wait".to_string()),
+        "merged with the base"
+    );
     let first = &b.groups[0].rollouts[0];
     let mask = first.mask("planning");
-    assert!(mask[..13].iter().all(|&m| m), "`let me square` is tagged: {mask:?}");
+    assert!(
+        mask[..13].iter().all(|&m| m),
+        "`let me square` is tagged: {mask:?}"
+    );
     assert_eq!(b.metrics["mining/documents"], 8.0);
     assert!(b.metrics["mining/mined_grams"] >= 1.0);
 }
@@ -150,9 +169,16 @@ fn the_policy_embeds_grams_from_its_hidden_states() {
     let policy = update(3);
     let err = s.step(&mut batch(2, false), None).unwrap_err().to_string();
     assert!(err.contains("weights"), "{err}");
-    let line = s.step(&mut batch(4, false), Some(&policy)).unwrap().unwrap();
+    let line = s
+        .step(&mut batch(4, false), Some(&policy))
+        .unwrap()
+        .unwrap();
     assert_eq!(line.policy_version, Some(3));
-    assert!(line.mined.grams.contains(&"let me square".to_string()), "{:?}", line.mined);
+    assert!(
+        line.mined.grams.contains(&"let me square".to_string()),
+        "{:?}",
+        line.mined
+    );
 
     // the same span in the same context gives the same vector; its width is the model's
     let model = policy.model();
@@ -176,10 +202,7 @@ fn the_policy_embeds_grams_from_its_hidden_states() {
         token_spans: vec![(0, 1)],
         ..docs[0].clone()
     }];
-    let mut e = PolicyEmbedder {
-        docs: &bad,
-        ..e
-    };
+    let mut e = PolicyEmbedder { docs: &bad, ..e };
     assert!(e.embed(0, &[(0, 1)]).unwrap_err().contains("vocabulary"));
 }
 
@@ -210,7 +233,16 @@ fn a_resumed_run_starts_from_the_last_mining_before_its_checkpoint() {
     let base = Lexicon::new(vec!["but wait".into()]).unwrap();
     let config = config(Embedding::Lexical, LexiconMode::Replace);
     let resumed = MinedGrams::new(config, base, log.clone(), &ctx).unwrap();
-    assert!(resumed.lexicon().grams().contains(&"let me square".to_string()));
+    assert!(
+        resumed
+            .lexicon()
+            .grams()
+            .contains(&"let me square".to_string())
+    );
     let kept = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(kept.lines().count(), 1, "the mining of step 4 came after the checkpoint");
+    assert_eq!(
+        kept.lines().count(),
+        1,
+        "the mining of step 4 came after the checkpoint"
+    );
 }
