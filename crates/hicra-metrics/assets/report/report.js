@@ -48,6 +48,15 @@ for (const [name, points] of Object.entries(DATA.series)) {
   AT[name] = new Map(points.map((p) => [p[0], p[1]]));
 }
 
+// The step a page opens at: the last one where most metrics were logged (a run's very last
+// step often holds only a final evaluation).
+const DEFAULT_STEP = (() => {
+  const counts = new Map(STEPS.map((s) => [s, 0]));
+  for (const points of Object.values(DATA.series)) for (const [s] of points) counts.set(s, counts.get(s) + 1);
+  const most = Math.max(0, ...counts.values());
+  return [...STEPS].reverse().find((s) => counts.get(s) * 2 >= most) ?? null;
+})();
+
 function nearest(sorted, x) {
   let best = sorted[0];
   for (const v of sorted) if (Math.abs(v - x) < Math.abs(best - x)) best = v;
@@ -491,7 +500,7 @@ function setStep(step, fromChart) {
 
 function update() {
   if (state.step === null || !STEPS.includes(state.step)) {
-    state.step = STEPS.length ? nearest(STEPS, state.step === null ? STEPS[STEPS.length - 1] : state.step) : null;
+    state.step = STEPS.length ? nearest(STEPS, state.step === null ? DEFAULT_STEP : state.step) : null;
   }
   if (!batches().length && DATA.rollouts.length) state.set = DATA.rollouts[0].eval ? "eval" : "train";
   $("picked-step").textContent = state.step === null ? "-" : state.step;
