@@ -71,3 +71,115 @@ fn verify_judges_countdown_and_reports_bad_lines_by_number() {
         "{err}"
     );
 }
+
+/// A correct (or wrong) rollout of `text`, one token per byte as a byte-level tokenizer gives.
+fn mining_record(step: u64, sample: usize, text: &str, correct: bool) -> String {
+    let n = text.len();
+    let record = hicra::messages::RolloutRecord {
+        step,
+        policy_version: step,
+        eval: false,
+        prompt_id: format!("p-{sample}"),
+        task: "arithmetic".into(),
+        question: "Compute 2 + 3.".into(),
+        gold: "5".into(),
+        sample,
+        response: text.into(),
+        tokens: text.chars().map(String::from).collect(),
+        token_spans: (0..n).map(|i| (i, i + 1)).collect(),
+        token_ids: text.bytes().map(|b| u32::from(b) + 3).collect(),
+        prompt_token_ids: vec![1, 40, 41],
+        reward: Some(f64::from(u8::from(correct))),
+        correct: Some(correct),
+        answer: None,
+        finish: None,
+        advantages: vec![],
+        entropies: vec![0.5; n],
+        logprobs: vec![-0.5; n],
+        masks: Default::default(),
+    };
+    serde_json::to_string(&record).unwrap()
+}
+
+#[test]
+fn mine_finds_the_phrases_correct_rollouts_share_and_writes_a_lexicon_tag_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let rollouts = dir.path().join("rollouts");
+    std::fs::create_dir(&rollouts).unwrap();
+    let fillers = [
+        "add two",
+        "carry one",
+        "count up",
+        "sum it",
+        "go on",
+        "check it",
+    ];
+    let mut lines: Vec<String> = (0..12)
+        .map(|i| {
+            let opening = if i < 9 {
+                "wait let me rethink this. "
+            } else {
+                ""
+            };
+            let filler = fillers[i % fillers.len()];
+            let text = format!("{opening}{filler} {i}, then {} more.", i + 1);
+            mining_record(0, i, &text, true)
+        })
+        .collect();
+    // Wrong responses are never mined, however often their phrases occur.
+    lines.extend((12..20).map(|i| mining_record(0, i, "a totally wrong guess indeed", false)));
+    std::fs::write(
+        rollouts.join("step-00000000.jsonl"),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
+
+    let grams = dir.path().join("grams.json");
+    let run = dir.path().to_str().unwrap();
+    let model = "crates/hicra-pretrained/tests/fixtures/tiny_llama.gguf";
+    let out = hicra(&[
+        "mine",
+        "--input",
+        run,
+        "--model",
+        model,
+        "--out",
+        grams.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mined: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(mined["documents"], 12, "the correct responses only");
+    let kept: Vec<&str> = mined["grams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    let top = &mined["clusters"][0];
+    assert_eq!(top["doc_freq"], 9, "the shared opening ranks first: {top}");
+    assert!(top["kept"].as_bool().unwrap());
+    assert!(
+        kept.iter().any(|g| g.contains("let me rethink")),
+        "the shared opening is kept: {kept:?}"
+    );
+    let candidates = mined["clusters"].to_string();
+    assert!(
+        !candidates.contains("totally"),
+        "wrong responses are not mined"
+    );
+
+    let tagged = hicra(&[
+        "tag",
+        "--lexicon",
+        grams.to_str().unwrap(),
+        "--text",
+        "hmm, wait let me rethink this. 2 + 3 = 5",
+    ]);
+    assert!(tagged.status.success(), "{}", text(&tagged.stderr));
+    assert!(
+        text(&tagged.stdout).contains("let me rethink"),
+        "the written lexicon tags the phrase: {}",
+        text(&tagged.stdout)
+    );
+}

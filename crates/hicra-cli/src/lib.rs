@@ -81,7 +81,7 @@ enum Command {
     Graph(cmd_validate::GraphArgs),
     /// List every stage kind with its documented TOML example.
     Stages(cmd_stages::StagesArgs),
-    /// Draw PNG charts of a run's metrics.
+    /// Draw a run's report: PNG charts and a self-contained report.html (curves, rollouts).
     Report(cmd_report::ReportArgs),
     /// Per-token advantages for rollouts given as JSON lines.
     Credit(cmd_credit::CreditArgs),
