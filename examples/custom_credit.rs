@@ -216,13 +216,7 @@ fn run(args: Args) -> Result<Series, String> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("custom_credit: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit("custom_credit", run(Args::parse()))
 }
 
 #[cfg(test)]

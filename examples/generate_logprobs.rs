@@ -18,6 +18,8 @@
 //!     --samples 4 --temperature 0.6
 //! ```
 
+mod common;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -181,13 +183,7 @@ fn host(tensor: burn::tensor::Tensor<RuntimeBackend, 2>) -> Result<Vec<f32>, Str
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("generate_logprobs: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit("generate_logprobs", run(Args::parse()))
 }
 
 #[cfg(test)]

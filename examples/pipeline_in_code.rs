@@ -213,13 +213,7 @@ fn run(args: Args) -> Result<Series, String> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pipeline_in_code: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit("pipeline_in_code", run(Args::parse()))
 }
 
 #[cfg(test)]

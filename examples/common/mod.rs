@@ -1,11 +1,27 @@
-//! What the pipeline examples share: running a validated pipeline, then reading back the
-//! `metrics.jsonl` its `sink.metrics` stage wrote and printing a short summary.
+//! What the examples share: exiting with a named error, and for the pipeline examples
+//! running a validated pipeline, then reading back the `metrics.jsonl` its `sink.metrics`
+//! stage wrote and printing a short summary.
+
+// Each example uses the part it needs.
+#![allow(dead_code)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use hicra::flow::{Cancel, Pipeline};
 use hicra::metrics::report::Series;
+
+/// An example's exit: success, or its error on stderr after the example's name.
+pub fn exit<T>(example: &str, outcome: Result<T, String>) -> ExitCode {
+    match outcome {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{example}: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// A fresh directory under the system's temporary one, kept after the run for inspection.
 pub fn temp_out_dir(example: &str) -> Result<PathBuf, String> {

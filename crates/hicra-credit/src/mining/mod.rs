@@ -198,7 +198,7 @@ pub fn mine<S: AsRef<str>>(
         })
         .collect();
     // stable: equal frequencies keep the order of their most frequent gram
-    clusters.sort_by(|a, b| b.doc_freq.cmp(&a.doc_freq));
+    clusters.sort_by_key(|c| std::cmp::Reverse(c.doc_freq));
     let keep = ((clusters.len() as f64 * settings.keep_share).ceil() as usize).min(clusters.len());
     let mut grams = Vec::new();
     for cluster in clusters.iter_mut().take(keep) {

@@ -120,7 +120,7 @@ impl RolloutSink {
         if batch.eval {
             self.config.eval
         } else {
-            self.config.every_steps > 0 && batch.step % self.config.every_steps == 0
+            self.config.every_steps > 0 && batch.step.is_multiple_of(self.config.every_steps)
         }
     }
 

@@ -77,7 +77,7 @@ impl MinedGrams {
 
     /// Whether `step` is a mining step.
     pub fn mines_at(&self, step: u64) -> bool {
-        step > 0 && step % self.config.every_steps == 0
+        step > 0 && step.is_multiple_of(self.config.every_steps)
     }
 
     /// Adds the batch's correct responses to the buffer (evaluation batches are not mined).
