@@ -200,10 +200,7 @@ fn run(args: Args) -> Result<Series, String> {
     registry.register::<LengthPenalizedConfig>();
     let pipeline = Pipeline::from_files(&registry, &args.files, &overrides)
         .map_err(|d| format!("the pipeline has problems; nothing was run\n{d}"))?;
-    let out = match args.out {
-        Some(out) => out,
-        None => common::temp_out_dir("custom-credit")?,
-    };
+    let out = common::out_dir(args.out, "custom-credit")?;
     let show = [
         "reward/mean",
         "accuracy/train",

@@ -58,12 +58,12 @@ struct Args {
 }
 
 /// The quickstart's stages and edges (pipelines/quickstart.toml, evaluation and rollouts
-/// included): with the same steps the run is the TOML run, figure for figure.
-fn quickstart(args: &Args, out_dir: PathBuf) -> PipelineBuilder {
+/// included): with the same steps the run is the TOML run, figure for figure. The output
+/// directory is set when it runs.
+fn quickstart(args: &Args) -> PipelineBuilder {
     let run = RunSettings {
         seed: args.seed,
         channel_capacity: 2,
-        out_dir,
         ..RunSettings::default()
     };
     let learner = LearnerConfig {
@@ -195,11 +195,8 @@ fn quickstart(args: &Args, out_dir: PathBuf) -> PipelineBuilder {
 }
 
 fn run(args: Args) -> Result<Series, String> {
-    let out = match &args.out {
-        Some(out) => out.clone(),
-        None => common::temp_out_dir("pipeline-in-code")?,
-    };
-    let pipeline: Pipeline = quickstart(&args, out.clone())
+    let out = common::out_dir(args.out.clone(), "pipeline-in-code")?;
+    let pipeline: Pipeline = quickstart(&args)
         .build()
         .map_err(|d| format!("the pipeline has problems; nothing was run\n{d}"))?;
     let show = [
@@ -277,9 +274,8 @@ mod tests {
 
     #[test]
     fn a_wiring_mistake_is_reported_in_the_wiring_text() {
-        let dir = tempfile::tempdir().unwrap();
         let args = Args::parse_from(["pipeline_in_code"]);
-        let error = quickstart(&args, dir.path().into())
+        let error = quickstart(&args)
             .stage(
                 "extra",
                 BoxedVerifierConfig::default(),

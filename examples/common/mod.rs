@@ -23,6 +23,14 @@ pub fn exit<T>(example: &str, outcome: Result<T, String>) -> ExitCode {
     }
 }
 
+/// `out` when given, else [`temp_out_dir`].
+pub fn out_dir(out: Option<PathBuf>, example: &str) -> Result<PathBuf, String> {
+    match out {
+        Some(out) => Ok(out),
+        None => temp_out_dir(example),
+    }
+}
+
 /// A fresh directory under the system's temporary one, kept after the run for inspection.
 pub fn temp_out_dir(example: &str) -> Result<PathBuf, String> {
     tempfile::Builder::new()

@@ -1,6 +1,7 @@
 //! hicra's integration tests: one binary, a module per area.
 
 mod cli;
+mod devices;
 mod diagnostics;
 mod eval_cli;
 mod experiment;

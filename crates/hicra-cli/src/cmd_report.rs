@@ -14,15 +14,16 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: ReportArgs) -> miette::Result<()> {
-    let (png, names) =
-        hicra_metrics::write_report(&args.dir).map_err(|e| miette::miette!("{e}"))?;
+    let report_error = |e: hicra_metrics::report::ReportError| miette::miette!("{e}");
+    let series = hicra_metrics::read_run_metrics(&args.dir).map_err(report_error)?;
+    let (png, names) = hicra_metrics::draw_report(&args.dir, &series).map_err(report_error)?;
     println!(
         "{} ({} charts: {})",
         png.display(),
         names.len(),
         names.join(", ")
     );
-    let html = hicra_metrics::write_html_report(&args.dir).map_err(|e| miette::miette!("{e}"))?;
+    let html = hicra_metrics::write_html_page(&args.dir, series).map_err(report_error)?;
     let mut parts = vec![format!("{} charts", html.charts)];
     if html.overlaid > 0 {
         parts.push(format!(

@@ -23,8 +23,8 @@ pub mod rollouts;
 mod sink;
 pub mod tfevents;
 
-pub use html::{HtmlReport, write_html_report};
-pub use report::{read_metrics, register_font, write_report};
+pub use html::{HtmlReport, write_html_page, write_html_report};
+pub use report::{draw_report, read_metrics, read_run_metrics, register_font, write_report};
 pub use rollouts::{RolloutSink, RolloutSinkConfig};
 pub use sink::{MetricsSink, MetricsSinkConfig};
 

@@ -45,8 +45,9 @@ pub enum ReportError {
     },
     #[error("{0} holds no metrics to plot")]
     Empty(PathBuf),
-    #[error("rollouts: {0}")]
-    Rollouts(String),
+    /// A rollout or mining file of the run could not be read (the message names it).
+    #[error("{0}")]
+    RunFile(String),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -97,14 +98,24 @@ pub fn read_metrics(path: &Path) -> Result<Series, ReportError> {
     Ok(series)
 }
 
-/// Writes `DIR/report.png`; returns its path and the metrics drawn.
-pub fn write_report(dir: &Path) -> Result<(PathBuf, Vec<String>), ReportError> {
+/// Reads `DIR/metrics.jsonl`, which must hold at least one metric.
+pub fn read_run_metrics(dir: &Path) -> Result<Series, ReportError> {
     let jsonl = dir.join("metrics.jsonl");
     let series = read_metrics(&jsonl)?;
-    let names = chart_order(&series);
-    if names.is_empty() {
+    if series.is_empty() {
         return Err(ReportError::Empty(jsonl));
     }
+    Ok(series)
+}
+
+/// Writes `DIR/report.png`; returns its path and the metrics drawn.
+pub fn write_report(dir: &Path) -> Result<(PathBuf, Vec<String>), ReportError> {
+    draw_report(dir, &read_run_metrics(dir)?)
+}
+
+/// Draws `series` (a run's metrics) as `DIR/report.png`; returns its path and the metrics drawn.
+pub fn draw_report(dir: &Path, series: &Series) -> Result<(PathBuf, Vec<String>), ReportError> {
+    let names = chart_order(series);
     register_font();
     let out = dir.join("report.png");
     let rows = names.len().div_ceil(COLUMNS);

@@ -10,14 +10,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use hicra_messages::RolloutRecord;
+use hicra_messages::{FinishReason, RolloutRecord};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::overlay::{Chart, charts};
 use crate::report::{ReportError, Series, main_curve_rank};
 use crate::rollouts::files::ROLLOUTS_DIR;
-use crate::rollouts::{read_rollouts, rollout_files};
+use crate::rollouts::{read_json_lines, read_rollouts, rollout_files};
 
 /// Records kept from one rollout file.
 pub const ROLLOUTS_PER_FILE: usize = 64;
@@ -65,7 +65,7 @@ pub struct PageRollout {
     pub reward: Option<f64>,
     pub correct: Option<bool>,
     pub answer: Option<String>,
-    pub finish: Option<String>,
+    pub finish: Option<FinishReason>,
     pub tokens: Vec<String>,
     pub ids: Vec<u32>,
     pub advantages: Vec<f64>,
@@ -95,10 +95,7 @@ impl PageRollout {
                     )
                 })
                 .collect(),
-            finish: r
-                .finish
-                .and_then(|f| serde_json::to_value(f).ok())
-                .and_then(|v| v.as_str().map(str::to_string)),
+            finish: r.finish,
             prompt_id: r.prompt_id,
             question: r.question,
             gold: r.gold,
@@ -122,7 +119,7 @@ pub fn gather(dir: &Path, series: Series) -> Result<PageData, ReportError> {
         charts: charts(&names, main_curve_rank),
         series,
         rollouts,
-        mined: read_json_lines(&dir.join("mined_grams.jsonl"))?,
+        mined: minings(&dir.join("mined_grams.jsonl"))?,
         left_out,
     })
 }
@@ -135,11 +132,11 @@ fn run_name(dir: &Path) -> String {
 }
 
 fn rollouts(dir: &Path) -> Result<(Vec<RolloutStep>, LeftOut), ReportError> {
-    let files = rollout_files(dir).map_err(rollout_error)?;
+    let files = rollout_files(dir).map_err(run_file_error)?;
     let mut left_out = LeftOut::default();
     let mut steps = Vec::new();
     for file in &files {
-        let mut records = read_rollouts(&file.path).map_err(rollout_error)?;
+        let mut records = read_rollouts(&file.path).map_err(run_file_error)?;
         let total = records.len();
         records.sort_by(|a, b| (&a.prompt_id, a.sample).cmp(&(&b.prompt_id, b.sample)));
         records.truncate(ROLLOUTS_PER_FILE);
@@ -169,29 +166,30 @@ fn rollouts(dir: &Path) -> Result<(Vec<RolloutStep>, LeftOut), ReportError> {
 /// Indices of `sizes` to keep so their sum stays within `budget`: all when they fit, else
 /// the most evenly spaced subset that fits (first and last first).
 pub fn spread_within(sizes: &[usize], budget: usize) -> BTreeSet<usize> {
-    let all: BTreeSet<usize> = (0..sizes.len()).collect();
-    if sizes.iter().sum::<usize>() <= budget {
-        return all;
+    let total: usize = sizes.iter().sum();
+    if total <= budget {
+        return (0..sizes.len()).collect();
     }
-    for count in (1..sizes.len()).rev() {
-        let picked: BTreeSet<usize> = (0..count)
-            .map(|k| {
-                if count == 1 {
-                    0
-                } else {
-                    k * (sizes.len() - 1) / (count - 1)
-                }
-            })
-            .collect();
-        if picked.iter().map(|&i| sizes[i]).sum::<usize>() <= budget {
-            return picked;
+    let spread = |count: usize| -> BTreeSet<usize> {
+        match count {
+            1 => BTreeSet::from([0]),
+            _ => (0..count)
+                .map(|k| k * (sizes.len() - 1) / (count - 1))
+                .collect(),
         }
-    }
-    BTreeSet::new()
+    };
+    // From as many as the mean size allows, plus one (spread files may be smaller than the
+    // mean), down to the first count that fits.
+    let first_guess = (budget * sizes.len() / total.max(1) + 1).min(sizes.len() - 1);
+    (1..=first_guess)
+        .rev()
+        .map(spread)
+        .find(|picked| picked.iter().map(|&i| sizes[i]).sum::<usize>() <= budget)
+        .unwrap_or_default()
 }
 
-fn rollout_error(e: crate::rollouts::RolloutFileError) -> ReportError {
-    ReportError::Rollouts(e.to_string())
+fn run_file_error(e: crate::rollouts::RolloutFileError) -> ReportError {
+    ReportError::RunFile(e.to_string())
 }
 
 fn read_json(path: &Path) -> Result<Option<Value>, ReportError> {
@@ -211,36 +209,10 @@ fn read_json(path: &Path) -> Result<Option<Value>, ReportError> {
     }
 }
 
-fn read_json_lines(path: &Path) -> Result<Vec<Value>, ReportError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(ReportError::Read {
-                path: path.into(),
-                source,
-            });
-        }
-    };
-    let mut values = Vec::new();
-    let count = text.lines().count();
-    for (index, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        match serde_json::from_str(line) {
-            Ok(value) => values.push(value),
-            // An interrupted run may leave its last line short.
-            Err(_) if index + 1 == count && !line.ends_with('}') => {}
-            Err(e) => {
-                return Err(ReportError::Parse {
-                    path: path.into(),
-                    line: index + 1,
-                    reason: e.to_string(),
-                });
-            }
-        }
+/// The lines `tagger.mined_grams` wrote, as they are (none when it did not run).
+fn minings(path: &Path) -> Result<Vec<Value>, ReportError> {
+    if !path.exists() {
+        return Ok(Vec::new());
     }
-    Ok(values)
+    read_json_lines(path, "a mining record").map_err(run_file_error)
 }

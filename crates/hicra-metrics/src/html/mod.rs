@@ -23,7 +23,7 @@ pub mod overlay;
 
 use std::path::{Path, PathBuf};
 
-use crate::report::{ReportError, read_metrics};
+use crate::report::{ReportError, Series, read_run_metrics};
 
 static TEMPLATE: &str = include_str!("../../assets/report/report.html");
 static STYLE: &str = include_str!("../../assets/report/report.css");
@@ -47,11 +47,12 @@ pub struct HtmlReport {
 
 /// Writes `DIR/report.html` from the run in `DIR` (at least its `metrics.jsonl`).
 pub fn write_html_report(dir: &Path) -> Result<HtmlReport, ReportError> {
-    let jsonl = dir.join("metrics.jsonl");
-    let series = read_metrics(&jsonl)?;
-    if series.is_empty() {
-        return Err(ReportError::Empty(jsonl));
-    }
+    write_html_page(dir, read_run_metrics(dir)?)
+}
+
+/// Writes `DIR/report.html` from `series` (the run's metrics, already read) and the rest of
+/// the run in `DIR`.
+pub fn write_html_page(dir: &Path, series: Series) -> Result<HtmlReport, ReportError> {
     let page = data::gather(dir, series)?;
     let report = HtmlReport {
         path: dir.join("report.html"),

@@ -8,6 +8,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use hicra_messages::RolloutRecord;
+use serde::de::DeserializeOwned;
 
 /// The folder of a run that holds its rollouts.
 pub const ROLLOUTS_DIR: &str = "rollouts";
@@ -20,10 +21,11 @@ pub enum RolloutFileError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}:{line}: not a rollout record: {reason}")]
+    #[error("{path}:{line}: not {what}: {reason}")]
     Parse {
         path: PathBuf,
         line: usize,
+        what: &'static str,
         reason: String,
     },
 }
@@ -76,9 +78,18 @@ pub fn rollout_files(dir: &Path) -> Result<Vec<RolloutFile>, RolloutFileError> {
     Ok(files)
 }
 
-/// The records of one JSON-lines file; a bad line is an error naming it (a last line cut
-/// short by an interrupted run is skipped).
+/// The records of one rollout file; see [`read_json_lines`].
 pub fn read_rollouts(path: &Path) -> Result<Vec<RolloutRecord>, RolloutFileError> {
+    read_json_lines(path, "a rollout record")
+}
+
+/// One value per non-empty line of a JSON-lines file a run writes; a bad line is an error
+/// naming it and `what` it should have been (a last line cut short by an interrupted run is
+/// skipped).
+pub fn read_json_lines<T: DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+) -> Result<Vec<T>, RolloutFileError> {
     let read_error = |source| RolloutFileError::Read {
         path: path.into(),
         source,
@@ -88,24 +99,25 @@ pub fn read_rollouts(path: &Path) -> Result<Vec<RolloutRecord>, RolloutFileError
         .lines()
         .collect::<Result<_, _>>()
         .map_err(read_error)?;
-    let mut records = Vec::with_capacity(lines.len());
+    let mut values = Vec::with_capacity(lines.len());
     for (index, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         match serde_json::from_str(line) {
-            Ok(record) => records.push(record),
+            Ok(value) => values.push(value),
             Err(_) if index + 1 == lines.len() && !line.ends_with('}') => break,
             Err(e) => {
                 return Err(RolloutFileError::Parse {
                     path: path.into(),
                     line: index + 1,
+                    what,
                     reason: e.to_string(),
                 });
             }
         }
     }
-    Ok(records)
+    Ok(values)
 }
 
 /// Every record under `path`: a rollout file, or a folder of them (a run's `rollouts/`, or a

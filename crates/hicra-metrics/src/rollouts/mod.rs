@@ -5,5 +5,7 @@
 pub mod files;
 pub mod sink;
 
-pub use files::{RolloutFile, RolloutFileError, read_all, read_rollouts, rollout_files};
+pub use files::{
+    RolloutFile, RolloutFileError, read_all, read_json_lines, read_rollouts, rollout_files,
+};
 pub use sink::{RolloutSink, RolloutSinkConfig};
