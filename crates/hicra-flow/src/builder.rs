@@ -96,12 +96,13 @@ impl PipelineBuilder {
             ..self.run
         };
         match plan(&spec, configs, false, &run, &mut items) {
-            Some((stages, edges, order)) if items.is_empty() => Ok(Pipeline {
+            Some((stages, edges, order, placement)) if items.is_empty() => Ok(Pipeline {
                 sources,
                 run,
                 stages,
                 edges,
                 order,
+                placement,
             }),
             _ => Err(Diagnostics { sources, items }),
         }

@@ -15,7 +15,7 @@ use crate::port::{Message, PortType, Ports};
 use crate::stage::Stopped;
 
 /// A message in flight: shared so that one output can feed several inputs without copies.
-pub(crate) type Envelope = Arc<dyn Any + Send + Sync>;
+pub type Envelope = Arc<dyn Any + Send + Sync>;
 
 /// Counters of one edge, readable while the graph runs and in the run report.
 #[derive(Debug, Default)]
@@ -219,6 +219,8 @@ pub struct StageContext {
     pub(crate) ports: Ports,
     pub(crate) inputs: BTreeMap<String, Receiver<Envelope>>,
     pub(crate) outputs: BTreeMap<String, Vec<EdgeSender>>,
+    pub(crate) world: crate::placement::World,
+    pub(crate) replica: Option<crate::remote::Replica>,
 }
 
 impl StageContext {
@@ -233,6 +235,22 @@ impl StageContext {
     /// This stage's seed, derived from the run seed and the stage id.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// The processes of the run (one unless launched with `mpirun`/`srun`).
+    pub fn world(&self) -> crate::placement::World {
+        self.world
+    }
+
+    /// This stage's place among its replicas, when `[run.placement]` puts it on several ranks.
+    pub fn replica(&self) -> Option<&crate::remote::Replica> {
+        self.replica.as_ref()
+    }
+
+    /// Whether this copy of the stage is the one that writes files and whose outputs go on
+    /// (always, unless it is a non-lead data-parallel replica).
+    pub fn is_lead(&self) -> bool {
+        self.replica.as_ref().is_none_or(|r| r.index == 0)
     }
 
     /// The run's output directory (created before stages start).

@@ -39,6 +39,8 @@ pub struct Pipeline {
     pub edges: Vec<Edge>,
     /// Stage indices in dataflow order (keep-latest edges ignored).
     pub order: Vec<usize>,
+    /// Which ranks run each stage (`[run.placement]`; all on rank 0 unless placed).
+    pub placement: crate::placement::Placement,
 }
 
 impl Pipeline {
@@ -90,12 +92,13 @@ impl Pipeline {
         };
         let planned = validate(registry, &spec, &run, &mut items);
         match planned {
-            Some((stages, edges, order)) if items.is_empty() => Ok(Pipeline {
+            Some((stages, edges, order, placement)) if items.is_empty() => Ok(Pipeline {
                 sources: loaded.sources,
                 run,
                 stages,
                 edges,
                 order,
+                placement,
             }),
             _ => Err(Diagnostics {
                 sources: loaded.sources,

@@ -24,6 +24,7 @@ pub trait ConfiguredStage: Send {
     fn ports(&self) -> Ports;
     fn check(&self, ctx: &BuildContext) -> Vec<Invalid>;
     fn endless(&self) -> bool;
+    fn replication(&self) -> crate::placement::Replication;
     fn build(self: Box<Self>, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError>;
 }
 
@@ -38,6 +39,10 @@ impl<C: StageConfig> ConfiguredStage for C {
 
     fn endless(&self) -> bool {
         StageConfig::endless(self)
+    }
+
+    fn replication(&self) -> crate::placement::Replication {
+        StageConfig::replication(self)
     }
 
     fn build(self: Box<Self>, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {

@@ -40,6 +40,13 @@ pub enum RunError {
     },
     #[error("interrupted")]
     Interrupted,
+    #[error(
+        "`run.placement` uses {processes} processes, but this one runs alone: launch it with \
+         `mpirun -np {processes} hicra run FILE` (or srun) from a build with `--features mpi`"
+    )]
+    NeedsCluster { processes: usize },
+    #[error("between processes: {0}")]
+    Transport(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

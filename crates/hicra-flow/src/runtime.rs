@@ -3,18 +3,18 @@
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
+use crossbeam_channel::{Receiver, Sender, select, unbounded};
 
 use crate::cancel::Cancel;
-use crate::io::{EdgeSender, EdgeStats, Envelope, StageContext};
+use crate::io::StageContext;
 use crate::pipeline::Pipeline;
-use crate::port::InputMode;
+use crate::remote::{Cluster, ImportEnd, Replica};
 use crate::report::{EdgeReport, RunError, RunReport, StageReport, StageStatus};
 use crate::stage::{BoxError, BuildContext, Stage, Stopped, derive_seed};
+use crate::wiring::Wiring;
 
 /// How long to wait, after cancelling, before naming the stages that have not stopped yet.
 const STRAGGLER_WARNING: Duration = Duration::from_secs(5);
@@ -30,17 +30,48 @@ impl Pipeline {
     /// Runs the graph to completion. Cancelling `cancel` (e.g. from a Ctrl-C handler) stops
     /// every stage promptly and makes the run return [`RunError::Interrupted`].
     pub fn run(self, cancel: &Cancel) -> Result<RunReport, RunError> {
+        self.run_on(cancel, None)
+    }
+
+    /// Runs this process's share of the graph: the stages `[run.placement]` puts on its rank,
+    /// with the edges that cross ranks carried by `cluster` (required when the placement
+    /// uses several ranks). Every rank calls this with the same pipeline.
+    pub fn run_on(
+        self,
+        cancel: &Cancel,
+        cluster: Option<&dyn Cluster>,
+    ) -> Result<RunReport, RunError> {
         let started = Instant::now();
+        let world = cluster.map(|c| c.world()).unwrap_or_default();
+        if self.placement.is_distributed() && cluster.is_none() {
+            return Err(RunError::NeedsCluster {
+                processes: self.placement.world.size.max(
+                    self.placement
+                        .ranks
+                        .iter()
+                        .flatten()
+                        .max()
+                        .map_or(1, |m| m + 1),
+                ),
+            });
+        }
         let out_dir = self.run.out_dir.clone();
         std::fs::create_dir_all(&out_dir).map_err(|source| RunError::OutDir {
             path: out_dir.clone(),
             source,
         })?;
-        let (mut inputs, mut outputs, edge_stats) = self.wire();
+        let mut wiring = self.wire(world.rank);
+        if let Some(cluster) = cluster {
+            check_carried(cluster, &wiring)?;
+        }
 
-        let mut built: Vec<Box<dyn Stage>> = Vec::with_capacity(self.stages.len());
+        let ids: Vec<String> = self.stages.iter().map(|s| s.id.clone()).collect();
+        let mut built: Vec<(usize, Box<dyn Stage>)> = Vec::with_capacity(self.stages.len());
         let mut meta = Vec::with_capacity(self.stages.len());
-        for stage in self.stages {
+        for (index, stage) in self.stages.into_iter().enumerate() {
+            if self.placement.replica_on(index, world.rank).is_none() {
+                continue;
+            }
             let ctx = BuildContext {
                 id: stage.id.clone(),
                 run: self.run.clone(),
@@ -61,29 +92,61 @@ impl Pipeline {
                 kind: stage.kind.clone(),
                 source,
             })?;
-            built.push(running);
+            built.push((index, running));
             meta.push((stage.id, stage.kind, stage.ports));
+        }
+        let consumer_done: BTreeMap<usize, Cancel> =
+            built.iter().map(|(i, _)| (*i, Cancel::new())).collect();
+        let mut transport = Vec::new();
+        if let Some(cluster) = cluster {
+            let failed = |source: BoxError| RunError::Transport(source.to_string());
+            for (edge, end) in wiring.exports.drain(..) {
+                transport.push(cluster.export(&edge, end, cancel.clone()).map_err(failed)?);
+            }
+            for import in wiring.imports.drain(..) {
+                let end = ImportEnd::new(
+                    import.sender,
+                    cancel.clone(),
+                    consumer_done[&import.to_stage].clone(),
+                );
+                transport.push(
+                    cluster
+                        .import(&import.edge, import.from_rank, end, cancel.clone())
+                        .map_err(failed)?,
+                );
+            }
         }
 
         let (done_tx, done_rx) = unbounded::<(usize, Outcome, Duration)>();
         let mut handles: Vec<JoinHandle<()>> = Vec::with_capacity(built.len());
-        for (index, (stage, (id, kind, ports))) in
+        for (slot, ((index, stage), (id, kind, ports))) in
             built.into_iter().zip(meta.iter().cloned()).enumerate()
         {
+            let replica = self.placement.replica_on(index, world.rank).and_then(|r| {
+                let count = self.placement.ranks[index].len();
+                (count > 1).then(|| Replica {
+                    index: r,
+                    count,
+                    collective: cluster.and_then(|c| c.collective(index)),
+                })
+            });
             let ctx = StageContext {
                 seed: derive_seed(self.run.seed, &id),
                 out_dir: out_dir.clone(),
                 cancel: cancel.clone(),
-                inputs: inputs.remove(&index).unwrap_or_default(),
-                outputs: outputs.remove(&index).unwrap_or_default(),
+                inputs: wiring.inputs.remove(&index).unwrap_or_default(),
+                outputs: wiring.outputs.remove(&index).unwrap_or_default(),
                 ports,
                 id: id.clone(),
                 kind: kind.clone(),
+                world,
+                replica,
             };
             let done = done_tx.clone();
+            let finished = consumer_done[&index].clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("stage:{id}"))
-                .spawn(move || run_stage(index, stage, ctx, &done));
+                .spawn(move || run_stage(slot, stage, ctx, &done, &finished));
             match spawned {
                 Ok(handle) => handles.push(handle),
                 Err(e) => {
@@ -94,10 +157,21 @@ impl Pipeline {
             }
         }
         drop(done_tx);
+        // outputs and inputs of stages not on this rank are not used here
+        drop(wiring.outputs);
+        drop(wiring.inputs);
 
-        let (statuses, first_error) = supervise(&done_rx, cancel, &meta);
+        let (statuses, mut first_error) = supervise(&done_rx, cancel, &meta);
         for handle in handles {
             let _ = handle.join();
+        }
+        for thread in transport {
+            let outcome = thread
+                .join()
+                .unwrap_or_else(|p| Err(panic_message(p.as_ref())));
+            if let (Err(message), None) = (outcome, &first_error) {
+                first_error = Some(RunError::Transport(message));
+            }
         }
         if let Some(error) = first_error {
             return Err(error);
@@ -115,10 +189,14 @@ impl Pipeline {
         let edges = self
             .edges
             .iter()
-            .zip(edge_stats)
-            .map(|(e, stats)| {
-                EdgeReport::new(&meta[e.from_stage].0, e, &meta[e.to_stage].0, &stats)
+            .zip(wiring.stats)
+            .filter(|(e, _)| {
+                self.placement
+                    .sending_ranks(e.from_stage)
+                    .contains(&world.rank)
+                    || self.placement.ranks[e.to_stage].contains(&world.rank)
             })
+            .map(|(e, stats)| EdgeReport::new(&ids[e.from_stage], e, &ids[e.to_stage], &stats))
             .collect();
         Ok(RunReport {
             wall: started.elapsed(),
@@ -126,56 +204,28 @@ impl Pipeline {
             edges,
         })
     }
+}
 
-    /// Creates one channel per connected input and one sender per edge.
-    #[allow(clippy::type_complexity)]
-    fn wire(
-        &self,
-    ) -> (
-        BTreeMap<usize, BTreeMap<String, Receiver<Envelope>>>,
-        BTreeMap<usize, BTreeMap<String, Vec<EdgeSender>>>,
-        Vec<Arc<EdgeStats>>,
-    ) {
-        let mut channels: BTreeMap<(usize, String), (Sender<Envelope>, Receiver<Envelope>)> =
-            BTreeMap::new();
-        for e in &self.edges {
-            let key = (e.to_stage, e.to_port.clone());
-            if !channels.contains_key(&key) {
-                let capacity = self
-                    .edges
-                    .iter()
-                    .filter(|o| o.to_stage == e.to_stage && o.to_port == e.to_port)
-                    .map(|o| o.capacity)
-                    .max()
-                    .unwrap_or(1);
-                channels.insert(key, bounded(capacity));
-            }
-        }
-        let mut outputs: BTreeMap<usize, BTreeMap<String, Vec<EdgeSender>>> = BTreeMap::new();
-        let mut stats = Vec::with_capacity(self.edges.len());
-        for e in &self.edges {
-            let (tx, rx) = &channels[&(e.to_stage, e.to_port.clone())];
-            let edge_stats = Arc::new(EdgeStats::default());
-            stats.push(edge_stats.clone());
-            let drain = (e.mode == InputMode::Latest).then(|| rx.clone());
-            let sender = EdgeSender {
-                tx: tx.clone(),
-                drain,
-                stats: edge_stats,
-            };
-            outputs
-                .entry(e.from_stage)
-                .or_default()
-                .entry(e.from_port.clone())
-                .or_default()
-                .push(sender);
-        }
-        let mut inputs: BTreeMap<usize, BTreeMap<String, Receiver<Envelope>>> = BTreeMap::new();
-        for ((stage, port), (_tx, rx)) in channels {
-            inputs.entry(stage).or_default().insert(port, rx);
-        }
-        (inputs, outputs, stats)
+/// Every edge that crosses ranks must carry a type the transport can encode.
+fn check_carried(cluster: &dyn Cluster, wiring: &Wiring) -> Result<(), RunError> {
+    let edges = wiring
+        .exports
+        .iter()
+        .map(|(e, _)| e)
+        .chain(wiring.imports.iter().map(|i| &i.edge));
+    let mut refused: Vec<String> = edges
+        .filter(|e| !cluster.can_carry(&e.ty))
+        .map(|e| format!("{} ({:?})", e.name, e.ty))
+        .collect();
+    refused.dedup();
+    if refused.is_empty() {
+        return Ok(());
     }
+    Err(RunError::Transport(format!(
+        "these edges cross ranks but their messages cannot be sent between processes: {}; \
+         place both ends of each on the same rank",
+        refused.join(", ")
+    )))
 }
 
 fn run_stage(
@@ -183,6 +233,7 @@ fn run_stage(
     stage: Box<dyn Stage>,
     mut ctx: StageContext,
     done: &Sender<(usize, Outcome, Duration)>,
+    finished: &Cancel,
 ) {
     let span = tracing::info_span!("stage", id = %ctx.id, kind = %ctx.kind);
     let _entered = span.enter();
@@ -192,6 +243,7 @@ fn run_stage(
     let cancelled = ctx.cancel.is_cancelled();
     // Dropping the context closes this stage's outputs: downstream sees end-of-stream.
     drop(ctx);
+    finished.cancel();
     let outcome = match result {
         Ok(Ok(())) => Outcome::Finished,
         Ok(Err(e)) if e.is::<Stopped>() || cancelled => Outcome::Stopped,

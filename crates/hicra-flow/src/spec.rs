@@ -80,6 +80,8 @@ pub struct StageSpec {
 pub struct PipelineSpec {
     pub run: RunTable,
     pub stages: Vec<StageSpec>,
+    /// `[run.placement]`: which ranks run which stage (empty: everything on rank 0).
+    pub placement: Vec<crate::placement::PlacementEntry>,
 }
 
 const TOP_LEVEL_KEYS: [&str; 3] = ["run", "stages", "extends"];
@@ -103,11 +105,19 @@ pub fn read_spec(root: &Value, diags: &mut Vec<Diagnostic>) -> PipelineSpec {
             );
         }
     }
+    let mut placement = Vec::new();
     let run = match table.get("run") {
-        Some(v) => from_value::<RunTable>(v).unwrap_or_else(|e| {
-            diags.push(de_diagnostic(e, v));
-            RunTable::default()
-        }),
+        Some(v) => {
+            // `placement` is read with its spans; the rest of the table by serde
+            let mut v = v.clone();
+            if let Some((_, value)) = v.as_table_mut().and_then(|t| t.remove("placement")) {
+                placement = crate::placement::read_entries(&value, diags);
+            }
+            from_value::<RunTable>(&v).unwrap_or_else(|e| {
+                diags.push(de_diagnostic(e, &v));
+                RunTable::default()
+            })
+        }
         None => RunTable::default(),
     };
     let mut stages = Vec::new();
@@ -125,7 +135,11 @@ pub fn read_spec(root: &Value, diags: &mut Vec<Diagnostic>) -> PipelineSpec {
             }
         }
     }
-    PipelineSpec { run, stages }
+    PipelineSpec {
+        run,
+        stages,
+        placement,
+    }
 }
 
 fn read_stage(id: &Key, value: &Value, diags: &mut Vec<Diagnostic>) -> Option<StageSpec> {

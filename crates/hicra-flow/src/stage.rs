@@ -127,6 +127,13 @@ pub trait StageConfig: DeserializeOwned + std::fmt::Debug + Send + 'static {
         false
     }
 
+    /// How copies of this stage on several ranks (`[run.placement]`) share the work; a stage
+    /// that cannot be replicated keeps the default, and validation refuses placing it on more
+    /// than one rank.
+    fn replication(&self) -> crate::placement::Replication {
+        crate::placement::Replication::Single
+    }
+
     /// Builds the running stage (refusing, too, what [`check`](Self::check) refuses: see
     /// [`refuse`]).
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError>;

@@ -192,6 +192,7 @@ impl StageHarness {
         let pipeline = Pipeline {
             sources: Sources::default(),
             run: self.run,
+            placement: crate::placement::Placement::single(stages.len()),
             stages,
             edges,
             order,
@@ -243,6 +244,10 @@ impl<S: Stage> ConfiguredStage for Prebuilt<S> {
 
     fn endless(&self) -> bool {
         false
+    }
+
+    fn replication(&self) -> crate::placement::Replication {
+        crate::placement::Replication::Single
     }
 
     fn build(self: Box<Self>, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
