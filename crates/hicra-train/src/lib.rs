@@ -26,6 +26,7 @@ pub mod checkpoint;
 pub mod clip;
 pub mod codec;
 pub mod dynamic_sampling;
+pub mod flat;
 pub mod importance;
 pub mod learner;
 pub mod loss;
@@ -37,6 +38,7 @@ pub mod sampler;
 pub mod schedule;
 pub mod sft;
 pub mod trained;
+pub mod wire;
 
 pub use codec::TextCodec;
 pub use learner::LearnerConfig;

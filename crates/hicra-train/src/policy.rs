@@ -131,6 +131,8 @@ pub struct PolicyUpdate {
     pub version: u64,
     pub model: Mutex<Llama<RuntimeBackend>>,
     pub codec: Arc<TextCodec>,
+    /// The architecture (what a process receiving these weights builds its model from).
+    pub config: ModelConfig,
 }
 
 impl Clone for PolicyUpdate {
@@ -139,6 +141,7 @@ impl Clone for PolicyUpdate {
             version: self.version,
             model: Mutex::new(self.model()),
             codec: self.codec.clone(),
+            config: self.config.clone(),
         }
     }
 }

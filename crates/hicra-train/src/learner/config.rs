@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use burn::module::AutodiffModule;
 use burn::optim::AdamWConfig;
-use hicra_flow::{BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, refuse};
+use hicra_flow::{BoxError, BuildContext, Invalid, Ports, Replication, Stage, StageConfig, refuse};
 use hicra_messages::{MetricsRecord, Prompt, RolloutBatch};
 use hicra_model::{DeviceSpec, Llama, Precision, RuntimeAutodiff};
 use serde::Deserialize;
@@ -95,6 +95,9 @@ pub struct LearnerConfig {
     pub checkpoint_every: u64,
     /// Checkpoints kept in `RUN/checkpoints/` (0 = all).
     pub keep_checkpoints: usize,
+    /// Data-parallel replicas (`[run.placement] learner = "0-1"`): compare a checksum of
+    /// every replica's weights every this many steps and stop on a difference (0 = never).
+    pub replica_checksum_every: u64,
 }
 
 impl Default for LearnerConfig {
@@ -127,6 +130,7 @@ impl Default for LearnerConfig {
             sft: SftConfig::default(),
             checkpoint_every: 50,
             keep_checkpoints: 3,
+            replica_checksum_every: 10,
         }
     }
 }
@@ -162,6 +166,7 @@ epochs = 1
 max_consecutive_skips = 3
 checkpoint_every = 50
 keep_checkpoints = 3
+replica_checksum_every = 10   # data-parallel replicas only
 device = "cpu"
 dtype = "f32"
 model = { hidden_size = 64, intermediate_size = 128, num_layers = 2, num_heads = 4, num_kv_heads = 2, max_seq_len = 64, rope_theta = 10000.0 }
@@ -180,6 +185,11 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
                 "the policy after each update (version 0 = initial)",
             )
             .output::<MetricsRecord>("metrics", "per-step training figures with the batch's own")
+    }
+
+    /// Data-parallel: each replica scores a shard of every mini-batch, gradients are summed.
+    fn replication(&self) -> Replication {
+        Replication::Mirror
     }
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
@@ -262,7 +272,7 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
         let seed = self.init_seed.unwrap_or_else(|| ctx.stage_seed());
         let device = self.device.open()?;
         self.dtype.check(self.device, &device)?;
-        let (model, _, codec) = self.model.build(seed, &device)?;
+        let (model, model_config, codec) = self.model.build(seed, &device)?;
         let model = model.computing_in(self.dtype);
         let codec = Arc::new(codec);
         let optim = AdamWConfig::new()
@@ -273,12 +283,14 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
             model: None,
             optim,
             codec,
+            model_config,
             reference: None,
             seed: ctx.stage_seed(),
             step: 0,
             skips: 0,
             run_dir: ctx.run.out_dir.clone(),
             resumed: false,
+            replicas: None,
         };
         match &ctx.run.resume {
             None => learner.model = Some(model),

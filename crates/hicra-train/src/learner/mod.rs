@@ -8,6 +8,7 @@
 //! NaN/inf).
 
 mod config;
+mod replicas;
 mod step;
 mod update;
 
@@ -31,6 +32,8 @@ pub struct Learner<O> {
     model: Option<Llama<RuntimeAutodiff>>,
     optim: O,
     codec: Arc<TextCodec>,
+    /// The policy's architecture, sent with its weights.
+    model_config: hicra_model::ModelConfig,
     reference: Option<Llama<RuntimeBackend>>,
     /// The stage seed: mini-batch shuffles derive from it and the step.
     seed: u64,
@@ -39,13 +42,16 @@ pub struct Learner<O> {
     run_dir: std::path::PathBuf,
     /// Started from a checkpoint: no warm-up, the reference came with it.
     resumed: bool,
+    /// Data-parallel replicas: this one's place and their collective.
+    replicas: Option<replicas::Replicas>,
 }
 
 impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
     /// Writes a checkpoint after `self.step` steps when one is due (or `force`d).
     fn checkpoint(&self, ctx: &StageContext, force: bool) -> Result<(), BoxError> {
         let every = self.config.checkpoint_every;
-        let due = every > 0 && self.step > 0 && (force || self.step % every == 0);
+        // replicas hold the same weights: the lead writes them
+        let due = every > 0 && self.step > 0 && (force || self.step % every == 0) && ctx.is_lead();
         if !due {
             return Ok(());
         }
@@ -81,11 +87,39 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
             .expect("the model is only taken during an update")
     }
 
+    /// Under `mpirun`: the world size, and for replicas the collectives' bytes and time; the
+    /// replicas' weights are compared when a check is due.
+    fn distributed_figures(&mut self, ctx: &StageContext, m: &mut Metrics) -> Result<(), BoxError> {
+        let world = ctx.world();
+        if world.size > 1 {
+            m.insert("distributed/world_size".into(), world.size as f64);
+        }
+        let every = self.config.replica_checksum_every;
+        let Some(mut replicas) = self.replicas.take() else {
+            return Ok(());
+        };
+        let checked = if every > 0 && self.step % every == 0 {
+            replicas.check_identical(self.model(), self.step)
+        } else {
+            Ok(())
+        };
+        m.insert("distributed/learner_replicas".into(), replicas.count as f64);
+        let (mib, secs) = replicas.since_last();
+        m.insert("distributed/collective_mib".into(), mib);
+        m.insert("timing/collective_secs".into(), secs);
+        self.replicas = Some(replicas);
+        Ok(checked?)
+    }
+
     fn publish(&self, out: &Outbox<PolicyUpdate>) -> Result<(), hicra_flow::Stopped> {
+        if !out.is_connected() {
+            return Ok(());
+        }
         let update = PolicyUpdate {
             version: self.step,
             model: Mutex::new(self.model().valid()),
             codec: self.codec.clone(),
+            config: self.model_config.clone(),
         };
         out.send(update)
     }
@@ -117,6 +151,20 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
         let sft = ctx.input::<Prompt>("sft");
         let weights = ctx.output::<PolicyUpdate>("weights");
         let metrics = ctx.output::<MetricsRecord>("metrics");
+        self.replicas = ctx.replica().and_then(|r| {
+            Some(replicas::Replicas {
+                index: r.index,
+                count: r.count,
+                collective: r.collective.clone()?,
+                secs: 0.0,
+                reported: (0, 0.0),
+            })
+        });
+        if ctx.replica().is_some() && self.replicas.is_none() {
+            return Err(
+                "learner replicas need a collective (run under mpirun with --features mpi)".into(),
+            );
+        }
         if self.config.sft.steps > 0 && !self.resumed {
             let model = self.model.take().expect("model present");
             let (model, figures) = sft_warmup(model, &self.codec, &sft, &self.config.sft, ctx)?;
@@ -128,6 +176,12 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
             })?;
         }
         drop(sft);
+        if let Some(mut replicas) = self.replicas.take() {
+            // every replica starts from the lead's weights (its warm-up, its checkpoint)
+            let model = self.model.take().expect("model present");
+            self.model = Some(replicas.adopt_lead(model));
+            self.replicas = Some(replicas);
+        }
         if self.config.kl_coef > 0.0 && self.reference.is_none() {
             self.reference = Some(self.model().valid());
         }
@@ -138,6 +192,7 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
             let mut values = batch.metrics.clone();
             values.extend(self.train(&batch)?);
             values.insert("policy_version".into(), batch.policy_version as f64);
+            self.distributed_figures(ctx, &mut values)?;
             metrics.send(MetricsRecord {
                 step: batch.step,
                 source: ctx.id().into(),

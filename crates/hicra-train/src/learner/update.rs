@@ -13,12 +13,14 @@ use hicra_messages::{Metrics, Rollout};
 use hicra_model::{Entropies, Llama, RuntimeAutodiff, score_tempered, score_tempered_with};
 
 use super::Learner;
+use super::replicas::{ShardSums, shard};
 use super::step::padded;
 use crate::clip::clip_global_norm;
 use crate::loss::{SurrogateInputs, SurrogateOptions, surrogate, token_weights};
 use crate::micro_batch::plan_micro_batches;
 
 /// A rollout of a mini-batch with its `old` log-probs and optional importance weights.
+#[derive(Clone, Copy)]
 pub(super) struct Item<'a> {
     pub rollout: &'a Rollout,
     pub old: &'a [f32],
@@ -96,13 +98,26 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
             .iter()
             .map(|i| i.rollout.prompt_tokens.len() + i.rollout.len())
             .collect();
+        // data-parallel replicas score their shard only (the weights stay the mini-batch's)
+        let shard: Vec<Item> = match &self.replicas {
+            Some(r) => shard(&lengths, r.index, r.count)
+                .into_iter()
+                .map(|i| items[i])
+                .collect(),
+            None => items.to_vec(),
+        };
+        let lengths: Vec<usize> = shard
+            .iter()
+            .map(|i| i.rollout.prompt_tokens.len() + i.rollout.len())
+            .collect();
         let plan = plan_micro_batches(
             &lengths,
             self.config.micro_batch_size,
             self.config.micro_batch_tokens,
         );
+        let mut non_finite = false;
         for range in plan {
-            let chunk = &items[range];
+            let chunk = &shard[range];
             let pairs: Vec<(&[u32], &[u32])> = chunk
                 .iter()
                 .map(|i| {
@@ -179,14 +194,32 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
             }
             let loss_value = f64::from(out.loss.clone().into_scalar());
             if !loss_value.is_finite() {
-                self.skipped_update(totals, "loss");
-                return;
+                non_finite = true;
+                break;
             }
             loss_sum += loss_value;
             let grads = GradientsParams::from_grads(out.loss.backward(), self.model());
             accumulator.accumulate(self.model(), grads);
         }
         let mut grads = accumulator.grads();
+        if let Some(mut replicas) = self.replicas.take() {
+            let sums = ShardSums {
+                loss: loss_sum,
+                clipped,
+                kl: kl_sum,
+                non_finite: f64::from(u8::from(non_finite)),
+                gap,
+            };
+            let (summed, sums) = replicas.reduce(self.model(), &grads, sums);
+            self.replicas = Some(replicas);
+            grads = summed;
+            (loss_sum, clipped, kl_sum, gap) = (sums.loss, sums.clipped, sums.kl, sums.gap);
+            non_finite = sums.non_finite > 0.0;
+        }
+        if non_finite {
+            self.skipped_update(totals, "loss");
+            return;
+        }
         let norm =
             clip_global_norm::<RuntimeAutodiff, _>(self.model(), &mut grads, self.config.grad_clip);
         if !norm.is_finite() {

@@ -38,6 +38,7 @@ fn update(version: u64) -> PolicyUpdate {
         version,
         model: Mutex::new(Llama::init(&config, 5, &cpu())),
         codec: Arc::new(TextCodec::Chars(tokenizer)),
+        config,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The sampler's TOML table, its defaults and documented example, and `build`: the checks on
 //! the sampling parameters, the device opened and its precision checked.
 
-use hicra_flow::{BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, refuse};
+use hicra_flow::{BoxError, BuildContext, Invalid, Ports, Replication, Stage, StageConfig, refuse};
 use hicra_messages::{Prompt, RolloutBatch};
 use hicra_model::{DeviceSpec, Precision};
 use serde::Deserialize;
@@ -94,6 +94,16 @@ eval_every = 0
 device = "cpu"
 dtype = "f32"
 "#;
+
+    /// Training samplers replicate: each replica takes whole groups of prompts and its own
+    /// steps (replica r of n samples the steps s with s mod n = r). An evaluator does not.
+    fn replication(&self) -> Replication {
+        if self.eval_every > 0 {
+            Replication::Single
+        } else {
+            Replication::Share
+        }
+    }
 
     fn ports(&self) -> Ports {
         let ports = Ports::new().input::<Prompt>("prompts", "prompts to answer");

@@ -121,6 +121,9 @@ impl Sampler {
 
     /// Discards the prompts of `batches` generation batches a resumed run already used.
     fn skip_prompts(&self, prompts: &Inbox<Prompt>, batches: u64) -> StageResult {
+        if batches == 0 {
+            return Ok(());
+        }
         let replayed = batches * self.config.prompts_per_step as u64;
         for _ in 0..replayed {
             if prompts.recv().is_none() {
@@ -134,15 +137,23 @@ impl Sampler {
         Ok(())
     }
 
+    /// Samples steps `first_step..steps`; replica `r` of `n` takes those with `s % n == r`
+    /// (the replicas share one prompt stream, whole groups each).
     fn run_training(
         &mut self,
         prompts: Inbox<Prompt>,
         weights: Latest<PolicyUpdate>,
         out: &hicra_flow::Outbox<RolloutBatch>,
+        (replica, replicas): (u64, u64),
     ) -> StageResult {
         let steps = self.config.steps;
-        self.skip_prompts(&prompts, self.first_step)?;
-        for step in (self.first_step..).take_while(|s| steps == 0 || *s < steps) {
+        let mine = move |s: &u64| s % replicas == replica;
+        let replayed = (0..self.first_step).filter(mine).count() as u64;
+        self.skip_prompts(&prompts, replayed)?;
+        let todo = (self.first_step..)
+            .take_while(|s| steps == 0 || *s < steps)
+            .filter(mine);
+        for step in todo {
             let batch: Vec<Arc<Prompt>> = (0..self.config.prompts_per_step)
                 .map_while(|_| prompts.recv())
                 .collect();
@@ -211,6 +222,16 @@ impl Stage for Sampler {
             );
         }
         let demand = ctx.latest::<SampleDemand>("demand");
+        let replica = ctx
+            .replica()
+            .map_or((0, 1), |r| (r.index as u64, r.count as u64));
+        if demand.is_connected() && replica.1 > 1 {
+            return Err(
+                "sampler replicas do not take a dynamic-sampling `demand` input yet; \
+                        place this sampler on one rank"
+                    .into(),
+            );
+        }
         if demand.is_connected() {
             if self.config.steps > 0 {
                 return Err(
@@ -221,7 +242,7 @@ impl Stage for Sampler {
             }
             self.run_on_demand(prompts, weights, demand, &out)
         } else {
-            self.run_training(prompts, weights, &out)
+            self.run_training(prompts, weights, &out, replica)
         }
     }
 }

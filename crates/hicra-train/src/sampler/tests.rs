@@ -14,9 +14,9 @@ use hicra_model::{CharTokenizer, Llama, ModelConfig, RuntimeBackend, cpu};
 
 const ALPHABET: &str = "abc 0123\n";
 
-fn policy(version: u64) -> (Llama<RuntimeBackend>, Arc<TextCodec>) {
+fn model_config() -> ModelConfig {
     let tokenizer = CharTokenizer::new(ALPHABET);
-    let config = ModelConfig {
+    ModelConfig {
         vocab_size: tokenizer.vocab_size(),
         hidden_size: 16,
         intermediate_size: 32,
@@ -28,7 +28,12 @@ fn policy(version: u64) -> (Llama<RuntimeBackend>, Arc<TextCodec>) {
         max_seq_len: 24,
         tie_word_embeddings: true,
         attention_bias: false,
-    };
+    }
+}
+
+fn policy(version: u64) -> (Llama<RuntimeBackend>, Arc<TextCodec>) {
+    let tokenizer = CharTokenizer::new(ALPHABET);
+    let config = model_config();
     // every version has different weights, so batches tell which version drew them
     (
         Llama::init(&config, 100 + version, &cpu()),
@@ -42,6 +47,7 @@ fn update(version: u64) -> PolicyUpdate {
         version,
         model: Mutex::new(model),
         codec,
+        config: model_config(),
     }
 }
 

@@ -1,0 +1,205 @@
+//! [`PolicyUpdate`] as bytes, for a weights edge between processes: a JSON header (version,
+//! architecture and, the first time on an edge, the text codec: the alphabet, or the
+//! tokenizer.json, special tokens and chat template of a checkpoint) followed by the
+//! parameters as little-endian `f32` in [`crate::flat`] order. Never a pointer: the receiver
+//! builds its own model of that architecture and loads the values into it.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use hicra_model::{CharTokenizer, CheckpointInfo, Device, Llama, ModelConfig, RuntimeBackend};
+use hicra_pretrained::{ChatTemplate, LlamaConfig, SpecialTokens, Tokenizer};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::TextCodec;
+use crate::flat;
+use crate::policy::PolicyUpdate;
+
+#[derive(Serialize, Deserialize)]
+enum CodecWire {
+    Chars {
+        alphabet: String,
+    },
+    Pretrained {
+        config: LlamaConfig,
+        tokenizer_json: String,
+        special: SpecialTokens,
+        chat_template: Option<String>,
+        dtypes: BTreeMap<String, usize>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    version: u64,
+    config: ModelConfig,
+    codec: Option<CodecWire>,
+    values: usize,
+}
+
+fn codec_wire(codec: &TextCodec) -> Result<CodecWire, String> {
+    Ok(match codec {
+        TextCodec::Chars(t) => CodecWire::Chars {
+            alphabet: t.alphabet().iter().collect(),
+        },
+        TextCodec::Pretrained(info) => CodecWire::Pretrained {
+            config: info.config.clone(),
+            tokenizer_json: info
+                .tokenizer
+                .inner()
+                .to_string(false)
+                .map_err(|e| format!("writing the tokenizer: {e}"))?,
+            special: info.tokenizer.special_tokens().clone(),
+            chat_template: info
+                .chat_template_jinja
+                .clone()
+                .or_else(|| Some(info.chat_template.to_jinja())),
+            dtypes: info.dtypes.clone(),
+        },
+    })
+}
+
+fn codec_from(wire: CodecWire) -> Result<TextCodec, String> {
+    Ok(match wire {
+        CodecWire::Chars { alphabet } => TextCodec::Chars(CharTokenizer::new(&alphabet)),
+        CodecWire::Pretrained {
+            config,
+            tokenizer_json,
+            special,
+            chat_template,
+            dtypes,
+        } => {
+            let inner = tokenizers::Tokenizer::from_str(&tokenizer_json)
+                .map_err(|e| format!("reading the tokenizer: {e}"))?;
+            let tokenizer = Tokenizer::new(inner, special).map_err(|e| e.to_string())?;
+            TextCodec::Pretrained(Box::new(CheckpointInfo {
+                config,
+                tokenizer,
+                chat_template: ChatTemplate::of_checkpoint(chat_template.as_deref()),
+                chat_template_jinja: chat_template,
+                dtypes,
+            }))
+        }
+    })
+}
+
+/// The bytes of `update`; `with_codec` includes its text codec (needed once per edge).
+pub fn encode_update(update: &PolicyUpdate, with_codec: bool) -> Result<Vec<u8>, String> {
+    let values = flat::parameters(&update.model());
+    let header = Header {
+        version: update.version,
+        config: update.config.clone(),
+        codec: with_codec.then(|| codec_wire(&update.codec)).transpose()?,
+        values: values.len(),
+    };
+    let json = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(8 + json.len() + 4 * values.len());
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    Ok(out)
+}
+
+/// Rebuilds updates on the receiving process, keeping the codec the first one brought.
+pub struct UpdateDecoder {
+    codec: Option<Arc<TextCodec>>,
+    device: Device,
+}
+
+impl UpdateDecoder {
+    /// Models are built on `device` (the receiving sampler moves them to its own).
+    pub fn new(device: Device) -> Self {
+        Self {
+            codec: None,
+            device,
+        }
+    }
+
+    pub fn decode(&mut self, bytes: &[u8]) -> Result<PolicyUpdate, String> {
+        let bad = |what: &str| format!("a weights message {what}");
+        let len = u64::from_le_bytes(
+            bytes
+                .get(..8)
+                .ok_or_else(|| bad("shorter than its header"))?
+                .try_into()
+                .expect("8 bytes"),
+        ) as usize;
+        let json = bytes
+            .get(8..8 + len)
+            .ok_or_else(|| bad("cut inside its header"))?;
+        let header: Header =
+            serde_json::from_slice(json).map_err(|e| bad(&format!("with a bad header: {e}")))?;
+        let body = &bytes[8 + len..];
+        if body.len() != 4 * header.values {
+            return Err(bad(&format!(
+                "of {} bytes for {} values",
+                body.len(),
+                header.values
+            )));
+        }
+        if let Some(codec) = header.codec {
+            self.codec = Some(Arc::new(codec_from(codec)?));
+        }
+        let codec = self
+            .codec
+            .clone()
+            .ok_or_else(|| bad("arrived before the one with the tokenizer"))?;
+        let values: Vec<f32> = body
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        header.config.validate()?;
+        let model = Llama::<RuntimeBackend>::init(&header.config, 0, &self.device);
+        let model = flat::load_parameters(model, &values)?;
+        Ok(PolicyUpdate {
+            version: header.version,
+            model: Mutex::new(model),
+            codec,
+            config: header.config,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_crosses_as_bytes_and_the_codec_is_kept() {
+        let config = crate::PolicyModelConfig::default();
+        let device = Device::default();
+        let (model, model_config, codec) = config.build(3, &device).unwrap();
+        let update = PolicyUpdate {
+            version: 7,
+            model: Mutex::new(burn::module::AutodiffModule::valid(&model)),
+            codec: Arc::new(codec),
+            config: model_config,
+        };
+        let mut decoder = UpdateDecoder::new(device);
+        let early = decoder.decode(&encode_update(&update, false).unwrap());
+        assert!(early.is_err_and(|e| e.contains("before the one with the tokenizer")));
+        let first = decoder
+            .decode(&encode_update(&update, true).unwrap())
+            .unwrap();
+        let again = decoder
+            .decode(&encode_update(&update, false).unwrap())
+            .unwrap();
+        for got in [first, again] {
+            assert_eq!(got.version, 7);
+            assert_eq!(
+                flat::parameters(&got.model()),
+                flat::parameters(&update.model())
+            );
+            assert_eq!(
+                got.codec.encode_response("1 2").unwrap(),
+                update.codec.encode_response("1 2").unwrap()
+            );
+        }
+        let bytes = encode_update(&update, true).unwrap();
+        assert!(decoder.decode(&bytes[..bytes.len() - 3]).is_err());
+        assert!(decoder.decode(&bytes[..5]).is_err());
+    }
+}
