@@ -3,6 +3,8 @@
 mod cli;
 mod devices;
 mod diagnostics;
+#[cfg(feature = "mpi")]
+mod distributed;
 mod eval_cli;
 mod experiment;
 mod export_cli;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{hicra, text};
 
-fn pipelines() -> Vec<PathBuf> {
+pub(crate) fn pipelines() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -22,7 +22,7 @@ const SAMPLES: &str = "crates/hicra-tasks/tests/fixtures";
 
 /// `--set` overrides that shrink a pipeline to a smoke run, chosen by each stage's kind (read
 /// from the merged document, so stages inherited through `extends` count too).
-fn smoke_overrides(file: &Path) -> Vec<String> {
+pub(crate) fn smoke_overrides(file: &Path) -> Vec<String> {
     use hicra::flow::value::ValueKind;
     let loaded = hicra::flow::load::load(&[file.to_path_buf()], &[])
         .unwrap_or_else(|(_, d)| panic!("{d:?}"));
@@ -104,6 +104,14 @@ fn smoke_overrides(file: &Path) -> Vec<String> {
     sets
 }
 
+/// Whether `path` places stages on several processes (`[run.placement]`): it runs under
+/// `mpirun` only (tests/integration/distributed.rs).
+pub(crate) fn placed(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .contains("[run.placement]")
+}
+
 /// Runs `path` shrunk by [`smoke_overrides`] plus `extra` overrides, into a fresh directory.
 pub(crate) fn smoke_run(path: &Path, extra: &[&str]) -> (std::process::Output, tempfile::TempDir) {
     let out_dir = tempfile::tempdir().unwrap();
@@ -133,8 +141,14 @@ fn every_pipeline_validates() {
         {
             args.extend(["--set".to_string(), set]);
         }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = hicra(&args);
+        // a placed pipeline validates against the world size it is launched with
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hicra"))
+            .args(&args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", "1")
+            .env("HICRA_WORLD_SIZE", if placed(&path) { "8" } else { "1" })
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "{}:\n{}",
@@ -146,7 +160,7 @@ fn every_pipeline_validates() {
 
 #[test]
 fn every_pipeline_runs_two_steps_with_a_tiny_model() {
-    for path in pipelines() {
+    for path in pipelines().into_iter().filter(|p| !placed(p)) {
         let (out, out_dir) = smoke_run(&path, &[]);
         assert!(
             out.status.success(),

@@ -63,9 +63,21 @@ pub fn run(registry: &Registry, mut args: RunArgs) -> miette::Result<()> {
         tracing::info!(checkpoint = %point.dir.display(), step = point.step, "resuming");
     }
     pipeline.run.resume = resume;
-    save_invocation(&pipeline.run.out_dir, &args.pipeline)?;
+    let world = pipeline.placement.world;
+    if world.rank == 0 {
+        save_invocation(&pipeline.run.out_dir, &args.pipeline)?;
+    }
     let cancel = interrupt_token();
     tracing::info!(stages = pipeline.stages.len(), out_dir = %pipeline.run.out_dir.display(), "running");
+    #[cfg(feature = "mpi")]
+    if pipeline.placement.is_distributed() {
+        let (report, world) =
+            hicra_dist::run(pipeline, &cancel).map_err(|e| miette::miette!("{e}"))?;
+        if world.rank == 0 {
+            eprint!("{report}");
+        }
+        return Ok(());
+    }
     let report = pipeline.run(&cancel).map_err(|e| miette::miette!("{e}"))?;
     eprint!("{report}");
     Ok(())

@@ -33,7 +33,9 @@ impl Default for World {
 
 impl World {
     /// The rank and size a launcher gave this process (Open MPI, MPICH/PMI, Slurm), else one
-    /// process. Reading them needs no MPI library, so any build validates a placement.
+    /// process. Reading them needs no MPI library, so any build validates a placement; outside
+    /// a launcher `HICRA_WORLD_SIZE=N` validates as rank 0 of N (`HICRA_WORLD_SIZE=3 hicra
+    /// validate FILE`).
     pub fn from_env() -> Self {
         let read = |names: &[&str]| {
             names
@@ -44,7 +46,10 @@ impl World {
         let rank = read(&["OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"]);
         match (rank, size) {
             (Some(rank), Some(size)) if rank < size => Self { rank, size },
-            _ => Self::default(),
+            _ => match read(&["HICRA_WORLD_SIZE"]) {
+                Some(size) if size > 0 => Self { rank: 0, size },
+                _ => Self::default(),
+            },
         }
     }
 }

@@ -41,7 +41,9 @@ pub enum DeviceSpec {
     /// `cpu`: burn's `flex` backend, multi-threaded.
     #[default]
     Cpu,
-    /// `cuda:N` (`cuda` = `cuda:0`): the N-th NVIDIA GPU.
+    /// `cuda:N` (`cuda` = `cuda:0`): the N-th NVIDIA GPU. `cuda:local` is the GPU numbered
+    /// like this process among those its launcher started on the same machine (mpirun/srun's
+    /// local rank), so one pipeline file places every rank on its own GPU.
     Cuda(usize),
     /// `wgpu:N` (the N-th discrete GPU), `wgpu` (the best adapter wgpu finds), `wgpu:cpu`
     /// (a software adapter such as Mesa's lavapipe) or `wgpu:integrated:N`.
@@ -103,7 +105,9 @@ impl FromStr for DeviceSpec {
         Ok(match parts.as_slice() {
             ["cpu"] => Self::Cpu,
             ["cuda"] => Self::Cuda(0),
+            ["cuda", "local"] => Self::Cuda(local_rank()),
             ["cuda", n] => Self::Cuda(index(n)?),
+            ["wgpu", "local"] => Self::Wgpu(WgpuAdapter::Discrete(local_rank())),
             ["wgpu"] => Self::Wgpu(WgpuAdapter::Best),
             ["wgpu", "cpu"] => Self::Wgpu(WgpuAdapter::Software),
             ["wgpu", "integrated", n] => Self::Wgpu(WgpuAdapter::Integrated(index(n)?)),
@@ -111,6 +115,19 @@ impl FromStr for DeviceSpec {
             _ => return Err(unknown()),
         })
     }
+}
+
+/// This process's index among the processes a launcher started on this machine (Open MPI,
+/// MPICH, Slurm); 0 outside a launcher.
+pub fn local_rank() -> usize {
+    [
+        "OMPI_COMM_WORLD_LOCAL_RANK",
+        "MPI_LOCALRANKID",
+        "SLURM_LOCALID",
+    ]
+    .iter()
+    .find_map(|n| std::env::var(n).ok()?.trim().parse().ok())
+    .unwrap_or(0)
 }
 
 impl<'de> Deserialize<'de> for DeviceSpec {

@@ -1,0 +1,282 @@
+//! Runs under `mpirun` (built with `--features mpi`; CI installs Open MPI): data-parallel
+//! learner replicas train exactly as one process does, the three-rank quickstart runs, and a
+//! rank that dies stops the job with its rank named.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hicra::model::{Device, RuntimeBackend};
+use hicra::train::flat;
+
+use crate::cli::text;
+
+/// `mpirun -np N hicra ARGS...`, oversubscribed (CI has 2 cores), as root if need be.
+fn mpirun(np: usize, args: &[String]) -> Command {
+    let mut command = Command::new("mpirun");
+    command
+        .args([
+            "--allow-run-as-root",
+            "--oversubscribe",
+            "-np",
+            &np.to_string(),
+        ])
+        .arg(env!("CARGO_BIN_EXE_hicra"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env("HICRA_LOG", "warn");
+    command
+}
+
+/// `run PIPELINE --out OUT` with `sets` as `--set` overrides.
+fn run_args(pipeline: &str, out: &Path, sets: &[String]) -> Vec<String> {
+    let mut args = vec![
+        "run".to_string(),
+        pipeline.to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    for set in sets {
+        args.extend(["--set".to_string(), set.clone()]);
+    }
+    args
+}
+
+/// A quickstart of `steps` steps with a small model; entropy and KL terms give gradients
+/// before any reward does.
+fn small(steps: u64) -> Vec<String> {
+    [
+        format!("stages.sampler.steps={steps}"),
+        format!("stages.metrics.total_steps={steps}"),
+        format!("stages.learner.checkpoint_every={steps}"),
+        "stages.learner.sft.steps=20".into(),
+        "stages.learner.model.hidden_size=32".into(),
+        "stages.learner.model.intermediate_size=64".into(),
+        "stages.sampler.prompts_per_step=4".into(),
+        "stages.sampler.group_size=4".into(),
+        "stages.heldout.count=4".into(),
+        "stages.learner.entropy_coef=0.01".into(),
+        "stages.learner.kl_coef=0.01".into(),
+    ]
+    .into()
+}
+
+fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn weights(run: &Path, step: u64) -> Vec<f32> {
+    let dir = run.join(format!("checkpoints/step-{step:06}"));
+    let loaded = hicra::train::trained::load_policy::<RuntimeBackend>(
+        dir.to_str().unwrap(),
+        None,
+        &Device::default(),
+    )
+    .unwrap();
+    flat::parameters(&loaded.model)
+}
+
+#[test]
+fn two_learner_replicas_on_half_batches_match_one_process_on_the_full_batch() {
+    let steps = 3;
+    let one = tempfile::tempdir().unwrap();
+    let out = crate::cli::hicra(
+        &run_args("pipelines/quickstart.toml", one.path(), &small(steps))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let two = tempfile::tempdir().unwrap();
+    let mut sets = small(steps);
+    sets.push("run.placement.learner=0-1".into());
+    let out = mpirun(2, &run_args("pipelines/quickstart.toml", two.path(), &sets))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (a, b) = (weights(one.path(), steps), weights(two.path(), steps));
+    assert_eq!(a.len(), b.len());
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(worst <= 1e-5, "weights differ by up to {worst}");
+    eprintln!("2 replicas vs 1 process: weights differ by up to {worst:e} after {steps} steps");
+    let (m1, m2) = (metrics(one.path()), metrics(two.path()));
+    for step in 0..steps as usize {
+        let norm = m1[step]["grad_norm"].as_f64().unwrap();
+        assert!(
+            norm > 0.0,
+            "no gradient at step {step}: nothing was compared"
+        );
+        let other = m2[step]["grad_norm"].as_f64().unwrap();
+        assert!(
+            (norm - other).abs() <= 1e-4 * norm,
+            "grad_norm {norm} vs {other}"
+        );
+        assert_eq!(m2[step]["distributed/learner_replicas"], 2.0);
+        assert_eq!(m2[step]["distributed/world_size"], 2.0);
+    }
+}
+
+#[test]
+fn the_three_rank_quickstart_runs_with_its_world_in_the_metrics() {
+    let run = tempfile::tempdir().unwrap();
+    let out = mpirun(
+        3,
+        &run_args(
+            "pipelines/quickstart-distributed.toml",
+            run.path(),
+            &small(6),
+        ),
+    )
+    .output()
+    .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for line in ["rank 0 of 3", "rank 1 of 3", "rank 2 of 3"] {
+        assert!(stderr.contains(line), "{stderr}");
+    }
+    assert!(stderr.contains("runs sampler"), "{stderr}");
+    let rows = metrics(run.path());
+    let trained: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r.get("grad_norm").is_some())
+        .collect();
+    assert_eq!(trained.len(), 6, "{rows:?}");
+    for row in trained {
+        assert_eq!(row["distributed/world_size"], 3.0);
+        assert!(row["distributed/collective_mib"].as_f64().unwrap() > 0.0);
+        assert!(row["reward/mean"].is_number());
+    }
+    // the lead replica wrote the checkpoint, with every file
+    assert!(
+        run.path()
+            .join("checkpoints/step-000006/model.mpk")
+            .exists()
+    );
+}
+
+#[test]
+fn killing_the_sampler_rank_stops_the_job_and_names_the_rank() {
+    let run = tempfile::tempdir().unwrap();
+    let mut sets = small(100_000);
+    sets.push("stages.learner.checkpoint_every=0".into());
+    let mut child = mpirun(
+        3,
+        &run_args("pipelines/quickstart-distributed.toml", run.path(), &sets),
+    )
+    .stderr(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    let pid = loop {
+        let line = lines.next().expect("the job ended early").unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("rank 2 of 3") {
+            let pid = line
+                .split("(pid ")
+                .nth(1)
+                .unwrap()
+                .split(')')
+                .next()
+                .unwrap();
+            break pid.to_string();
+        }
+    };
+    // wait until training is under way: some steps in the metrics
+    let started = Instant::now();
+    while std::fs::read_to_string(run.path().join("metrics.jsonl")).map_or(0, |m| m.lines().count())
+        < 3
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no progress: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let killed = Command::new("kill").args(["-9", &pid]).status().unwrap();
+    assert!(killed.success());
+    let killed_at = Instant::now();
+    let rest =
+        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if killed_at.elapsed() > Duration::from_secs(30) {
+            child.kill().unwrap();
+            panic!("the job still runs 30 s after its sampler rank died:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stopped_in = killed_at.elapsed();
+    log.push_str(&rest.join().unwrap());
+    assert!(!status.success());
+    assert!(log.contains("rank 2"), "{log}");
+    assert!(
+        stopped_in < Duration::from_secs(20),
+        "stopped after {stopped_in:?}"
+    );
+    eprintln!("stopped {stopped_in:?} after the kill:\n{log}");
+}
+
+/// The processes a placed pipeline needs: one more than the highest rank it names.
+fn world_size_of(path: &Path) -> usize {
+    let loaded = hicra::flow::load::load(&[path.to_path_buf()], &[]).unwrap();
+    let run = loaded.root.as_table().unwrap().get("run").unwrap();
+    let placement = run.as_table().unwrap().get("placement").unwrap();
+    placement
+        .as_table()
+        .unwrap()
+        .entries
+        .iter()
+        .flat_map(|(_, v)| hicra::flow::placement::parse_ranks(v.as_str().unwrap()).unwrap())
+        .max()
+        .map_or(1, |m| m + 1)
+}
+
+#[test]
+fn every_placed_pipeline_runs_two_steps_under_mpirun() {
+    use crate::pipelines::{pipelines, placed, smoke_overrides};
+    let placed: Vec<_> = pipelines().into_iter().filter(|p| placed(p)).collect();
+    assert!(placed.len() >= 2, "{placed:?}");
+    for path in placed {
+        let run = tempfile::tempdir().unwrap();
+        let mut sets = smoke_overrides(&path);
+        // CI has no GPU: every stage that names a device runs on the CPU
+        let text_of = std::fs::read_to_string(&path).unwrap();
+        for id in ["learner", "sampler", "evaluator"] {
+            if text_of.contains(&format!("[stages.{id}]")) {
+                sets.push(format!("stages.{id}.device=cpu"));
+            }
+        }
+        let np = world_size_of(&path);
+        let out = mpirun(np, &run_args(path.to_str().unwrap(), run.path(), &sets))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}:\n{}",
+            path.display(),
+            text(&out.stderr)
+        );
+        let rows = metrics(run.path());
+        let trained: Vec<_> = rows
+            .iter()
+            .filter(|r| r.get("grad_norm").is_some())
+            .collect();
+        assert_eq!(trained.len(), 2, "{}: {rows:?}", path.display());
+        assert_eq!(trained[1]["distributed/world_size"], np as f64);
+    }
+}
