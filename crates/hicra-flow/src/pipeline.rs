@@ -112,7 +112,16 @@ impl Pipeline {
         let mut out = String::new();
         for &i in &self.order {
             let stage = &self.stages[i];
-            let _ = writeln!(out, "{} ({})", stage.id, stage.kind);
+            let ranks = &self.placement.ranks[i];
+            let place = match (ranks.as_slice(), self.placement.replication[i]) {
+                ([0], _) => String::new(),
+                ([r], _) => format!("  [rank {r}]"),
+                (many, how) => {
+                    let list: Vec<String> = many.iter().map(usize::to_string).collect();
+                    format!("  [ranks {}, {how:?}]", list.join(","))
+                }
+            };
+            let _ = writeln!(out, "{} ({}){place}", stage.id, stage.kind);
             for edge in self.edges.iter().filter(|e| e.to_stage == i) {
                 let from = &self.stages[edge.from_stage].id;
                 let how = match edge.mode {

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
-use crate::value::Value;
+use crate::value::{Value, ValueKind};
 
 /// The processes of a run: this one's rank and how many there are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,16 +91,23 @@ pub(crate) fn read_entries(value: &Value, diags: &mut Vec<Diagnostic>) -> Vec<Pl
     };
     let mut out = Vec::new();
     for (key, v) in &table.entries {
-        match v.as_str() {
+        let ranks = match &v.kind {
+            ValueKind::Integer(n) => Some(n.to_string()),
+            _ => v.as_str().map(str::to_string),
+        };
+        match ranks {
             Some(ranks) => out.push(PlacementEntry {
                 stage: key.name.clone(),
                 stage_span: key.span.clone(),
-                ranks: ranks.to_string(),
+                ranks,
                 span: v.span.clone(),
             }),
             None => diags.push(
                 Diagnostic::new(
-                    format!("the ranks of `{}` must be a string", key.name),
+                    format!(
+                        "the ranks of `{}` must be a rank or a string of ranks",
+                        key.name
+                    ),
                     Some(v.span.clone()),
                 )
                 .help("write ranks as \"2\", \"0-1\" or \"0,2-3\""),
@@ -271,6 +278,55 @@ mod tests {
         assert!(parse_ranks("3-1").unwrap_err().contains("empty range"));
         assert!(parse_ranks("1,1").unwrap_err().contains("twice"));
         assert!(parse_ranks("x").unwrap_err().contains("not a rank"));
+    }
+
+    fn entry(stage: &str, ranks: &str) -> PlacementEntry {
+        let mut sources = crate::source::Sources::default();
+        let file = sources.add("test", None, "");
+        let span = Span { file, range: 0..0 };
+        PlacementEntry {
+            stage: stage.into(),
+            stage_span: span.clone(),
+            ranks: ranks.into(),
+            span,
+        }
+    }
+
+    #[test]
+    fn placements_are_checked_against_stages_world_and_replication() {
+        let ids = [
+            ("learner", "learner.policy_gradient", Replication::Mirror),
+            ("sampler", "sampler.policy", Replication::Share),
+            ("verifier", "verifier.boxed", Replication::Single),
+        ];
+        let world = World { rank: 0, size: 3 };
+        let mut diags = Vec::new();
+        let ok = [entry("learner", "0-1"), entry("sampler", "2")];
+        let p = Placement::plan(&ok, &ids, world, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(p.ranks, vec![vec![0, 1], vec![2], vec![0]]);
+        assert_eq!(
+            p.replication,
+            vec![
+                Replication::Mirror,
+                Replication::Single,
+                Replication::Single
+            ]
+        );
+        let bad = [
+            entry("lerner", "1"),
+            entry("sampler", "1-3"),
+            entry("verifier", "1-2"),
+            entry("learner", "x"),
+        ];
+        Placement::plan(&bad, &ids, world, &mut diags);
+        let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages.len(), 4, "{messages:?}");
+        assert!(messages[0].contains("`lerner`, which is not a stage"));
+        assert!(messages[1].contains("rank 3, but this run has 3 processes"));
+        assert!(messages[2].contains("cannot run on several ranks"));
+        assert!(messages[3].contains("not a rank"));
+        assert!(diags[1].help.as_deref().unwrap().contains("mpirun -np 4"));
     }
 
     #[test]

@@ -165,7 +165,8 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
                 "learner replicas need a collective (run under mpirun with --features mpi)".into(),
             );
         }
-        if self.config.sft.steps > 0 && !self.resumed {
+        // replicas take the lead's warmed-up weights below; only the lead warms up
+        if self.config.sft.steps > 0 && !self.resumed && ctx.is_lead() {
             let model = self.model.take().expect("model present");
             let (model, figures) = sft_warmup(model, &self.codec, &sft, &self.config.sft, ctx)?;
             self.model = Some(model);
