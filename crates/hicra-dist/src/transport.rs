@@ -113,8 +113,8 @@ pub fn export(
     };
     let finished = match (edge.latest, edge.share) {
         (true, _) => sender.push_newest(),
-        (false, true) => sender.to_first_asker(),
-        (false, false) => sender.to_every_receiver(),
+        (false, true) => sender.send_to_first_asker(),
+        (false, false) => sender.send_to_every_receiver(),
     }
     .map_err(|e| format!("{}: {e}", edge.name))?;
     if finished {
@@ -181,7 +181,7 @@ impl Sender {
     }
 
     /// Replicas sharing a queue: each message to the first receiver that asks.
-    fn to_first_asker(&mut self) -> Outcome {
+    fn send_to_first_asker(&mut self) -> Outcome {
         while !self.remaining.is_empty() {
             let Some((from, kind, _)) = self.wire.wait(None, self.tags.0, &self.cancel) else {
                 return Ok(false);
@@ -207,7 +207,7 @@ impl Sender {
 
     /// Every receiver reads every message (data-parallel replicas, or one receiver): each
     /// message goes to each receiver once it has asked.
-    fn to_every_receiver(&mut self) -> Outcome {
+    fn send_to_every_receiver(&mut self) -> Outcome {
         while !self.remaining.is_empty() {
             let message = match self.next_local() {
                 Ok(Some(m)) => m,

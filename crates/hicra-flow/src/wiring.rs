@@ -41,17 +41,18 @@ impl Pipeline {
         let mut channels: BTreeMap<(usize, String), (Sender<Envelope>, Receiver<Envelope>)> =
             BTreeMap::new();
         for e in self.edges.iter().filter(|e| local(e.to_stage)) {
-            let key = (e.to_stage, e.to_port.clone());
-            if !channels.contains_key(&key) {
-                let capacity = self
-                    .edges
-                    .iter()
-                    .filter(|o| o.to_stage == e.to_stage && o.to_port == e.to_port)
-                    .map(|o| o.capacity)
-                    .max()
-                    .unwrap_or(1);
-                channels.insert(key, bounded(capacity));
-            }
+            channels
+                .entry((e.to_stage, e.to_port.clone()))
+                .or_insert_with(|| {
+                    let capacity = self
+                        .edges
+                        .iter()
+                        .filter(|o| o.to_stage == e.to_stage && o.to_port == e.to_port)
+                        .map(|o| o.capacity)
+                        .max()
+                        .unwrap_or(1);
+                    bounded(capacity)
+                });
         }
         let mut w = Wiring::default();
         for (index, e) in self.edges.iter().enumerate() {

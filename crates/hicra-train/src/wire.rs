@@ -22,7 +22,7 @@ enum CodecWire {
         alphabet: String,
     },
     Pretrained {
-        config: LlamaConfig,
+        config: Box<LlamaConfig>,
         tokenizer_json: String,
         special: SpecialTokens,
         chat_template: Option<String>,
@@ -44,7 +44,7 @@ fn codec_wire(codec: &TextCodec) -> Result<CodecWire, String> {
             alphabet: t.alphabet().iter().collect(),
         },
         TextCodec::Pretrained(info) => CodecWire::Pretrained {
-            config: info.config.clone(),
+            config: Box::new(info.config.clone()),
             tokenizer_json: info
                 .tokenizer
                 .inner()
@@ -74,7 +74,7 @@ fn codec_from(wire: CodecWire) -> Result<TextCodec, String> {
                 .map_err(|e| format!("reading the tokenizer: {e}"))?;
             let tokenizer = Tokenizer::new(inner, special).map_err(|e| e.to_string())?;
             TextCodec::Pretrained(Box::new(CheckpointInfo {
-                config,
+                config: *config,
                 tokenizer,
                 chat_template: ChatTemplate::of_checkpoint(chat_template.as_deref()),
                 chat_template_jinja: chat_template,

@@ -51,7 +51,10 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
     fn checkpoint(&self, ctx: &StageContext, force: bool) -> Result<(), BoxError> {
         let every = self.config.checkpoint_every;
         // replicas hold the same weights: the lead writes them
-        let due = every > 0 && self.step > 0 && (force || self.step % every == 0) && ctx.is_lead();
+        let due = every > 0
+            && self.step > 0
+            && (force || self.step.is_multiple_of(every))
+            && ctx.is_lead();
         if !due {
             return Ok(());
         }
@@ -98,7 +101,7 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
         let Some(mut replicas) = self.replicas.take() else {
             return Ok(());
         };
-        let checked = if every > 0 && self.step % every == 0 {
+        let checked = if every > 0 && self.step.is_multiple_of(every) {
             replicas.check_identical(self.model(), self.step)
         } else {
             Ok(())
