@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hicra::model::{Device, RuntimeBackend};
+use hicra::model::RuntimeBackend;
 use hicra::train::flat;
 
 use crate::cli::text;
@@ -78,7 +78,7 @@ fn weights(run: &Path, step: u64) -> Vec<f32> {
     let loaded = hicra::train::trained::load_policy::<RuntimeBackend>(
         dir.to_str().unwrap(),
         None,
-        &Device::default(),
+        &hicra::model::cpu(),
     )
     .unwrap();
     flat::parameters(&loaded.model)
@@ -336,4 +336,28 @@ fn a_three_rank_run_resumes_from_its_checkpoint_with_the_same_figures() {
         "the resumed steps 3-5 differ from the uninterrupted run's"
     );
     assert_eq!(weights(&whole, 6), weights(&resumed, 6));
+}
+
+/// A stage that fails on a rank other than 0 (here: its GPU is absent, which only building the
+/// stage finds) stops the whole job, and the message names the rank and the stage.
+#[cfg(feature = "cuda")]
+#[test]
+fn a_stage_failing_on_another_rank_stops_the_job_naming_rank_and_stage() {
+    let run = tempfile::tempdir().unwrap();
+    let mut sets = small(100_000);
+    sets.push("stages.sampler.device=cuda:63".into());
+    let started = Instant::now();
+    let out = mpirun(
+        3,
+        &run_args("pipelines/quickstart-distributed.toml", run.path(), &sets),
+    )
+    .output()
+    .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("rank 2 of 3 failed: stage `sampler` (sampler.policy) could not be built"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(120), "{stderr}");
 }

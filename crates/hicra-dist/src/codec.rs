@@ -86,7 +86,7 @@ pub fn decoder(ty: &PortType) -> Option<Box<dyn Decoder>> {
         _ if is::<RolloutBatch>(ty) => Box::new(Json::<RolloutBatch>(PhantomData)),
         _ if is::<MetricsRecord>(ty) => Box::new(Json::<MetricsRecord>(PhantomData)),
         // weights arrive on the CPU; the sampler moves them to its own device
-        _ if is::<PolicyUpdate>(ty) => Box::new(WeightsIn(UpdateDecoder::new(Default::default()))),
+        _ if is::<PolicyUpdate>(ty) => Box::new(WeightsIn(UpdateDecoder::new(hicra_model::cpu()))),
         _ => return None,
     })
 }

@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn parameters_round_trip_into_another_model() {
-        let device = Default::default();
+        let device = hicra_model::cpu();
         let a = Llama::<RuntimeBackend>::init(&tiny(), 1, &device);
         let b = Llama::<RuntimeBackend>::init(&tiny(), 2, &device);
         let flat = parameters(&a);

@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn an_update_crosses_as_bytes_and_the_codec_is_kept() {
         let config = crate::PolicyModelConfig::default();
-        let device = Device::default();
+        let device = hicra_model::cpu();
         let (model, model_config, codec) = config.build(3, &device).unwrap();
         let update = PolicyUpdate {
             version: 7,
