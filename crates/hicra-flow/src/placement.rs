@@ -266,6 +266,44 @@ impl Placement {
     }
 }
 
+/// `[run.placement]` against the stages, their replication and the launch's world size; a
+/// queue edge between two replicated stages is refused (which replica would read what?).
+pub(crate) fn plan_placement(
+    spec: &crate::spec::PipelineSpec,
+    configs: &[Option<Box<dyn crate::registry::ConfiguredStage>>],
+    edges: &[crate::pipeline::Edge],
+    edge_spans: &[Span],
+    diags: &mut Vec<Diagnostic>,
+) -> Placement {
+    let ids: Vec<(&str, &str, Replication)> = spec
+        .stages
+        .iter()
+        .zip(configs)
+        .map(|(s, c)| {
+            let replication = c.as_ref().map_or(Replication::Single, |c| c.replication());
+            (s.id.name.as_str(), s.kind.as_str(), replication)
+        })
+        .collect();
+    let placement = Placement::plan(&spec.placement, &ids, World::from_env(), diags);
+    for (edge, span) in edges.iter().zip(edge_spans) {
+        let replicated = |s: usize| placement.ranks[s].len() > 1;
+        if edge.mode == crate::port::InputMode::Queue
+            && replicated(edge.from_stage)
+            && replicated(edge.to_stage)
+        {
+            let (from, to) = (ids[edge.from_stage].0, ids[edge.to_stage].0);
+            diags.push(
+                Diagnostic::new(
+                    format!("`{from}` and `{to}` are both replicated, so this queue edge has no single reader or writer"),
+                    Some(span.clone()),
+                )
+                .help("place one of the two stages on a single rank"),
+            );
+        }
+    }
+    placement
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use petgraph::graph::DiGraph;
 use crate::de::{closest_choice, valid_choices_help};
 use crate::diagnostic::Diagnostic;
 use crate::pipeline::{Edge, PlannedStage};
-use crate::placement::{Placement, Replication, World};
+use crate::placement::Placement;
 use crate::port::{InputMode, Ports};
 use crate::registry::{ConfiguredStage, Registry};
 use crate::source::Span;
@@ -182,7 +182,7 @@ pub(crate) fn plan(
         }
     }
     let order = check_cycles(spec, &edges, &edge_spans, diags);
-    let placement = plan_placement(spec, &configs, &edges, &edge_spans, diags);
+    let placement = crate::placement::plan_placement(spec, &configs, &edges, &edge_spans, diags);
     let stages: Vec<PlannedStage> = spec
         .stages
         .iter()
@@ -198,42 +198,6 @@ pub(crate) fn plan(
         })
         .collect();
     (stages.len() == spec.stages.len()).then_some((stages, edges, order?, placement))
-}
-
-/// `[run.placement]` against the stages, their replication and the launch's world size; a
-/// queue edge between two replicated stages is refused (which replica would read what?).
-fn plan_placement(
-    spec: &PipelineSpec,
-    configs: &[Option<Box<dyn ConfiguredStage>>],
-    edges: &[Edge],
-    edge_spans: &[Span],
-    diags: &mut Vec<Diagnostic>,
-) -> Placement {
-    let ids: Vec<(&str, &str, Replication)> = spec
-        .stages
-        .iter()
-        .zip(configs)
-        .map(|(s, c)| {
-            let replication = c.as_ref().map_or(Replication::Single, |c| c.replication());
-            (s.id.name.as_str(), s.kind.as_str(), replication)
-        })
-        .collect();
-    let placement = Placement::plan(&spec.placement, &ids, World::from_env(), diags);
-    for (edge, span) in edges.iter().zip(edge_spans) {
-        let replicated = |s: usize| placement.ranks[s].len() > 1;
-        if edge.mode == InputMode::Queue && replicated(edge.from_stage) && replicated(edge.to_stage)
-        {
-            let (from, to) = (ids[edge.from_stage].0, ids[edge.to_stage].0);
-            diags.push(
-                Diagnostic::new(
-                    format!("`{from}` and `{to}` are both replicated, so this queue edge has no single reader or writer"),
-                    Some(span.clone()),
-                )
-                .help("place one of the two stages on a single rank"),
-            );
-        }
-    }
-    placement
 }
 
 fn parse_stage(

@@ -99,17 +99,12 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
             .map(|i| i.rollout.prompt_tokens.len() + i.rollout.len())
             .collect();
         // data-parallel replicas score their shard only (the weights stay the mini-batch's)
-        let shard: Vec<Item> = match &self.replicas {
-            Some(r) => shard(&lengths, r.index, r.count)
-                .into_iter()
-                .map(|i| items[i])
-                .collect(),
-            None => items.to_vec(),
+        let picked: Vec<usize> = match &self.replicas {
+            Some(r) => shard(&lengths, r.index, r.count),
+            None => (0..items.len()).collect(),
         };
-        let lengths: Vec<usize> = shard
-            .iter()
-            .map(|i| i.rollout.prompt_tokens.len() + i.rollout.len())
-            .collect();
+        let shard: Vec<Item> = picked.iter().map(|&i| items[i]).collect();
+        let lengths: Vec<usize> = picked.iter().map(|&i| lengths[i]).collect();
         let plan = plan_micro_batches(
             &lengths,
             self.config.micro_batch_size,
