@@ -66,11 +66,7 @@ impl MpiCluster {
             };
             let key = member.unwrap_or(0) as i32;
             if let Some(sub) = comm.split_by_color_with_key(color, key) {
-                let collective = MpiCollective {
-                    comm: Comm(sub),
-                    sent: AtomicU64::new(0),
-                };
-                collectives.insert(stage, Arc::new(collective));
+                collectives.insert(stage, Arc::new(MpiCollective::new(Comm(sub))));
             }
         }
         Ok(Self {
