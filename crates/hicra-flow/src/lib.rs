@@ -19,7 +19,8 @@
 //! span-aware errors, every edge is checked (dangling stage, unknown port, port type, required
 //! input left unconnected) and the graph is ordered with petgraph: a cycle is legal only when it
 //! passes through a keep-latest input (the weights edge back to the sampler). All problems are
-//! returned at once as [`Diagnostics`].
+//! returned at once as [`Diagnostics`]. Stages check the files they name as part of this
+//! ([`files`]: missing, not a regular file, unreadable, each with its own words).
 //!
 //! **Running.** One named thread per stage inside a tracing span. Queue edges are bounded
 //! crossbeam channels (backpressure); keep-latest edges never block their sender. When a source
@@ -33,6 +34,7 @@ pub mod checkpoint;
 pub mod de;
 pub mod diagnostic;
 pub mod fields;
+pub mod files;
 pub mod io;
 pub mod load;
 pub mod pipeline;

@@ -103,10 +103,15 @@ impl Loader {
                 .push(Diagnostic::new(msg, referenced_at).label("extended again here"));
             return None;
         }
-        let text = match std::fs::read_to_string(path) {
+        // checked first: a device or FIFO is named as such, never read (a FIFO would block)
+        let read = match crate::files::check_file(path) {
+            Ok(()) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read pipeline file `{}`: {e}", path.display())),
+            Err(problem) => Err(format!("pipeline file: {problem}")),
+        };
+        let text = match read {
             Ok(text) => text,
-            Err(e) => {
-                let msg = format!("cannot read pipeline file `{}`: {e}", path.display());
+            Err(msg) => {
                 self.diagnostics
                     .push(Diagnostic::new(msg, referenced_at).label("referenced here"));
                 return None;

@@ -33,6 +33,9 @@ pub use preset::{AnswerStyle, Mapping, Preset};
 pub use read::{BadRow, FileFormat, Row, Table};
 use rows::{mapping, to_prompt};
 
+/// How to get a missing dataset file (the help line of every such error).
+pub const FETCH_DATA: &str = "paths are relative to the working directory; scripts/fetch-data.sh puts GSM8K and MATH-500 under data/";
+
 /// What to do with a row that cannot be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -158,11 +161,8 @@ prompt = { system = "", template = "{question}\nPlease reason step by step, and 
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
         let mut problems = Vec::new();
-        if !self.path.is_file() {
-            problems.push(
-                Invalid::new("path", format!("no such file: {}", self.path.display()))
-                    .help("paths are relative to the working directory; scripts/fetch-data.sh puts GSM8K and MATH-500 under data/"),
-            );
+        if let Err(problem) = hicra_flow::files::check_file(&self.path) {
+            problems.push(problem.if_missing(FETCH_DATA).invalid("path"));
         } else if self.format.is_none() && FileFormat::from_path(&self.path).is_none() {
             problems.push(
                 Invalid::new(

@@ -177,3 +177,32 @@ fn configuration_mistakes_are_errors() {
         .unwrap();
     assert!(missing.contains("nope/x.jsonl"), "{missing}");
 }
+
+#[test]
+fn a_missing_file_says_how_to_get_it_and_a_device_is_not_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = config(&dir.path().join("gsm8k.jsonl"), CUSTOM).check(&ctx());
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert_eq!(missing[0].field, "path");
+    assert!(missing[0].message.starts_with("no such file: "));
+    assert!(
+        missing[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("scripts/fetch-data.sh")
+    );
+
+    let device = config(std::path::Path::new("/dev/null"), CUSTOM).check(&ctx());
+    assert_eq!(device.len(), 1, "{device:?}");
+    assert_eq!(
+        device[0].message,
+        "/dev/null is a character device, not a regular file"
+    );
+    let folder = config(dir.path(), CUSTOM).check(&ctx());
+    assert!(
+        folder[0]
+            .message
+            .ends_with("is a directory, not a regular file")
+    );
+}
