@@ -1,6 +1,8 @@
 //! Checked access to a rollout's per-token arrays. A mask nobody set, or an array whose length
 //! does not match the response tokens, becomes a [`CreditError`] naming the group and rollout
-//! instead of a silent all-false mask or an out-of-bounds panic.
+//! instead of a silent all-false mask or an out-of-bounds panic. [`check_inputs`] checks a
+//! credit stage's whole input (the sampler's log-probs and entropies, every tagger's mask)
+//! before anything is computed from it.
 
 use hicra_messages::{Group, Rollout};
 
@@ -48,6 +50,19 @@ pub fn entropies(group: &Group, index: usize) -> Result<&[f32], CreditError> {
         });
     }
     Ok(&r.entropies)
+}
+
+/// Every rollout's log-probs, entropies and masks have one entry per response token: what a
+/// credit stage receives from the sampler and the taggers, and reports figures from.
+pub fn check_inputs(groups: &[Group]) -> Result<(), CreditError> {
+    for (group, index, r) in indexed(groups) {
+        same_length(group, index, "logprobs", r.logprobs.len())?;
+        same_length(group, index, "entropies", r.entropies.len())?;
+        for name in r.masks.keys() {
+            mask(group, index, name)?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks that a per-token array of `got` entries matches the rollout's token count.

@@ -1,6 +1,8 @@
 //! `credit.grpo` and `credit.hicra`: the stages that turn a verified, tagged batch into
 //! per-token advantages. The two kinds differ only in HICRA's defaults, so a pipeline swaps
-//! one for the other by changing `kind` alone.
+//! one for the other by changing `kind` alone. Each batch is checked first: a rollout whose
+//! log-probs, entropies or masks do not have one entry per token stops the stage with an
+//! error naming it ([`crate::access::check_inputs`]).
 
 use hicra_flow::{
     BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult, refuse,
@@ -281,6 +283,7 @@ impl CreditStage {
         &mut self,
         mut batch: RolloutBatch,
     ) -> Result<(RolloutBatch, Metrics), CreditError> {
+        crate::access::check_inputs(&batch.groups)?;
         let report = self.assigner.assign(&mut batch)?;
         let mut m = token_metrics(&batch, &self.metrics_mask);
         let ppl_ratio = m.get("perplexity/planning_over_execution").copied();

@@ -255,3 +255,51 @@ fn a_placebo_tagger_without_its_reference_mask_says_which_stage_is_missing() {
         .to_string();
     assert!(err.contains("no mask `planning`"), "{err}");
 }
+
+/// The credit stage checks its input before computing anything from it: a rollout whose
+/// log-probs, entropies or a mask do not cover its tokens stops it, named (never a silently
+/// partial figure or a panic).
+#[test]
+fn a_credit_stage_refuses_per_token_arrays_of_the_wrong_length() {
+    let spoilers: [(fn(&mut Rollout), &str); 4] = [
+        (
+            |r| r.logprobs.clear(),
+            "rollout 1 of group `q1`: logprobs has 0 entries for",
+        ),
+        (
+            |r| r.entropies.push(0.0),
+            "rollout 1 of group `q1`: entropies has",
+        ),
+        (
+            |r| {
+                r.masks.insert("planning".into(), vec![true; 2]);
+            },
+            "rollout 1 of group `q1`: mask `planning` has 2 entries for",
+        ),
+        (
+            |r| {
+                r.masks.insert("placebo".into(), vec![false; 40]);
+            },
+            "rollout 1 of group `q1`: mask `placebo` has 40 entries for",
+        ),
+    ];
+    for (spoil, want) in spoilers {
+        let mut bad = batch(0);
+        spoil(&mut bad.groups[0].rollouts[1]);
+        for params in ["", "alpha = 0.2"] {
+            let run = |input| {
+                if params.is_empty() {
+                    StageHarness::new::<GrpoConfig>(params)
+                        .input("rollouts", input)
+                        .run()
+                } else {
+                    StageHarness::new::<HicraConfig>(params)
+                        .input("rollouts", input)
+                        .run()
+                }
+            };
+            let err = run(vec![bad.clone()]).err().expect("refused").to_string();
+            assert!(err.contains(want), "{want}: {err}");
+        }
+    }
+}

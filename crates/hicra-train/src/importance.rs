@@ -3,7 +3,10 @@
 //! precision or a few versions later) differ, so the rollouts are slightly off-policy. Each
 //! token's policy loss is multiplied by the constant weight `w = pi_old / mu` (token level) or
 //! `exp(sum_t log pi_old - log mu)` (sequence level), truncated at `cap` (TIS) or set to 0
-//! beyond it (MIS: the others keep their weight).
+//! beyond it (MIS: the others keep their weight). A token masked by MIS leaves the loss as
+//! padding does ([`Weights::kept`]): out of the token and response counts of the aggregation,
+//! the KL and entropy terms and the clip statistics, so masking does not shrink the loss of
+//! the tokens kept; a response with every token masked leaves the response count.
 //!
 //! Plain Rust over the rollouts' log-probs; the weights enter the loss as a tensor.
 
@@ -32,7 +35,8 @@ pub enum Level {
 pub enum Mode {
     /// Weights above the cap become the cap.
     Truncate,
-    /// Weights above the cap become 0 (the token or response leaves the loss).
+    /// Weights above the cap become 0 and the token or response leaves the loss, its
+    /// denominators included, as padding.
     Mask,
 }
 
@@ -81,6 +85,9 @@ impl TryFrom<Fields> for ImportanceCorrection {
 pub struct Weights {
     /// Per rollout, per token: the weight the policy loss is multiplied by.
     pub per_token: Vec<Vec<f32>>,
+    /// Per rollout, per token: whether the token stays in the loss (false only where `mask`
+    /// removed it).
+    pub kept: Vec<Vec<bool>>,
     /// Mean of the applied weights over tokens (token level) or responses (sequence level);
     /// raw weights can overflow (a product over thousands of tokens), applied ones cannot.
     pub mean: f64,
@@ -96,8 +103,13 @@ impl ImportanceCorrection {
             (true, Mode::Truncate) => self.cap,
             (true, Mode::Mask) => 0.0,
         };
+        let keeps = |w: f64| !(self.mode == Mode::Mask && w > self.cap);
         let (mut sum, mut over, mut units) = (0.0, 0usize, 0usize);
-        let per_token = old
+        let mut record = |w: f64| {
+            (sum, units) = (sum + limit(w), units + 1);
+            over += usize::from(w > self.cap);
+        };
+        let (per_token, kept): (Vec<Vec<f32>>, Vec<Vec<bool>>) = old
             .iter()
             .zip(mu)
             .map(|(old, mu)| {
@@ -109,23 +121,22 @@ impl ImportanceCorrection {
                     Level::Token => logs
                         .map(|d| {
                             let w = d.exp();
-                            (sum, units) = (sum + limit(w), units + 1);
-                            over += usize::from(w > self.cap);
-                            limit(w) as f32
+                            record(w);
+                            (limit(w) as f32, keeps(w))
                         })
-                        .collect(),
+                        .unzip(),
                     Level::Sequence => {
                         let w = logs.sum::<f64>().exp();
-                        (sum, units) = (sum + limit(w), units + 1);
-                        over += usize::from(w > self.cap);
-                        vec![limit(w) as f32; old.len()]
+                        record(w);
+                        (vec![limit(w) as f32; old.len()], vec![keeps(w); old.len()])
                     }
                 }
             })
-            .collect();
+            .unzip();
         let n = units.max(1) as f64;
         Weights {
             per_token,
+            kept,
             mean: sum / n,
             clipped_frac: over as f64 / n,
         }
@@ -169,6 +180,12 @@ mod tests {
         assert!((t.clipped_frac - 0.25).abs() < 1e-12);
         let m = correction(Level::Token, Mode::Mask).weights(&old, &mu);
         close(&m.per_token, &[vec![0.0, 0.5, 1.0], vec![1.5]]);
+        assert_eq!(m.kept, vec![vec![false, true, true], vec![true]]);
+        assert_eq!(
+            t.kept,
+            vec![vec![true; 3], vec![true]],
+            "truncation keeps every token"
+        );
     }
 
     #[test]
@@ -184,6 +201,7 @@ mod tests {
         };
         let m = tight.weights(&old, &mu);
         close(&m.per_token, &[vec![0.0; 3], vec![0.0]]);
+        assert_eq!(m.kept, vec![vec![false; 3], vec![false]]);
         assert_eq!(m.clipped_frac, 1.0);
     }
 

@@ -1,5 +1,6 @@
-//! The learner's TOML table, its defaults and documented example, and the checks and set-up
-//! `build` does: device and precision first, then the policy (fresh or from a checkpoint).
+//! The learner's TOML table, its defaults and documented example, and the set-up `build`
+//! does: device and precision first, then the policy (fresh or from a checkpoint). The value
+//! checks `hicra validate` reports live in [`super::checks`].
 
 use std::sync::Arc;
 
@@ -62,15 +63,20 @@ pub struct LearnerConfig {
     /// DAPO's overlong filtering: responses cut at `max_new_tokens` (finish = length) leave
     /// the loss.
     pub mask_truncated: bool,
-    /// `token-mean`, `seq-mean-token-mean`, `seq-mean-token-sum`, `seq-mean-token-sum-norm`.
-    pub loss_aggregation: LossAggregation,
-    /// Constant length of `seq-mean-token-sum-norm`, in tokens (0 = longest response).
+    /// `token-mean`, `seq-mean-token-mean`, `seq-mean-token-sum`, `seq-mean-token-sum-norm`;
+    /// absent = the objective's own (`token-mean`; `gspo`: `seq-mean-token-mean`, the paper's
+    /// sequence mean, and `gspo` refuses any other).
+    pub loss_aggregation: Option<LossAggregation>,
+    /// Dr. GRPO's constant length of `seq-mean-token-sum-norm`, in tokens: set it (usually to
+    /// the sampler's `max_new_tokens`) with that aggregation, which refuses 0; unused by the
+    /// others.
     pub norm_length: usize,
     /// KL penalty to the policy at the start of RL (0 = off).
     pub kl_coef: f64,
     /// `k1`, `k2` or `k3`.
     pub kl_estimator: KlEstimator,
-    /// Entropy bonus (0 = off).
+    /// Entropy coefficient c: the loss gets `-c * H` (aggregated like the policy term), a
+    /// bonus for c > 0, a penalty for c < 0; 0 = off (entropies are then not computed).
     pub entropy_coef: f64,
     /// Responses per forward/backward pass inside a mini-batch (gradients accumulate).
     pub micro_batch_size: usize,
@@ -117,7 +123,7 @@ impl Default for LearnerConfig {
             objective: Objective::default(),
             importance_correction: None,
             mask_truncated: false,
-            loss_aggregation: LossAggregation::TokenMean,
+            loss_aggregation: None,
             norm_length: 0,
             kl_coef: 0.0,
             kl_estimator: KlEstimator::K3,
@@ -132,6 +138,14 @@ impl Default for LearnerConfig {
             keep_checkpoints: 3,
             replica_checksum_every: 10,
         }
+    }
+}
+
+impl LearnerConfig {
+    /// The aggregation the loss uses: the one written, else the objective's own.
+    pub fn aggregation(&self) -> LossAggregation {
+        self.loss_aggregation
+            .unwrap_or_else(|| self.objective.aggregation())
     }
 }
 
@@ -154,11 +168,12 @@ objective = { kind = "ppo", eps_low = 0.2, eps_high = 0.28, dual_clip = 0.0 }  #
 # objective = { kind = "cispo", eps_low = 1.0, eps_high = 4.0 }    # clipped weight, every token keeps its gradient
 # importance_correction = { level = "token", mode = "truncate", cap = 2.0 }   # off by default; level "sequence", mode "mask"
 mask_truncated = false
-loss_aggregation = "token-mean"
-norm_length = 0
+# loss_aggregation = "token-mean"   # default: the objective's own (gspo: "seq-mean-token-mean", no other)
+# loss_aggregation = "seq-mean-token-sum-norm"   # Dr. GRPO: needs norm_length, e.g. the sampler's max_new_tokens
+norm_length = 0               # the constant of seq-mean-token-sum-norm (required > 0 there)
 kl_coef = 0.0
 kl_estimator = "k3"
-entropy_coef = 0.0
+entropy_coef = 0.0            # > 0 entropy bonus, < 0 penalty
 micro_batch_size = 32
 micro_batch_tokens = 512
 mini_batch_size = 0
@@ -193,77 +208,12 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
     }
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
-        let mut problems = Vec::new();
-        let mut need = |ok: bool, field: &str, message: String| {
-            if !ok {
-                problems.push(Invalid::new(field, message));
-            }
-        };
-        let lr = self.learning_rate;
-        need(
-            lr > 0.0 && lr.is_finite(),
-            "learning_rate",
-            format!("learning_rate must be positive, got {lr}"),
-        );
-        need(
-            self.micro_batch_size > 0,
-            "micro_batch_size",
-            "micro_batch_size must be at least 1".into(),
-        );
-        need(
-            self.epochs > 0,
-            "epochs",
-            "epochs must be at least 1".into(),
-        );
-        let clip = self.grad_clip;
-        need(
-            clip >= 0.0 && clip.is_finite(),
-            "grad_clip",
-            format!("grad_clip must be >= 0 (0 turns clipping off), got {clip}"),
-        );
-        let ratio = self.min_lr_ratio;
-        need(
-            (0.0..=1.0).contains(&ratio),
-            "min_lr_ratio",
-            format!("min_lr_ratio must be in [0, 1], got {ratio}"),
-        );
-        let decay = self.weight_decay;
-        need(
-            decay >= 0.0 && decay.is_finite(),
-            "weight_decay",
-            format!("weight_decay must be >= 0, got {decay}"),
-        );
-        let kl = self.kl_coef;
-        need(
-            kl >= 0.0 && kl.is_finite(),
-            "kl_coef",
-            format!("kl_coef must be >= 0, got {kl}"),
-        );
-        let entropy = self.entropy_coef;
-        need(
-            entropy.is_finite(),
-            "entropy_coef",
-            format!("entropy_coef must be finite, got {entropy}"),
-        );
-        if self.sft.steps > 0 {
-            need(
-                self.sft.batch_size > 0,
-                "sft.batch_size",
-                "sft.batch_size must be at least 1".into(),
-            );
-            let lr = self.sft.learning_rate;
-            need(
-                lr > 0.0 && lr.is_finite(),
-                "sft.learning_rate",
-                format!("sft.learning_rate must be positive, got {lr}"),
-            );
+        let mut problems = super::checks::problems(self);
+        // the model file is checked as data files are: by `validate`, not first by `run`
+        if let Some(spec) = &self.model.checkpoint {
+            let missing = crate::trained::check_source(spec).err();
+            problems.extend(missing.map(|p| p.invalid("model.checkpoint")));
         }
-        if self.model.checkpoint.is_none()
-            && let Err(e) = self.model.model_config().validate()
-        {
-            problems.push(Invalid::new("model", e));
-        }
-        problems.extend(crate::sampler::device_built("device", self.device));
         problems
     }
 

@@ -2,12 +2,15 @@
 //! fine-tuning, then trains on each credited batch (E epochs of shuffled mini-batches, one
 //! optimiser step each) and sends the new weights to the samplers.
 //!
-//! [`config`] holds the TOML table and the set-up, [`step`] one batch (filtering, the `old`
-//! log-probs and importance weights, epochs and mini-batches), [`update`] one optimiser step
-//! on a mini-batch (micro-batched scoring, the objective, global-norm clipping, skips on
-//! NaN/inf).
+//! [`config`] holds the TOML table and the set-up, [`checks`] its value checks, [`inputs`] what
+//! a credited batch must hold (an error naming the rollout otherwise), [`step`] one batch
+//! (filtering, the `old` log-probs and importance weights, epochs and mini-batches),
+//! [`update`] one optimiser step on a mini-batch (micro-batched scoring, the objective,
+//! global-norm clipping, skips on NaN/inf).
 
+mod checks;
 mod config;
+mod inputs;
 mod replicas;
 mod step;
 mod update;

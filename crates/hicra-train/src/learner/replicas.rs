@@ -30,7 +30,12 @@ pub(super) struct Replicas {
 /// The figures of a mini-batch that are added over shards, reduced with the gradients.
 #[derive(Default, Clone, Copy)]
 pub(super) struct ShardSums {
+    /// The loss differentiated (`policy + kl_term + entropy_term`).
     pub loss: f64,
+    /// Its aggregated parts.
+    pub policy: f64,
+    pub kl_term: f64,
+    pub entropy_term: f64,
     pub clipped: f64,
     pub kl: f64,
     /// 1 when a shard's loss was not finite.
@@ -84,6 +89,9 @@ impl Replicas {
             sums.clipped as f32,
             sums.kl as f32,
             sums.non_finite as f32,
+            sums.policy as f32,
+            sums.kl_term as f32,
+            sums.entropy_term as f32,
         ]);
         self.collective.sum_f32(&mut values);
         let mut gap = [f64::from(sums.gap)];
@@ -94,6 +102,9 @@ impl Replicas {
             clipped: f64::from(values[n + 1]),
             kl: f64::from(values[n + 2]),
             non_finite: f64::from(values[n + 3]),
+            policy: f64::from(values[n + 4]),
+            kl_term: f64::from(values[n + 5]),
+            entropy_term: f64::from(values[n + 6]),
             gap: gap[0] as f32,
         };
         (flat::gradients_from(model, &values[..n]), reduced)

@@ -1,6 +1,9 @@
-//! One learner step on a credited batch: the rollouts to train on (empty ones out, truncated
+//! One learner step on a credited batch: its rollouts checked ([`super::inputs`]: per-token
+//! arrays of the right length, advantages present, else an error naming the rollout), the
+//! rollouts to train on (empty ones out, truncated
 //! ones too under `mask_truncated`), their `old` log-probs (the sampler's, or the learner's
-//! own recomputation with importance weights under `importance_correction`), then `epochs`
+//! own recomputation with importance weights under `importance_correction`, whose masked
+//! tokens leave the loss as padding), then `epochs`
 //! passes over the batch, each shuffled (seeded by the stage seed and the step) into
 //! mini-batches of `mini_batch_size` rollouts with one optimiser step each ([`super::update`]).
 //! With one epoch and the whole batch as one mini-batch this is a single step over the batch
@@ -20,6 +23,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::Learner;
 use super::update::{Item, Totals};
+use crate::importance::Weights;
 use crate::micro_batch::plan_micro_batches;
 use crate::schedule::learning_rate;
 
@@ -37,6 +41,7 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
             self.config.min_lr_ratio,
         );
         m.insert("lr".into(), lr);
+        super::inputs::check(batch)?;
         let scored: Vec<&Rollout> = batch.rollouts().filter(|r| !r.tokens.is_empty()).collect();
         let rollouts: Vec<&Rollout> = scored
             .iter()
@@ -56,14 +61,11 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
             self.step += 1;
             return Ok(m);
         }
-        let norm_length = if self.config.norm_length > 0 {
-            self.config.norm_length
-        } else {
-            rollouts.iter().map(|r| r.len()).max().unwrap_or(1)
-        };
+        // checked > 0 with seq-mean-token-sum-norm, the only aggregation that reads it
+        let norm_length = self.config.norm_length;
         let mut totals = Totals::default();
         let behaviour: Vec<Vec<f32>> = rollouts.iter().map(|r| r.logprobs.clone()).collect();
-        let (old, importance) = match self.config.importance_correction {
+        let (old, importance): (_, Option<Weights>) = match self.config.importance_correction {
             None => (behaviour, None),
             Some(correction) => {
                 let scoring = Instant::now();
@@ -73,7 +75,7 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
                 let weights = correction.weights(&old, &behaviour);
                 m.insert("importance/weight_mean".into(), weights.mean);
                 m.insert("importance/clipped_frac".into(), weights.clipped_frac);
-                (old, Some(weights.per_token))
+                (old, Some(weights))
             }
         };
         let n = rollouts.len();
@@ -96,7 +98,8 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
                     .map(|&i| Item {
                         rollout: rollouts[i],
                         old: &old[i],
-                        importance: importance.as_ref().map(|w| w[i].as_slice()),
+                        importance: importance.as_ref().map(|w| w.per_token[i].as_slice()),
+                        kept: importance.as_ref().map(|w| w.kept[i].as_slice()),
                     })
                     .collect();
                 let measure_gap = importance.is_none() && totals.updates == 0;
@@ -108,7 +111,11 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
         }
         self.skips = 0;
         self.step += 1;
-        totals.report(&mut m, self.config.kl_coef > 0.0);
+        totals.report(
+            &mut m,
+            self.config.kl_coef > 0.0,
+            self.config.entropy_coef != 0.0,
+        );
         let secs = started.elapsed().as_secs_f64();
         m.insert("timing/learn_secs".into(), secs);
         m.insert("timing/score_secs".into(), totals.score_secs);
@@ -178,7 +185,8 @@ fn host<B: burn::tensor::backend::Backend>(t: Tensor<B, 2>) -> Vec<f32> {
         .expect("float tensor")
 }
 
-/// A `[rows, width]` tensor of per-rollout values, zero-padded.
+/// A `[rows, width]` tensor of per-rollout values, zero-padded (rows checked to be at most
+/// `width` long: [`super::inputs`]).
 pub(super) fn padded<B: burn::tensor::backend::Backend>(
     rows: &[&[f32]],
     width: usize,

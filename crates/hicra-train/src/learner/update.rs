@@ -1,9 +1,12 @@
 //! One optimiser step on a mini-batch: its rollouts re-scored with autodiff in micro-batches
 //! ([`crate::micro_batch`]: bounded in rows and padded tokens) at
 //! their sampling temperature (gradients accumulate, each token weighted by the loss
-//! aggregation over the mini-batch so micro-batches add up to the mini-batch gradient), the
-//! objective's loss, global-norm clipping, AdamW. A non-finite loss or gradient skips this
-//! step (the model is left as it was) and is counted; the batch's figures add up in [`Totals`].
+//! aggregation over the mini-batch so micro-batches add up to the mini-batch gradient; tokens
+//! masked by importance sampling weigh as padding), the objective's loss, global-norm
+//! clipping, AdamW. A non-finite loss or gradient skips this step (the model is left as it
+//! was) and is counted; the batch's figures add up in [`Totals`]: `loss/policy` (the policy
+//! term alone), `loss/kl` and `loss/entropy` (the weighted, aggregated terms, when on) and
+//! `loss/total` (their sum, the loss differentiated), each a mean over the optimiser steps.
 
 use std::time::Instant;
 
@@ -16,7 +19,9 @@ use super::Learner;
 use super::replicas::{ShardSums, shard};
 use super::step::padded;
 use crate::clip::clip_global_norm;
-use crate::loss::{SurrogateInputs, SurrogateOptions, surrogate, token_weights};
+use crate::loss::{
+    Denominators, SurrogateInputs, SurrogateOptions, loss_mask, surrogate, token_weights,
+};
 use crate::micro_batch::plan_micro_batches;
 
 /// A rollout of a mini-batch with its `old` log-probs and optional importance weights.
@@ -25,6 +30,22 @@ pub(super) struct Item<'a> {
     pub rollout: &'a Rollout,
     pub old: &'a [f32],
     pub importance: Option<&'a [f32]>,
+    /// Which tokens stay in the loss (masked importance sampling); `None` = all.
+    pub kept: Option<&'a [bool]>,
+}
+
+impl Item<'_> {
+    /// Tokens in the loss.
+    fn kept_tokens(&self) -> usize {
+        self.kept
+            .map_or(self.rollout.len(), |k| k.iter().filter(|&&x| x).count())
+    }
+
+    /// Per token: in the loss or not.
+    fn kept_flags(&self) -> Vec<bool> {
+        self.kept
+            .map_or_else(|| vec![true; self.rollout.len()], <[bool]>::to_vec)
+    }
 }
 
 /// The figures of a batch's optimiser steps, added up.
@@ -36,22 +57,34 @@ pub(super) struct Totals {
     /// Why the last skipped step was skipped (`loss` or `gradient`).
     pub skipped_for: Option<&'static str>,
     loss_sum: f64,
+    policy_sum: f64,
+    kl_term_sum: f64,
+    entropy_term_sum: f64,
     norm_sum: f64,
     norm_max: f64,
     clipped: f64,
     kl_sum: f64,
     /// Response tokens scored with autodiff (epochs x tokens when nothing is skipped).
     pub scored_tokens: usize,
+    /// Of those, the tokens in the loss (the denominators of `pg_clipfrac` and `kl`).
+    loss_tokens: usize,
     pub score_secs: f64,
     /// Largest |learner - sampler| log-prob before any update of the batch.
     pub gap: f32,
 }
 
 impl Totals {
-    pub fn report(&self, m: &mut Metrics, with_kl: bool) {
+    pub fn report(&self, m: &mut Metrics, with_kl: bool, with_entropy: bool) {
         let taken = self.taken.max(1) as f64;
-        let tokens = self.scored_tokens.max(1) as f64;
-        m.insert("loss/policy".into(), self.loss_sum / taken);
+        let tokens = self.loss_tokens.max(1) as f64;
+        m.insert("loss/policy".into(), self.policy_sum / taken);
+        m.insert("loss/total".into(), self.loss_sum / taken);
+        if with_kl {
+            m.insert("loss/kl".into(), self.kl_term_sum / taken);
+        }
+        if with_entropy {
+            m.insert("loss/entropy".into(), self.entropy_term_sum / taken);
+        }
         m.insert("pg_clipfrac".into(), self.clipped / tokens);
         m.insert("grad_norm".into(), self.norm_sum / taken);
         m.insert("grad_norm/max".into(), self.norm_max);
@@ -92,7 +125,10 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
         };
         let device = self.model().device();
         let tokens: usize = items.iter().map(|i| i.rollout.len()).sum();
-        let (mut loss_sum, mut clipped, mut kl_sum, mut gap) = (0f64, 0f64, 0f64, 0f32);
+        let kept: Vec<usize> = items.iter().map(Item::kept_tokens).collect();
+        let denominators = Denominators::new(&kept, norm_length);
+        let aggregation = self.config.aggregation();
+        let mut sums = ShardSums::default();
         let mut accumulator = GradientsAccumulator::<Llama<RuntimeAutodiff>>::new();
         let lengths: Vec<usize> = items
             .iter()
@@ -136,7 +172,11 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
                 score_tempered_with(self.model(), &pairs, &temperatures, entropies, &device);
             totals.score_secs += scoring.elapsed().as_secs_f64();
             let width = scored.mask.dims()[1];
-            let lengths: Vec<usize> = chunk.iter().map(|i| i.rollout.len()).collect();
+            let kept: Vec<Vec<bool>> = chunk.iter().map(Item::kept_flags).collect();
+            let mask = Tensor::<RuntimeAutodiff, 2>::from_data(
+                TensorData::new(loss_mask(&kept, width), [chunk.len(), width]),
+                &device,
+            );
             let rows = |get: &dyn Fn(&Item) -> Vec<f32>| -> Tensor<RuntimeAutodiff, 2> {
                 let values: Vec<Vec<f32>> = chunk.iter().map(get).collect();
                 let refs: Vec<&[f32]> = values.iter().map(Vec::as_slice).collect();
@@ -148,14 +188,7 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
                 .importance
                 .is_some()
                 .then(|| rows(&|i| i.importance.unwrap_or_default().to_vec()));
-            let weights = token_weights(
-                self.config.loss_aggregation,
-                &lengths,
-                width,
-                items.len(),
-                tokens,
-                norm_length,
-            );
+            let weights = token_weights(aggregation, &kept, width, &denominators);
             let weights =
                 Tensor::from_data(TensorData::new(weights, [chunk.len(), width]), &device);
             let ref_logprobs = self.reference.as_ref().map(|r| {
@@ -168,14 +201,14 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
                     .mul(scored.mask.clone())
                     .max()
                     .into_scalar();
-                gap = gap.max(diff);
+                sums.gap = sums.gap.max(diff);
             }
             let out = surrogate(
                 SurrogateInputs {
                     logprobs: scored.logprobs,
                     old_logprobs: old,
                     advantages,
-                    mask: scored.mask.clone(),
+                    mask: mask.clone(),
                     weights,
                     entropies: scored.entropies,
                     ref_logprobs,
@@ -183,32 +216,32 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
                 },
                 &options,
             );
-            clipped += f64::from(out.clipped.sum().into_scalar());
+            sums.clipped += f64::from(out.clipped.sum().into_scalar());
             if let Some(kl) = out.kl {
-                kl_sum += f64::from((kl * scored.mask).sum().into_scalar());
+                sums.kl += f64::from((kl * mask).sum().into_scalar());
             }
             let loss_value = f64::from(out.loss.clone().into_scalar());
             if !loss_value.is_finite() {
                 non_finite = true;
                 break;
             }
-            loss_sum += loss_value;
+            let value = |t: Option<Tensor<RuntimeAutodiff, 1>>| {
+                t.map_or(0.0, |t| f64::from(t.into_scalar()))
+            };
+            sums.loss += loss_value;
+            sums.policy += value(Some(out.policy));
+            sums.kl_term += value(out.kl_term);
+            sums.entropy_term += value(out.entropy_term);
             let grads = GradientsParams::from_grads(out.loss.backward(), self.model());
             accumulator.accumulate(self.model(), grads);
         }
         let mut grads = accumulator.grads();
         if let Some(mut replicas) = self.replicas.take() {
-            let sums = ShardSums {
-                loss: loss_sum,
-                clipped,
-                kl: kl_sum,
-                non_finite: f64::from(u8::from(non_finite)),
-                gap,
-            };
-            let (summed, sums) = replicas.reduce(self.model(), &grads, sums);
+            sums.non_finite = f64::from(u8::from(non_finite));
+            let (summed, reduced) = replicas.reduce(self.model(), &grads, sums);
             self.replicas = Some(replicas);
             grads = summed;
-            (loss_sum, clipped, kl_sum, gap) = (sums.loss, sums.clipped, sums.kl, sums.gap);
+            sums = reduced;
             non_finite = sums.non_finite > 0.0;
         }
         if non_finite {
@@ -224,13 +257,17 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
         let model = self.model.take().expect("model present");
         self.model = Some(self.optim.step(lr, model, grads));
         totals.taken += 1;
-        totals.loss_sum += loss_sum;
+        totals.loss_sum += sums.loss;
+        totals.policy_sum += sums.policy;
+        totals.kl_term_sum += sums.kl_term;
+        totals.entropy_term_sum += sums.entropy_term;
         totals.norm_sum += norm;
         totals.norm_max = totals.norm_max.max(norm);
-        totals.clipped += clipped;
-        totals.kl_sum += kl_sum;
+        totals.clipped += sums.clipped;
+        totals.kl_sum += sums.kl;
         totals.scored_tokens += tokens;
-        totals.gap = totals.gap.max(gap);
+        totals.loss_tokens += denominators.tokens;
+        totals.gap = totals.gap.max(sums.gap);
     }
 
     fn skipped_update(&self, totals: &mut Totals, what: &'static str) {

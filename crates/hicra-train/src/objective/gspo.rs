@@ -5,6 +5,13 @@
 //! gradient `s_i * grad log pi_t`, so with one advantage per sequence it is exactly GSPO.
 //! A sequence is clipped as a whole: when `s_i` leaves the range, every token of it whose
 //! advantage pushes further out gets no gradient.
+//!
+//! The paper's objective is a mean over sequences, `(1/G) sum_i min(s_i A_i, clip(s_i) A_i)`:
+//! the per-token form equals it under `seq-mean-token-mean` (weight `1 / (G |o_i|)` per
+//! token), which is GSPO's own aggregation ([`super::Objective::aggregation`]); the learner
+//! refuses any other, since token-mean weights sequence i by `|o_i| / T` and brings back the
+//! length bias GSPO removes. The oracle against the sequence objective, through the learner's
+//! weights and loss, is in `crate::loss::tests`.
 
 use burn::tensor::backend::Backend;
 use serde::Deserialize;

@@ -3,8 +3,9 @@
 //!
 //! Each objective lives in its own file with its oracle tests ([`ppo`], [`gspo`], [`cispo`]);
 //! the next one is one more file and one more variant of [`Objective`]. Everything around the
-//! policy term (aggregation weights, importance weights, KL, entropy bonus) is shared and lives
-//! in [`crate::loss`].
+//! policy term (aggregation weights, importance weights, KL, entropy term) is shared and lives
+//! in [`crate::loss`]. An objective names the aggregation it is defined with
+//! ([`Objective::aggregation`]); GSPO brings its own sequence mean and refuses another.
 //!
 //! In TOML an objective is a name with its defaults or a table with a `kind`:
 //! `objective = "gspo"` or `objective = { kind = "ppo", eps_low = 0.2, eps_high = 0.28 }`.
@@ -25,6 +26,8 @@ use serde::{Deserialize, Deserializer};
 pub use cispo::Cispo;
 pub use gspo::Gspo;
 pub use ppo::Ppo;
+
+use crate::loss::LossAggregation;
 
 /// The per-token inputs of the policy term for one micro-batch, all `[rows, width]`.
 pub struct PolicyInputs<B: Backend> {
@@ -82,6 +85,22 @@ impl Objective {
             Objective::Gspo(_) => "gspo",
             Objective::Cispo(_) => "cispo",
         }
+    }
+
+    /// The aggregation the objective is defined with, used when `loss_aggregation` is not
+    /// written: GSPO's sequence mean (each response 1/G, its tokens averaged within, which
+    /// makes the per-token form the paper's sequence objective), token-mean for the others.
+    pub fn aggregation(&self) -> LossAggregation {
+        match self {
+            Objective::Gspo(_) => LossAggregation::SeqMeanTokenMean,
+            Objective::Ppo(_) | Objective::Cispo(_) => LossAggregation::TokenMean,
+        }
+    }
+
+    /// Whether the objective is only itself under its own aggregation (GSPO: any other
+    /// weights sequences by length, the bias it exists to remove), so another is refused.
+    pub fn owns_aggregation(&self) -> bool {
+        matches!(self, Objective::Gspo(_))
     }
 
     /// Checks the parameters' ranges.

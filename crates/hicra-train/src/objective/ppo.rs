@@ -1,7 +1,8 @@
 //! PPO's clipped surrogate per token (hicra.md §6): `r = exp(logp - logp_old)`,
 //! `loss = -min(r A, clip(r, 1 - eps_low, 1 + eps_high) A)`, with DAPO's clip-higher (separate
 //! ranges) and the optional dual clip that bounds the loss of negative-advantage tokens at
-//! `c |A|`.
+//! `c |A|`. `clipped` (`pg_clipfrac`) marks every token whose gradient a clip removed: the
+//! ratio clip's and the dual clip's.
 
 use burn::tensor::backend::Backend;
 use serde::Deserialize;
@@ -46,15 +47,22 @@ impl Ppo {
         let mut term = clipped_surrogate(
             ratio,
             x.advantages.clone(),
-            x.mask,
+            x.mask.clone(),
             self.eps_low,
             self.eps_high,
         );
         if self.dual_clip > 0.0 {
             let bound = x.advantages.clone() * (-self.dual_clip);
             let negative = x.advantages.lower_elem(0.0);
+            // where the bound is below the loss it takes over: no gradient, counted as clipped
+            let dual = term
+                .per_token
+                .clone()
+                .greater(bound.clone())
+                .bool_and(negative.clone());
             let capped = term.per_token.clone().min_pair(bound);
             term.per_token = term.per_token.mask_where(negative, capped);
+            term.clipped = term.clipped.max_pair(dual.float() * x.mask);
         }
         term
     }
@@ -77,6 +85,7 @@ mod tests {
         };
         if o.dual_clip > 0.0 && a < 0.0 && loss > -o.dual_clip * a {
             (loss, grad) = (-o.dual_clip * a, 0.0);
+            return (loss, grad, true);
         }
         (loss, grad, clipped)
     }
@@ -147,6 +156,25 @@ mod tests {
             ..Ppo::default()
         };
         assert!((reference(&o, -1.5, -4.0, -1.2).0 - 3.6).abs() < 1e-12);
+    }
+
+    /// `pg_clipfrac` counts the dual clip: the token with r = e^{2.5}, A = -1.2 (row 2, token
+    /// 3) is unclipped by the ratio clip (the unclipped branch is the larger loss) and capped
+    /// by the dual clip, so it has no gradient and counts as clipped; so does row 1's token 1
+    /// (r = e^{2.5}, A = -2).
+    #[test]
+    fn dual_clipped_tokens_count_as_clipped() {
+        let b = batch();
+        let plain = run(&Objective::Ppo(Ppo::default()), &b);
+        let dual = Ppo {
+            dual_clip: 3.0,
+            ..Ppo::default()
+        };
+        let (_, clipped, grad) = run(&Objective::Ppo(dual), &b);
+        let at = 2 * b.width() + 3;
+        assert_eq!((plain.1[at], clipped[at], grad[at]), (0.0, 1.0, 0.0));
+        let count = |c: &[f64]| c.iter().sum::<f64>();
+        assert_eq!(count(&clipped), count(&plain.1) + 2.0);
     }
 
     #[test]

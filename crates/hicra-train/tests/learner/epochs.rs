@@ -1,5 +1,6 @@
 //! Epochs and mini-batches move the ratio so the clip engages; one epoch over the whole batch
-//! is one step; importance correction recomputes `old` and weights the loss; truncated
+//! is one step; importance correction recomputes `old` and weights the loss (a masked response
+//! trains as if removed); truncated
 //! responses leave the loss under `mask_truncated`; rollouts are scored at their temperature.
 
 use hicra_flow::testing::StageHarness;
@@ -206,6 +207,51 @@ fn importance_correction_recomputes_old_and_weights_tokens() {
     );
     // responses of 3 or 4 tokens: e^0.9 = 2.46 and e^1.2 = 3.3 are masked, e^0.6 = 1.82 kept
     assert!((masked[0]["importance/clipped_frac"] - 6.0 / 8.0).abs() < 1e-12);
+}
+
+/// Masked importance sampling removes a response as if it were not in the batch: its tokens
+/// leave the aggregation's denominators (they used to stay, shrinking the loss by kept/total),
+/// so the update equals that of the batch without it.
+#[test]
+fn a_masked_response_trains_as_if_removed() {
+    let correction =
+        "importance_correction = { level = \"sequence\", mode = \"mask\", cap = 2.0 }\n";
+    let mut all = rollouts(1.0, 0.0);
+    // the sampler 1 nat below the learner on every token: weight e^3 or e^4, masked
+    for i in [1, 4] {
+        all[i].logprobs.iter_mut().for_each(|l| *l -= 1.0);
+    }
+    let kept: Vec<Rollout> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![1, 4].contains(i))
+        .map(|(_, r)| r.clone())
+        .collect();
+    for aggregation in ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum"] {
+        let extra = format!("{correction}loss_aggregation = \"{aggregation}\"\n");
+        let after = |rollouts: Vec<Rollout>| {
+            let (m, updates) = train(&extra, vec![batch(rollouts)]);
+            let p = updates[1].model();
+            (
+                m[0]["loss/policy"],
+                crate::logprob(&p, &[2, 3, 5], &[3, 3, 1]),
+                crate::logprob(&p, &[2, 3, 5], &[2, 2, 2, 1]),
+            )
+        };
+        let (masked, removed) = (after(all.clone()), after(kept.clone()));
+        assert!(
+            (masked.0 - removed.0).abs() < 1e-6,
+            "{aggregation}: {masked:?} vs {removed:?}"
+        );
+        assert!(
+            (masked.1 - removed.1).abs() < 1e-5,
+            "{aggregation}: {masked:?} vs {removed:?}"
+        );
+        assert!(
+            (masked.2 - removed.2).abs() < 1e-5,
+            "{aggregation}: {masked:?} vs {removed:?}"
+        );
+    }
 }
 
 #[test]

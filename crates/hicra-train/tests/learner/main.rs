@@ -1,8 +1,10 @@
 //! The learner on the real runtime: one policy-gradient step moves probability towards
 //! positive-advantage responses and away from negative ones, and reports its figures
 //! (this file); epochs, mini-batches, importance correction, truncation masking and tempered
-//! scoring ([`epochs`]); every objective and option as TOML, with its checks ([`options`]).
+//! scoring ([`epochs`]); every objective and option as TOML, with its checks ([`options`]);
+//! the combinations refused, incomplete rollouts, the loss terms reported apart ([`checks`]).
 
+mod checks;
 mod epochs;
 mod options;
 
