@@ -27,8 +27,6 @@ use hicra::model::{
     Entropies, RuntimeBackend, Sample, SamplingParams, cpu, sample_batch, score_tempered_with,
 };
 use hicra::train::trained::load_policy;
-use rand_chacha::ChaCha8Rng;
-use rand_chacha::rand_core::SeedableRng;
 
 /// Samples responses to a prompt and prints every token with its log-prob and entropy.
 #[derive(Parser)]
@@ -89,13 +87,12 @@ fn run(args: Args) -> Result<(usize, f32, f32), String> {
         max_new_tokens: args.max_new_tokens,
         stop_tokens: info.config.eos_token_ids.clone(),
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let samples = sample_batch(
         &loaded.model,
         &[&prompt],
         args.samples,
         &params,
-        &mut rng,
+        &[args.seed],
         &device,
     )
     .remove(0);

@@ -24,7 +24,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use clap::{Args, Subcommand};
 use hicra_model::{Llama, ModelConfig, NativeLlama, RuntimeAutodiff, sample_on_tensors, score};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
@@ -141,9 +141,10 @@ fn sampler(args: SamplerArgs) -> miette::Result<()> {
             let prefill = started.elapsed().as_secs_f64();
             let started = Instant::now();
             let never = |_: &[u32]| false;
+            let seeds: Vec<u64> = refs.iter().map(|_| rng.random()).collect();
             let out = match &native {
-                Some(native) => native.sample_batch_until(&refs, 1, &params, &never, &mut rng),
-                None => sample_on_tensors(model, &refs, 1, &params, &never, &mut rng, &device),
+                Some(native) => native.sample_batch_until(&refs, 1, &params, &never, &seeds),
+                None => sample_on_tensors(model, &refs, 1, &params, &never, &seeds, &device),
             };
             let total = started.elapsed().as_secs_f64();
             assert!(out.iter().all(|g| g[0].tokens.len() == args.new_tokens));

@@ -17,7 +17,7 @@ use hicra_model::{
 };
 use hicra_train::plan_micro_batches;
 use miette::IntoDiagnostic;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
@@ -89,15 +89,9 @@ pub fn run(args: StepArgs) -> miette::Result<()> {
     let (mut sample_secs, mut learn_secs, mut sync_secs, mut step_secs) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..=args.rounds {
+        let seeds: Vec<u64> = refs.iter().map(|_| rng.random()).collect();
         let started = Instant::now();
-        let groups = sample_batch(
-            &policy,
-            &refs,
-            args.group,
-            &params,
-            &mut rng,
-            &sampler_device,
-        );
+        let groups = sample_batch(&policy, &refs, args.group, &params, &seeds, &sampler_device);
         let sampled = started.elapsed().as_secs_f64();
 
         let at = Instant::now();

@@ -6,8 +6,6 @@ use std::time::Instant;
 use clap::Args;
 use hicra_model::{SamplingParams, sample_batch_until, stop_strings};
 use miette::IntoDiagnostic;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use crate::model_arg::{self, DEVICE_HELP, MODEL_HELP};
 use hicra_model::DeviceSpec;
@@ -83,7 +81,6 @@ pub fn run(args: GenerateArgs) -> miette::Result<()> {
         max_new_tokens: args.max_new_tokens,
         stop_tokens: ckpt.config.eos_token_ids.clone(),
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let started = Instant::now();
     let stop = stop_strings(&ckpt.tokenizer, &args.stop);
     let samples = sample_batch_until(
@@ -92,7 +89,7 @@ pub fn run(args: GenerateArgs) -> miette::Result<()> {
         args.samples.max(1),
         &params,
         &stop,
-        &mut rng,
+        &[args.seed],
         &device,
     )
     .remove(0);

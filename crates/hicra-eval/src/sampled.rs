@@ -2,12 +2,18 @@
 //! batch code, so an evaluator stage and `hicra eval` with the same seed draw the same
 //! responses), judged by the verifier's checker, grouped for pass@k and majority vote, and
 //! ranked by each scorer for best-of-K.
+//!
+//! Problems are sampled in chunks of `batch / samples`, every chunk by a sampler with the
+//! evaluation seed as its stage seed: each response draws from its own stream, derived from
+//! (seed, policy version, problem id, sample index) by the sampler's rule
+//! (`hicra_train::sampler`), so the chunk size does not change a single response. Every
+//! response is drawn at the one sampling temperature and records its log-probabilities at
+//! it (1 for greedy), so the `confidence` scorer's best-of-K compares like with like.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hicra_flow::derive_seed;
 use hicra_messages::{FinishReason, Prompt};
 use hicra_model::Device;
 use hicra_tasks::answers::Checker;
@@ -68,15 +74,6 @@ fn sampler_config(settings: &EvalSettings, problems: usize) -> SamplerConfig {
     }
 }
 
-/// The seed of problem chunk `i`: the evaluation seed itself for the first.
-pub fn chunk_seed(seed: u64, chunk: usize) -> u64 {
-    if chunk == 0 {
-        seed
-    } else {
-        derive_seed(seed, &format!("chunk-{chunk}"))
-    }
-}
-
 /// Samples, judges and grades every problem; `progress` hears the problems done so far.
 pub fn sample_and_grade(
     policy: &EvalPolicy,
@@ -92,11 +89,11 @@ pub fn sample_and_grade(
     let mut records = Vec::with_capacity(prompts.len() * settings.samples);
     let mut grades: Vec<(Vec<bool>, Vote)> = Vec::with_capacity(prompts.len());
     let mut picks: BTreeMap<String, Vec<bool>> = BTreeMap::new();
-    for (i, chunk) in prompts.chunks(per_chunk).enumerate() {
+    for chunk in prompts.chunks(per_chunk) {
         let started = Instant::now();
         let sampler = Sampler::for_policy(
             sampler_config(settings, chunk.len()),
-            chunk_seed(settings.seed, i),
+            settings.seed,
             policy.version,
             policy.generator.model().clone(),
             policy.codec.clone(),

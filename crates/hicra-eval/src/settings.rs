@@ -19,8 +19,9 @@ pub struct EvalSettings {
     pub top_k: usize,
     /// Most tokens per response.
     pub max_new_tokens: usize,
-    /// Seed of the draws: problem chunk 0 uses it as the sampler's stage seed, chunk i > 0 a
-    /// seed derived from it, so one seed and one batch size always give the same samples.
+    /// Seed of the draws, the sampler's stage seed: each response draws from its own stream
+    /// (seed, policy version, problem id, sample index), so one seed gives the same samples
+    /// at any batch size.
     pub seed: u64,
     /// Responses decoded together (problems per chunk = batch / samples, at least 1).
     pub batch: usize,

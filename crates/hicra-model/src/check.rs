@@ -23,8 +23,6 @@
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::{Tensor, TensorData};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::device::{Device, RuntimeAutodiff, RuntimeBackend, cpu};
@@ -183,8 +181,7 @@ fn sampler_scorer_diff(device: &Device, precision: Precision) -> f64 {
         max_new_tokens: 12,
         stop_tokens: vec![],
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let groups = sample_batch(&model, &refs, 2, &params, &mut rng, device);
+    let groups = sample_batch(&model, &refs, 2, &params, &[3, 4, 5], device);
     let mut worst: f64 = 0.0;
     for (prompt, group) in prompts.iter().zip(groups) {
         for sample in group {

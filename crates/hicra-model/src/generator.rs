@@ -5,41 +5,46 @@
 //! and reuses it for every later call, so callers that sample the same weights many times (a
 //! sampler stage between policy updates, an evaluation, a search) hold one generator per
 //! weights version.
+//!
+//! Randomness comes in as one seed per prompt: sample `j` of prompt `p` draws from its own
+//! stream, [`crate::response_rng`]`(seeds[p], j)` ([`crate::streams`]), so a response does
+//! not depend on what else is sampled with it, nor on the path that computes it.
 
 use std::sync::OnceLock;
 
 use burn::tensor::backend::Backend;
-use rand::Rng;
 
 use crate::llama::Llama;
 use crate::native::NativeLlama;
 use crate::sample::{Sample, SamplingParams, check_prompts, sample_on_tensors};
 
-/// Draws `n` responses to `prompt` (token ids, non-empty).
+/// Draws `n` responses to `prompt` (token ids, non-empty) from the prompt seed `seed`.
 pub fn sample_group<B: Backend>(
     model: &Llama<B>,
     prompt: &[u32],
     n: usize,
     params: &SamplingParams,
-    rng: &mut impl Rng,
+    seed: u64,
     device: &B::Device,
 ) -> Vec<Sample> {
-    sample_batch(model, &[prompt], n, params, rng, device).remove(0)
+    sample_batch(model, &[prompt], n, params, &[seed], device).remove(0)
 }
 
 /// Draws `n` responses to each of `prompts` (of any lengths, each non-empty) in one batch:
 /// the prompts are left-padded and prefilled together once, every prompt's cache is repeated
-/// for its `n` samples, then all `prompts.len() * n` rows decode together. Rows are drawn in
-/// order (prompt 0's samples first), so a seed gives the same tokens on every run.
+/// for its `n` samples, then all `prompts.len() * n` rows decode together. `seeds` holds one
+/// seed per prompt; sample `j` of prompt `p` draws from the stream of (`seeds[p]`, `j`) alone,
+/// so it is the response that prompt, seed and index give in any batch. Panics unless
+/// `seeds.len() == prompts.len()`.
 pub fn sample_batch<B: Backend>(
     model: &Llama<B>,
     prompts: &[&[u32]],
     n: usize,
     params: &SamplingParams,
-    rng: &mut impl Rng,
+    seeds: &[u64],
     device: &B::Device,
 ) -> Vec<Vec<Sample>> {
-    sample_batch_until(model, prompts, n, params, &|_| false, rng, device)
+    sample_batch_until(model, prompts, n, params, &|_| false, seeds, device)
 }
 
 /// [`sample_batch`], also ending a response as soon as `stop(tokens so far)` says so (stop
@@ -51,7 +56,7 @@ pub fn sample_batch_until<B: Backend>(
     n: usize,
     params: &SamplingParams,
     stop: &dyn Fn(&[u32]) -> bool,
-    rng: &mut impl Rng,
+    seeds: &[u64],
     device: &B::Device,
 ) -> Vec<Vec<Sample>> {
     if !check_prompts(model, prompts, n) {
@@ -65,7 +70,7 @@ pub fn sample_batch_until<B: Backend>(
         n,
         params,
         stop,
-        rng,
+        seeds,
         device,
     )
 }
@@ -80,12 +85,12 @@ fn generate<B: Backend>(
     n: usize,
     params: &SamplingParams,
     stop: &dyn Fn(&[u32]) -> bool,
-    rng: &mut impl Rng,
+    seeds: &[u64],
     device: &B::Device,
 ) -> Vec<Vec<Sample>> {
     match native {
-        Some(native) => native.sample_batch_until(prompts, n, params, stop, rng),
-        None => sample_on_tensors(model, prompts, n, params, stop, rng, device),
+        Some(native) => native.sample_batch_until(prompts, n, params, stop, seeds),
+        None => sample_on_tensors(model, prompts, n, params, stop, seeds, device),
     }
 }
 
@@ -121,7 +126,7 @@ impl<B: Backend> Generator<B> {
         n: usize,
         params: &SamplingParams,
         stop: &dyn Fn(&[u32]) -> bool,
-        rng: &mut impl Rng,
+        seeds: &[u64],
         device: &B::Device,
     ) -> Vec<Vec<Sample>> {
         if !check_prompts(&self.model, prompts, n) {
@@ -137,7 +142,7 @@ impl<B: Backend> Generator<B> {
             n,
             params,
             stop,
-            rng,
+            seeds,
             device,
         )
     }
@@ -148,9 +153,9 @@ impl<B: Backend> Generator<B> {
         prompts: &[&[u32]],
         n: usize,
         params: &SamplingParams,
-        rng: &mut impl Rng,
+        seeds: &[u64],
         device: &B::Device,
     ) -> Vec<Vec<Sample>> {
-        self.sample_batch_until(prompts, n, params, &|_| false, rng, device)
+        self.sample_batch_until(prompts, n, params, &|_| false, seeds, device)
     }
 }

@@ -11,6 +11,8 @@
 //!   history: [`kv_cache`]), and every generated token comes back with its log-probability and
 //!   the entropy of the distribution it was drawn from, all computed on the device
 //!   ([`draw`]); stop tokens and stop strings end a row, and finished rows leave the batch.
+//!   Each response draws from its own random stream, keyed by its prompt's seed and its
+//!   sample index ([`streams`]), so it is the same in any batch and on either path.
 //!   On the CPU in f32 the same function runs on host vectors instead ([`native`]: packed
 //!   weights, SIMD kernels, a cache per row written in place), 1.6-1.9x llama.cpp's speed on
 //!   SmolLM2; a [`Generator`] holds its copy of the weights across calls;
@@ -50,6 +52,7 @@ pub mod pretrained;
 pub mod sample;
 pub mod score;
 pub mod source;
+pub mod streams;
 pub mod to_pretrained;
 pub mod tokenizer;
 
@@ -71,5 +74,6 @@ pub use pretrained::{PretrainedModelError, model_config};
 pub use sample::{Sample, SamplingParams, sample_on_tensors, stop_strings};
 pub use score::{Entropies, Scored, score, score_tempered, score_tempered_with};
 pub use source::{CheckpointInfo, LoadedModel, ModelSource, load_model};
+pub use streams::response_rng;
 pub use to_pretrained::llama_config_of;
 pub use tokenizer::CharTokenizer;

@@ -4,7 +4,9 @@
 //! batch; rows that finish leave the batch as it goes. Each step's token, its log-probability
 //! and the entropy of the distribution it was drawn from are computed on the device
 //! ([`crate::draw`]); the host supplies the seeded random numbers and reads three numbers per
-//! row.
+//! row. Each response draws from its own random stream ([`crate::streams`]): a row still
+//! generating takes the next uniform number of its stream, a finished row waiting for the
+//! batch to be compacted takes none, so the tokens are those the host path draws.
 //!
 //! Both figures are taken from the *tempered* distribution `softmax(logits / T)` over the whole
 //! vocabulary (T = 1 for greedy decoding), the one the learner's scorer computes for the same
@@ -15,14 +17,13 @@
 //! off-policy, which `importance_correction` does not see. Sample with `top_k = 0` and
 //! `top_p = 1` (the defaults) for exact on-policy training.
 
-use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
-use rand::Rng;
-
 pub use crate::draw::SamplingParams;
 use crate::draw::{draws_uniforms, pick};
 use crate::llama::Llama;
 use crate::next_token::prefill_last;
+use crate::streams::Streams;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
 
 /// One generated response.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -52,16 +53,17 @@ pub(crate) fn check_prompts<B: Backend>(model: &Llama<B>, prompts: &[&[u32]], n:
 
 /// [`crate::sample_batch_until`] through burn tensor ops on any backend (the path every device but
 /// the f32 CPU takes; see [`crate::native`] for that one). The prompts are checked by the
-/// caller.
+/// caller; `seeds` holds one seed per prompt ([`crate::streams`]).
 pub fn sample_on_tensors<B: Backend>(
     model: &Llama<B>,
     prompts: &[&[u32]],
     n: usize,
     params: &SamplingParams,
     stop: &dyn Fn(&[u32]) -> bool,
-    rng: &mut impl Rng,
+    seeds: &[u64],
     device: &B::Device,
 ) -> Vec<Vec<Sample>> {
+    let mut streams = Streams::new(seeds, prompts.len(), n);
     let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
     if longest == 0 || n == 0 {
         return vec![Vec::new(); prompts.len()];
@@ -88,7 +90,17 @@ pub fn sample_on_tensors<B: Backend>(
     let mut live = Live::new(total);
     for step in 0..max_new {
         let uniforms: Vec<f64> = if draws_uniforms(params) {
-            live.rows.iter().map(|_| rng.random::<f64>()).collect()
+            // a finished row's pick is discarded: it takes no number from its stream
+            live.rows
+                .iter()
+                .map(|&i| {
+                    if samples[i].stopped {
+                        0.0
+                    } else {
+                        streams.uniform(i)
+                    }
+                })
+                .collect()
         } else {
             Vec::new()
         };

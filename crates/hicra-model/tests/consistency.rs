@@ -6,8 +6,6 @@ use hicra_model::{
     KvCache, Llama, ModelConfig, RuntimeAutodiff, RuntimeBackend, SamplingParams, sample_group,
     score, score_tempered,
 };
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 type B = RuntimeBackend;
 
@@ -61,11 +59,10 @@ fn sampler_vs_scorer_gap(temperature: f32, top_k: usize) -> f32 {
         max_new_tokens: 12,
         stop_tokens: vec![1],
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut pairs = Vec::new();
     let mut sampled = Vec::new();
-    for p in prompts {
-        for s in sample_group(&m, p, 3, &params, &mut rng, &hicra_model::cpu()) {
+    for (seed, p) in prompts.into_iter().enumerate() {
+        for s in sample_group(&m, p, 3, &params, seed as u64, &hicra_model::cpu()) {
             pairs.push((p.to_vec(), s.tokens.clone()));
             sampled.push(s);
         }
@@ -155,16 +152,7 @@ fn the_same_seed_gives_the_same_tokens() {
         max_new_tokens: 10,
         stop_tokens: vec![],
     };
-    let run = |seed| {
-        sample_group(
-            &m,
-            &[3, 4],
-            4,
-            &params,
-            &mut ChaCha8Rng::seed_from_u64(seed),
-            &hicra_model::cpu(),
-        )
-    };
+    let run = |seed| sample_group(&m, &[3, 4], 4, &params, seed, &hicra_model::cpu());
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
 }

@@ -4,8 +4,6 @@
 use burn::tensor::{Int, Tensor, TensorData};
 use hicra_model::kv_cache::RECENT_SLOTS;
 use hicra_model::{KvCache, Llama, ModelConfig, RuntimeBackend, SamplingParams, sample_batch};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 type B = RuntimeBackend;
 
@@ -98,18 +96,18 @@ fn rows_that_leave_the_batch_do_not_change_the_others() {
         max_new_tokens: 40,
         stop_tokens: vec![],
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let free = sample_batch(&m, &refs, 1, &params, &mut rng, &device);
+    let seeds: Vec<u64> = (0..refs.len() as u64).collect();
+    let free = sample_batch(&m, &refs, 1, &params, &seeds, &device);
     // stop on tokens some rows reach early and others late or never
     params.stop_tokens = vec![free[0][0].tokens[2], free[3][0].tokens[9]];
-    let batched = sample_batch(&m, &refs, 1, &params, &mut rng, &device);
+    let batched = sample_batch(&m, &refs, 1, &params, &seeds, &device);
     let lengths: Vec<usize> = batched.iter().map(|g| g[0].tokens.len()).collect();
     assert!(
         lengths.iter().any(|&l| l < 12) && lengths.iter().any(|&l| l > 12),
         "{lengths:?}"
     );
-    for (prompt, group) in refs.iter().zip(&batched) {
-        let alone = &sample_batch(&m, &[prompt], 1, &params, &mut rng, &device)[0][0];
+    for ((prompt, group), &seed) in refs.iter().zip(&batched).zip(&seeds) {
+        let alone = &sample_batch(&m, &[prompt], 1, &params, &[seed], &device)[0][0];
         let sample = &group[0];
         assert_eq!(sample.tokens, alone.tokens);
         assert_eq!(sample.stopped, alone.stopped);

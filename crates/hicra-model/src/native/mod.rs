@@ -21,7 +21,9 @@
 //! * prompts are prefilled side by side without padding, and a decode step is one pass over
 //!   one token per live row (`pass`): finished rows simply stop being passed;
 //! * the draw follows [`crate::draw::pick`]'s rules on the host rows (`choose`, tested
-//!   against it: same tokens for the same uniform numbers, same log-probabilities).
+//!   against it: same tokens for the same uniform numbers, same log-probabilities), each row
+//!   taking its uniform numbers from its own stream ([`crate::streams`]), as the tensor path's
+//!   rows do, so a seed gives the same responses on both paths.
 //!
 //! [`NativeLlama::for_model`] says whether a model takes this path.
 
@@ -39,13 +41,13 @@ mod weights;
 use std::any::Any;
 
 use burn::tensor::backend::Backend;
-use rand::Rng;
 
 use crate::device::{Device, RuntimeBackend};
 use crate::draw::{SamplingParams, draws_uniforms};
 use crate::llama::Llama;
 use crate::precision::Precision;
 use crate::sample::Sample;
+use crate::streams::Streams;
 use cache::RowCache;
 use pass::{At, logits, on_workers, pass};
 use weights::Weights;
@@ -113,15 +115,16 @@ impl NativeLlama {
     }
 
     /// [`crate::sample_batch_until`] on this path (the caller has checked the prompts: each
-    /// non-empty and shorter than `max_seq_len`).
+    /// non-empty and shorter than `max_seq_len`); `seeds` holds one seed per prompt.
     pub fn sample_batch_until(
         &self,
         prompts: &[&[u32]],
         n: usize,
         params: &SamplingParams,
         stop: &dyn Fn(&[u32]) -> bool,
-        rng: &mut impl Rng,
+        seeds: &[u64],
     ) -> Vec<Vec<Sample>> {
+        let mut streams = Streams::new(seeds, prompts.len(), n);
         let w = &self.weights;
         let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
         if longest == 0 || n == 0 {
@@ -144,11 +147,11 @@ impl NativeLlama {
             }
         }
         let mut samples = vec![Sample::default(); caches.len()];
-        // the rows still generating, in order (a seed gives the same tokens on every run)
+        // the rows still generating, in order
         let mut live: Vec<usize> = (0..caches.len()).collect();
         for step in 0..max_new {
             let uniforms: Vec<f64> = if draws_uniforms(params) {
-                live.iter().map(|_| rng.random::<f64>()).collect()
+                live.iter().map(|&row| streams.uniform(row)).collect()
             } else {
                 Vec::new()
             };

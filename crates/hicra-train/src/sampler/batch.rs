@@ -1,6 +1,14 @@
 //! One batch of rollouts: the prompts encoded (and checked to leave room for a response),
-//! sampled together with the step's seed, decoded with token spans, and the batch's own
-//! figures (response length, truncation, sampling time and throughput, staleness).
+//! sampled together, decoded with token spans, and the batch's own figures (response length,
+//! truncation, sampling time and throughput, staleness).
+//!
+//! Each response has its own random stream ([`hicra_model::streams`]), derived from the stage
+//! seed, the step, the prompt's id and the sample index: the prompt's seed is
+//! `derive_seed(stage seed, "{train|eval}-{step}/{prompt id}")` and sample `j` draws from
+//! stream `j` of it. A response therefore does not depend on `group_size`,
+//! `prompts_per_step`, the order of the prompts, the other rows' lengths, or the device
+//! (host or tensor path). A prompt id met again in the same batch takes `"#{k}"` after the
+//! id for its `k`-th repeat, so repeats draw new responses.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,8 +16,6 @@ use std::time::Instant;
 use hicra_flow::{BoxError, derive_seed};
 use hicra_messages::{FinishReason, Group, Prompt, Rollout, RolloutBatch, Sampling};
 use hicra_model::SamplingParams;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use super::Sampler;
 use crate::codec::TextCodec;
@@ -36,10 +42,7 @@ impl Sampler {
             .policy
             .as_ref()
             .ok_or("no policy weights received yet")?;
-        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(
-            self.seed,
-            &format!("{}-{step}", if eval { "eval" } else { "train" }),
-        ));
+        let seeds = prompt_seeds(self.seed, step, eval, prompts);
         let params = self.params(codec);
         let sampling = Sampling {
             temperature: params.temperature,
@@ -68,13 +71,8 @@ impl Sampler {
             .into());
         }
         let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
-        let sampled = model.sample_batch(
-            &refs,
-            self.config.group_size,
-            &params,
-            &mut rng,
-            &self.device,
-        );
+        let sampled =
+            model.sample_batch(&refs, self.config.group_size, &params, &seeds, &self.device);
         for ((prompt, ids), samples) in prompts.iter().zip(&ids).zip(sampled) {
             let mut rollouts = Vec::with_capacity(samples.len());
             for s in samples {
@@ -143,4 +141,23 @@ impl Sampler {
         }
         Ok(batch)
     }
+}
+
+/// The seed of each prompt's responses (see the module's docs).
+pub(crate) fn prompt_seeds(seed: u64, step: u64, eval: bool, prompts: &[Arc<Prompt>]) -> Vec<u64> {
+    let mode = if eval { "eval" } else { "train" };
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    prompts
+        .iter()
+        .map(|p| {
+            let repeat = seen.entry(p.id.as_str()).or_default();
+            let key = if *repeat == 0 {
+                format!("{mode}-{step}/{}", p.id)
+            } else {
+                format!("{mode}-{step}/{}#{repeat}", p.id)
+            };
+            *repeat += 1;
+            derive_seed(seed, &key)
+        })
+        .collect()
 }

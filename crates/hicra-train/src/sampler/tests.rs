@@ -131,3 +131,58 @@ fn an_evaluator_batch_is_what_for_policy_samples_with_the_stage_seed() {
         );
     }
 }
+
+fn sampler(group_size: usize) -> Sampler {
+    let config = SamplerConfig {
+        group_size,
+        max_new_tokens: 6,
+        temperature: 1.0,
+        ..SamplerConfig::default()
+    };
+    let (model, codec) = policy(1);
+    Sampler::for_policy(config, 5, 1, model, codec, cpu())
+}
+
+/// The responses of a batch of `order` (indices into `prompts()`) at `step`, by prompt id.
+fn groups(sampler: &Sampler, order: &[usize], step: u64) -> Vec<(String, Vec<Vec<u32>>)> {
+    let all = prompts();
+    let batch: Vec<Arc<Prompt>> = order.iter().map(|&i| Arc::new(all[i].clone())).collect();
+    let sampled = sampler.sample(&batch, step, false).unwrap();
+    sampled
+        .groups
+        .iter()
+        .map(|g| {
+            let tokens = g.rollouts.iter().map(|r| r.tokens.clone()).collect();
+            (g.prompt.id.clone(), tokens)
+        })
+        .collect()
+}
+
+/// Each response is drawn from (stage seed, step, prompt id, sample index) alone: the batch
+/// size, the group size and the prompts' order do not change it; the step does, and a prompt
+/// repeated in one batch draws new responses.
+#[test]
+fn a_response_depends_on_its_prompt_step_and_index_only() {
+    let (three, two) = (sampler(3), sampler(2));
+    let reference = groups(&three, &[0, 1, 2], 4);
+    let find = |id: &str| &reference.iter().find(|(p, _)| p == id).unwrap().1;
+    assert_ne!(
+        find("p0")[0],
+        find("p0")[1],
+        "the samples of a group differ"
+    );
+    for (sampler, order) in [(&two, vec![2, 0]), (&three, vec![1]), (&two, vec![1, 2, 0])] {
+        for (id, responses) in groups(sampler, &order, 4) {
+            assert_eq!(
+                responses[..],
+                find(&id)[..responses.len()],
+                "{id} in {order:?}"
+            );
+        }
+    }
+    let later = groups(&three, &[0, 1, 2], 5);
+    assert_ne!(later, reference, "another step draws other responses");
+    let repeated = groups(&two, &[1, 1], 4);
+    assert_eq!(repeated[0].1[..], find("p1")[..2]);
+    assert_ne!(repeated[0].1, repeated[1].1, "a repeat draws new responses");
+}
