@@ -133,11 +133,12 @@ pub(crate) fn smoke_run(path: &Path, extra: &[&str]) -> (std::process::Output, t
 #[test]
 fn every_pipeline_validates() {
     for path in pipelines() {
-        // datasets must exist to validate: CI has the committed samples, not the fetched files
+        // datasets and models must exist to validate: CI has the committed samples and the
+        // tiny GGUF, not the fetched files
         let mut args = vec!["validate".to_string(), path.display().to_string()];
         for set in smoke_overrides(&path)
             .into_iter()
-            .filter(|s| s.contains(".path="))
+            .filter(|s| s.contains(".path=") || s.contains(".model.checkpoint="))
         {
             args.extend(["--set".to_string(), set]);
         }

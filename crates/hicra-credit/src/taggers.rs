@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use hicra_flow::files;
 use hicra_flow::{
     BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult,
     derive_seed, refuse,
@@ -106,6 +107,10 @@ mask = "planning"
     }
 }
 
+/// How to get a missing lexicon file (the help line of every such error).
+pub const MINE_LEXICON: &str = "a lexicon is mined from a run's correct responses: \
+    `hicra mine --input RUN/rollouts --out FILE` writes one";
+
 /// The lexicon a tagger's `lexicon` (a file) or `grams` (inline) names, the paper's when
 /// neither is given; the problem with them otherwise.
 pub fn configured_lexicon(
@@ -119,8 +124,11 @@ pub fn configured_lexicon(
             "give either `lexicon` (a file) or `grams` (inline), not both",
         )
         .help("remove one of the two keys")),
-        (Some(path), None) => Lexicon::from_file(&ctx.resolve_path(path))
-            .map_err(|e| Invalid::new("lexicon", e.to_string())),
+        (Some(path), None) => {
+            let path = ctx.resolve_path(path);
+            files::check_file(&path).map_err(|p| p.if_missing(MINE_LEXICON).invalid("lexicon"))?;
+            Lexicon::from_file(&path).map_err(|e| Invalid::new("lexicon", e.to_string()))
+        }
         (None, Some(grams)) => {
             Lexicon::new(grams.clone()).map_err(|e| Invalid::new("grams", e.to_string()))
         }

@@ -8,11 +8,16 @@
 //! Every checkpoint the learner writes carries `policy.json`: the learner's `[model]` table
 //! (a pretrained path made absolute), which rebuilds the policy's architecture and codec; the
 //! weights come from the checkpoint's `model.mpk`.
+//!
+//! [`check_source`] tells, without loading anything, whether what a spec names is there,
+//! with how to get it when it is not (`scripts/fetch-model.sh`, `hicra run`).
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 use hicra_flow::checkpoint::{self as runs, ResumePoint};
+use hicra_flow::files::{self, FileProblem, PathProblem, Wanted};
+use hicra_model::source::SMOLLM2_FILE;
 use hicra_model::{
     CheckpointInfo, Device, Llama, LoadedModel, ModelSource, llama_config_of, load_model,
 };
@@ -97,6 +102,42 @@ pub fn load_policy<B: Backend<Device = Device>>(
     load_model(&ModelSource::parse(spec), max_seq_len, device).map_err(|e| e.to_string())
 }
 
+/// How to get the SmolLM2 checkpoint (`checkpoint = "smollm2"`) when it is missing.
+pub const FETCH_MODEL: &str = "run scripts/fetch-model.sh to fetch SmolLM2-135M-Instruct (or set HICRA_SMOLLM2_GGUF to where it is)";
+/// How to get a run's checkpoint when it is missing.
+pub const WRITE_CHECKPOINT: &str = "a run's checkpoints are written by `hicra run PIPELINE --out RUN` \
+    (every `checkpoint_every` learner steps, and at the end)";
+/// How to get any other model when it is missing.
+const MODEL_KINDS: &str = "a model is a .gguf file, a Hugging Face directory, or a hicra run \
+    (`hicra run PIPELINE --out RUN` writes one); `smollm2` names the GGUF scripts/fetch-model.sh \
+    fetches";
+
+/// Whether the model `spec` names is there to load, checked without loading it (by `hicra
+/// validate` for `model.checkpoint`, and first by every `--model` flag): nothing for a
+/// `random:` shape; else a regular file or a directory that opens, and a run must hold a
+/// complete checkpoint. A missing path comes with how to get it.
+pub fn check_source(spec: &str) -> Result<(), PathProblem> {
+    let ModelSource::Checkpoint(path) = ModelSource::parse(spec) else {
+        return Ok(());
+    };
+    let how_to_get = if spec == "smollm2" || path.ends_with(SMOLLM2_FILE) {
+        FETCH_MODEL
+    } else if path.components().any(|c| c.as_os_str() == "checkpoints")
+        || path.ancestors().skip(1).any(is_run)
+    {
+        WRITE_CHECKPOINT
+    } else {
+        MODEL_KINDS
+    };
+    files::check(&path, Wanted::FileOrDir).map_err(|p| p.if_missing(how_to_get))?;
+    if is_run(&path) {
+        runs::resolve(&path).map_err(|e| {
+            PathProblem::new(&path, FileProblem::Unusable(e)).help(WRITE_CHECKPOINT)
+        })?;
+    }
+    Ok(())
+}
+
 /// The policy of one checkpoint directory.
 pub fn load_checkpoint<B: Backend<Device = Device>>(
     dir: &Path,
@@ -154,4 +195,59 @@ fn policy_shape<B: Backend<Device = Device>>(
         config,
         checkpoint: Some(info),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(spec: &Path) -> PathProblem {
+        check_source(spec.to_str().unwrap()).unwrap_err()
+    }
+
+    #[test]
+    fn check_source_names_what_is_missing_and_how_to_get_it() {
+        assert!(check_source("random:tiny").is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let gguf = dir.path().join("model.gguf");
+        std::fs::write(&gguf, b"GGUF").unwrap();
+        assert!(
+            check_source(gguf.to_str().unwrap()).is_ok(),
+            "loading is not checked"
+        );
+
+        let any = problem(&dir.path().join("nope.gguf"));
+        assert!(any.is_missing());
+        assert!(
+            any.help
+                .as_deref()
+                .unwrap()
+                .contains("scripts/fetch-model.sh")
+        );
+        let smollm2 = problem(&dir.path().join("models").join(SMOLLM2_FILE));
+        assert_eq!(smollm2.help.as_deref(), Some(FETCH_MODEL));
+        let step = problem(&dir.path().join("run/checkpoints/step-00000040"));
+        assert_eq!(step.help.as_deref(), Some(WRITE_CHECKPOINT));
+
+        // a run that has not written a checkpoint yet is there, but holds no model
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(run.join("checkpoints")).unwrap();
+        let empty = problem(&run);
+        assert!(!empty.is_missing());
+        assert!(
+            empty.to_string().contains("holds no complete checkpoint"),
+            "{empty}"
+        );
+        assert_eq!(empty.help.as_deref(), Some(WRITE_CHECKPOINT));
+
+        #[cfg(unix)]
+        {
+            let device = problem(Path::new("/dev/null"));
+            assert!(!device.is_missing());
+            assert_eq!(
+                device.to_string(),
+                "/dev/null is a character device, not a regular file or a directory"
+            );
+        }
+    }
 }
