@@ -8,6 +8,7 @@ mod distributed;
 mod eval_cli;
 mod experiment;
 mod export_cli;
+mod inputs_cli;
 mod model_cli;
 mod pipelines;
 mod resume;

@@ -75,7 +75,11 @@ fn random_models_have_no_tokenizer_and_missing_files_are_named() {
     );
     let out = hicra(&["model", "info", "no/such.gguf"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("no/such.gguf does not exist"));
+    assert!(
+        text(&out.stderr).contains("no such file or directory: no/such.gguf"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ use hicra_credit::{CreditAssigner, Estimator, Transform, ZeroVariance};
 use hicra_messages::{Group, PLANNING_MASK, Prompt, Rollout, RolloutBatch};
 use serde_json::{Map, Value};
 
+use crate::inputs::Inputs;
 use crate::jsonl::read_objects;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -40,13 +41,18 @@ pub struct CreditArgs {
 }
 
 pub fn run(args: CreditArgs) -> miette::Result<()> {
-    let lines = read_objects(&args.input)?;
-    let transforms = args
-        .transforms
-        .iter()
-        .map(|t| Transform::parse_cli(t).map(|t| retarget(t)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| miette::miette!("{e}"))?;
+    // the input file and the transforms, every problem at once
+    let mut inputs = Inputs::new();
+    let lines = inputs.take(read_objects(&args.input));
+    let transforms = inputs.take(
+        args.transforms
+            .iter()
+            .map(|t| Transform::parse_cli(t).map(retarget))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| miette::miette!("--transform: {e}")),
+    );
+    inputs.finish()?;
+    let (lines, transforms) = lines.zip(transforms).expect("checked with the input");
     let estimator = match args.estimator {
         EstimatorArg::Grpo => Estimator::Grpo,
         EstimatorArg::Drgrpo => Estimator::Drgrpo,

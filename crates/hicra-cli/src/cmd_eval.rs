@@ -5,6 +5,9 @@
 //! `checkpoints/step-N`). Given a run and no `--data`, the run's own evaluator is repeated:
 //! its prompt source, its verifier, its sampling settings and its seed, so the figure equals
 //! the run's last `accuracy/eval` for that checkpoint.
+//!
+//! The input is checked as a whole before a model loads (`--model`, `--judge`, `--data` and
+//! its rows, `--judge-template`, the device): every problem is reported at once.
 
 use std::path::{Path, PathBuf};
 
@@ -18,9 +21,11 @@ use hicra_flow::{Registry, derive_seed};
 use hicra_model::{DeviceSpec, Precision};
 use hicra_tasks::answers::Checker;
 use hicra_tasks::checkers::checker_for;
+use hicra_tasks::dataset::FETCH_DATA;
 use indicatif::{ProgressBar, ProgressStyle};
 use miette::{IntoDiagnostic, miette};
 
+use crate::inputs::Inputs;
 use crate::model_arg::{self, DEVICE_HELP, DTYPE_HELP, MODEL_HELP};
 
 #[derive(Args, Debug)]
@@ -123,8 +128,32 @@ struct Plan {
 }
 
 pub fn run(registry: &Registry, args: EvalArgs) -> miette::Result<()> {
-    let device = model_arg::open_device_in(args.device, args.dtype)?;
+    // the whole input first, every problem reported at once: the files, the device, and the
+    // problems read from `--data` (a bad file and a missing model are named together)
+    let mut inputs = Inputs::new();
     let model_path = Path::new(&args.model);
+    let model_there = inputs.model("--model", &args.model);
+    if let Some(spec) = &args.judge {
+        inputs.model("--judge", spec);
+    }
+    if let Some(path) = &args.judge_template {
+        inputs.file("--judge-template", path, None);
+    }
+    let device = inputs.take(model_arg::open_device_in(args.device, args.dtype));
+    let data = match &args.data {
+        Some(path) if inputs.file("--data", path, Some(FETCH_DATA)) => {
+            inputs.take(data_plan(registry, &args, path))
+        }
+        None if model_there && !is_run(model_path) => {
+            inputs.push(miette!(
+                "--data FILE is needed (only a hicra run brings its own problems)"
+            ));
+            None
+        }
+        _ => None,
+    };
+    inputs.finish()?;
+    let device = device.expect("checked with the input");
     let (policy, plan) = if is_run(model_path) {
         let point =
             hicra_flow::checkpoint::resolve(model_path).map_err(|e| miette!("--model: {e}"))?;
@@ -132,13 +161,13 @@ pub fn run(registry: &Registry, args: EvalArgs) -> miette::Result<()> {
         let trained = TrainedRun::new(&loaded.root, loaded.base_dir.clone(), model_path)
             .map_err(|e| miette!("{e}"))?;
         let policy = trained.policy(&device).map_err(|e| miette!("{e}"))?;
-        let plan = match &args.data {
-            Some(_) => data_plan(registry, &args)?,
+        let plan = match data {
+            Some(plan) => plan,
             None => run_plan(registry, &args, &trained, &point.run_dir)?,
         };
         (policy, plan)
     } else {
-        let plan = data_plan(registry, &args)?;
+        let plan = data.expect("checked with the input");
         let policy = EvalPolicy::pretrained(&args.model, args.max_seq_len, &device)
             .map_err(|e| miette!("{e}"))?;
         (policy, plan)
@@ -200,16 +229,10 @@ pub fn run(registry: &Registry, args: EvalArgs) -> miette::Result<()> {
     Ok(())
 }
 
-/// Problems from `--data`.
-fn data_plan(registry: &Registry, args: &EvalArgs) -> miette::Result<Plan> {
-    let path = args.data.clone().ok_or_else(|| {
-        miette!("--data FILE is needed (only a hicra run brings its own problems)")
-    })?;
-    if !path.is_file() {
-        return Err(miette!("--data {}: no such file", path.display()));
-    }
+/// Problems from `--data` (`path`, checked to be a file).
+fn data_plan(registry: &Registry, args: &EvalArgs, path: &Path) -> miette::Result<Plan> {
     let spec = DatasetSpec {
-        path: path.clone(),
+        path: path.to_path_buf(),
         preset: args.preset.clone(),
         question_field: args.question_field.clone(),
         answer_field: args.answer_field.clone(),

@@ -21,6 +21,9 @@ pub struct ExperimentArgs {
 }
 
 pub fn run(args: ExperimentArgs) -> miette::Result<()> {
+    let mut inputs = crate::inputs::Inputs::new();
+    inputs.file("FILE", &args.file, None);
+    inputs.finish()?;
     let spec = hicra_experiment::Spec::read(&args.file).map_err(|e| miette::miette!("{e}"))?;
     let out = args
         .out

@@ -9,6 +9,7 @@ use hicra_export::{ExportDtype, ExportOptions, Format, Pretrained};
 use hicra_model::RuntimeBackend;
 use miette::miette;
 
+use crate::inputs::Inputs;
 use crate::model_arg::MODEL_HELP;
 
 #[derive(Args, Debug)]
@@ -36,6 +37,9 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs) -> miette::Result<()> {
+    let mut inputs = Inputs::new();
+    inputs.model("MODEL", &args.model);
+    inputs.finish()?;
     let model = source_model(&args.model, args.step)?;
     let options = ExportOptions {
         dtype: args.dtype,

@@ -1,6 +1,8 @@
 //! `hicra mine`: the strategic-gram mining recipe offline, over rollouts a run wrote
 //! (`sink.rollouts`), embedding grams with a policy's hidden states (`--model`) or their
 //! spelling; prints the ranked clusters and writes a lexicon `tagger.strategic_grams` reads.
+//! An `--input` that does not exist is named as such (with every other input problem), apart
+//! from inputs that hold no rollouts, or no correct ones.
 
 use std::path::PathBuf;
 
@@ -10,6 +12,7 @@ use hicra_model::DeviceSpec;
 use hicra_train::mined_grams::{MiningDoc, PolicyEmbedder};
 use miette::IntoDiagnostic;
 
+use crate::inputs::Inputs;
 use crate::model_arg::{self, DEVICE_HELP, MODEL_HELP};
 
 #[derive(Args, Debug)]
@@ -52,25 +55,48 @@ pub struct MineArgs {
     show: usize,
 }
 
+/// How to get rollout files (the help line of a missing `--input`).
+const WRITE_ROLLOUTS: &str = "rollouts are written by a run's `sink.rollouts` stage (`hicra run \
+    PIPELINE --out RUN` puts them under RUN/rollouts/)";
+
 pub fn run(args: MineArgs) -> miette::Result<()> {
-    let mut docs = Vec::new();
+    // every input first, all problems at once: paths, the model, then the files' contents
+    let mut inputs = Inputs::new();
+    let mut records = Vec::new();
     for input in &args.input {
-        let records =
-            hicra_metrics::rollouts::read_all(input).map_err(|e| miette::miette!("{e}"))?;
-        docs.extend(
-            records
-                .into_iter()
-                .filter(|r| r.correct == Some(true) && (args.include_eval || !r.eval))
-                .map(|r| MiningDoc {
-                    text: r.response,
-                    prompt_tokens: r.prompt_token_ids,
-                    tokens: r.token_ids,
-                    token_spans: r.token_spans,
-                }),
+        if inputs.file_or_dir("--input", input, Some(WRITE_ROLLOUTS)) {
+            let read = hicra_metrics::rollouts::read_all(input)
+                .map_err(|e| miette::miette!("--input {}: {e}", input.display()));
+            records.extend(inputs.take(read).unwrap_or_default());
+        }
+    }
+    if let Some(spec) = &args.model {
+        inputs.model("--model", spec);
+    }
+    inputs.finish()?;
+    let read = records.len();
+    let docs: Vec<MiningDoc> = records
+        .into_iter()
+        .filter(|r| r.correct == Some(true) && (args.include_eval || !r.eval))
+        .map(|r| MiningDoc {
+            text: r.response,
+            prompt_tokens: r.prompt_token_ids,
+            tokens: r.token_ids,
+            token_spans: r.token_spans,
+        })
+        .collect();
+    if read == 0 {
+        miette::bail!(
+            help = WRITE_ROLLOUTS,
+            "no rollouts in {:?}: nothing to mine",
+            args.input
         );
     }
     if docs.is_empty() {
-        miette::bail!("no correct responses in {:?}: nothing to mine", args.input);
+        miette::bail!(
+            "no correct responses among the {read} rollouts in {:?}: nothing to mine",
+            args.input
+        );
     }
     let settings = MiningSettings {
         min_words: args.min_words,

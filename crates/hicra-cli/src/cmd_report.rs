@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::inputs::{Inputs, WRITE_RUN};
+
 #[derive(Args, Debug)]
 pub struct ReportArgs {
     /// The run directory (holding `metrics.jsonl`, and `rollouts/` and `mined_grams.jsonl`
@@ -14,6 +16,9 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: ReportArgs) -> miette::Result<()> {
+    let mut inputs = Inputs::new();
+    inputs.dir("DIR", &args.dir, Some(WRITE_RUN));
+    inputs.finish()?;
     let report_error = |e: hicra_metrics::report::ReportError| miette::miette!("{e}");
     let series = hicra_metrics::read_run_metrics(&args.dir).map_err(report_error)?;
     let (png, names) = hicra_metrics::draw_report(&args.dir, &series).map_err(report_error)?;

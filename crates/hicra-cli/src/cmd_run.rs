@@ -37,6 +37,9 @@ const INVOCATION: &str = "invocation.json";
 pub fn run(registry: &Registry, mut args: RunArgs) -> miette::Result<()> {
     let resume = match &args.resume {
         Some(path) => {
+            let mut inputs = crate::inputs::Inputs::new();
+            inputs.dir("--resume", path, Some(crate::inputs::WRITE_RUN));
+            inputs.finish()?;
             Some(checkpoint::resolve(path).map_err(|e| miette::miette!("--resume: {e}"))?)
         }
         None => None,

@@ -1,12 +1,14 @@
 //! `hicra tag`: the strategic grams found in a text, with their character spans and the share
-//! of the text's words they cover.
+//! of the text's words they cover. `--input` and `--lexicon` are checked together first.
 
 use std::path::PathBuf;
 
 use clap::Args;
 use hicra_credit::Lexicon;
+use hicra_credit::taggers::MINE_LEXICON;
 use serde_json::{Value, json};
 
+use crate::inputs::Inputs;
 use crate::jsonl::read_objects;
 
 #[derive(Args, Debug)]
@@ -24,10 +26,19 @@ pub struct TagArgs {
 }
 
 pub fn run(args: TagArgs) -> miette::Result<()> {
+    let mut inputs = Inputs::new();
     let lexicon = match &args.lexicon {
-        Some(path) => Lexicon::from_file(path).map_err(|e| miette::miette!("{e}"))?,
-        None => Lexicon::paper(),
+        Some(path) if inputs.file("--lexicon", path, Some(MINE_LEXICON)) => {
+            inputs.take(Lexicon::from_file(path).map_err(|e| miette::miette!("--lexicon: {e}")))
+        }
+        Some(_) => None,
+        None => Some(Lexicon::paper()),
     };
+    if let Some(path) = &args.input {
+        inputs.file("--input", path, None);
+    }
+    inputs.finish()?;
+    let lexicon = lexicon.expect("checked with the input");
     if let Some(text) = &args.text {
         println!("{}", tag(&lexicon, text, serde_json::Map::new()));
     }

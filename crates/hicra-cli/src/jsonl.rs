@@ -1,8 +1,11 @@
 //! Reading JSON-lines input for the per-family tools (`credit`, `tag`, `verify`): from a file
-//! or `-` for stdin, every bad line reported with its number.
+//! or `-` for stdin (a path checked first: missing or not a regular file), every bad line
+//! reported with its number.
 
 use std::io::BufRead;
 use std::path::Path;
+
+use crate::inputs::Inputs;
 
 /// Each non-empty line parsed as a JSON object, with its 1-based line number.
 pub fn read_objects(
@@ -11,6 +14,10 @@ pub fn read_objects(
     let reader: Box<dyn BufRead> = if path == Path::new("-") {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
+        // a missing path, a device or a FIFO named as such (a FIFO is never opened)
+        let mut inputs = Inputs::new();
+        inputs.file("--input", path, None);
+        inputs.finish()?;
         let file = std::fs::File::open(path)
             .map_err(|e| miette::miette!("cannot read {}: {e}", path.display()))?;
         Box::new(std::io::BufReader::new(file))

@@ -7,7 +7,8 @@
 //! (`credit`, `tag`, `mine`, `verify`, `eval`, `experiment`, `model`, `generate`, ...), each in its own `cmd_*` module.
 //!
 //! Errors are rendered here, and only here, with miette: pipeline problems as one report each
-//! with `FILE:LINE:COL`, the offending snippet and a help line. Any error exits non-zero.
+//! with `FILE:LINE:COL`, the offending snippet and a help line; a command's own input (its file
+//! arguments, checked by [`inputs`]) with every problem at once. Any error exits non-zero.
 
 mod allocator;
 mod bench_measure;
@@ -27,6 +28,7 @@ mod cmd_stages;
 mod cmd_tag;
 mod cmd_validate;
 mod cmd_verify;
+mod inputs;
 mod jsonl;
 mod logging;
 mod model_arg;

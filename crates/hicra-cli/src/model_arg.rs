@@ -5,6 +5,8 @@ use burn::tensor::backend::Backend;
 use hicra_model::{Device, DeviceSpec, LoadedModel, Precision, RuntimeBackend};
 use miette::IntoDiagnostic;
 
+use crate::inputs::Inputs;
+
 /// Help text of every `--model` flag.
 pub const MODEL_HELP: &str = "a .gguf file, a Hugging Face directory, a hicra run directory \
     (its newest checkpoint) or checkpoint directory (RUN/checkpoints/step-N), `smollm2` (the \
@@ -45,6 +47,10 @@ pub fn load_on<B: Backend<Device = Device>>(
     max_seq_len: Option<usize>,
     device: &Device,
 ) -> miette::Result<LoadedModel<B>> {
+    // a missing path (with how to get it) or a special file named as such, before loading
+    let mut inputs = Inputs::new();
+    inputs.model("--model", spec);
+    inputs.finish()?;
     let started = std::time::Instant::now();
     let loaded = hicra_train::trained::load_policy(spec, max_seq_len, device)
         .map_err(|e| miette::miette!("--model {spec}: {e}"))?;
