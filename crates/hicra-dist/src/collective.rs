@@ -24,6 +24,7 @@ use crate::transport::Comm;
 /// chunk is a bounded cost; at these sizes a call is bandwidth-bound, so the extra calls are
 /// free.
 pub(crate) const CHUNK: usize = 1 << 26;
+const _: () = assert!(CHUNK <= 1 << 30);
 
 pub struct MpiCollective {
     pub(crate) comm: Comm,
@@ -47,7 +48,7 @@ impl MpiCollective {
 
     /// `values` replaced by their reduction under `op` over the replicas, chunk by chunk.
     fn all_reduce<T: Equivalence + Copy>(&self, values: &mut [T], op: SystemOperation) {
-        self.count(std::mem::size_of::<T>() * values.len());
+        self.count(std::mem::size_of_val(values));
         let mut local = Vec::with_capacity(values.len().min(self.chunk));
         for range in chunks(values.len(), self.chunk) {
             local.clear();
