@@ -256,12 +256,15 @@ fn a_placebo_tagger_without_its_reference_mask_says_which_stage_is_missing() {
     assert!(err.contains("no mask `planning`"), "{err}");
 }
 
+/// A way to spoil a rollout, and the error it must give.
+type Spoiler = (fn(&mut Rollout), &'static str);
+
 /// The credit stage checks its input before computing anything from it: a rollout whose
 /// log-probs, entropies or a mask do not cover its tokens stops it, named (never a silently
 /// partial figure or a panic).
 #[test]
 fn a_credit_stage_refuses_per_token_arrays_of_the_wrong_length() {
-    let spoilers: [(fn(&mut Rollout), &str); 4] = [
+    let spoilers: [Spoiler; 4] = [
         (
             |r| r.logprobs.clear(),
             "rollout 1 of group `q1`: logprobs has 0 entries for",
@@ -298,7 +301,10 @@ fn a_credit_stage_refuses_per_token_arrays_of_the_wrong_length() {
                         .run()
                 }
             };
-            let err = run(vec![bad.clone()]).err().expect("refused").to_string();
+            let Err(err) = run(vec![bad.clone()]) else {
+                panic!("{want}: accepted");
+            };
+            let err = err.to_string();
             assert!(err.contains(want), "{want}: {err}");
         }
     }

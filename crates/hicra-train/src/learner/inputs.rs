@@ -87,9 +87,12 @@ mod tests {
         assert_eq!(check(&batch(vec![rollout(3), empty, rollout(1)])), Ok(()));
     }
 
+    /// A way to spoil a rollout, and the error it must give.
+    type Spoiler = (fn(&mut Rollout), &'static str);
+
     #[test]
     fn missing_or_mismatched_arrays_name_the_rollout() {
-        let cases: [(fn(&mut Rollout), &str); 5] = [
+        let cases: [Spoiler; 5] = [
             (
                 |r| r.advantages.clear(),
                 "rollout 1 of prompt `q7` (step 3): no advantages for its 3 tokens (is a credit \

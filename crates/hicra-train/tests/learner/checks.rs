@@ -81,9 +81,12 @@ fn rollout(tokens: &[u32], advantage: f32) -> Rollout {
     }
 }
 
+/// A way to spoil a rollout, and the error it must give.
+type Spoiler = (fn(&mut Rollout), &'static str);
+
 #[test]
 fn an_incomplete_rollout_is_an_error_naming_it() {
-    let spoilers: [(fn(&mut Rollout), &str); 3] = [
+    let spoilers: [Spoiler; 3] = [
         (|r| r.advantages.clear(), "no advantages for its 3 tokens"),
         (
             |r| r.logprobs.extend([0.0; 3]),
@@ -100,12 +103,13 @@ fn an_incomplete_rollout_is_an_error_naming_it() {
         let mut bad = rollout(&[4, 2, 1], -1.0);
         spoil(&mut bad);
         let batch = batch_of(vec![rollout(&[3, 3, 1], 1.0), bad]);
-        let err = StageHarness::new::<LearnerConfig>(PARAMS)
+        let Err(err) = StageHarness::new::<LearnerConfig>(PARAMS)
             .input("rollouts", vec![batch])
             .run()
-            .err()
-            .expect("refused")
-            .to_string();
+        else {
+            panic!("{want}: accepted");
+        };
+        let err = err.to_string();
         assert!(
             err.contains(&format!("rollout 1 of prompt `p` (step 0): {want}")),
             "{err}"
