@@ -281,9 +281,15 @@ fn a_warm_up_example_longer_than_the_model_is_an_error_naming_the_fix() {
 #[test]
 fn the_quickstart_trains_with_every_objective() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quickstart.toml");
-    for objective in ["ppo", "gspo", "cispo"] {
+    // CISPO drops no token's gradient and has no lower bound by default, so a second pass over
+    // a batch keeps pushing its negative-advantage tokens down: on this tiny policy that
+    // collapses the reward on some draws (over seeds 1-5, seed 5 before per-response random
+    // streams and seed 1 after), so it learns on-policy here; PPO and GSPO take two epochs so
+    // the clip engages.
+    for (objective, epochs) in [("ppo", 2), ("gspo", 2), ("cispo", 1)] {
         let out_dir = tempfile::tempdir().unwrap();
         let objective_set = format!("stages.learner.objective={objective}");
+        let epochs_set = format!("stages.learner.epochs={epochs}");
         let mut args = vec![
             "run",
             path.to_str().unwrap(),
@@ -295,7 +301,7 @@ fn the_quickstart_trains_with_every_objective() {
             "stages.metrics.total_steps=12",
             "stages.puzzles.max_operand=2",
             "stages.heldout.count=8",
-            "stages.learner.epochs=2",
+            &epochs_set,
             "stages.learner.mini_batch_size=32",
             &objective_set,
         ] {
@@ -309,7 +315,7 @@ fn the_quickstart_trains_with_every_objective() {
         for row in &rows {
             assert_eq!(
                 value(row, "learner/optimizer_steps"),
-                4.0,
+                2.0 * f64::from(epochs),
                 "{objective}: {row}"
             );
             // a batch of zero-variance groups has no advantage and a zero gradient
