@@ -60,10 +60,20 @@ pub fn draw(path: &Path, metric: &str, arms: &[(String, MeanCurve)]) -> Result<(
     if y1 <= y0 {
         (y0, y1) = (y0 - 0.5, y1 + 0.5);
     }
+    hicra_metrics::draw_png(path, SIZE, |root| {
+        draw_arms(root, metric, arms, (x0..x1, y0..y1))
+    })
+}
+
+/// The arms' bands and mean lines on `root` over the plotted ranges.
+fn draw_arms(
+    root: &hicra_metrics::Canvas<'_>,
+    metric: &str,
+    arms: &[(String, MeanCurve)],
+    (xs, ys): (std::ops::Range<f64>, std::ops::Range<f64>),
+) -> Result<(), String> {
     let err = |e: DrawingAreaErrorKind<_>| e.to_string();
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(root)
         .caption(
             format!("{metric}: mean over seeds, 95% band"),
             ("sans-serif", 20),
@@ -71,7 +81,7 @@ pub fn draw(path: &Path, metric: &str, arms: &[(String, MeanCurve)]) -> Result<(
         .margin(12)
         .x_label_area_size(32)
         .y_label_area_size(60)
-        .build_cartesian_2d(x0..x1, y0..y1)
+        .build_cartesian_2d(xs, ys)
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -116,7 +126,6 @@ pub fn draw(path: &Path, metric: &str, arms: &[(String, MeanCurve)]) -> Result<(
         .label_font(("sans-serif", 14))
         .draw()
         .map_err(err)?;
-    root.present().map_err(err)?;
     Ok(())
 }
 

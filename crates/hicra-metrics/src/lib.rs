@@ -17,6 +17,7 @@
 //! messages by hand ([`tfevents`]), and plots come from plotters with an embedded font.
 
 pub mod html;
+pub mod png_canvas;
 mod progress;
 pub mod report;
 pub mod rollouts;
@@ -24,6 +25,7 @@ mod sink;
 pub mod tfevents;
 
 pub use html::{HtmlReport, write_html_page, write_html_report};
+pub use png_canvas::{Canvas, draw_png};
 pub use report::{draw_report, read_metrics, read_run_metrics, register_font, write_report};
 pub use rollouts::{RolloutSink, RolloutSinkConfig};
 pub use sink::{MetricsSink, MetricsSinkConfig};

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
+use crate::png_canvas::draw_png;
+
 /// Shown first, in this order, when present.
 const MAIN_CURVES: [&str; 12] = [
     "reward/mean",
@@ -120,14 +122,13 @@ pub fn draw_report(dir: &Path, series: &Series) -> Result<(PathBuf, Vec<String>)
     let out = dir.join("report.png");
     let rows = names.len().div_ceil(COLUMNS);
     let size = (CELL.0 * COLUMNS as u32, CELL.1 * rows as u32);
-    {
-        let root = BitMapBackend::new(&out, size).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_error)?;
+    draw_png(&out, size, |root| {
         for (area, name) in root.split_evenly((rows, COLUMNS)).iter().zip(&names) {
             draw_chart(area, name, &series[name])?;
         }
-        root.present().map_err(draw_error)?;
-    }
+        Ok(())
+    })
+    .map_err(ReportError::Draw)?;
     Ok((out, names))
 }
 
@@ -160,7 +161,7 @@ fn draw_chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     name: &str,
     points: &[(f64, f64)],
-) -> Result<(), ReportError> {
+) -> Result<(), String> {
     let (x0, x1) = bounds(points.iter().map(|p| p.0));
     let (y0, y1) = bounds(points.iter().map(|p| p.1));
     let mut chart = ChartBuilder::on(area)
@@ -204,8 +205,8 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-fn draw_error<E: std::fmt::Display>(e: E) -> ReportError {
-    ReportError::Draw(e.to_string())
+fn draw_error<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
 }
 
 /// Registers the bundled font as `sans-serif` (charts look the same with no fonts installed).
