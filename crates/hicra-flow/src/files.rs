@@ -8,7 +8,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::stage::Invalid;
+use crate::outcome::Invalid;
 
 /// What a path must hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,7 +12,8 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, select};
 
 use crate::cancel::Cancel;
 use crate::port::{Message, PortType, Ports};
-use crate::stage::Stopped;
+use crate::outcome::Stopped;
+use crate::world::{Replica, World};
 
 /// A message in flight: shared so that one output can feed several inputs without copies.
 pub type Envelope = Arc<dyn Any + Send + Sync>;
@@ -219,8 +220,8 @@ pub struct StageContext {
     pub(crate) ports: Ports,
     pub(crate) inputs: BTreeMap<String, Receiver<Envelope>>,
     pub(crate) outputs: BTreeMap<String, Vec<EdgeSender>>,
-    pub(crate) world: crate::placement::World,
-    pub(crate) replica: Option<crate::remote::Replica>,
+    pub(crate) world: World,
+    pub(crate) replica: Option<Replica>,
 }
 
 impl StageContext {
@@ -238,12 +239,12 @@ impl StageContext {
     }
 
     /// The processes of the run (one unless launched with `mpirun`/`srun`).
-    pub fn world(&self) -> crate::placement::World {
+    pub fn world(&self) -> World {
         self.world
     }
 
     /// This stage's place among its replicas, when `[run.placement]` puts it on several ranks.
-    pub fn replica(&self) -> Option<&crate::remote::Replica> {
+    pub fn replica(&self) -> Option<&Replica> {
         self.replica.as_ref()
     }
 

@@ -37,6 +37,7 @@ pub mod fields;
 pub mod files;
 pub mod io;
 pub mod load;
+pub mod outcome;
 pub mod pipeline;
 pub mod placement;
 pub mod port;
@@ -51,16 +52,17 @@ pub mod testing;
 mod validate;
 pub mod value;
 mod wiring;
+pub mod world;
 
 pub use builder::PipelineBuilder;
 pub use cancel::Cancel;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use io::{EdgeStats, Envelope, Inbox, Latest, Outbox, StageContext};
-pub use pipeline::{Edge, Pipeline, PlannedStage};
-pub use placement::{Placement, Replication, World};
-pub use port::{InputMode, InputPort, Message, OutputPort, PortType, Ports};
-pub use registry::{KindInfo, Registry};
-pub use remote::{Cluster, Collective, ExportEnd, ImportEnd, RemoteEdge, Replica};
+pub use pipeline::Pipeline;
+pub use placement::Placement;
+pub use port::{Edge, InputMode, InputPort, Message, OutputPort, PortType, Ports};
+pub use registry::{KindInfo, PlannedStage, Registry};
+pub use remote::{Cluster, ExportEnd, ImportEnd, RemoteEdge};
 pub use report::{EdgeReport, RunError, RunReport, StageReport, StageStatus};
 pub use source::{Sources, Span};
 pub use stage::{
@@ -68,3 +70,4 @@ pub use stage::{
     derive_seed, refuse,
 };
 pub use value::Value;
+pub use world::{Collective, Replica, Replication, World};

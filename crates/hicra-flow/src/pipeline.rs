@@ -5,31 +5,12 @@ use std::path::PathBuf;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::load::{Loaded, load, load_str};
-use crate::port::{InputMode, PortType, Ports};
-use crate::registry::{ConfiguredStage, Registry};
+use crate::placement::Placement;
+use crate::port::{Edge, InputMode};
+use crate::registry::{PlannedStage, Registry};
 use crate::source::Sources;
 use crate::stage::RunSettings;
 use crate::validate::validate;
-
-/// One stage, parsed and typed.
-pub struct PlannedStage {
-    pub id: String,
-    pub kind: String,
-    pub ports: Ports,
-    pub config: Box<dyn ConfiguredStage>,
-}
-
-/// One checked edge `from_stage.from_port -> to_stage.to_port` (indices into `stages`).
-#[derive(Clone, Debug)]
-pub struct Edge {
-    pub from_stage: usize,
-    pub from_port: String,
-    pub to_stage: usize,
-    pub to_port: String,
-    pub ty: PortType,
-    pub mode: InputMode,
-    pub capacity: usize,
-}
 
 /// A pipeline that passed validation.
 pub struct Pipeline {
@@ -40,7 +21,7 @@ pub struct Pipeline {
     /// Stage indices in dataflow order (keep-latest edges ignored).
     pub order: Vec<usize>,
     /// Which ranks run each stage (`[run.placement]`; all on rank 0 unless placed).
-    pub placement: crate::placement::Placement,
+    pub placement: Placement,
 }
 
 impl Pipeline {

@@ -15,58 +15,10 @@
 use std::collections::HashMap;
 
 use crate::diagnostic::Diagnostic;
+use crate::port::{Edge, InputMode};
 use crate::source::Span;
 use crate::value::{Value, ValueKind};
-
-/// The processes of a run: this one's rank and how many there are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct World {
-    pub rank: usize,
-    pub size: usize,
-}
-
-impl Default for World {
-    fn default() -> Self {
-        Self { rank: 0, size: 1 }
-    }
-}
-
-impl World {
-    /// The rank and size a launcher gave this process (Open MPI, MPICH/PMI, Slurm), else one
-    /// process. Reading them needs no MPI library, so any build validates a placement; outside
-    /// a launcher `HICRA_WORLD_SIZE=N` validates as rank 0 of N (`HICRA_WORLD_SIZE=3 hicra
-    /// validate FILE`).
-    pub fn from_env() -> Self {
-        let read = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|n| std::env::var(n).ok()?.trim().parse::<usize>().ok())
-        };
-        let size = read(&["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"]);
-        let rank = read(&["OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"]);
-        match (rank, size) {
-            (Some(rank), Some(size)) if rank < size => Self { rank, size },
-            _ => match read(&["HICRA_WORLD_SIZE"]) {
-                Some(size) if size > 0 => Self { rank: 0, size },
-                _ => Self::default(),
-            },
-        }
-    }
-}
-
-/// How a stage placed on several ranks shares the work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Replication {
-    /// One copy only (most stages).
-    Single,
-    /// Data-parallel replicas: every replica reads every message (each takes its own shard
-    /// and they agree through a [`crate::Collective`]); only the first replica's outputs are
-    /// sent on.
-    Mirror,
-    /// Independent replicas: each queue message goes to one replica (whichever asks first),
-    /// keep-latest values to all; every replica's outputs are sent on.
-    Share,
-}
+use crate::world::{Replication, World};
 
 /// One `stage = "ranks"` line as written.
 #[derive(Clone, Debug)]
@@ -266,28 +218,20 @@ impl Placement {
     }
 }
 
-/// `[run.placement]` against the stages, their replication and the launch's world size; a
-/// queue edge between two replicated stages is refused (which replica would read what?).
+/// `[run.placement]` against the stages (`ids`: each one's id, kind and replication), the
+/// launch's world size and the edges; a queue edge between two replicated stages is refused
+/// (which replica would read what?).
 pub(crate) fn plan_placement(
-    spec: &crate::spec::PipelineSpec,
-    configs: &[Option<Box<dyn crate::registry::ConfiguredStage>>],
-    edges: &[crate::pipeline::Edge],
+    entries: &[PlacementEntry],
+    ids: &[(&str, &str, Replication)],
+    edges: &[Edge],
     edge_spans: &[Span],
     diags: &mut Vec<Diagnostic>,
 ) -> Placement {
-    let ids: Vec<(&str, &str, Replication)> = spec
-        .stages
-        .iter()
-        .zip(configs)
-        .map(|(s, c)| {
-            let replication = c.as_ref().map_or(Replication::Single, |c| c.replication());
-            (s.id.name.as_str(), s.kind.as_str(), replication)
-        })
-        .collect();
-    let placement = Placement::plan(&spec.placement, &ids, World::from_env(), diags);
+    let placement = Placement::plan(entries, ids, World::from_env(), diags);
     for (edge, span) in edges.iter().zip(edge_spans) {
         let replicated = |s: usize| placement.ranks[s].len() > 1;
-        if edge.mode == crate::port::InputMode::Queue
+        if edge.mode == InputMode::Queue
             && replicated(edge.from_stage)
             && replicated(edge.to_stage)
         {

@@ -1,4 +1,5 @@
-//! Named, typed ports: what a stage consumes and produces.
+//! Named, typed ports: what a stage consumes and produces, and the checked edges that join
+//! an output to an input.
 
 use std::any::{Any, TypeId};
 use std::fmt;
@@ -163,6 +164,19 @@ impl Ports {
     pub fn find_output(&self, name: &str) -> Option<&OutputPort> {
         self.outputs.iter().find(|p| p.name == name)
     }
+}
+
+/// One checked edge `from_stage.from_port -> to_stage.to_port` (indices into the pipeline's
+/// stages).
+#[derive(Clone, Debug)]
+pub struct Edge {
+    pub from_stage: usize,
+    pub from_port: String,
+    pub to_stage: usize,
+    pub to_port: String,
+    pub ty: PortType,
+    pub mode: InputMode,
+    pub capacity: usize,
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub trait ConfiguredStage: Send {
     fn ports(&self) -> Ports;
     fn check(&self, ctx: &BuildContext) -> Vec<Invalid>;
     fn endless(&self) -> bool;
-    fn replication(&self) -> crate::placement::Replication;
+    fn replication(&self) -> crate::world::Replication;
     fn build(self: Box<Self>, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError>;
 }
 
@@ -41,13 +41,21 @@ impl<C: StageConfig> ConfiguredStage for C {
         StageConfig::endless(self)
     }
 
-    fn replication(&self) -> crate::placement::Replication {
+    fn replication(&self) -> crate::world::Replication {
         StageConfig::replication(self)
     }
 
     fn build(self: Box<Self>, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         StageConfig::build(*self, ctx)
     }
+}
+
+/// One stage of a pipeline, parsed and typed.
+pub struct PlannedStage {
+    pub id: String,
+    pub kind: String,
+    pub ports: Ports,
+    pub config: Box<dyn ConfiguredStage>,
 }
 
 trait Factory: Send + Sync {

@@ -13,9 +13,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::cancel::Cancel;
 use crate::io::{EdgeSender, Envelope, Outbox};
-use crate::placement::World;
+use crate::world::{Collective, World};
 use crate::port::PortType;
-use crate::stage::{BoxError, Stopped};
+use crate::outcome::{BoxError, Stopped};
 
 /// An edge whose messages travel between processes, as seen identically by every rank.
 #[derive(Clone, Debug)]
@@ -122,32 +122,4 @@ pub trait Cluster: Send + Sync {
     /// The collective joining the replicas of the stage at `stage` (an index into the
     /// pipeline's stages), when it is a data-parallel stage on several ranks.
     fn collective(&self, stage: usize) -> Option<Arc<dyn Collective>>;
-}
-
-/// Operations every replica of a data-parallel stage calls together, in the same order.
-pub trait Collective: Send + Sync {
-    /// Replaces `values` by their element-wise sum over the replicas.
-    fn sum_f32(&self, values: &mut [f32]);
-    /// Replaces `values` by their element-wise maximum over the replicas.
-    fn max_f64(&self, values: &mut [f64]);
-    /// Replaces `values` on every replica by the lead replica's.
-    fn broadcast_f32(&self, values: &mut [f32]);
-    /// Bytes this collective has moved from this process so far (sent, approximately).
-    fn bytes_sent(&self) -> u64;
-}
-
-/// A stage's place among its replicas, given to it in its [`crate::StageContext`].
-#[derive(Clone)]
-pub struct Replica {
-    /// 0 for the lead replica (the one whose outputs are sent on).
-    pub index: usize,
-    pub count: usize,
-    /// For data-parallel replicas: the operations they agree through.
-    pub collective: Option<Arc<dyn Collective>>,
-}
-
-impl std::fmt::Debug for Replica {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "replica {} of {}", self.index, self.count)
-    }
 }

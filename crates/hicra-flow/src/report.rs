@@ -7,8 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::io::EdgeStats;
-use crate::pipeline::Edge;
-use crate::port::InputMode;
+use crate::port::{Edge, InputMode};
 use crate::stage::BoxError;
 
 #[derive(Debug, thiserror::Error)]

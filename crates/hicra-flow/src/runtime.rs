@@ -11,10 +11,11 @@ use crossbeam_channel::{Receiver, Sender, select, unbounded};
 use crate::cancel::Cancel;
 use crate::io::StageContext;
 use crate::pipeline::Pipeline;
-use crate::remote::{Cluster, ImportEnd, Replica};
+use crate::remote::{Cluster, ImportEnd};
 use crate::report::{EdgeReport, RunError, RunReport, StageReport, StageStatus};
 use crate::stage::{BoxError, BuildContext, Stage, Stopped, derive_seed};
 use crate::wiring::Wiring;
+use crate::world::Replica;
 
 /// How long to wait, after cancelling, before naming the stages that have not stopped yet.
 const STRAGGLER_WARNING: Duration = Duration::from_secs(5);

@@ -8,13 +8,13 @@ use petgraph::graph::DiGraph;
 
 use crate::de::{closest_choice, valid_choices_help};
 use crate::diagnostic::Diagnostic;
-use crate::pipeline::{Edge, PlannedStage};
-use crate::placement::Placement;
-use crate::port::{InputMode, Ports};
-use crate::registry::{ConfiguredStage, Registry};
+use crate::placement::{Placement, plan_placement};
+use crate::port::{Edge, InputMode, Ports};
+use crate::registry::{ConfiguredStage, PlannedStage, Registry};
 use crate::source::Span;
 use crate::spec::{PipelineSpec, StageSpec, de_diagnostic};
 use crate::stage::RunSettings;
+use crate::world::Replication;
 
 type Planned = (Vec<PlannedStage>, Vec<Edge>, Vec<usize>, Placement);
 
@@ -182,7 +182,16 @@ pub(crate) fn plan(
         }
     }
     let order = check_cycles(spec, &edges, &edge_spans, diags);
-    let placement = crate::placement::plan_placement(spec, &configs, &edges, &edge_spans, diags);
+    let ids: Vec<(&str, &str, Replication)> = spec
+        .stages
+        .iter()
+        .zip(&configs)
+        .map(|(s, c)| {
+            let replication = c.as_ref().map_or(Replication::Single, |c| c.replication());
+            (s.id.name.as_str(), s.kind.as_str(), replication)
+        })
+        .collect();
+    let placement = plan_placement(&spec.placement, &ids, &edges, &edge_spans, diags);
     let stages: Vec<PlannedStage> = spec
         .stages
         .iter()

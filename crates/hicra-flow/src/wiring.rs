@@ -9,9 +9,9 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::io::{EdgeSender, EdgeStats, Envelope};
 use crate::pipeline::Pipeline;
-use crate::placement::Replication;
 use crate::port::InputMode;
 use crate::remote::{ExportEnd, RemoteEdge};
+use crate::world::Replication;
 
 /// One edge's messages coming from another rank into a local stage's input.
 pub(crate) struct Import {

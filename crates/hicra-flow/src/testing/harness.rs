@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use crate::cancel::Cancel;
 use crate::de::from_value;
 use crate::io::{Envelope, StageContext};
-use crate::pipeline::{Edge, Pipeline, PlannedStage};
-use crate::port::{InputMode, Message, PortType, Ports};
-use crate::registry::ConfiguredStage;
+use crate::pipeline::Pipeline;
+use crate::port::{Edge, InputMode, Message, PortType, Ports};
+use crate::registry::{ConfiguredStage, PlannedStage};
 use crate::report::{RunError, RunReport};
 use crate::source::Sources;
 use crate::stage::{BoxError, BuildContext, RunSettings, Stage, StageConfig, StageResult};
@@ -246,8 +246,8 @@ impl<S: Stage> ConfiguredStage for Prebuilt<S> {
         false
     }
 
-    fn replication(&self) -> crate::placement::Replication {
-        crate::placement::Replication::Single
+    fn replication(&self) -> crate::world::Replication {
+        crate::world::Replication::Single
     }
 
     fn build(self: Box<Self>, _ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
