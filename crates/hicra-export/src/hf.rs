@@ -9,7 +9,8 @@ use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use serde_json::{Value, json};
 
-use crate::layout::{Family, json_f32, tensors_in};
+use crate::json::{json_f32, write_json};
+use crate::layout::{Family, tensors_in};
 use crate::{ExportDtype, ExportError, ExportOptions, Pretrained, tokenizer_files};
 
 const SINGLE: &str = "model.safetensors";
@@ -41,12 +42,6 @@ pub fn write(
     files.extend(tokenizer_files::write(model, dir)?);
     files.extend(write_weights(model, dir, dtype, options.max_shard_bytes)?);
     Ok(files)
-}
-
-pub(crate) fn write_json(path: &Path, value: &Value) -> Result<(), ExportError> {
-    let mut text = serde_json::to_string_pretty(value).expect("JSON values serialize");
-    text.push('\n');
-    std::fs::write(path, text).map_err(|e| ExportError::io(path, e))
 }
 
 /// `config.json`: every field transformers' `LlamaConfig` / `Qwen2Config` needs.

@@ -94,8 +94,3 @@ pub fn tensors_in(
         })
         .collect()
 }
-
-/// `x` as JSON with its shortest f32 spelling (`1e-5`, not `9.99999974e-6`).
-pub fn json_f32(x: f32) -> serde_json::Value {
-    serde_json::Value::from(x.to_string().parse::<f64>().unwrap_or(f64::from(x)))
-}

@@ -38,6 +38,7 @@ mod error;
 mod gguf;
 mod gguf_writer;
 mod hf;
+mod json;
 mod layout;
 mod tokenizer_files;
 

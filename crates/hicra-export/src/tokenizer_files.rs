@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use tokenizers::processors::PostProcessorWrapper;
 use tokenizers::processors::template::TemplateProcessing;
 
-use crate::hf::write_json;
+use crate::json::write_json;
 use crate::{ExportError, Pretrained};
 
 pub fn write(model: &Pretrained, dir: &Path) -> Result<Vec<String>, ExportError> {
