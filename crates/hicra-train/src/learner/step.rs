@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::optim::Optimizer;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use hicra_flow::{BoxError, derive_seed};
 use hicra_messages::{FinishReason, Metrics, Rollout, RolloutBatch};
 use hicra_model::{Llama, RuntimeAutodiff, score_tempered};
@@ -183,18 +183,4 @@ fn host<B: burn::tensor::backend::Backend>(t: Tensor<B, 2>) -> Vec<f32> {
         .convert::<f32>()
         .to_vec()
         .expect("float tensor")
-}
-
-/// A `[rows, width]` tensor of per-rollout values, zero-padded (rows checked to be at most
-/// `width` long: [`super::inputs`]).
-pub(super) fn padded<B: burn::tensor::backend::Backend>(
-    rows: &[&[f32]],
-    width: usize,
-    device: &B::Device,
-) -> Tensor<B, 2> {
-    let mut data = vec![0f32; rows.len() * width];
-    for (i, row) in rows.iter().enumerate() {
-        data[i * width..i * width + row.len()].copy_from_slice(row);
-    }
-    Tensor::from_data(TensorData::new(data, [rows.len(), width]), device)
 }

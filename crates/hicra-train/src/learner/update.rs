@@ -17,7 +17,6 @@ use hicra_model::{Entropies, Llama, RuntimeAutodiff, score_tempered, score_tempe
 
 use super::Learner;
 use super::replicas::{ShardSums, shard};
-use super::step::padded;
 use crate::clip::clip_global_norm;
 use crate::loss::{
     Denominators, SurrogateInputs, SurrogateOptions, loss_mask, surrogate, token_weights,
@@ -277,4 +276,18 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
         );
         totals.skipped_for = Some(what);
     }
+}
+
+/// A `[rows, width]` tensor of per-rollout values, zero-padded (rows checked to be at most
+/// `width` long: [`super::inputs`]).
+fn padded<B: burn::tensor::backend::Backend>(
+    rows: &[&[f32]],
+    width: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let mut data = vec![0f32; rows.len() * width];
+    for (i, row) in rows.iter().enumerate() {
+        data[i * width..i * width + row.len()].copy_from_slice(row);
+    }
+    Tensor::from_data(TensorData::new(data, [rows.len(), width]), device)
 }

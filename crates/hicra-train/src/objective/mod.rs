@@ -27,7 +27,7 @@ pub use cispo::Cispo;
 pub use gspo::Gspo;
 pub use ppo::Ppo;
 
-use crate::loss::LossAggregation;
+use crate::loss::weights::LossAggregation;
 
 /// The per-token inputs of the policy term for one micro-batch, all `[rows, width]`.
 pub struct PolicyInputs<B: Backend> {
