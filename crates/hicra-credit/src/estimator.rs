@@ -1,4 +1,5 @@
-//! Group advantage estimators (hicra.md §2): one scalar advantage per response, computed from
+//! Group advantage estimators (docs/formulas/advantages.md#group-advantages): one scalar
+//! advantage per response, computed from
 //! the rewards of the G responses sampled for the same prompt.
 //!
 //! Every estimator gives exactly zero to a group whose rewards are all equal (it carries no

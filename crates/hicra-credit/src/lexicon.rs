@@ -2,7 +2,8 @@
 //!
 //! The default lexicon is the paper's 249 Strategic Grams (Wang et al., arXiv:2509.03646,
 //! Appendix A, Listing 1), shipped as data in `data/strategic_grams.json` with that citation.
-//! Matching (hicra.md §4): ASCII case-insensitive, on word boundaries, every token overlapping
+//! Matching (docs/formulas/hicra.md#matching): ASCII case-insensitive, on word boundaries, every
+//! token overlapping
 //! a match is a planning token, and overlapping matches resolve to the leftmost, then longest.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};

@@ -1,4 +1,4 @@
-//! The paper's per-batch figures (hicra.md §5), as pure functions over a batch.
+//! The paper's per-batch figures (docs/formulas/metrics.md), as pure functions over a batch.
 //!
 //! Names: `planning_ratio`, `entropy/{all,planning,execution}`, `perplexity/{...}`
 //! (`exp(mean NLL)` of the sampled tokens), `perplexity/planning_over_execution`,

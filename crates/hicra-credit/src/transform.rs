@@ -1,4 +1,5 @@
-//! Token transforms, applied in order after the group advantage (hicra.md §3).
+//! Token transforms, applied in order after the group advantage
+//! (docs/formulas/hicra.md#the-transform).
 //!
 //! Each reshapes the per-token advantages `A_{i,t}` of a batch. HICRA is exactly the paper's
 //! `A + alpha * |A|` on masked tokens: a planning token's advantage grows by `(1 + alpha)` when

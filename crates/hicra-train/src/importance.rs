@@ -1,4 +1,5 @@
-//! Importance correction between the sampler and the learner (hicra.md §8): the sampler's
+//! Importance correction between the sampler and the learner (docs/formulas/importance.md): the
+//! sampler's
 //! log-probs `mu` and the learner's own recomputation `pi_old` (same weights, possibly another
 //! precision or a few versions later) differ, so the rollouts are slightly off-policy. Each
 //! token's policy loss is multiplied by the constant weight `w = pi_old / mu` (token level) or

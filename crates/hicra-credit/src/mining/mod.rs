@@ -1,5 +1,6 @@
 //! Strategic-gram mining: the paper's recipe for finding planning phrases in a model's own
-//! correct solutions (Wang et al., arXiv:2509.03646, §3; docs/hicra.md §4).
+//! correct solutions (Wang et al., arXiv:2509.03646, §3;
+//! docs/formulas/hicra.md#mining-strategic-grams).
 //!
 //! 1. Collect the 3-5 word n-grams of correct responses ([`ngrams`]) and count, for each, the
 //!    distinct responses holding it (its document frequency, DF). Grams below `min_doc_freq`

@@ -1,7 +1,7 @@
 //! Property tests: every estimator and transform against a naive reference written
-//! independently from the formulas in hicra.md, on random batches ([`batches`] makes them,
-//! [`reference`] computes what the assigner must give); [`edge_cases`] covers what random
-//! batches miss.
+//! independently from the formulas in docs/formulas/advantages.md and docs/formulas/hicra.md,
+//! on random batches ([`batches`] makes them, [`reference`] computes what the assigner must
+//! give); [`edge_cases`] covers what random batches miss.
 
 mod batches;
 mod edge_cases;

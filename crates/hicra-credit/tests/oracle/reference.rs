@@ -1,4 +1,5 @@
-//! The naive reference, written independently from the formulas in hicra.md: per-response
+//! The naive reference, written independently from the formulas in docs/formulas/advantages.md
+//! and docs/formulas/hicra.md: per-response
 //! advantages of every estimator, then each transform applied token by token.
 
 use hicra_credit::{Estimator, Transform};
@@ -9,7 +10,7 @@ fn all_equal(g: &[R]) -> bool {
     g.iter().all(|r| r.reward == g[0].reward)
 }
 
-/// Naive per-response advantages, straight from the formulas in hicra.md §2.
+/// Naive per-response advantages, straight from docs/formulas/advantages.md#group-advantages.
 fn reference_response(e: Estimator, groups: &[Vec<R>], eps: f64) -> Vec<Vec<f64>> {
     let mut out: Vec<Vec<f64>> = groups
         .iter()

@@ -386,7 +386,7 @@ function drawRollouts() {
     $("rollout-summary").textContent = "";
     $("legend").textContent = "";
     list.append(el("p", { class: "empty-note", text:
-      "no rollouts written: add a sink.rollouts stage to the pipeline (see the README)" }));
+      "no rollouts written: add a sink.rollouts stage to the pipeline (see docs/outputs.md#rollouts)" }));
     return;
   }
   slider.value = all.indexOf(batch);

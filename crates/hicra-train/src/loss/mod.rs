@@ -1,4 +1,5 @@
-//! The policy-gradient loss (hicra.md §6): the objective's policy term ([`crate::objective`]:
+//! The policy-gradient loss (docs/formulas/objectives.md#the-loss): the objective's policy term
+//! ([`crate::objective`]:
 //! PPO, GSPO, CISPO), times optional importance weights, plus an optional KL to a reference
 //! policy (k1, k2, k3) and entropy term, aggregated in one of four ways.
 //!

@@ -1,5 +1,5 @@
 //! Policy objectives: how a token's log-probability, its log-probability when the rollout was
-//! made (`old`) and its advantage become a per-token loss (hicra.md §6 and §8).
+//! made (`old`) and its advantage become a per-token loss (docs/formulas/objectives.md).
 //!
 //! Each objective lives in its own file with its oracle tests ([`ppo`], [`gspo`], [`cispo`]);
 //! the next one is one more file and one more variant of [`Objective`]. Everything around the

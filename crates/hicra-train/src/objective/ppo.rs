@@ -1,4 +1,5 @@
-//! PPO's clipped surrogate per token (hicra.md §6): `r = exp(logp - logp_old)`,
+//! PPO's clipped surrogate per token (docs/formulas/objectives.md#the-clipped-surrogate-ppo):
+//! `r = exp(logp - logp_old)`,
 //! `loss = -min(r A, clip(r, 1 - eps_low, 1 + eps_high) A)`, with DAPO's clip-higher (separate
 //! ranges) and the optional dual clip that bounds the loss of negative-advantage tokens at
 //! `c |A|`. `clipped` (`pg_clipfrac`) marks every token whose gradient a clip removed: the
