@@ -5,6 +5,7 @@ mod devices;
 mod diagnostics;
 #[cfg(feature = "mpi")]
 mod distributed;
+mod docs;
 mod eval_cli;
 mod experiment;
 mod export_cli;
