@@ -22,6 +22,10 @@
 //! returned at once as [`Diagnostics`]. Stages check the files they name as part of this
 //! ([`files`]: missing, not a regular file, unreadable, each with its own words).
 //!
+//! **Map-like stages** (verifiers, taggers, reward shaping, credit: a batch in, the same batch
+//! out) give a per-message step to [`map::MapLoop`], which owns their loop: receiving, the
+//! metrics record, a shadow stage's names, sending.
+//!
 //! **Running.** One named thread per stage inside a tracing span. Queue edges are bounded
 //! crossbeam channels (backpressure); keep-latest edges never block their sender. When a source
 //! returns, its senders drop and shutdown cascades downstream. The first error, a panic or
@@ -37,6 +41,7 @@ pub mod fields;
 pub mod files;
 pub mod io;
 pub mod load;
+pub mod map;
 pub mod outcome;
 pub mod pipeline;
 pub mod placement;

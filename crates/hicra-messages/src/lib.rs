@@ -13,9 +13,11 @@
 //! Every stage may add scalar figures to [`RolloutBatch::metrics`]; the learner forwards them
 //! with its own as one [`MetricsRecord`] per step to the metrics sink. `sink.rollouts` writes
 //! chosen rollouts to disk as [`RolloutRecord`]s (one JSON line each), which reports and
-//! strategic-gram mining read back.
+//! strategic-gram mining read back. A [`RolloutBatch`] is the batch of hicra-flow's map-like
+//! stages (it implements [`hicra_flow::map::Batch`]: port `rollouts`, records [`MetricsRecord`]).
 
 mod batch;
+mod flow;
 mod metrics;
 mod prompt;
 mod record;
