@@ -132,7 +132,8 @@ impl MapLoop {
     ) -> StageResult {
         let input = ctx.input::<B>(B::PORT);
         let output = ctx.output::<B>(B::PORT);
-        let metrics = (self.reporting != Reporting::Never).then(|| ctx.output::<B::Record>(METRICS));
+        let metrics =
+            (self.reporting != Reporting::Never).then(|| ctx.output::<B::Record>(METRICS));
         let id = ctx.id().to_string();
         while let Some(mut batch) = input.recv_owned() {
             let figures = self.name(&id, step(&mut batch)?);

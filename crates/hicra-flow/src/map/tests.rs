@@ -97,7 +97,9 @@ impl Stage for Double {
                 return Err(format!("no number at step {}", batch.step).into());
             }
             batch.values.iter_mut().for_each(|v| *v *= 2);
-            batch.figures.insert("doubled".into(), batch.values.len() as f64);
+            batch
+                .figures
+                .insert("doubled".into(), batch.values.len() as f64);
             let sum = batch.values.iter().sum::<i64>() as f64;
             Ok(Figures::from([("sum".to_string(), sum)]))
         })
@@ -176,7 +178,10 @@ fn an_each_reporter_sends_the_figures_of_every_step() {
         ]
     );
     let sent = out.take::<Numbers>("numbers");
-    assert_eq!(sent[2].figures["sum"], 8.0, "and forwards them on the batch");
+    assert_eq!(
+        sent[2].figures["sum"], 8.0,
+        "and forwards them on the batch"
+    );
 }
 
 #[test]
@@ -188,8 +193,15 @@ fn a_shadow_names_its_figures_after_its_id_and_forwards_nothing() {
     assert!(out.take::<Numbers>("numbers").is_empty());
     let records = out.take::<Record>("metrics");
     assert_eq!(records.len(), 3);
-    assert!(records.iter().all(|r| r.values == figures(&[("stage/sum", r.values["stage/sum"])])));
-    assert_eq!(MapLoop::new().name("x", figures(&[("a", 1.0)])), figures(&[("a", 1.0)]));
+    assert!(
+        records
+            .iter()
+            .all(|r| r.values == figures(&[("stage/sum", r.values["stage/sum"])]))
+    );
+    assert_eq!(
+        MapLoop::new().name("x", figures(&[("a", 1.0)])),
+        figures(&[("a", 1.0)])
+    );
 }
 
 #[test]
@@ -200,5 +212,8 @@ fn a_step_error_fails_the_stage_with_its_message() {
     let Err(RunError::StageFailed { id, source, .. }) = result else {
         panic!("the step's error fails the stage: {result:?}");
     };
-    assert_eq!((id.as_str(), source.to_string().as_str()), ("stage", "no number at step 1"));
+    assert_eq!(
+        (id.as_str(), source.to_string().as_str()),
+        ("stage", "no number at step 1")
+    );
 }
