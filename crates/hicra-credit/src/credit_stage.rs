@@ -4,10 +4,11 @@
 //! log-probs, entropies or masks do not have one entry per token stops the stage with an
 //! error naming it ([`crate::access::check_inputs`]).
 
+use hicra_flow::map::{self, MapLoop, Reporting};
 use hicra_flow::{
     BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult, refuse,
 };
-use hicra_messages::{Metrics, MetricsRecord, RolloutBatch};
+use hicra_messages::{Metrics, RolloutBatch};
 use serde::Deserialize;
 
 use crate::assign::{CreditAssigner, ZeroVariance};
@@ -119,16 +120,11 @@ pub enum Variant {
 }
 
 fn credit_ports() -> Ports {
-    Ports::new()
-        .input::<RolloutBatch>("rollouts", "verified, tagged rollouts")
-        .output::<RolloutBatch>(
-            "rollouts",
-            "the batch with per-token advantages (not sent by shadow stages)",
-        )
-        .output::<MetricsRecord>(
-            "metrics",
-            "advantage and planning-token figures of each batch",
-        )
+    map::ports_with_metrics::<RolloutBatch>(
+        "verified, tagged rollouts",
+        "the batch with per-token advantages (not sent by shadow stages)",
+        "advantage and planning-token figures of each batch",
+    )
 }
 
 /// What every credit stage refuses: a negative or non-finite `eps`, an invalid transform.
@@ -278,14 +274,11 @@ impl CreditStage {
         }))
     }
 
-    /// Assigns credit and returns the batch with the figures of this assignment.
-    pub fn step(
-        &mut self,
-        mut batch: RolloutBatch,
-    ) -> Result<(RolloutBatch, Metrics), CreditError> {
+    /// Assigns credit to the batch and returns the figures of this assignment.
+    pub fn step(&mut self, batch: &mut RolloutBatch) -> Result<Metrics, CreditError> {
         crate::access::check_inputs(&batch.groups)?;
-        let report = self.assigner.assign(&mut batch)?;
-        let mut m = token_metrics(&batch, &self.metrics_mask);
+        let report = self.assigner.assign(batch)?;
+        let mut m = token_metrics(batch, &self.metrics_mask);
         let ppl_ratio = m.get("perplexity/planning_over_execution").copied();
         if let Some(r) = ppl_ratio.and_then(|p| self.first.ratio("ppl", p)) {
             m.insert("perplexity/planning_over_execution_rel_first".into(), r);
@@ -301,35 +294,16 @@ impl CreditStage {
             report.zero_variance_groups as f64,
         );
         m.insert("groups/dropped".into(), report.dropped_groups as f64);
-        Ok((batch, m))
+        Ok(m)
     }
 }
 
 impl Stage for CreditStage {
+    /// Reports every batch's figures (named `ID/...` by a shadow, which forwards nothing).
     fn run(mut self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        let input = ctx.input::<RolloutBatch>("rollouts");
-        let out = ctx.output::<RolloutBatch>("rollouts");
-        let metrics_out = ctx.output::<MetricsRecord>("metrics");
-        while let Some(batch) = input.recv_owned() {
-            let (mut batch, metrics) = self.step(batch)?;
-            let values: Metrics = if self.shadow {
-                metrics
-                    .into_iter()
-                    .map(|(k, v)| (format!("{}/{k}", ctx.id()), v))
-                    .collect()
-            } else {
-                metrics
-            };
-            metrics_out.send(MetricsRecord {
-                step: batch.step,
-                source: ctx.id().to_string(),
-                values: values.clone(),
-            })?;
-            if !self.shadow {
-                batch.metrics.extend(values);
-                out.send(batch)?;
-            }
-        }
-        Ok(())
+        let map = MapLoop::new()
+            .reporting(Reporting::Each)
+            .shadow(self.shadow);
+        map.run(ctx, |batch: &mut RolloutBatch| Ok(self.step(batch)?))
     }
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use hicra_flow::files;
+use hicra_flow::map::{self, Figures, MapLoop};
 use hicra_flow::{
     BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult,
     derive_seed, refuse,
@@ -34,20 +35,15 @@ pub struct TaggerStage<T>(pub T);
 
 impl<T: Tagger> Stage for TaggerStage<T> {
     fn run(mut self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        let input = ctx.input::<RolloutBatch>("rollouts");
-        let out = ctx.output::<RolloutBatch>("rollouts");
-        while let Some(mut batch) = input.recv_owned() {
-            self.0.tag(&mut batch)?;
-            out.send(batch)?;
-        }
-        Ok(())
+        MapLoop::new().run(ctx, |batch: &mut RolloutBatch| {
+            self.0.tag(batch)?;
+            Ok(Figures::new())
+        })
     }
 }
 
 fn tagger_ports() -> Ports {
-    Ports::new()
-        .input::<RolloutBatch>("rollouts", "rollouts to tag")
-        .output::<RolloutBatch>("rollouts", "the same rollouts with one more mask")
+    map::ports::<RolloutBatch>("rollouts to tag", "the same rollouts with one more mask")
 }
 
 /// Parameters of `tagger.strategic_grams`.

@@ -2,14 +2,12 @@
 //! allowed) equals the prompt's answer, compared after trimming whitespace. Strict and cheap:
 //! the checker for tasks whose answers are exact strings (the quickstart's digit strings).
 
-use hicra_flow::{
-    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult, refuse,
-};
-use hicra_messages::{MetricsRecord, Prompt, RolloutBatch};
+use hicra_flow::{BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, refuse};
+use hicra_messages::Prompt;
 use serde::Deserialize;
 
 use crate::answers::{Checker, Score};
-use crate::scoring::{Rewards, run_verifier, score_batch};
+use crate::scoring::{Rewards, Verifier, verifier_ports};
 
 /// Most bytes of a response that are searched (longer responses are judged on their tail).
 const MAX_SCAN_BYTES: usize = 1 << 20;
@@ -82,13 +80,10 @@ unparseable_reward = 0.0
 "#;
 
     fn ports(&self) -> Ports {
-        Ports::new()
-            .input::<RolloutBatch>("rollouts", "sampled responses")
-            .output::<RolloutBatch>("rollouts", "the responses with rewards")
-            .output::<MetricsRecord>(
-                "metrics",
-                "reward and accuracy (evaluation batches report accuracy/eval)",
-            )
+        verifier_ports(
+            "sampled responses",
+            "reward and accuracy (evaluation batches report accuracy/eval)",
+        )
     }
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
@@ -108,22 +103,21 @@ unparseable_reward = 0.0
 
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         refuse(self.check(ctx))?;
-        Ok(Box::new(self))
+        Ok(Box::new(Verifier {
+            checker: BoxedChecker,
+            rewards: self.rewards(),
+        }))
     }
 }
 
 impl BoxedVerifierConfig {
-    fn rewards(&self) -> Rewards {
+    /// The reward table these settings describe.
+    pub fn rewards(&self) -> Rewards {
         Rewards {
             correct: self.correct_reward,
             wrong: self.wrong_reward,
             unparseable: self.unparseable_reward,
         }
-    }
-
-    /// Scores every rollout and adds reward/accuracy figures to the batch.
-    pub fn step(&self, batch: &mut RolloutBatch) {
-        score_batch(batch, &self.rewards(), &BoxedChecker);
     }
 }
 
@@ -148,12 +142,6 @@ impl Checker for BoxedChecker {
 
     fn same_answer(&self, _prompt: &Prompt, a: &str, b: &str) -> bool {
         a.trim() == b.trim()
-    }
-}
-
-impl Stage for BoxedVerifierConfig {
-    fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        run_verifier(ctx, |b| self.step(b))
     }
 }
 

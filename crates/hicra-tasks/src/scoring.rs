@@ -1,12 +1,14 @@
-//! What every verifier stage shares: the reward table (correct / wrong / unparseable) and the
-//! loop that scores each rollout of a batch and adds the reward figures to
-//! [`RolloutBatch::metrics`]. Training batches report `reward/mean`, `accuracy/train`,
+//! What every verifier stage shares: the reward table (correct / wrong / unparseable), the
+//! scoring of each rollout of a batch with the reward figures added to
+//! [`RolloutBatch::metrics`] ([`score_batch`]), and the running stage ([`Verifier`], a
+//! map-like stage that reports evaluation batches). Training batches report `reward/mean`, `accuracy/train`,
 //! `format/parsed_frac`, `verifier/limit_frac`, `response_length/mean` and `/max` (tokens, or
 //! bytes of text when a rollout carries no tokens); evaluation batches use `eval` names and
 //! add pass@k and majority-vote accuracy over each prompt's group.
 
-use hicra_flow::{StageContext, StageResult};
-use hicra_messages::{MetricsRecord, RolloutBatch};
+use hicra_flow::map::{self, Figures, MapLoop, Reporting};
+use hicra_flow::{Ports, Stage, StageContext, StageResult};
+use hicra_messages::RolloutBatch;
 
 use crate::answers::Checker;
 pub use crate::answers::Score;
@@ -146,24 +148,100 @@ pub fn score_batch(batch: &mut RolloutBatch, rewards: &Rewards, checker: &dyn Ch
     }
 }
 
-/// Runs a verifier's `step` over every batch; evaluation batches also go to `metrics`.
-pub fn run_verifier(
-    ctx: &mut StageContext,
-    mut step: impl FnMut(&mut RolloutBatch),
-) -> StageResult {
-    let input = ctx.input::<RolloutBatch>("rollouts");
-    let out = ctx.output::<RolloutBatch>("rollouts");
-    let metrics = ctx.output::<MetricsRecord>("metrics");
-    while let Some(mut batch) = input.recv_owned() {
-        step(&mut batch);
-        if batch.eval {
-            metrics.send(MetricsRecord {
-                step: batch.step,
-                source: ctx.id().into(),
-                values: batch.metrics.clone(),
-            })?;
-        }
-        out.send(batch)?;
+/// The running stage of every verifier: [`score_batch`] with one checker and reward table over
+/// each batch; evaluation batches are also reported on `metrics` (training batches' figures
+/// reach the sink through the learner).
+pub struct Verifier<C> {
+    pub checker: C,
+    pub rewards: Rewards,
+}
+
+impl<C: Checker> Verifier<C> {
+    /// Scores every rollout of the batch and adds the reward figures.
+    pub fn step(&self, batch: &mut RolloutBatch) {
+        score_batch(batch, &self.rewards, &self.checker);
     }
-    Ok(())
+}
+
+impl<C: Checker + 'static> Stage for Verifier<C> {
+    fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
+        let map = MapLoop::new().reporting(Reporting::Eval);
+        map.run(ctx, |batch: &mut RolloutBatch| {
+            self.step(batch);
+            Ok(Figures::new())
+        })
+    }
+}
+
+/// The ports of a verifier: responses in, the same with rewards out, evaluation figures.
+pub fn verifier_ports(input: &'static str, metrics: &'static str) -> Ports {
+    map::ports_with_metrics::<RolloutBatch>(input, "the responses with rewards", metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use hicra_flow::testing::StageHarness;
+    use hicra_messages::{Group, MetricsRecord, Prompt, Rollout};
+
+    use super::*;
+    use crate::boxed::BoxedVerifierConfig;
+
+    /// One prompt (answer 7), a right and a wrong response, one figure from upstream.
+    fn batch(step: u64, eval: bool) -> RolloutBatch {
+        let prompt = Prompt {
+            id: "p".into(),
+            task: "t".into(),
+            question: "q".into(),
+            answer: "7".into(),
+            messages: vec![],
+            meta: Default::default(),
+            cursor: 0,
+        };
+        let rollout = |text: &str| Rollout {
+            text: text.into(),
+            ..Default::default()
+        };
+        RolloutBatch {
+            step,
+            policy_version: step,
+            groups: vec![Group {
+                prompt: Arc::new(prompt),
+                rollouts: vec![rollout("\\boxed{7}"), rollout("\\boxed{8}")],
+            }],
+            metrics: [("timing/sample_secs".to_string(), 2.0)].into(),
+            eval,
+        }
+    }
+
+    #[test]
+    fn a_verifier_reports_evaluation_batches_and_forwards_every_batch() {
+        let mut out = StageHarness::new::<BoxedVerifierConfig>("")
+            .input("rollouts", vec![batch(0, false), batch(1, true)])
+            .run()
+            .unwrap();
+        let records = out.take::<MetricsRecord>("metrics");
+        assert_eq!(
+            records.len(),
+            1,
+            "training figures reach the sink through the learner"
+        );
+        let (record, values) = (&records[0], &records[0].values);
+        assert_eq!((record.step, record.source.as_str()), (1, "stage"));
+        assert_eq!(values["accuracy/eval"], 0.5);
+        assert_eq!(values["maj@2/eval"], 1.0, "a tie goes to the first answer");
+        assert_eq!(
+            values["timing/sample_secs"], 2.0,
+            "with what the batch carried"
+        );
+        let sent = out.take::<RolloutBatch>("rollouts");
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].metrics["accuracy/train"], 0.5);
+        assert_eq!(sent[0].groups[0].rollouts[0].reward, Some(1.0));
+        assert_eq!(
+            sent[1].metrics, *values,
+            "the record is the batch's figures"
+        );
+    }
 }

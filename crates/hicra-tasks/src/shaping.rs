@@ -13,6 +13,7 @@
 //! `response_length/min` and `response_length/p50`. Evaluation batches pass untouched, so
 //! held-out accuracy and reward stay the verifier's.
 
+use hicra_flow::map::{self, Figures, MapLoop};
 use hicra_flow::{
     BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult,
 };
@@ -78,9 +79,10 @@ inputs = { rollouts = "verifier.rollouts" }
 "#;
 
     fn ports(&self) -> Ports {
-        Ports::new()
-            .input::<RolloutBatch>("rollouts", "rollouts with verifier rewards")
-            .output::<RolloutBatch>("rollouts", "the rollouts with shaped rewards")
+        map::ports::<RolloutBatch>(
+            "rollouts with verifier rewards",
+            "the rollouts with shaped rewards",
+        )
     }
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
@@ -213,13 +215,10 @@ impl Shaping {
 
 impl Stage for Shaping {
     fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        let input = ctx.input::<RolloutBatch>("rollouts");
-        let out = ctx.output::<RolloutBatch>("rollouts");
-        while let Some(mut batch) = input.recv_owned() {
-            self.step(&mut batch);
-            out.send(batch)?;
-        }
-        Ok(())
+        MapLoop::new().run(ctx, |batch: &mut RolloutBatch| {
+            self.step(batch);
+            Ok(Figures::new())
+        })
     }
 }
 

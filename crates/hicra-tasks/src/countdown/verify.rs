@@ -1,15 +1,13 @@
 //! `verifier.countdown`: rewards a response whose expression uses the puzzle's numbers (at
 //! most once each, or exactly once) and equals its target, through [`CountdownChecker`].
 
-use hicra_flow::{
-    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult, refuse,
-};
-use hicra_messages::{MetricsRecord, Prompt, RolloutBatch};
+use hicra_flow::{BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, refuse};
+use hicra_messages::Prompt;
 use serde::Deserialize;
 
 use super::{check, expr};
 use crate::answers::{Checker, Score};
-use crate::scoring::{Rewards, run_verifier, score_batch};
+use crate::scoring::{Rewards, Verifier, verifier_ports};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -35,10 +33,10 @@ last_line_fallback = false
 "#;
 
     fn ports(&self) -> Ports {
-        Ports::new()
-            .input::<RolloutBatch>("rollouts", "sampled responses to Countdown puzzles")
-            .output::<RolloutBatch>("rollouts", "the responses with rewards")
-            .output::<MetricsRecord>("metrics", "reward and accuracy of evaluation batches")
+        verifier_ports(
+            "sampled responses to Countdown puzzles",
+            "reward and accuracy of evaluation batches",
+        )
     }
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
@@ -47,13 +45,15 @@ last_line_fallback = false
 
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         refuse(self.check(ctx))?;
-        Ok(Box::new(CountdownVerifier { config: self }))
+        Ok(Box::new(CountdownVerifier {
+            checker: self.checker(),
+            rewards: self.rewards,
+        }))
     }
 }
 
-pub struct CountdownVerifier {
-    config: CountdownVerifierConfig,
-}
+/// The running `verifier.countdown`.
+pub type CountdownVerifier = Verifier<CountdownChecker>;
 
 /// The numbers and target a prompt's `meta` carries.
 pub fn puzzle_of(prompt: &Prompt) -> Option<(Vec<i64>, i64)> {
@@ -66,13 +66,6 @@ pub fn puzzle_of(prompt: &Prompt) -> Option<(Vec<i64>, i64)> {
         .collect::<Option<Vec<i64>>>()?;
     let target = prompt.meta.get("target")?.as_i64()?;
     Some((numbers, target))
-}
-
-impl CountdownVerifier {
-    /// Scores every rollout of the batch and adds the reward figures.
-    pub fn step(&self, batch: &mut RolloutBatch) {
-        score_batch(batch, &self.config.rewards, &self.config.checker());
-    }
 }
 
 impl CountdownVerifierConfig {
@@ -124,11 +117,5 @@ impl Checker for CountdownChecker {
             (Some(x), Some(y)) => x == y,
             _ => check::clean(a) == check::clean(b),
         }
-    }
-}
-
-impl Stage for CountdownVerifier {
-    fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        run_verifier(ctx, |b| self.step(b))
     }
 }

@@ -1,14 +1,11 @@
 //! `verifier.math`: rewards each rollout by whether its final answer equals the prompt's gold
 //! answer (`Prompt.answer`) as mathematics, using [`MathChecker`].
 
-use hicra_flow::{
-    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult, refuse,
-};
-use hicra_messages::{MetricsRecord, RolloutBatch};
+use hicra_flow::{BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, refuse};
 use serde::Deserialize;
 
 use super::{Conventions, Limits, MathChecker};
-use crate::scoring::{Rewards, run_verifier, score_batch};
+use crate::scoring::{Rewards, Verifier, verifier_ports};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -49,10 +46,10 @@ conventions = { percent_equals_whole = true, ignore_case = true, number_in_text_
 "#;
 
     fn ports(&self) -> Ports {
-        Ports::new()
-            .input::<RolloutBatch>("rollouts", "sampled responses")
-            .output::<RolloutBatch>("rollouts", "the responses with rewards")
-            .output::<MetricsRecord>("metrics", "reward and accuracy of evaluation batches")
+        verifier_ports(
+            "sampled responses",
+            "reward and accuracy of evaluation batches",
+        )
     }
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
@@ -85,20 +82,5 @@ impl MathVerifierConfig {
     }
 }
 
-pub struct MathVerifier {
-    pub checker: MathChecker,
-    pub rewards: Rewards,
-}
-
-impl MathVerifier {
-    /// Scores every rollout of the batch and adds the reward figures.
-    pub fn step(&self, batch: &mut RolloutBatch) {
-        score_batch(batch, &self.rewards, &self.checker);
-    }
-}
-
-impl Stage for MathVerifier {
-    fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        run_verifier(ctx, |b| self.step(b))
-    }
-}
+/// The running `verifier.math`.
+pub type MathVerifier = Verifier<MathChecker>;
