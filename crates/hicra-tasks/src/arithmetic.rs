@@ -5,10 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use hicra_flow::{
-    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult,
-    derive_seed,
-};
+use hicra_flow::{BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, derive_seed};
 use hicra_messages::Prompt;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -16,6 +13,7 @@ use serde::Deserialize;
 
 use crate::countdown::expr;
 use crate::format::PromptFormat;
+use crate::generator::{self, Generator};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -66,7 +64,7 @@ prompt = { system = "", template = "{question}\nPlease reason step by step, and 
 "#;
 
     fn ports(&self) -> Ports {
-        Ports::new().output::<Prompt>("prompts", "arithmetic problems with integer answers")
+        generator::ports("arithmetic problems with integer answers")
     }
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
@@ -79,10 +77,8 @@ prompt = { system = "", template = "{question}\nPlease reason step by step, and 
 
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         self.validate()?;
-        let seed = derive_seed(ctx.run.seed, &format!("arithmetic/{}", self.split));
-        let stage = Arithmetic { config: self, seed };
-        stage.problem(0)?;
-        Ok(Box::new(stage))
+        let seed = generator::stream_seed(ctx, "arithmetic", &self.split);
+        generator::build(Arithmetic { config: self, seed })
     }
 }
 
@@ -170,9 +166,13 @@ impl Arithmetic {
     }
 }
 
-impl Stage for Arithmetic {
-    fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        crate::emit_numbered(ctx, self.config.count, |i| self.problem(i))
+impl Generator for Arithmetic {
+    fn count(&self) -> u64 {
+        self.config.count
+    }
+
+    fn prompt(&self, index: u64) -> Result<Prompt, String> {
+        self.problem(index)
     }
 }
 

@@ -19,6 +19,7 @@
 //!   [`answers`]: the [`Checker`](answers::Checker) behind each verifier (judge a response,
 //!   tell two answers apart), built from a verifier's table by [`checkers`]; [`grading`]: pass@k and majority voting over a group.
 //! - [`plan_puzzles`] (the quickstart's strategy task) and [`boxed`] (exact-string verifier).
+//! - [`generator`]: the seeded stream and run loop of the three prompt generators.
 //!
 //! Each source is a pure function of its seed and the prompt index, so a stream can resume
 //! anywhere.
@@ -30,6 +31,7 @@ pub mod checkers;
 pub mod countdown;
 pub mod dataset;
 pub mod format;
+pub mod generator;
 pub mod grading;
 pub mod math;
 pub mod plan_puzzles;
@@ -47,20 +49,4 @@ pub fn register(registry: &mut hicra_flow::Registry) {
         .register::<countdown::CountdownVerifierConfig>()
         .register::<boxed::BoxedVerifierConfig>()
         .register::<math::stage::MathVerifierConfig>();
-}
-
-/// The run loop of a generator stage: sends `make(0)`, `make(1)`, ... on its `prompts` output,
-/// `count` of them (0 = until the pipeline stops), stopping at the first error.
-pub fn emit_numbered(
-    ctx: &mut hicra_flow::StageContext,
-    count: u64,
-    mut make: impl FnMut(u64) -> Result<hicra_messages::Prompt, String>,
-) -> hicra_flow::StageResult {
-    let out = ctx.output::<hicra_messages::Prompt>("prompts");
-    let mut index = 0;
-    while count == 0 || index < count {
-        out.send(make(index)?)?;
-        index += 1;
-    }
-    Ok(())
 }

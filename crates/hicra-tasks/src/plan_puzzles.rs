@@ -9,14 +9,13 @@
 
 use std::collections::BTreeMap;
 
-use hicra_flow::{
-    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult,
-    derive_seed, refuse,
-};
+use hicra_flow::{BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, derive_seed, refuse};
 use hicra_messages::{ChatMessage, Prompt};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
+
+use crate::generator::{self, Generator};
 
 /// The plans, in rule order: rule `A` needs the first, `B` the second, `C` the third.
 pub const PLANS: [&str; 3] = ["double", "square", "triple"];
@@ -74,7 +73,7 @@ split = "train"
 "#;
 
     fn ports(&self) -> Ports {
-        Ports::new().output::<Prompt>("prompts", "puzzles with their expected answers")
+        generator::ports("puzzles with their expected answers")
     }
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
@@ -94,8 +93,8 @@ split = "train"
 
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         refuse(self.check(ctx))?;
-        let seed = derive_seed(ctx.run.seed, &format!("plan_puzzles/{}", self.split));
-        Ok(Box::new(PlanPuzzles { config: self, seed }))
+        let seed = generator::stream_seed(ctx, "plan_puzzles", &self.split);
+        generator::build(PlanPuzzles { config: self, seed })
     }
 }
 
@@ -130,9 +129,13 @@ impl PlanPuzzles {
     }
 }
 
-impl Stage for PlanPuzzles {
-    fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        crate::emit_numbered(ctx, self.config.count, |i| Ok(self.puzzle(i)))
+impl Generator for PlanPuzzles {
+    fn count(&self) -> u64 {
+        self.config.count
+    }
+
+    fn prompt(&self, index: u64) -> Result<Prompt, String> {
+        Ok(self.puzzle(index))
     }
 }
 

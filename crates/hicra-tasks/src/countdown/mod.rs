@@ -16,10 +16,7 @@ pub use verify::{CountdownChecker, CountdownVerifier, CountdownVerifierConfig, p
 
 use std::collections::BTreeMap;
 
-use hicra_flow::{
-    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult,
-    derive_seed,
-};
+use hicra_flow::{BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, derive_seed};
 use hicra_messages::Prompt;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -27,6 +24,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::format::PromptFormat;
+use crate::generator::{self, Generator};
 use expr::{Expr, Op};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,7 +80,7 @@ prompt = { system = "", template = "{question}\nPlease reason step by step, and 
 "#;
 
     fn ports(&self) -> Ports {
-        Ports::new().output::<Prompt>("prompts", "Countdown puzzles with numbers and target")
+        generator::ports("Countdown puzzles with numbers and target")
     }
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
@@ -95,10 +93,8 @@ prompt = { system = "", template = "{question}\nPlease reason step by step, and 
 
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         self.validate()?;
-        let seed = derive_seed(ctx.run.seed, &format!("countdown/{}", self.split));
-        let stage = Countdown { config: self, seed };
-        stage.puzzle(0)?;
-        Ok(Box::new(stage))
+        let seed = generator::stream_seed(ctx, "countdown", &self.split);
+        generator::build(Countdown { config: self, seed })
     }
 }
 
@@ -209,9 +205,13 @@ impl Countdown {
 /// Draws per puzzle before the knobs are declared unsatisfiable.
 const MAX_ATTEMPTS: usize = 10_000;
 
-impl Stage for Countdown {
-    fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        crate::emit_numbered(ctx, self.config.count, |i| self.puzzle(i))
+impl Generator for Countdown {
+    fn count(&self) -> u64 {
+        self.config.count
+    }
+
+    fn prompt(&self, index: u64) -> Result<Prompt, String> {
+        self.puzzle(index)
     }
 }
 
