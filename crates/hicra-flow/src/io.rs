@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError, select};
 
 use crate::cancel::Cancel;
-use crate::port::{Message, PortType, Ports};
 use crate::outcome::Stopped;
+use crate::port::{Message, PortType, Ports};
 use crate::world::{Replica, World};
 
 /// A message in flight: shared so that one output can feed several inputs without copies.

@@ -231,9 +231,7 @@ pub(crate) fn plan_placement(
     let placement = Placement::plan(entries, ids, World::from_env(), diags);
     for (edge, span) in edges.iter().zip(edge_spans) {
         let replicated = |s: usize| placement.ranks[s].len() > 1;
-        if edge.mode == InputMode::Queue
-            && replicated(edge.from_stage)
-            && replicated(edge.to_stage)
+        if edge.mode == InputMode::Queue && replicated(edge.from_stage) && replicated(edge.to_stage)
         {
             let (from, to) = (ids[edge.from_stage].0, ids[edge.to_stage].0);
             diags.push(

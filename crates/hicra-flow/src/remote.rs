@@ -13,9 +13,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::cancel::Cancel;
 use crate::io::{EdgeSender, Envelope, Outbox};
-use crate::world::{Collective, World};
-use crate::port::PortType;
 use crate::outcome::{BoxError, Stopped};
+use crate::port::PortType;
+use crate::world::{Collective, World};
 
 /// An edge whose messages travel between processes, as seen identically by every rank.
 #[derive(Clone, Debug)]
