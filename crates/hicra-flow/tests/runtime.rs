@@ -11,9 +11,13 @@ fn registry() -> Registry {
     r
 }
 
+/// The pipeline of the mock stages `text` writes under `[stages]`, one inline table each.
 fn pipeline(text: &str) -> Pipeline {
     let out = std::env::temp_dir().join(format!("hicra-flow-test-{}", std::process::id()));
-    let text = format!("[run]\nout_dir = {:?}\n{text}", out.display().to_string());
+    let text = format!(
+        "[run]\nout_dir = {:?}\n[stages]\n{text}",
+        out.display().to_string()
+    );
     Pipeline::from_str(&registry(), "test.toml", &text).unwrap_or_else(|d| panic!("{d}"))
 }
 
@@ -21,17 +25,9 @@ fn pipeline(text: &str) -> Pipeline {
 fn messages_flow_in_order_and_are_counted() {
     let p = pipeline(
         r#"
-[stages.src]
-kind = "mock.source"
-count = 50
-[stages.map]
-kind = "mock.map"
-inputs = { numbers = "src.numbers" }
-add = 100
-[stages.sink]
-kind = "mock.sink"
-inputs = { numbers = "map.numbers" }
-tag = "order"
+src = { kind = "mock.source", count = 50 }
+map = { kind = "mock.map", inputs = { numbers = "src.numbers" }, add = 100 }
+sink = { kind = "mock.sink", inputs = { numbers = "map.numbers" }, tag = "order" }
 "#,
     );
     let report = p.run(&Cancel::new()).unwrap();
@@ -52,9 +48,7 @@ tag = "order"
 fn a_slow_sink_blocks_the_sender_of_a_bounded_edge() {
     let p = pipeline(
         r#"
-[stages.src]
-kind = "mock.source"
-count = 12
+src = { kind = "mock.source", count = 12 }
 [stages.sink]
 kind = "mock.sink"
 inputs = { numbers = { from = "src.numbers", capacity = 1 } }
@@ -79,15 +73,9 @@ tag = "slow"
 fn a_panicking_stage_stops_an_endless_graph_within_a_second() {
     let p = pipeline(
         r#"
-[stages.src]
-kind = "mock.source"
-[stages.boom]
-kind = "mock.map"
-inputs = { numbers = "src.numbers" }
-panic_at = 200
-[stages.sink]
-kind = "mock.sink"
-inputs = { numbers = "boom.numbers" }
+src = { kind = "mock.source" }
+boom = { kind = "mock.map", inputs = { numbers = "src.numbers" }, panic_at = 200 }
+sink = { kind = "mock.sink", inputs = { numbers = "boom.numbers" } }
 "#,
     );
     let start = Instant::now();
@@ -109,13 +97,8 @@ inputs = { numbers = "boom.numbers" }
 fn a_stage_panicking_while_built_is_an_error_naming_it() {
     let p = pipeline(
         r#"
-[stages.src]
-kind = "mock.source"
-count = 3
-[stages.boom]
-kind = "mock.map"
-inputs = { numbers = "src.numbers" }
-panic_in_build = true
+src = { kind = "mock.source", count = 3 }
+boom = { kind = "mock.map", inputs = { numbers = "src.numbers" }, panic_in_build = true }
 "#,
     );
     let err = p.run(&Cancel::new()).unwrap_err();
@@ -131,16 +114,9 @@ panic_in_build = true
 fn the_first_error_names_its_stage_and_stops_the_rest() {
     let p = pipeline(
         r#"
-[stages.src]
-kind = "mock.source"
-interval_ms = 1
-[stages.fails]
-kind = "mock.map"
-inputs = { numbers = "src.numbers" }
-fail_at = 5
-[stages.sink]
-kind = "mock.sink"
-inputs = { numbers = "fails.numbers" }
+src = { kind = "mock.source", interval_ms = 1 }
+fails = { kind = "mock.map", inputs = { numbers = "src.numbers" }, fail_at = 5 }
+sink = { kind = "mock.sink", inputs = { numbers = "fails.numbers" } }
 "#,
     );
     let err = p.run(&Cancel::new()).unwrap_err();
@@ -154,12 +130,8 @@ inputs = { numbers = "fails.numbers" }
 fn cancelling_from_outside_interrupts_promptly() {
     let p = pipeline(
         r#"
-[stages.src]
-kind = "mock.source"
-[stages.sink]
-kind = "mock.sink"
-inputs = { numbers = "src.numbers" }
-delay_ms = 1
+src = { kind = "mock.source" }
+sink = { kind = "mock.sink", inputs = { numbers = "src.numbers" }, delay_ms = 1 }
 "#,
     );
     let cancel = Cancel::new();
@@ -179,13 +151,8 @@ delay_ms = 1
 fn a_consumer_that_stops_early_stops_an_endless_source_cleanly() {
     let p = pipeline(
         r#"
-[stages.src]
-kind = "mock.source"
-[stages.sink]
-kind = "mock.sink"
-inputs = { numbers = "src.numbers" }
-stop_after = 7
-tag = "early"
+src = { kind = "mock.source" }
+sink = { kind = "mock.sink", inputs = { numbers = "src.numbers" }, stop_after = 7, tag = "early" }
 "#,
     );
     let report = p.run(&Cancel::new()).unwrap();
@@ -198,16 +165,9 @@ tag = "early"
 fn a_cycle_through_a_keep_latest_input_is_legal_and_terminates() {
     let p = pipeline(
         r#"
-[stages.src]
-kind = "mock.source"
-count = 30
-[stages.map]
-kind = "mock.map"
-inputs = { numbers = "src.numbers", feedback = "sink.acks" }
-[stages.sink]
-kind = "mock.sink"
-inputs = { numbers = "map.numbers" }
-tag = "cycle"
+src = { kind = "mock.source", count = 30 }
+map = { kind = "mock.map", inputs = { numbers = "src.numbers", feedback = "sink.acks" } }
+sink = { kind = "mock.sink", inputs = { numbers = "map.numbers" }, tag = "cycle" }
 "#,
     );
     assert_eq!(p.order, vec![0, 1, 2]);
@@ -222,16 +182,9 @@ tag = "cycle"
 fn fan_in_merges_two_outputs() {
     let p = pipeline(
         r#"
-[stages.a]
-kind = "mock.source"
-count = 5
-[stages.b]
-kind = "mock.source"
-count = 5
-[stages.sink]
-kind = "mock.sink"
-inputs = { numbers = ["a.numbers", "b.numbers"] }
-tag = "fan"
+a = { kind = "mock.source", count = 5 }
+b = { kind = "mock.source", count = 5 }
+sink = { kind = "mock.sink", inputs = { numbers = ["a.numbers", "b.numbers"] }, tag = "fan" }
 "#,
     );
     p.run(&Cancel::new()).unwrap();
