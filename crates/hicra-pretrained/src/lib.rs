@@ -61,6 +61,23 @@ pub struct Pretrained {
 }
 
 impl Pretrained {
+    /// A checkpoint as read from its files: `jinja` is the chat template it wrote (if any),
+    /// kept verbatim and read as a [`ChatTemplate`].
+    pub fn of_checkpoint(
+        config: LlamaConfig,
+        tensors: BTreeMap<String, HostTensor>,
+        tokenizer: Tokenizer,
+        jinja: Option<&str>,
+    ) -> Self {
+        Self {
+            config,
+            tensors,
+            tokenizer,
+            chat_template: ChatTemplate::of_checkpoint(jinja),
+            chat_template_jinja: jinja.map(str::to_string),
+        }
+    }
+
     /// Checks the config and that every expected tensor is present, shaped as the config says
     /// and finite; tensors the config does not explain are an error too.
     pub fn validate(&self) -> Result<(), LoadError> {

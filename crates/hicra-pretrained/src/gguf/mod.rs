@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 
-use crate::{ChatTemplate, HostTensor, LoadError, Pretrained};
+use crate::{HostTensor, LoadError, Pretrained};
 
 /// An open GGUF file: the mapping and its parsed header.
 pub struct GgufFile {
@@ -67,11 +67,5 @@ pub fn load(path: &Path) -> Result<Pretrained, LoadError> {
     }
     let tokenizer = tokenizer_from_metadata(metadata, special_tokens(metadata)?)?;
     let jinja = metadata.opt_str("tokenizer.chat_template")?;
-    Ok(Pretrained {
-        config,
-        tensors,
-        tokenizer,
-        chat_template: ChatTemplate::of_checkpoint(jinja),
-        chat_template_jinja: jinja.map(str::to_string),
-    })
+    Ok(Pretrained::of_checkpoint(config, tensors, tokenizer, jinja))
 }

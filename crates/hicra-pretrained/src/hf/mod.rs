@@ -9,7 +9,7 @@ pub use weights::read_weights;
 
 use std::path::Path;
 
-use crate::{ChatTemplate, LoadError, Pretrained, SpecialTokens, Tokenizer, names};
+use crate::{LoadError, Pretrained, SpecialTokens, Tokenizer, names};
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
@@ -68,13 +68,7 @@ pub fn load(dir: &Path) -> Result<Pretrained, LoadError> {
         .as_ref()
         .and_then(|c| c.get("chat_template"))
         .and_then(|t| t.as_str());
-    Ok(Pretrained {
-        config,
-        tensors,
-        tokenizer,
-        chat_template: ChatTemplate::of_checkpoint(jinja),
-        chat_template_jinja: jinja.map(str::to_string),
-    })
+    Ok(Pretrained::of_checkpoint(config, tensors, tokenizer, jinja))
 }
 
 /// Whether the tokenizer's post-processor puts BOS in front of every encoding.
