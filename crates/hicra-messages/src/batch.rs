@@ -112,7 +112,28 @@ pub struct RolloutBatch {
     pub eval: bool,
 }
 
+impl Group {
+    pub fn new(prompt: impl Into<Arc<Prompt>>, rollouts: Vec<Rollout>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            rollouts,
+        }
+    }
+}
+
 impl RolloutBatch {
+    /// A training batch of `groups` for `step`, sampled by that step's policy
+    /// (`policy_version = step`), with no figures yet.
+    pub fn new(step: u64, groups: Vec<Group>) -> Self {
+        Self {
+            step,
+            policy_version: step,
+            groups,
+            metrics: Metrics::new(),
+            eval: false,
+        }
+    }
+
     pub fn rollouts(&self) -> impl Iterator<Item = &Rollout> {
         self.groups.iter().flat_map(|g| g.rollouts.iter())
     }

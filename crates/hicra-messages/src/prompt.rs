@@ -39,3 +39,23 @@ pub struct Prompt {
     #[serde(default)]
     pub cursor: u64,
 }
+
+impl Prompt {
+    /// A prompt of `id` asking `question` with gold `answer`; its task, conversation and
+    /// task data are empty and its cursor 0 (set them with `Prompt { task, ..Prompt::new(..) }`).
+    pub fn new(
+        id: impl Into<String>,
+        question: impl Into<String>,
+        answer: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            task: String::new(),
+            question: question.into(),
+            answer: answer.into(),
+            messages: Vec::new(),
+            meta: BTreeMap::new(),
+            cursor: 0,
+        }
+    }
+}
