@@ -4,7 +4,6 @@
 //! `correct` (default: reward > 0) matters only to the `hicra_authors` transform.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use hicra_credit::{CreditAssigner, Estimator, Transform, ZeroVariance};
@@ -160,36 +159,16 @@ fn to_batch(
         let g = match groups.iter().position(|g| g.prompt.id == id) {
             Some(g) => g,
             None => {
-                groups.push(Group {
-                    prompt: Arc::new(prompt(id)),
-                    rollouts: Vec::new(),
-                });
+                let prompt = Prompt {
+                    task: "cli".into(),
+                    ..Prompt::new(id, "", "")
+                };
+                groups.push(Group::new(prompt, Vec::new()));
                 groups.len() - 1
             }
         };
         positions.push((g, groups[g].rollouts.len()));
         groups[g].rollouts.push(rollout);
     }
-    Ok((
-        RolloutBatch {
-            step: 0,
-            policy_version: 0,
-            groups,
-            metrics: Default::default(),
-            eval: false,
-        },
-        positions,
-    ))
-}
-
-fn prompt(id: String) -> Prompt {
-    Prompt {
-        id,
-        task: "cli".into(),
-        question: String::new(),
-        answer: String::new(),
-        messages: vec![],
-        meta: Default::default(),
-        cursor: 0,
-    }
+    Ok((RolloutBatch::new(0, groups), positions))
 }

@@ -178,15 +178,7 @@ mod tests {
     use std::sync::Arc;
 
     fn prompt() -> Arc<Prompt> {
-        Arc::new(Prompt {
-            id: "p".into(),
-            task: "t".into(),
-            question: String::new(),
-            answer: String::new(),
-            messages: vec![],
-            meta: Default::default(),
-            cursor: 0,
-        })
+        Arc::new(Prompt::new("p", "", ""))
     }
 
     #[test]
@@ -212,16 +204,7 @@ mod tests {
             masks: [("planning".to_string(), vec![true, false, false, false])].into(),
             ..Default::default()
         };
-        let batch = RolloutBatch {
-            step: 0,
-            policy_version: 0,
-            groups: vec![Group {
-                prompt: prompt(),
-                rollouts: vec![r],
-            }],
-            metrics: Metrics::new(),
-            eval: false,
-        };
+        let batch = RolloutBatch::new(0, vec![Group::new(prompt(), vec![r])]);
         let m = token_metrics(&batch, "planning");
         assert_eq!(m["planning_ratio"], 0.25);
         assert_eq!(m["entropy/planning"], 2.0);
@@ -244,16 +227,7 @@ mod tests {
             masks: [("planning".to_string(), vec![false, true])].into(),
             ..Default::default()
         };
-        let batch = RolloutBatch {
-            step: 0,
-            policy_version: 0,
-            groups: vec![Group {
-                prompt: prompt(),
-                rollouts: vec![r],
-            }],
-            metrics: Metrics::new(),
-            eval: false,
-        };
+        let batch = RolloutBatch::new(0, vec![Group::new(prompt(), vec![r])]);
         let m = token_metrics(&batch, "planning");
         assert_eq!(m["entropy/all"], 1.0);
         assert!(!m.contains_key("entropy/execution"));

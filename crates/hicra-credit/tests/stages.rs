@@ -1,7 +1,5 @@
 //! The credit and tagger stages on the real runtime.
 
-use std::sync::Arc;
-
 use hicra_credit::taggers::{EntropyTaggerConfig, PlaceboConfig, StrategicGramsConfig};
 use hicra_credit::{GrpoConfig, HicraConfig};
 use hicra_flow::testing::StageHarness;
@@ -38,26 +36,12 @@ fn rollout(text: &str, reward: f64) -> Rollout {
 }
 
 fn batch(step: u64) -> RolloutBatch {
-    let prompt = Arc::new(Prompt {
-        id: "q1".into(),
-        task: "t".into(),
-        question: "?".into(),
-        answer: "4".into(),
-        messages: vec![],
-        meta: Default::default(),
-        cursor: 0,
-    });
+    let prompt = Prompt::new("q1", "?", "4");
     let rollouts = vec![
         rollout("But wait, let's try a different approach: 2 + 2 = 4", 1.0),
         rollout("I also think 2 + 2 = 5", 0.0),
     ];
-    RolloutBatch {
-        step,
-        policy_version: 0,
-        groups: vec![Group { prompt, rollouts }],
-        metrics: Default::default(),
-        eval: false,
-    }
+    RolloutBatch::new(step, vec![Group::new(prompt, rollouts)])
 }
 
 #[test]

@@ -85,13 +85,8 @@ impl Judge {
         };
         // the template itself must be writable in the judge's vocabulary
         let prompt = Prompt {
-            id: "template".into(),
             task: "judge".into(),
-            question: String::new(),
-            answer: String::new(),
-            messages: vec![],
-            meta: Default::default(),
-            cursor: 0,
+            ..Prompt::new("template", "", "")
         };
         let empty = Candidate {
             prompt: &prompt,
@@ -114,13 +109,9 @@ impl Judge {
             .replace("{question}", &candidate.prompt.question)
             .replace("{solution}", candidate.text);
         let prompt = Prompt {
-            id: format!("judge/{}", candidate.prompt.id),
             task: "judge".into(),
-            question: text.clone(),
-            answer: String::new(),
-            messages: vec![ChatMessage::new("user", text)],
-            meta: Default::default(),
-            cursor: 0,
+            messages: vec![ChatMessage::new("user", text.clone())],
+            ..Prompt::new(format!("judge/{}", candidate.prompt.id), text, "")
         };
         let mut ids = self.codec.encode_prompt(&prompt)?;
         let room = self.model.max_seq_len();

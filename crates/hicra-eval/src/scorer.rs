@@ -98,15 +98,7 @@ mod tests {
 
     #[test]
     fn confidence_is_the_mean_log_prob() {
-        let prompt = Prompt {
-            id: "p".into(),
-            task: "t".into(),
-            question: "q".into(),
-            answer: "a".into(),
-            messages: vec![],
-            meta: Default::default(),
-            cursor: 0,
-        };
+        let prompt = Prompt::new("p", "q", "a");
         let (a, b) = ([-1.0f32, -3.0], [-0.5f32]);
         let candidates = [
             Candidate {

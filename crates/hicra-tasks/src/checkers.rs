@@ -46,15 +46,7 @@ mod tests {
     use hicra_messages::Prompt;
 
     fn prompt(answer: &str) -> Prompt {
-        Prompt {
-            id: "p".into(),
-            task: "t".into(),
-            question: "q".into(),
-            answer: answer.into(),
-            messages: vec![],
-            meta: Default::default(),
-            cursor: 0,
-        }
+        Prompt::new("p", "q", answer)
     }
 
     fn table(text: &str) -> hicra_flow::Value {

@@ -213,37 +213,20 @@ impl Stage for DynamicSampling {
 mod tests {
     use super::*;
     use hicra_messages::{Prompt, Rollout};
-    use std::sync::Arc;
 
     fn group(id: &str, rewards: &[f64]) -> Group {
-        Group {
-            prompt: Arc::new(Prompt {
-                id: id.into(),
-                task: "t".into(),
-                question: String::new(),
-                answer: String::new(),
-                messages: vec![],
-                meta: Default::default(),
-                cursor: 0,
-            }),
-            rollouts: rewards
-                .iter()
-                .map(|&r| Rollout {
-                    reward: Some(r),
-                    ..Default::default()
-                })
-                .collect(),
-        }
+        let rollouts = rewards
+            .iter()
+            .map(|&r| Rollout {
+                reward: Some(r),
+                ..Default::default()
+            })
+            .collect();
+        Group::new(Prompt::new(id, "", ""), rollouts)
     }
 
     fn batch(groups: Vec<Group>) -> RolloutBatch {
-        RolloutBatch {
-            step: 0,
-            policy_version: 0,
-            groups,
-            metrics: Default::default(),
-            eval: false,
-        }
+        RolloutBatch::new(0, groups)
     }
 
     fn filter(groups_per_step: usize, max_batches: u64) -> DynamicSampling {

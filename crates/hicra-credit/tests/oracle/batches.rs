@@ -8,15 +8,7 @@ use hicra_messages::{Group, Prompt, Rollout, RolloutBatch};
 use proptest::prelude::*;
 
 fn prompt(id: usize) -> Arc<Prompt> {
-    Arc::new(Prompt {
-        id: format!("g{id}"),
-        task: "t".into(),
-        question: String::new(),
-        answer: String::new(),
-        messages: vec![],
-        meta: Default::default(),
-        cursor: 0,
-    })
+    Arc::new(Prompt::new(format!("g{id}"), "", ""))
 }
 
 #[derive(Debug, Clone)]
@@ -97,13 +89,7 @@ pub fn to_batch(groups: &[Vec<R>]) -> RolloutBatch {
                 .collect(),
         })
         .collect();
-    RolloutBatch {
-        step: 0,
-        policy_version: 0,
-        groups,
-        metrics: Default::default(),
-        eval: false,
-    }
+    RolloutBatch::new(0, groups)
 }
 
 pub fn transform_strategy() -> impl Strategy<Value = Transform> {

@@ -1,5 +1,4 @@
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use hicra_messages::{FinishReason, Group, Prompt, Rollout, RolloutBatch};
 
@@ -32,25 +31,19 @@ fn rollout(text: &str, reward: f64) -> Rollout {
 
 fn batch(step: u64, eval: bool, groups: usize) -> RolloutBatch {
     let groups = (0..groups)
-        .map(|g| Group {
-            prompt: Arc::new(Prompt {
-                id: format!("p{g}"),
+        .map(|g| {
+            let prompt = Prompt {
                 task: "plan_puzzles".into(),
-                question: format!("B {g} <script>"),
-                answer: "49".into(),
-                messages: Vec::new(),
-                meta: BTreeMap::new(),
                 cursor: g as u64,
-            }),
-            rollouts: vec![rollout("let me square: 49é", 1.0), rollout("no", 0.0)],
+                ..Prompt::new(format!("p{g}"), format!("B {g} <script>"), "49")
+            };
+            let rollouts = vec![rollout("let me square: 49é", 1.0), rollout("no", 0.0)];
+            Group::new(prompt, rollouts)
         })
         .collect();
     RolloutBatch {
-        step,
-        policy_version: step,
-        groups,
-        metrics: BTreeMap::new(),
         eval,
+        ..RolloutBatch::new(step, groups)
     }
 }
 

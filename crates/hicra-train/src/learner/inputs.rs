@@ -46,8 +46,6 @@ fn check_rollout(r: &Rollout) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use hicra_messages::{Group, Prompt};
 
     use super::*;
@@ -63,22 +61,7 @@ mod tests {
     }
 
     fn batch(rollouts: Vec<Rollout>) -> RolloutBatch {
-        let prompt = Arc::new(Prompt {
-            id: "q7".into(),
-            task: "t".into(),
-            question: String::new(),
-            answer: String::new(),
-            messages: vec![],
-            meta: Default::default(),
-            cursor: 0,
-        });
-        RolloutBatch {
-            step: 3,
-            policy_version: 3,
-            groups: vec![Group { prompt, rollouts }],
-            metrics: Default::default(),
-            eval: false,
-        }
+        RolloutBatch::new(3, vec![Group::new(Prompt::new("q7", "", ""), rollouts)])
     }
 
     #[test]

@@ -8,8 +8,6 @@ mod checks;
 mod epochs;
 mod options;
 
-use std::sync::Arc;
-
 use hicra_flow::testing::StageHarness;
 use hicra_messages::{Group, MetricsRecord, Prompt, Rollout, RolloutBatch};
 use hicra_model::{Llama, score};
@@ -47,22 +45,7 @@ fn logprob<B: burn::tensor::backend::Backend<Device = hicra_model::Device>>(
 
 /// One batch of one group of `rollouts`, step 0, sampled by version 0.
 fn batch_of(rollouts: Vec<Rollout>) -> RolloutBatch {
-    let prompt = Arc::new(Prompt {
-        id: "p".into(),
-        task: "t".into(),
-        question: "".into(),
-        answer: "".into(),
-        messages: vec![],
-        meta: Default::default(),
-        cursor: 0,
-    });
-    RolloutBatch {
-        step: 0,
-        policy_version: 0,
-        groups: vec![Group { prompt, rollouts }],
-        metrics: Default::default(),
-        eval: false,
-    }
+    RolloutBatch::new(0, vec![Group::new(Prompt::new("p", "", ""), rollouts)])
 }
 
 #[test]
