@@ -9,7 +9,7 @@ use crate::scorer::{Candidate, Scorer};
 use crate::search::StepSearch;
 use crate::{EvalJob, EvalPolicy, EvalSettings, Judge, Records, ScorerName, SearchSpec, evaluate};
 use hicra_messages::{ChatMessage, Prompt};
-use hicra_model::{CharTokenizer, Generator, Llama, ModelConfig, cpu};
+use hicra_model::{CharTokenizer, Device, Generator, Llama, ModelConfig, cpu};
 use hicra_tasks::boxed::BoxedChecker;
 use hicra_train::TextCodec;
 
@@ -18,17 +18,8 @@ const ALPHABET: &str = "0123456789 \\{}boxedyesnYN\n";
 pub(crate) fn policy(seed: u64) -> EvalPolicy {
     let tokenizer = CharTokenizer::new(ALPHABET);
     let config = ModelConfig {
-        vocab_size: tokenizer.vocab_size(),
-        hidden_size: 32,
-        intermediate_size: 64,
-        num_layers: 2,
-        num_heads: 4,
-        num_kv_heads: 2,
-        rope_theta: 10_000.0,
-        rms_norm_eps: 1e-5,
         max_seq_len: 96,
-        tie_word_embeddings: true,
-        attention_bias: false,
+        ..ModelConfig::tiny(tokenizer.vocab_size())
     };
     EvalPolicy {
         generator: Generator::new(Llama::init(&config, seed, &cpu())),
@@ -41,14 +32,14 @@ pub(crate) fn policy(seed: u64) -> EvalPolicy {
 /// Problems whose answer is one digit: a random model gets some right by chance.
 pub(crate) fn problems(n: usize) -> Vec<Prompt> {
     (0..n)
-        .map(|i| Prompt {
-            id: format!("p{i}"),
-            task: "digits".into(),
-            question: format!("{i} {}", i % 3),
-            answer: format!("{}", i % 2),
-            messages: vec![ChatMessage::new("user", format!("{i} {}", i % 3))],
-            meta: Default::default(),
-            cursor: i as u64,
+        .map(|i| {
+            let question = format!("{i} {}", i % 3);
+            Prompt {
+                task: "digits".into(),
+                messages: vec![ChatMessage::new("user", &question)],
+                cursor: i as u64,
+                ..Prompt::new(format!("p{i}"), question, format!("{}", i % 2))
+            }
         })
         .collect()
 }
@@ -229,6 +220,7 @@ fn the_judge_scores_do_not_depend_on_its_batch() {
 }
 
 /// Scores candidates by a fixed pseudo-random function of their text, and records every call.
+#[derive(Default)]
 pub(crate) struct Scripted {
     pub(crate) calls: RefCell<Vec<Vec<(String, f64)>>>,
 }
@@ -257,6 +249,24 @@ impl Scorer for Scripted {
     }
 }
 
+/// The step search of `settings.search` on `policy`, its candidates scored by `scorer` and
+/// judged by their boxed answer.
+pub(crate) fn step_search<'a>(
+    policy: &'a EvalPolicy,
+    settings: &'a EvalSettings,
+    scorer: &'a dyn Scorer,
+    device: &'a Device,
+) -> StepSearch<'a> {
+    StepSearch {
+        policy,
+        spec: settings.search.as_ref().expect("settings with a search"),
+        settings,
+        scorer,
+        checker: &BoxedChecker,
+        device,
+    }
+}
+
 #[test]
 fn beam_search_keeps_the_best_width_candidates_of_every_step() {
     let policy = policy(4);
@@ -270,20 +280,11 @@ fn beam_search_keeps_the_best_width_candidates_of_every_step() {
         temperature: 1.0,
         max_new_tokens: 40,
         seed: 5,
-        search: Some(spec.clone()),
+        search: Some(spec),
         ..EvalSettings::default()
     };
-    let scorer = Scripted {
-        calls: RefCell::new(Vec::new()),
-    };
-    let search = StepSearch {
-        policy: &policy,
-        spec: &spec,
-        settings: &settings,
-        scorer: &scorer,
-        checker: &BoxedChecker,
-        device: &cpu(),
-    };
+    let (scorer, device) = (Scripted::default(), cpu());
+    let search = step_search(&policy, &settings, &scorer, &device);
     let record = search.run(&prompts[0]).unwrap();
     let calls = scorer.calls.borrow();
     assert!(calls.len() >= 2, "the search ran more than one step");

@@ -2,13 +2,10 @@
 //! steps within its own budget (a cut step marked truncated) whatever is sampled beside it,
 //! and the lookahead records every log-probability at the sampling temperature.
 
-use std::cell::RefCell;
-
 use hicra_model::{cpu, score_tempered};
-use hicra_tasks::boxed::BoxedChecker;
 
 use super::*;
-use crate::tests::{Scripted, policy, problems};
+use crate::tests::{Scripted, policy, problems, step_search};
 
 fn settings(temperature: f32, max_new_tokens: usize, spec: &SearchSpec) -> EvalSettings {
     EvalSettings {
@@ -29,28 +26,14 @@ fn spec(text: &str, step_tokens: usize, delimiter: &str) -> SearchSpec {
     spec
 }
 
-fn scripted() -> Scripted {
-    Scripted {
-        calls: RefCell::new(Vec::new()),
-    }
-}
-
 /// At temperature 0 every draw from one path is the same: the beam scores one candidate
 /// per path, not `width * expand` copies of it.
 #[test]
 fn identical_candidates_are_merged_before_scoring() {
     let policy = policy(4);
-    let spec = spec("beam:2", 4, " ");
-    let settings = settings(0.0, 30, &spec);
-    let scorer = scripted();
-    let search = StepSearch {
-        policy: &policy,
-        spec: &spec,
-        settings: &settings,
-        scorer: &scorer,
-        checker: &BoxedChecker,
-        device: &cpu(),
-    };
+    let settings = settings(0.0, 30, &spec("beam:2", 4, " "));
+    let (scorer, device) = (Scripted::default(), cpu());
+    let search = step_search(&policy, &settings, &scorer, &device);
     let record = search.run(&problems(1)[0]).unwrap();
     let calls = scorer.calls.borrow();
     assert!(calls.iter().all(|c| c.len() == 1), "{calls:?}");
@@ -79,15 +62,8 @@ fn each_path_steps_within_its_own_room() {
     // (budget, long path's tokens): the budget leaves it 2 tokens, then the context does
     for (max_new, used) in [(budget, budget - 2), (200, by_context)] {
         let settings = settings(1.0, max_new, &spec);
-        let scorer = scripted();
-        let search = StepSearch {
-            policy: &policy,
-            spec: &spec,
-            settings: &settings,
-            scorer: &scorer,
-            checker: &BoxedChecker,
-            device: &cpu(),
-        };
+        let (scorer, device) = (Scripted::default(), cpu());
+        let search = step_search(&policy, &settings, &scorer, &device);
         let params = search.params(1.0);
         let paths = [Path::default(), long_path(used)];
         let (mut drawn, seeds) = (0, [7, 8]);
@@ -137,15 +113,8 @@ fn the_lookahead_scores_at_the_sampling_temperature() {
     let spec = spec("lookahead:2:2", 4, "@");
     let temperature = 0.5;
     let settings = settings(temperature, 40, &spec);
-    let scorer = scripted();
-    let search = StepSearch {
-        policy: &policy,
-        spec: &spec,
-        settings: &settings,
-        scorer: &scorer,
-        checker: &BoxedChecker,
-        device: &cpu(),
-    };
+    let (scorer, device) = (Scripted::default(), cpu());
+    let search = step_search(&policy, &settings, &scorer, &device);
     let params = search.params(temperature);
     let mut drawn = 0;
     let seeds = [1, 2];
