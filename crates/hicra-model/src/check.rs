@@ -95,7 +95,9 @@ fn host(t: Tensor<RuntimeBackend, 2>) -> Vec<f32> {
         .expect("f32 tensor")
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f64 {
+/// The largest absolute difference between `a` and `b`, element by element: NaN when either
+/// holds a NaN (a broken kernel must not pass), infinite when their lengths differ.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
     if a.len() != b.len() {
         return f64::INFINITY;
     }
@@ -116,7 +118,7 @@ fn matmul_diff(device: &Device, precision: Precision) -> f64 {
         let low = |t: Tensor<RuntimeBackend, 2>| t.cast(precision.dtype());
         host(low(matrix(64, 96, 1, d)).matmul(low(matrix(96, 48, 2, d))))
     };
-    max_diff(&product(device), &product(&cpu()))
+    max_abs_diff(&product(device), &product(&cpu()))
 }
 
 fn small_model() -> ModelConfig {
@@ -167,7 +169,7 @@ fn one_step(device: &Device, precision: Precision) -> (Vec<f32>, Vec<f32>) {
 fn train_step_diff(device: &Device, precision: Precision) -> f64 {
     let (lp, w) = one_step(device, precision);
     let (lp_cpu, w_cpu) = one_step(&cpu(), precision);
-    max_diff(&lp, &lp_cpu).max(max_diff(&w, &w_cpu))
+    max_abs_diff(&lp, &lp_cpu).max(max_abs_diff(&w, &w_cpu))
 }
 
 fn sampler_scorer_diff(device: &Device, precision: Precision) -> f64 {
@@ -187,7 +189,10 @@ fn sampler_scorer_diff(device: &Device, precision: Precision) -> f64 {
         for sample in group {
             let scored = score(&model, &[(&prompt[..], &sample.tokens[..])], device);
             let again = host(scored.logprobs);
-            worst = worst.max(max_diff(&sample.logprobs, &again[..sample.tokens.len()]));
+            worst = worst.max(max_abs_diff(
+                &sample.logprobs,
+                &again[..sample.tokens.len()],
+            ));
         }
     }
     worst
@@ -209,8 +214,8 @@ mod tests {
 
     #[test]
     fn differences_propagate_nan() {
-        assert!(max_diff(&[1.0, f32::NAN], &[1.0, 2.0]).is_nan());
-        assert_eq!(max_diff(&[1.0], &[1.0, 2.0]), f64::INFINITY);
-        assert_eq!(max_diff(&[1.0, 2.5], &[1.0, 2.0]), 0.5);
+        assert!(max_abs_diff(&[1.0, f32::NAN], &[1.0, 2.0]).is_nan());
+        assert_eq!(max_abs_diff(&[1.0], &[1.0, 2.0]), f64::INFINITY);
+        assert_eq!(max_abs_diff(&[1.0, 2.5], &[1.0, 2.0]), 0.5);
     }
 }

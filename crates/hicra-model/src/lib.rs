@@ -56,7 +56,7 @@ pub mod streams;
 pub mod to_pretrained;
 pub mod tokenizer;
 
-pub use check::{CheckOutcome, check_device};
+pub use check::{CheckOutcome, check_device, max_abs_diff};
 pub use config::ModelConfig;
 pub use device::{
     Device, DeviceError, DeviceSpec, RuntimeAutodiff, RuntimeBackend, WgpuAdapter, cpu,

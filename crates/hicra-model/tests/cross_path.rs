@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use hicra_model::{Llama, NativeLlama, RuntimeBackend, Sample, SamplingParams, sample_on_tensors};
+use hicra_model::{
+    Llama, NativeLlama, RuntimeBackend, Sample, SamplingParams, max_abs_diff, sample_on_tensors,
+};
 
 fn model() -> Llama<RuntimeBackend> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -73,18 +75,14 @@ fn sample(
     out
 }
 
-fn worst(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 fn assert_same(want: &Sample, got: &Sample, what: &str) {
     assert_eq!(want.tokens, got.tokens, "{what}");
     assert_eq!(want.stopped, got.stopped, "{what}");
-    assert!(worst(&want.logprobs, &got.logprobs) < 1e-4, "{what}");
-    assert!(worst(&want.entropies, &got.entropies) < 1e-4, "{what}");
+    assert!(max_abs_diff(&want.logprobs, &got.logprobs) < 1e-4, "{what}");
+    assert!(
+        max_abs_diff(&want.entropies, &got.entropies) < 1e-4,
+        "{what}"
+    );
 }
 
 #[test]

@@ -3,7 +3,9 @@
 
 use burn::tensor::{Int, Tensor, TensorData};
 use hicra_model::kv_cache::RECENT_SLOTS;
-use hicra_model::{KvCache, Llama, ModelConfig, RuntimeBackend, SamplingParams, sample_batch};
+use hicra_model::{
+    KvCache, Llama, ModelConfig, RuntimeBackend, SamplingParams, max_abs_diff, sample_batch,
+};
 
 type B = RuntimeBackend;
 
@@ -29,14 +31,6 @@ fn row_logits(t: Tensor<B, 3>, row: usize) -> Vec<f32> {
         .into_data()
         .to_vec()
         .unwrap()
-}
-
-fn max_gap(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// Prompts of 5 and 2 tokens (left-padded), then enough single-token steps to merge the
@@ -74,7 +68,7 @@ fn decoding_across_merges_matches_full_forward_passes() {
     for row in 0..2 {
         let full = row_logits(m.forward(ids(&[sequences[row].clone()]), None), 0);
         let skip = (prompts[row].len() - 1) * 40;
-        let gap = max_gap(&full[skip..], &incremental[row]);
+        let gap = max_abs_diff(&full[skip..], &incremental[row]);
         assert!(gap < 1e-4, "row {row}: {gap}");
     }
 }
@@ -111,7 +105,7 @@ fn rows_that_leave_the_batch_do_not_change_the_others() {
         let sample = &group[0];
         assert_eq!(sample.tokens, alone.tokens);
         assert_eq!(sample.stopped, alone.stopped);
-        assert!(max_gap(&sample.logprobs, &alone.logprobs) < 1e-5);
-        assert!(max_gap(&sample.entropies, &alone.entropies) < 1e-5);
+        assert!(max_abs_diff(&sample.logprobs, &alone.logprobs) < 1e-5);
+        assert!(max_abs_diff(&sample.entropies, &alone.entropies) < 1e-5);
     }
 }

@@ -6,7 +6,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::NativeLlama;
-use crate::{Llama, ModelConfig, RuntimeBackend as B, SamplingParams, sample_on_tensors};
+use crate::{
+    Llama, ModelConfig, RuntimeBackend as B, SamplingParams, max_abs_diff, sample_on_tensors,
+};
 
 /// Multiplies every weight, so that logits are spread (init's 0.02 gives near-uniform ones,
 /// where a comparison proves little).
@@ -51,14 +53,6 @@ fn burn_logits(model: &Llama<B>, tokens: &[u32]) -> Vec<f32> {
     model.forward(input, None).into_data().to_vec().unwrap()
 }
 
-fn worst(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 #[test]
 fn the_host_path_computes_the_burn_models_logits() {
     for model in models() {
@@ -69,7 +63,8 @@ fn the_host_path_computes_the_burn_models_logits() {
         let spread = want.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(spread > 1.0, "logits spread ({spread})");
         let got = native.sequence_logits(&tokens);
-        assert!(worst(&got, &want) < 1e-4 * spread, "{}", worst(&got, &want));
+        let gap = max_abs_diff(&got, &want);
+        assert!(gap < 1e-4 * f64::from(spread), "{gap}");
     }
 }
 
@@ -125,8 +120,8 @@ fn decoding_gives_the_tensor_paths_tokens() {
         for (h, t) in host.iter().flatten().zip(tensors.iter().flatten()) {
             assert_eq!(h.tokens, t.tokens);
             assert_eq!(h.stopped, t.stopped);
-            assert!(worst(&h.logprobs, &t.logprobs) < 1e-4);
-            assert!(worst(&h.entropies, &t.entropies) < 1e-4);
+            assert!(max_abs_diff(&h.logprobs, &t.logprobs) < 1e-4);
+            assert!(max_abs_diff(&h.entropies, &t.entropies) < 1e-4);
         }
     }
 }
