@@ -59,39 +59,7 @@ pub fn sample_batch_until<B: Backend>(
     seeds: &[u64],
     device: &B::Device,
 ) -> Vec<Vec<Sample>> {
-    if !check_prompts(model, prompts, n) {
-        return vec![Vec::new(); prompts.len()];
-    }
-    let native = NativeLlama::for_model(model);
-    generate(
-        model,
-        native.as_ref(),
-        prompts,
-        n,
-        params,
-        stop,
-        seeds,
-        device,
-    )
-}
-
-/// Generation on the host copy when there is one, through burn tensors otherwise (prompts
-/// checked by the caller).
-#[allow(clippy::too_many_arguments)]
-fn generate<B: Backend>(
-    model: &Llama<B>,
-    native: Option<&NativeLlama>,
-    prompts: &[&[u32]],
-    n: usize,
-    params: &SamplingParams,
-    stop: &dyn Fn(&[u32]) -> bool,
-    seeds: &[u64],
-    device: &B::Device,
-) -> Vec<Vec<Sample>> {
-    match native {
-        Some(native) => native.sample_batch_until(prompts, n, params, stop, seeds),
-        None => sample_on_tensors(model, prompts, n, params, stop, seeds, device),
-    }
+    Generator::new(model.clone()).sample_batch_until(prompts, n, params, stop, seeds, device)
 }
 
 /// A model and, made on first use, its host copy when it takes the CPU path.
@@ -132,19 +100,14 @@ impl<B: Backend> Generator<B> {
         if !check_prompts(&self.model, prompts, n) {
             return vec![Vec::new(); prompts.len()];
         }
+        // the host copy when the model takes the CPU path, burn tensors otherwise
         let native = self
             .native
             .get_or_init(|| NativeLlama::for_model(&self.model));
-        generate(
-            &self.model,
-            native.as_ref(),
-            prompts,
-            n,
-            params,
-            stop,
-            seeds,
-            device,
-        )
+        match native {
+            Some(native) => native.sample_batch_until(prompts, n, params, stop, seeds),
+            None => sample_on_tensors(&self.model, prompts, n, params, stop, seeds, device),
+        }
     }
 
     /// [`sample_batch`], with the host copy made once.
