@@ -17,6 +17,53 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Asserts that the command that gave `out` succeeded, else shows `what` ran and its stderr.
+pub fn assert_ran(out: &Output, what: &Path) {
+    assert!(
+        out.status.success(),
+        "{}:\n{}",
+        what.display(),
+        text(&out.stderr)
+    );
+}
+
+/// `run [PIPELINE] --out OUT` (the built-in quickstart when no pipeline is named), with each
+/// of `sets` as a `--set` override.
+pub fn run_args<S: AsRef<str>>(pipeline: Option<&str>, out: &Path, sets: &[S]) -> Vec<String> {
+    let mut args = vec!["run".to_string()];
+    args.extend(pipeline.map(String::from));
+    args.extend(["--out".to_string(), out.display().to_string()]);
+    for set in sets {
+        args.extend(["--set".to_string(), set.as_ref().to_string()]);
+    }
+    args
+}
+
+/// `hicra run` of [`run_args`].
+pub fn hicra_run<S: AsRef<str>>(pipeline: Option<&str>, out: &Path, sets: &[S]) -> Output {
+    let args = run_args(pipeline, out, sets);
+    hicra(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// Overrides that make the quickstart small and quick: a model of width 32, four prompts of
+/// four responses a step, a 20-step SFT warm-up, four held-out prompts, and entropy and KL
+/// terms so that every step has a gradient before any reward does (and a KL reference that
+/// a checkpoint must bring back).
+pub fn small_quickstart() -> Vec<String> {
+    [
+        "stages.learner.sft.steps=20",
+        "stages.learner.model.hidden_size=32",
+        "stages.learner.model.intermediate_size=64",
+        "stages.sampler.prompts_per_step=4",
+        "stages.sampler.group_size=4",
+        "stages.heldout.count=4",
+        "stages.learner.entropy_coef=0.01",
+        "stages.learner.kl_coef=0.01",
+    ]
+    .map(String::from)
+    .into()
+}
+
 #[test]
 fn stages_lists_every_kind_with_an_example() {
     let out = hicra(&["--test-stages", "stages"]);

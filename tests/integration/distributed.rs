@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use hicra::model::RuntimeBackend;
 use hicra::train::flat;
 
-use crate::cli::text;
+use crate::cli::{assert_ran, hicra_run, run_args, small_quickstart, text};
 
 /// `mpirun -np N hicra ARGS...`, oversubscribed (CI has 2 cores), as root if need be.
 fn mpirun(np: usize, args: &[String]) -> Command {
@@ -32,37 +32,15 @@ fn mpirun(np: usize, args: &[String]) -> Command {
     command
 }
 
-/// `run PIPELINE --out OUT` with `sets` as `--set` overrides.
-fn run_args(pipeline: &str, out: &Path, sets: &[String]) -> Vec<String> {
-    let mut args = vec![
-        "run".to_string(),
-        pipeline.to_string(),
-        "--out".into(),
-        out.display().to_string(),
-    ];
-    for set in sets {
-        args.extend(["--set".to_string(), set.clone()]);
-    }
-    args
-}
-
-/// A quickstart of `steps` steps with a small model; entropy and KL terms give gradients
-/// before any reward does.
+/// A quickstart of `steps` steps with a small model, checkpointing at its end.
 fn small(steps: u64) -> Vec<String> {
-    [
+    let mut sets = vec![
         format!("stages.sampler.steps={steps}"),
         format!("stages.metrics.total_steps={steps}"),
         format!("stages.learner.checkpoint_every={steps}"),
-        "stages.learner.sft.steps=20".into(),
-        "stages.learner.model.hidden_size=32".into(),
-        "stages.learner.model.intermediate_size=64".into(),
-        "stages.sampler.prompts_per_step=4".into(),
-        "stages.sampler.group_size=4".into(),
-        "stages.heldout.count=4".into(),
-        "stages.learner.entropy_coef=0.01".into(),
-        "stages.learner.kl_coef=0.01".into(),
-    ]
-    .into()
+    ];
+    sets.extend(small_quickstart());
+    sets
 }
 
 fn metrics(run: &Path) -> Vec<serde_json::Value> {
@@ -88,19 +66,17 @@ fn weights(run: &Path, step: u64) -> Vec<f32> {
 fn two_learner_replicas_on_half_batches_match_one_process_on_the_full_batch() {
     let steps = 3;
     let one = tempfile::tempdir().unwrap();
-    let out = crate::cli::hicra(
-        &run_args("pipelines/quickstart.toml", one.path(), &small(steps))
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let out = hicra_run(Some("pipelines/quickstart.toml"), one.path(), &small(steps));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let two = tempfile::tempdir().unwrap();
     let mut sets = small(steps);
     sets.push("run.placement.learner=0-1".into());
-    let out = mpirun(2, &run_args("pipelines/quickstart.toml", two.path(), &sets))
-        .output()
-        .unwrap();
+    let out = mpirun(
+        2,
+        &run_args(Some("pipelines/quickstart.toml"), two.path(), &sets),
+    )
+    .output()
+    .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (a, b) = (weights(one.path(), steps), weights(two.path(), steps));
     assert_eq!(a.len(), b.len());
@@ -134,7 +110,7 @@ fn the_three_rank_quickstart_runs_with_its_world_in_the_metrics() {
     let out = mpirun(
         3,
         &run_args(
-            "pipelines/quickstart-distributed.toml",
+            Some("pipelines/quickstart-distributed.toml"),
             run.path(),
             &small(6),
         ),
@@ -173,7 +149,11 @@ fn killing_the_sampler_rank_stops_the_job_and_names_the_rank() {
     sets.push("stages.learner.checkpoint_every=0".into());
     let mut child = mpirun(
         3,
-        &run_args("pipelines/quickstart-distributed.toml", run.path(), &sets),
+        &run_args(
+            Some("pipelines/quickstart-distributed.toml"),
+            run.path(),
+            &sets,
+        ),
     )
     .stderr(Stdio::piped())
     .stdout(Stdio::null())
@@ -264,15 +244,10 @@ fn every_placed_pipeline_runs_two_steps_under_mpirun() {
             }
         }
         let np = world_size_of(&path);
-        let out = mpirun(np, &run_args(path.to_str().unwrap(), run.path(), &sets))
+        let out = mpirun(np, &run_args(path.to_str(), run.path(), &sets))
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}:\n{}",
-            path.display(),
-            text(&out.stderr)
-        );
+        assert_ran(&out, &path);
         let rows = metrics(run.path());
         let trained: Vec<_> = rows
             .iter()
@@ -293,7 +268,7 @@ fn a_three_rank_run_resumes_from_its_checkpoint_with_the_same_figures() {
         "stages.learner.keep_checkpoints=0".into(),
     ]);
     let pipeline = "pipelines/quickstart-distributed.toml";
-    let out = mpirun(3, &run_args(pipeline, &whole, &sets))
+    let out = mpirun(3, &run_args(Some(pipeline), &whole, &sets))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -306,7 +281,7 @@ fn a_three_rank_run_resumes_from_its_checkpoint_with_the_same_figures() {
         .unwrap();
     assert!(copy.success());
     std::fs::remove_dir_all(resumed.join("checkpoints/step-000006")).unwrap();
-    let mut args = run_args(pipeline, &resumed, &sets);
+    let mut args = run_args(Some(pipeline), &resumed, &sets);
     args.insert(1, "--resume".into());
     args.insert(
         2,
@@ -349,7 +324,11 @@ fn a_stage_failing_on_another_rank_stops_the_job_naming_rank_and_stage() {
     let started = Instant::now();
     let out = mpirun(
         3,
-        &run_args("pipelines/quickstart-distributed.toml", run.path(), &sets),
+        &run_args(
+            Some("pipelines/quickstart-distributed.toml"),
+            run.path(),
+            &sets,
+        ),
     )
     .output()
     .unwrap();

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::cli::{hicra, text};
+use crate::cli::{hicra, hicra_run, text};
 
 const TINY: &str = "crates/hicra-pretrained/tests/fixtures/tiny_llama.gguf";
 
@@ -29,21 +29,17 @@ fn last_eval_row(run: &Path) -> BTreeMap<String, serde_json::Value> {
 #[test]
 fn a_run_is_evaluated_as_its_evaluator_did_and_reproducibly() {
     let run = tempfile::tempdir().unwrap();
-    let out = hicra(&[
-        "run",
-        "--out",
-        run.path().to_str().unwrap(),
-        "--set",
-        "stages.sampler.steps=4",
-        "--set",
-        "stages.metrics.total_steps=4",
-        "--set",
-        "stages.learner.sft.steps=30",
-        "--set",
-        "stages.evaluator.eval_every=2",
-        "--set",
-        "stages.heldout.count=12",
-    ]);
+    let out = hicra_run(
+        None,
+        run.path(),
+        &[
+            "stages.sampler.steps=4",
+            "stages.metrics.total_steps=4",
+            "stages.learner.sft.steps=30",
+            "stages.evaluator.eval_every=2",
+            "stages.heldout.count=12",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let row = last_eval_row(run.path());
     assert_eq!(row["step"], 4);

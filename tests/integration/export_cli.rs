@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::cli::{hicra, text};
+use crate::cli::{hicra, hicra_run, text};
 
 const TINY: &str = "crates/hicra-pretrained/tests/fixtures/tiny_llama.gguf";
 
@@ -78,19 +78,16 @@ fn a_pretrained_model_keeps_its_logits_through_both_formats() {
 #[test]
 fn a_trained_run_exports_with_its_logits_and_tokens() {
     let run = tempfile::tempdir().unwrap();
-    let out = hicra(&[
-        "run",
-        "--out",
-        run.path().to_str().unwrap(),
-        "--set",
-        "stages.sampler.steps=2",
-        "--set",
-        "stages.metrics.total_steps=2",
-        "--set",
-        "stages.learner.sft.steps=5",
-        "--set",
-        "stages.evaluator.eval_every=0",
-    ]);
+    let out = hicra_run(
+        None,
+        run.path(),
+        &[
+            "stages.sampler.steps=2",
+            "stages.metrics.total_steps=2",
+            "stages.learner.sft.steps=5",
+            "stages.evaluator.eval_every=0",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let run_dir = run.path().to_str().unwrap();
     let step_dir = run.path().join("checkpoints/step-000002");

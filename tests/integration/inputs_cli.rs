@@ -7,8 +7,8 @@ use crate::cli::{hicra, text};
 const TINY: &str = "crates/hicra-pretrained/tests/fixtures/tiny_llama.gguf";
 
 /// Runs `args`, which must fail; its stderr on one line (miette wraps long messages).
-fn refused(args: &[&str]) -> String {
-    let out = hicra(args);
+fn refused<S: AsRef<str> + std::fmt::Debug>(args: &[S]) -> String {
+    let out = hicra(&args.iter().map(AsRef::as_ref).collect::<Vec<_>>());
     let err = text(&out.stderr);
     assert!(!out.status.success(), "{args:?} should fail: {err}");
     assert!(!err.contains("panicked"), "{args:?}: {err}");
@@ -203,31 +203,30 @@ fn every_command_names_a_missing_path_and_how_to_get_it() {
 
 #[test]
 fn validate_refuses_a_missing_model_file_with_how_to_get_it() {
-    let err = refused(&[
-        "validate",
-        "pipelines/smollm2-gsm8k-hicra.toml",
-        "--set",
-        "stages.gsm8k.path=crates/hicra-tasks/tests/fixtures/gsm8k_sample.jsonl",
-        "--set",
-        "stages.heldout.path=crates/hicra-tasks/tests/fixtures/gsm8k_sample.jsonl",
-        "--set",
-        "stages.learner.model.checkpoint=models/none/SmolLM2-135M-Instruct.Q4_1.gguf",
-    ]);
+    // `validate` of the GSM8K pipeline on the sample rows, `model` the learner's checkpoint
+    let validate = |model: &str| {
+        let sample = "crates/hicra-tasks/tests/fixtures/gsm8k_sample.jsonl";
+        let mut args = vec![
+            "validate".to_string(),
+            "pipelines/smollm2-gsm8k-hicra.toml".into(),
+        ];
+        for set in [
+            format!("stages.gsm8k.path={sample}"),
+            format!("stages.heldout.path={sample}"),
+            format!("stages.learner.model.checkpoint={model}"),
+        ] {
+            args.extend(["--set".to_string(), set]);
+        }
+        args
+    };
+    let err = refused(&validate("models/none/SmolLM2-135M-Instruct.Q4_1.gguf"));
     assert!(
         err.contains("no such file or directory: models/none/SmolLM2-135M-Instruct.Q4_1.gguf"),
         "{err}"
     );
     assert!(err.contains("help: run scripts/fetch-model.sh"), "{err}");
     // the same pipeline with a model that is there validates
-    let out = hicra(&[
-        "validate",
-        "pipelines/smollm2-gsm8k-hicra.toml",
-        "--set",
-        "stages.gsm8k.path=crates/hicra-tasks/tests/fixtures/gsm8k_sample.jsonl",
-        "--set",
-        "stages.heldout.path=crates/hicra-tasks/tests/fixtures/gsm8k_sample.jsonl",
-        "--set",
-        &format!("stages.learner.model.checkpoint={TINY}"),
-    ]);
+    let args = validate(TINY);
+    let out = hicra(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(out.status.success(), "{}", text(&out.stderr));
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::{hicra, text};
+use crate::cli::{assert_ran, hicra, hicra_run, text};
 
 pub(crate) fn pipelines() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
@@ -115,19 +115,9 @@ pub(crate) fn placed(path: &Path) -> bool {
 /// Runs `path` shrunk by [`smoke_overrides`] plus `extra` overrides, into a fresh directory.
 pub(crate) fn smoke_run(path: &Path, extra: &[&str]) -> (std::process::Output, tempfile::TempDir) {
     let out_dir = tempfile::tempdir().unwrap();
-    let mut args = vec![
-        "run".to_string(),
-        path.display().to_string(),
-        "--out".into(),
-        out_dir.path().display().to_string(),
-    ];
-    let sets = smoke_overrides(path);
-    for set in sets.iter().map(String::as_str).chain(extra.iter().copied()) {
-        args.push("--set".into());
-        args.push(set.to_string());
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    (hicra(&args), out_dir)
+    let mut sets = smoke_overrides(path);
+    sets.extend(extra.iter().map(|s| s.to_string()));
+    (hicra_run(path.to_str(), out_dir.path(), &sets), out_dir)
 }
 
 #[test]
@@ -150,12 +140,7 @@ fn every_pipeline_validates() {
             .env("HICRA_WORLD_SIZE", if placed(&path) { "8" } else { "1" })
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}:\n{}",
-            path.display(),
-            text(&out.stderr)
-        );
+        assert_ran(&out, &path);
     }
 }
 
@@ -163,12 +148,7 @@ fn every_pipeline_validates() {
 fn every_pipeline_runs_two_steps_with_a_tiny_model() {
     for path in pipelines().into_iter().filter(|p| !placed(p)) {
         let (out, out_dir) = smoke_run(&path, &[]);
-        assert!(
-            out.status.success(),
-            "{}:\n{}",
-            path.display(),
-            text(&out.stderr)
-        );
+        assert_ran(&out, &path);
         let metrics = std::fs::read_to_string(out_dir.path().join("metrics.jsonl")).unwrap();
         let steps: Vec<serde_json::Value> = metrics
             .lines()

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cli::{hicra, text};
+use crate::cli::{hicra, run_args, small_quickstart, text};
 
 const STEPS: u64 = 24;
 
@@ -17,30 +17,16 @@ fn args(pipeline: Option<&str>, out: &Path) -> Vec<String> {
         Some(_) => format!("stages.dynamic.steps={STEPS}"),
         None => format!("stages.sampler.steps={STEPS}"),
     };
-    let sets = [
+    let mut sets = vec![
         length,
         format!("stages.metrics.total_steps={STEPS}"),
         "stages.learner.checkpoint_every=4".into(),
         "stages.learner.keep_checkpoints=0".into(),
-        "stages.learner.sft.steps=20".into(),
-        "stages.learner.model.hidden_size=32".into(),
-        "stages.learner.model.intermediate_size=64".into(),
-        "stages.sampler.prompts_per_step=4".into(),
-        "stages.sampler.group_size=4".into(),
-        "stages.heldout.count=4".into(),
-        // gradients on every step even before any reward (the optimiser state matters), and a
-        // KL reference that must come back from the checkpoint too
-        "stages.learner.entropy_coef=0.01".into(),
-        "stages.learner.kl_coef=0.01".into(),
     ];
-    let mut args = vec!["run".to_string()];
-    args.extend(pipeline.map(String::from));
-    args.extend(["--out".to_string(), out.display().to_string()]);
-    for set in sets {
-        args.push("--set".into());
-        args.push(set);
-    }
-    args
+    // its entropy and KL terms give gradients on every step even before any reward (the
+    // optimiser state matters), and a KL reference that must come back from the checkpoint
+    sets.extend(small_quickstart());
+    run_args(pipeline, out, &sets)
 }
 
 /// Training rows by step, without timings and evaluation figures (the evaluator samples
