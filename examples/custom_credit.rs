@@ -11,11 +11,12 @@
 //! and `length_penalty/shrunk_frac` (share of them that were shrunk).
 //!
 //! The stage is the usual two types: [`LengthPenalizedConfig`] (serde, `deny_unknown_fields`,
-//! declares the ports, `check`s values, builds) and [`LengthPenalized`], a pure `step` inside
-//! a thin `run` loop. `main` takes the `hicra` binary's registry, adds the new kind, and loads
-//! `examples/custom_credit.toml` (the quickstart with `kind = "credit.length_penalized"`)
-//! exactly as `hicra run` does, with `--set` overrides; then it runs the pipeline and prints
-//! the final figures from the run's `metrics.jsonl`.
+//! declares the ports, `check`s values, builds) and [`LengthPenalized`], a pure `step` that
+//! hicra-flow's map-like loop ([`MapLoop`]) runs over every batch. `main` takes the `hicra`
+//! binary's registry, adds the new kind, and loads `examples/custom_credit.toml` (the
+//! quickstart with `kind = "credit.length_penalized"`) exactly as `hicra run` does, with
+//! `--set` overrides; then it runs the pipeline and prints the final figures from the run's
+//! `metrics.jsonl`.
 //!
 //! ```sh
 //! cargo run --release --example custom_credit                  # the whole quickstart
@@ -30,11 +31,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use hicra::credit::metrics::token_metrics;
 use hicra::credit::{CreditAssigner, CreditError, Estimator, ZeroVariance};
+use hicra::flow::map::{self, MapLoop, Reporting};
 use hicra::flow::{
     BoxError, BuildContext, Invalid, Pipeline, Ports, Stage, StageConfig, StageContext,
     StageResult, refuse,
 };
-use hicra::messages::{Metrics, MetricsRecord, PLANNING_MASK, RolloutBatch};
+use hicra::messages::{Metrics, PLANNING_MASK, RolloutBatch};
 use hicra::metrics::report::Series;
 use serde::Deserialize;
 
@@ -69,10 +71,11 @@ eps = 1e-6
 "#;
 
     fn ports(&self) -> Ports {
-        Ports::new()
-            .input::<RolloutBatch>("rollouts", "verified, tagged rollouts")
-            .output::<RolloutBatch>("rollouts", "the batch with per-token advantages")
-            .output::<MetricsRecord>("metrics", "advantage and length-penalty figures")
+        map::ports_with_metrics::<RolloutBatch>(
+            "verified, tagged rollouts",
+            "the batch with per-token advantages",
+            "advantage and length-penalty figures",
+        )
     }
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
@@ -115,8 +118,8 @@ pub struct LengthPenalized {
 
 impl LengthPenalized {
     /// GRPO's advantages, then the length factor on the positive ones; the batch's figures.
-    pub fn step(&self, mut batch: RolloutBatch) -> Result<(RolloutBatch, Metrics), CreditError> {
-        self.grpo.assign(&mut batch)?;
+    pub fn step(&self, batch: &mut RolloutBatch) -> Result<Metrics, CreditError> {
+        self.grpo.assign(batch)?;
         let (mut rewarded, mut shrunk, mut scale_sum) = (0usize, 0usize, 0.0f64);
         for rollout in batch.rollouts_mut() {
             if !rollout.advantages.iter().any(|a| *a > 0.0) {
@@ -132,7 +135,7 @@ impl LengthPenalized {
             shrunk += usize::from(scale < 1.0);
             scale_sum += scale;
         }
-        let mut metrics = token_metrics(&batch, PLANNING_MASK);
+        let mut metrics = token_metrics(batch, PLANNING_MASK);
         if rewarded > 0 {
             metrics.insert(
                 "length_penalty/scale_mean".into(),
@@ -143,26 +146,15 @@ impl LengthPenalized {
                 shrunk as f64 / rewarded as f64,
             );
         }
-        Ok((batch, metrics))
+        Ok(metrics)
     }
 }
 
 impl Stage for LengthPenalized {
+    /// The map-like loop: each batch's figures go to `metrics` and ride on the batch.
     fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        let input = ctx.input::<RolloutBatch>("rollouts");
-        let out = ctx.output::<RolloutBatch>("rollouts");
-        let metrics_out = ctx.output::<MetricsRecord>("metrics");
-        while let Some(batch) = input.recv_owned() {
-            let (mut batch, values) = self.step(batch)?;
-            metrics_out.send(MetricsRecord {
-                step: batch.step,
-                source: ctx.id().to_string(),
-                values: values.clone(),
-            })?;
-            batch.metrics.extend(values);
-            out.send(batch)?;
-        }
-        Ok(())
+        let map = MapLoop::new().reporting(Reporting::Each);
+        map.run(ctx, |batch: &mut RolloutBatch| Ok(self.step(batch)?))
     }
 }
 
@@ -272,8 +264,9 @@ mod tests {
             },
             reference_tokens: config.reference_tokens,
         };
-        let (plain, _) = stage.step(batch(4)).unwrap();
-        let (penalized, metrics) = stage.step(batch(32)).unwrap();
+        let (mut plain, mut penalized) = (batch(4), batch(32));
+        stage.step(&mut plain).unwrap();
+        let metrics = stage.step(&mut penalized).unwrap();
         let adv = |b: &RolloutBatch, i: usize| b.groups[0].rollouts[i].advantages[0];
         // Same rewards, so GRPO gives the same advantages; only the long one is scaled, by 8/32.
         assert!((adv(&penalized, 0) - adv(&plain, 0) * 0.25).abs() < 1e-6);

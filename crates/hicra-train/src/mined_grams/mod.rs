@@ -23,6 +23,7 @@ use std::path::PathBuf;
 
 use hicra_credit::mining::MiningSettings;
 use hicra_credit::taggers::configured_lexicon;
+use hicra_flow::map;
 use hicra_flow::{BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, refuse};
 use hicra_messages::RolloutBatch;
 use serde::Deserialize;
@@ -118,9 +119,10 @@ recipe = { min_words = 3, max_words = 5, min_doc_freq = 2, max_candidates = 1000
 "#;
 
     fn ports(&self) -> Ports {
-        let ports = Ports::new()
-            .input::<RolloutBatch>("rollouts", "verified rollouts to tag and mine")
-            .output::<RolloutBatch>("rollouts", "the same rollouts with the planning mask");
+        let ports = map::ports::<RolloutBatch>(
+            "verified rollouts to tag and mine",
+            "the same rollouts with the planning mask",
+        );
         match self.embedding {
             Embedding::Policy => ports.latest::<PolicyUpdate>(
                 "weights",

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use hicra_credit::Lexicon;
 use hicra_credit::mining::{self, GramEmbedder, LexicalEmbedder, Mined};
 use hicra_credit::taggers::{StrategicGrams, Tagger};
+use hicra_flow::map::{Figures, MapLoop};
 use hicra_flow::{BoxError, BuildContext, Stage, StageContext, StageResult};
 use hicra_messages::RolloutBatch;
 use serde::{Deserialize, Serialize};
@@ -196,9 +197,9 @@ impl MinedGrams {
 }
 
 impl Stage for MinedGrams {
+    /// Takes the newest policy before each batch (waiting for one at a mining step), logs each
+    /// mining.
     fn run(mut self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        let input = ctx.input::<RolloutBatch>("rollouts");
-        let out = ctx.output::<RolloutBatch>("rollouts");
         let weights = match self.config.embedding {
             Embedding::Policy => Some(ctx.latest::<PolicyUpdate>("weights")),
             Embedding::Lexical => None,
@@ -212,7 +213,7 @@ impl Stage for MinedGrams {
             .append(true)
             .open(&self.log_path)
             .map_err(|e| format!("cannot open {}: {e}", self.log_path.display()))?;
-        while let Some(mut batch) = input.recv_owned() {
+        MapLoop::new().run(ctx, |batch: &mut RolloutBatch| {
             if let Some(weights) = &weights {
                 if let Some(update) = weights.try_take() {
                     policy = Some(update);
@@ -221,13 +222,12 @@ impl Stage for MinedGrams {
                     policy = weights.wait();
                 }
             }
-            if let Some(line) = self.step(&mut batch, policy.as_deref())? {
+            if let Some(line) = self.step(batch, policy.as_deref())? {
                 writeln!(log, "{}", serde_json::to_string(&line)?)?;
                 log.flush()?;
             }
-            out.send(batch)?;
-        }
-        Ok(())
+            Ok(Figures::new())
+        })
     }
 }
 
