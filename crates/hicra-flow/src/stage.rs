@@ -131,7 +131,8 @@ pub trait StageConfig: DeserializeOwned + std::fmt::Debug + Send + 'static {
 
 /// A running stage. `run` owns its thread: it takes its inputs and outputs from the context,
 /// loops until its inputs close, and returns. Keep the logic in a pure `step` method so it can
-/// be unit-tested without threads, and `run` a thin loop around it.
+/// be unit-tested without threads, and `run` a thin loop around it: for a map-like stage (a
+/// batch in, the same batch out) that loop is [`crate::map::MapLoop`].
 pub trait Stage: Send + 'static {
     fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult;
 }
