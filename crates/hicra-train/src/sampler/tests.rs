@@ -16,18 +16,15 @@ const ALPHABET: &str = "abc 0123\n";
 
 fn model_config() -> ModelConfig {
     let tokenizer = CharTokenizer::new(ALPHABET);
+    // half the width of `tiny` and one layer: the sampler's tests need no more
     ModelConfig {
-        vocab_size: tokenizer.vocab_size(),
         hidden_size: 16,
         intermediate_size: 32,
         num_layers: 1,
         num_heads: 2,
         num_kv_heads: 1,
-        rope_theta: 10_000.0,
-        rms_norm_eps: 1e-5,
         max_seq_len: 24,
-        tie_word_embeddings: true,
-        attention_bias: false,
+        ..ModelConfig::tiny(tokenizer.vocab_size())
     }
 }
 
@@ -54,13 +51,9 @@ fn update(version: u64) -> PolicyUpdate {
 fn prompts() -> Vec<Prompt> {
     (0..3)
         .map(|i| Prompt {
-            id: format!("p{i}"),
-            task: "t".into(),
-            question: format!("a{i}"),
-            answer: "1".into(),
             messages: vec![ChatMessage::new("user", format!("a{i} b"))],
-            meta: Default::default(),
             cursor: i,
+            ..Prompt::new(format!("p{i}"), format!("a{i}"), "1")
         })
         .collect()
 }
