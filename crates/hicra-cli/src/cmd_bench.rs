@@ -23,7 +23,9 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use clap::{Args, Subcommand};
-use hicra_model::{Llama, ModelConfig, NativeLlama, RuntimeAutodiff, sample_on_tensors, score};
+use hicra_model::{
+    Llama, ModelConfig, NativeLlama, RuntimeAutodiff, SampleRequest, sample_on_tensors, score,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -140,11 +142,11 @@ fn sampler(args: SamplerArgs) -> miette::Result<()> {
             }
             let prefill = started.elapsed().as_secs_f64();
             let started = Instant::now();
-            let never = |_: &[u32]| false;
             let seeds: Vec<u64> = refs.iter().map(|_| rng.random()).collect();
+            let request = SampleRequest::new(&refs, 1, &params, &seeds);
             let out = match &native {
-                Some(native) => native.sample_batch_until(&refs, 1, &params, &never, &seeds),
-                None => sample_on_tensors(model, &refs, 1, &params, &never, &seeds, &device),
+                Some(native) => native.sample(&request),
+                None => sample_on_tensors(model, &request, &device),
             };
             let total = started.elapsed().as_secs_f64();
             assert!(out.iter().all(|g| g[0].tokens.len() == args.new_tokens));

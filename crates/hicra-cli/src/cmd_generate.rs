@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use clap::Args;
-use hicra_model::{SamplingParams, sample_batch_until, stop_strings};
+use hicra_model::{Generator, SampleRequest, SamplingParams, stop_strings};
 use miette::IntoDiagnostic;
 
 use crate::model_arg::{self, DEVICE_HELP, MODEL_HELP};
@@ -83,16 +83,11 @@ pub fn run(args: GenerateArgs) -> miette::Result<()> {
     };
     let started = Instant::now();
     let stop = stop_strings(&ckpt.tokenizer, &args.stop);
-    let samples = sample_batch_until(
-        &loaded.model,
-        &[&prompt],
-        args.samples.max(1),
-        &params,
-        &stop,
-        &[args.seed],
-        &device,
-    )
-    .remove(0);
+    let (prompts, seeds): ([&[u32]; 1], _) = ([&prompt], [args.seed]);
+    let request = SampleRequest::new(&prompts, args.samples.max(1), &params, &seeds);
+    let samples = Generator::new(loaded.model.clone())
+        .sample(&request.until(&stop), &device)
+        .remove(0);
     let secs = started.elapsed().as_secs_f64();
     let generated: usize = samples.iter().map(|s| s.tokens.len()).sum();
     for (i, sample) in samples.iter().enumerate() {

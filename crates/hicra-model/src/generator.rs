@@ -1,5 +1,5 @@
-//! The entry points of generation: [`sample_group`], [`sample_batch`], [`sample_batch_until`]
-//! choose the path (host vectors on the CPU in f32, [`crate::native`]; burn tensors elsewhere,
+//! The entry points of generation: [`sample_group`], [`sample_batch`] and
+//! [`Generator::sample`] (any [`SampleRequest`], stop checks included) choose the path (host vectors on the CPU in f32, [`crate::native`]; burn tensors elsewhere,
 //! [`sample_on_tensors`]). On the CPU path each call copies the weights into host memory (a
 //! few hundred milliseconds for SmolLM2); a [`Generator`] makes that copy once, on first use,
 //! and reuses it for every later call, so callers that sample the same weights many times (a
@@ -16,7 +16,7 @@ use burn::tensor::backend::Backend;
 
 use crate::llama::Llama;
 use crate::native::NativeLlama;
-use crate::sample::{Sample, SamplingParams, check_prompts, sample_on_tensors};
+use crate::sample::{Sample, SampleRequest, SamplingParams, check_prompts, sample_on_tensors};
 
 /// Draws `n` responses to `prompt` (token ids, non-empty) from the prompt seed `seed`.
 pub fn sample_group<B: Backend>(
@@ -35,7 +35,9 @@ pub fn sample_group<B: Backend>(
 /// for its `n` samples, then all `prompts.len() * n` rows decode together. `seeds` holds one
 /// seed per prompt; sample `j` of prompt `p` draws from the stream of (`seeds[p]`, `j`) alone,
 /// so it is the response that prompt, seed and index give in any batch. Panics unless
-/// `seeds.len() == prompts.len()`.
+/// `seeds.len() == prompts.len()`. On the CPU path each call copies the weights to the host
+/// first: hold a [`Generator`] to sample the same weights repeatedly (or to end responses
+/// early, [`SampleRequest::until`]).
 pub fn sample_batch<B: Backend>(
     model: &Llama<B>,
     prompts: &[&[u32]],
@@ -44,22 +46,8 @@ pub fn sample_batch<B: Backend>(
     seeds: &[u64],
     device: &B::Device,
 ) -> Vec<Vec<Sample>> {
-    sample_batch_until(model, prompts, n, params, &|_| false, seeds, device)
-}
-
-/// [`sample_batch`], also ending a response as soon as `stop(tokens so far)` says so (stop
-/// strings: see [`crate::stop_strings`]). On the CPU path each call copies the weights to the host
-/// first: hold a [`Generator`] to sample the same weights repeatedly.
-pub fn sample_batch_until<B: Backend>(
-    model: &Llama<B>,
-    prompts: &[&[u32]],
-    n: usize,
-    params: &SamplingParams,
-    stop: &dyn Fn(&[u32]) -> bool,
-    seeds: &[u64],
-    device: &B::Device,
-) -> Vec<Vec<Sample>> {
-    Generator::new(model.clone()).sample_batch_until(prompts, n, params, stop, seeds, device)
+    let request = SampleRequest::new(prompts, n, params, seeds);
+    Generator::new(model.clone()).sample(&request, device)
 }
 
 /// A model and, made on first use, its host copy when it takes the CPU path.
@@ -87,38 +75,18 @@ impl<B: Backend> Generator<B> {
         self.model
     }
 
-    /// [`sample_batch_until`], with the host copy made once.
-    pub fn sample_batch_until(
-        &self,
-        prompts: &[&[u32]],
-        n: usize,
-        params: &SamplingParams,
-        stop: &dyn Fn(&[u32]) -> bool,
-        seeds: &[u64],
-        device: &B::Device,
-    ) -> Vec<Vec<Sample>> {
-        if !check_prompts(&self.model, prompts, n) {
-            return vec![Vec::new(); prompts.len()];
+    /// What `request` asks for, as [`sample_batch`] draws it, with the host copy made once.
+    pub fn sample(&self, request: &SampleRequest, device: &B::Device) -> Vec<Vec<Sample>> {
+        if !check_prompts(&self.model, request) {
+            return vec![Vec::new(); request.prompts.len()];
         }
         // the host copy when the model takes the CPU path, burn tensors otherwise
         let native = self
             .native
             .get_or_init(|| NativeLlama::for_model(&self.model));
         match native {
-            Some(native) => native.sample_batch_until(prompts, n, params, stop, seeds),
-            None => sample_on_tensors(&self.model, prompts, n, params, stop, seeds, device),
+            Some(native) => native.sample(request),
+            None => sample_on_tensors(&self.model, request, device),
         }
-    }
-
-    /// [`sample_batch`], with the host copy made once.
-    pub fn sample_batch(
-        &self,
-        prompts: &[&[u32]],
-        n: usize,
-        params: &SamplingParams,
-        seeds: &[u64],
-        device: &B::Device,
-    ) -> Vec<Vec<Sample>> {
-        self.sample_batch_until(prompts, n, params, &|_| false, seeds, device)
     }
 }

@@ -63,7 +63,7 @@ pub use device::{
     gpu_memory_reserved,
 };
 pub use draw::{Picks, pick};
-pub use generator::{Generator, sample_batch, sample_batch_until, sample_group};
+pub use generator::{Generator, sample_batch, sample_group};
 pub use inspect::{PositionLogits, PromptLogits, prompt_logits};
 pub use kv_cache::KvCache;
 pub use llama::Llama;
@@ -71,7 +71,7 @@ pub use native::NativeLlama;
 pub use next_token::next_token_logprobs;
 pub use precision::{Precision, PrecisionError};
 pub use pretrained::{PretrainedModelError, model_config};
-pub use sample::{Sample, SamplingParams, sample_on_tensors, stop_strings};
+pub use sample::{Sample, SampleRequest, SamplingParams, sample_on_tensors, stop_strings};
 pub use score::{Entropies, Scored, score, score_tempered, score_tempered_with};
 pub use source::{CheckpointInfo, LoadedModel, ModelSource, load_model};
 pub use streams::response_rng;

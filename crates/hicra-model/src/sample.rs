@@ -35,42 +35,103 @@ pub struct Sample {
     pub stopped: bool,
 }
 
+/// What one call samples: `n` responses to each of `prompts` (token ids, each non-empty),
+/// those of prompt `p` drawn from the seed `seeds[p]` ([`crate::streams`]), each ending at a
+/// stop token, after `params.max_new_tokens`, or as soon as `stop(tokens so far)` says so
+/// (stop strings: see [`stop_strings`]).
+#[derive(Clone, Copy)]
+pub struct SampleRequest<'a> {
+    pub prompts: &'a [&'a [u32]],
+    pub n: usize,
+    pub params: &'a SamplingParams,
+    pub stop: &'a dyn Fn(&[u32]) -> bool,
+    pub seeds: &'a [u64],
+}
+
+impl<'a> SampleRequest<'a> {
+    /// `n` responses to each of `prompts`, ended by stop tokens and the length limit alone.
+    pub fn new(
+        prompts: &'a [&'a [u32]],
+        n: usize,
+        params: &'a SamplingParams,
+        seeds: &'a [u64],
+    ) -> Self {
+        Self {
+            prompts,
+            n,
+            params,
+            stop: &never,
+            seeds,
+        }
+    }
+
+    /// The same request, each response also ending as soon as `stop(tokens so far)` says so.
+    pub fn until(self, stop: &'a dyn Fn(&[u32]) -> bool) -> Self {
+        Self { stop, ..self }
+    }
+
+    /// The longest prompt, in tokens (0 without prompts).
+    fn longest(&self) -> usize {
+        self.prompts.iter().map(|p| p.len()).max().unwrap_or(0)
+    }
+
+    /// Tokens each response may take: `params.max_new_tokens`, fewer where the longest prompt
+    /// leaves less room in `max_seq_len`; `None` when there is nothing to draw (no prompt, or
+    /// `n == 0`).
+    pub(crate) fn room(&self, max_seq_len: usize) -> Option<usize> {
+        let longest = self.longest();
+        (longest > 0 && self.n > 0).then(|| {
+            self.params
+                .max_new_tokens
+                .min(max_seq_len.saturating_sub(longest))
+        })
+    }
+
+    /// One random stream per response. Panics unless there is one seed per prompt.
+    pub(crate) fn streams(&self) -> Streams {
+        Streams::new(self.seeds, self.prompts.len(), self.n)
+    }
+}
+
+fn never(_: &[u32]) -> bool {
+    false
+}
+
 /// Panics on an empty prompt or one that leaves no room to generate; `false` when there is
 /// nothing to generate.
-pub(crate) fn check_prompts<B: Backend>(model: &Llama<B>, prompts: &[&[u32]], n: usize) -> bool {
+pub(crate) fn check_prompts<B: Backend>(model: &Llama<B>, request: &SampleRequest) -> bool {
     assert!(
-        prompts.iter().all(|p| !p.is_empty()),
+        request.prompts.iter().all(|p| !p.is_empty()),
         "a prompt needs at least one token"
     );
-    let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+    let longest = request.longest();
     assert!(
         longest < model.max_seq_len(),
         "a prompt of {longest} tokens leaves no room to generate within max_seq_len {}",
         model.max_seq_len()
     );
-    longest > 0 && n > 0
+    longest > 0 && request.n > 0
 }
 
-/// [`crate::sample_batch_until`] through burn tensor ops on any backend (the path every device but
-/// the f32 CPU takes; see [`crate::native`] for that one). The prompts are checked by the
-/// caller; `seeds` holds one seed per prompt ([`crate::streams`]).
+/// [`crate::Generator::sample`] through burn tensor ops on any backend (the path every device
+/// but the f32 CPU takes; see [`crate::native`] for that one). The prompts are checked by the
+/// caller.
 pub fn sample_on_tensors<B: Backend>(
     model: &Llama<B>,
-    prompts: &[&[u32]],
-    n: usize,
-    params: &SamplingParams,
-    stop: &dyn Fn(&[u32]) -> bool,
-    seeds: &[u64],
+    request: &SampleRequest,
     device: &B::Device,
 ) -> Vec<Vec<Sample>> {
-    let mut streams = Streams::new(seeds, prompts.len(), n);
-    let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
-    if longest == 0 || n == 0 {
-        return vec![Vec::new(); prompts.len()];
-    }
-    let max_new = params
-        .max_new_tokens
-        .min(model.max_seq_len().saturating_sub(longest));
+    let mut streams = request.streams();
+    let Some(max_new) = request.room(model.max_seq_len()) else {
+        return vec![Vec::new(); request.prompts.len()];
+    };
+    let SampleRequest {
+        prompts,
+        n,
+        params,
+        stop,
+        ..
+    } = *request;
     let head = model.inference_head();
     let (last, cache) = prefill_last(model, prompts, device);
     let logits = model.project(last, head.clone());

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use hicra_model::{
-    Llama, NativeLlama, RuntimeBackend, Sample, SamplingParams, max_abs_diff, sample_on_tensors,
+    Llama, NativeLlama, RuntimeBackend, Sample, SampleRequest, SamplingParams, max_abs_diff,
+    sample_on_tensors,
 };
 
 fn model() -> Llama<RuntimeBackend> {
@@ -50,20 +51,10 @@ fn sample(
 ) -> BTreeMap<(usize, usize), Sample> {
     let prompts: Vec<&[u32]> = order.iter().map(|&i| PROMPTS[i]).collect();
     let seeds: Vec<u64> = order.iter().map(|&i| SEEDS[i]).collect();
-    let never = |_: &[u32]| false;
+    let request = SampleRequest::new(&prompts, n, params, &seeds);
     let groups = match path {
-        Path::Host => {
-            NativeLlama::copy_of(model).sample_batch_until(&prompts, n, params, &never, &seeds)
-        }
-        Path::Tensors => sample_on_tensors(
-            model,
-            &prompts,
-            n,
-            params,
-            &never,
-            &seeds,
-            &hicra_model::cpu(),
-        ),
+        Path::Host => NativeLlama::copy_of(model).sample(&request),
+        Path::Tensors => sample_on_tensors(model, &request, &hicra_model::cpu()),
     };
     let mut out = BTreeMap::new();
     for (&p, group) in order.iter().zip(groups) {

@@ -42,7 +42,7 @@ mod tests;
 
 use hicra_flow::derive_seed;
 use hicra_messages::Prompt;
-use hicra_model::{Device, Sample, SamplingParams};
+use hicra_model::{Device, Sample, SampleRequest, SamplingParams};
 use hicra_tasks::answers::Checker;
 use serde::Serialize;
 
@@ -213,7 +213,8 @@ impl StepSearch<'_> {
                 ..params.clone()
             };
             let g = &self.policy.generator;
-            g.sample_batch_until(prefixes, n, &params, &ends_step, seeds, self.device)
+            let request = SampleRequest::new(prefixes, n, &params, seeds);
+            g.sample(&request.until(&ends_step), self.device)
         };
         let mut sampled = if prefixes.is_empty() {
             Vec::new()

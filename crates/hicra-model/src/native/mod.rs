@@ -43,11 +43,10 @@ use std::any::Any;
 use burn::tensor::backend::Backend;
 
 use crate::device::{Device, RuntimeBackend};
-use crate::draw::{SamplingParams, draws_uniforms};
+use crate::draw::draws_uniforms;
 use crate::llama::Llama;
 use crate::precision::Precision;
-use crate::sample::Sample;
-use crate::streams::Streams;
+use crate::sample::{Sample, SampleRequest};
 use cache::RowCache;
 use pass::{At, logits, on_workers, pass};
 use weights::Weights;
@@ -77,7 +76,7 @@ impl NativeLlama {
     }
 
     /// Logits `[prompts, vocab]` after each prompt's last token: the prefill of
-    /// [`sample_batch_until`](Self::sample_batch_until) alone (benchmarks time it).
+    /// [`sample`](Self::sample) alone (benchmarks time it).
     pub fn prefill_logits(&self, prompts: &[&[u32]]) -> Vec<f32> {
         self.prefill(prompts, 0).0
     }
@@ -114,25 +113,15 @@ impl NativeLlama {
         (on_workers(|| logits(w, &last)), caches)
     }
 
-    /// [`crate::sample_batch_until`] on this path (the caller has checked the prompts: each
-    /// non-empty and shorter than `max_seq_len`); `seeds` holds one seed per prompt.
-    pub fn sample_batch_until(
-        &self,
-        prompts: &[&[u32]],
-        n: usize,
-        params: &SamplingParams,
-        stop: &dyn Fn(&[u32]) -> bool,
-        seeds: &[u64],
-    ) -> Vec<Vec<Sample>> {
-        let mut streams = Streams::new(seeds, prompts.len(), n);
+    /// [`crate::Generator::sample`] on this path (the caller has checked the prompts: each
+    /// non-empty and shorter than `max_seq_len`).
+    pub fn sample(&self, request: &SampleRequest) -> Vec<Vec<Sample>> {
         let w = &self.weights;
-        let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
-        if longest == 0 || n == 0 {
-            return vec![Vec::new(); prompts.len()];
-        }
-        let max_new = params
-            .max_new_tokens
-            .min(w.max_seq_len.saturating_sub(longest));
+        let mut streams = request.streams();
+        let Some(max_new) = request.room(w.max_seq_len) else {
+            return vec![Vec::new(); request.prompts.len()];
+        };
+        let (prompts, n, params) = (request.prompts, request.n, request.params);
         let (prompt_logits, prompt_caches) = self.prefill(prompts, max_new);
         let vocab = w.vocab;
         let mut caches = Vec::with_capacity(prompts.len() * n);
@@ -162,7 +151,8 @@ impl NativeLlama {
                 sample.tokens.push(token);
                 sample.logprobs.push(picks.logprobs[i]);
                 sample.entropies.push(picks.entropies[i]);
-                sample.stopped = params.stop_tokens.contains(&token) || stop(&sample.tokens);
+                sample.stopped =
+                    params.stop_tokens.contains(&token) || (request.stop)(&sample.tokens);
             }
             live.retain(|&row| !samples[row].stopped);
             if step + 1 == max_new || live.is_empty() {

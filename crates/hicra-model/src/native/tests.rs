@@ -7,7 +7,8 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use super::NativeLlama;
 use crate::{
-    Llama, ModelConfig, RuntimeBackend as B, SamplingParams, max_abs_diff, sample_on_tensors,
+    Llama, ModelConfig, RuntimeBackend as B, SampleRequest, SamplingParams, max_abs_diff,
+    sample_on_tensors,
 };
 
 /// Multiplies every weight, so that logits are spread (init's 0.02 gives near-uniform ones,
@@ -107,16 +108,9 @@ fn decoding_gives_the_tensor_paths_tokens() {
         let native = NativeLlama::copy_of(&model);
         let prompts: [&[u32]; 3] = [&[4, 5, 6], &[9], &[1, 2, 3, 7, 7]];
         let seeds = [0, 1, 2];
-        let host = native.sample_batch_until(&prompts, 2, &params, &|_| false, &seeds);
-        let tensors = sample_on_tensors(
-            &model,
-            &prompts,
-            2,
-            &params,
-            &|_| false,
-            &seeds,
-            &crate::cpu(),
-        );
+        let request = SampleRequest::new(&prompts, 2, &params, &seeds);
+        let host = native.sample(&request);
+        let tensors = sample_on_tensors(&model, &request, &crate::cpu());
         for (h, t) in host.iter().flatten().zip(tensors.iter().flatten()) {
             assert_eq!(h.tokens, t.tokens);
             assert_eq!(h.stopped, t.stopped);
@@ -133,7 +127,8 @@ fn sampled_logprobs_are_those_of_a_full_pass() {
     let model = &models()[0];
     let native = NativeLlama::copy_of(model);
     let prompts: [&[u32]; 2] = [&[4, 5, 6, 3], &[9, 1]];
-    let groups = native.sample_batch_until(&prompts, 4, &params(1.0), &|_| false, &[5, 6]);
+    let params = params(1.0);
+    let groups = native.sample(&SampleRequest::new(&prompts, 4, &params, &[5, 6]));
     let mut stopped = 0;
     for (prompt, group) in prompts.iter().zip(&groups) {
         assert_eq!(group.len(), 4);

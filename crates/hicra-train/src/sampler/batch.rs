@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use hicra_flow::{BoxError, derive_seed};
 use hicra_messages::{FinishReason, Group, Prompt, Rollout, RolloutBatch, Sampling};
-use hicra_model::SamplingParams;
+use hicra_model::{SampleRequest, SamplingParams};
 
 use super::Sampler;
 use crate::codec::TextCodec;
@@ -71,8 +71,8 @@ impl Sampler {
             .into());
         }
         let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
-        let sampled =
-            model.sample_batch(&refs, self.config.group_size, &params, &seeds, &self.device);
+        let request = SampleRequest::new(&refs, self.config.group_size, &params, &seeds);
+        let sampled = model.sample(&request, &self.device);
         for ((prompt, ids), samples) in prompts.iter().zip(&ids).zip(sampled) {
             let mut rollouts = Vec::with_capacity(samples.len());
             for s in samples {
