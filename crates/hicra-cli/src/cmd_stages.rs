@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use clap::Args;
-use hicra_flow::{InputMode, KindInfo, Ports, Registry, Value};
+use hicra_flow::{InputMode, KindInfo, PortType, Ports, Registry, Value};
 
 #[derive(Args, Debug)]
 pub struct StagesArgs {
@@ -136,29 +136,21 @@ fn ports_table(out: &mut String, ports: &Ports) {
         return;
     }
     out.push_str("| port | direction | type | what |\n| --- | --- | --- | --- |\n");
+    let mut row = |name: &str, direction: &str, ty: PortType, doc: &str| {
+        let (ty, doc) = (ty.short_name(), cell(doc));
+        let _ = writeln!(out, "| `{name}` | {direction} | `{ty}` | {doc} |");
+    };
     for p in &ports.inputs {
-        let mode = match (p.mode, p.fan_in, p.required) {
+        let direction = match (p.mode, p.fan_in, p.required) {
             (InputMode::Latest, _, _) => "input, keep-latest",
             (InputMode::Queue, true, _) => "input, fan-in",
             (InputMode::Queue, false, true) => "input",
             (InputMode::Queue, false, false) => "input, optional",
         };
-        let _ = writeln!(
-            out,
-            "| `{}` | {mode} | `{}` | {} |",
-            p.name,
-            p.ty.short_name(),
-            cell(p.doc)
-        );
+        row(p.name, direction, p.ty, p.doc);
     }
     for p in &ports.outputs {
-        let _ = writeln!(
-            out,
-            "| `{}` | output | `{}` | {} |",
-            p.name,
-            p.ty.short_name(),
-            cell(p.doc)
-        );
+        row(p.name, "output", p.ty, p.doc);
     }
     out.push('\n');
 }
