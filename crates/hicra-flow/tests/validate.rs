@@ -57,32 +57,23 @@ inputs = { numbers = "map.numbers", extra = "map.numbers" }
 #[test]
 fn edges_are_checked_once_stages_parse() {
     let d = errors(
-        r#"[stages.src]
-kind = "mock.source"
-[stages.map]
-kind = "mock.map"
-inputs = { numbers = "nowhere.numbers" }
-[stages.map2]
-kind = "mock.map"
-inputs = { numbers = "src.number" }
-[stages.sink]
-kind = "mock.sink"
-inputs = { numbers = "src.numbers" }
-[stages.typed]
-kind = "mock.map"
-inputs = { numbers = "sink.acks" }
-[stages.lonely]
-kind = "mock.map"
+        r#"[stages]
+src = { kind = "mock.source" }
+map = { kind = "mock.map", inputs = { numbers = "nowhere.numbers" } }
+map2 = { kind = "mock.map", inputs = { numbers = "src.number" } }
+sink = { kind = "mock.sink", inputs = { numbers = "src.numbers" } }
+typed = { kind = "mock.map", inputs = { numbers = "sink.acks" } }
+lonely = { kind = "mock.map" }
 "#,
     );
     assert_says(
         &d,
         &[
-            "p.toml:5:22: error: edge from unknown stage `nowhere`",
-            "p.toml:8:22: error: stage `src` (mock.source) has no output `number`",
+            "p.toml:3:49: error: edge from unknown stage `nowhere`",
+            "p.toml:4:50: error: stage `src` (mock.source) has no output `number`",
             "help: did you mean `numbers`? outputs: numbers",
-            "p.toml:14:22: error: port type mismatch: `sink.acks` sends usize but input `numbers` of `typed` expects u64",
-            "p.toml:15:9: error: required input `numbers` of stage `lonely` (mock.map) is not connected",
+            "p.toml:6:51: error: port type mismatch: `sink.acks` sends usize but input `numbers` of `typed` expects u64",
+            "p.toml:7:1: error: required input `numbers` of stage `lonely` (mock.map) is not connected",
         ],
     );
 }
@@ -90,12 +81,9 @@ kind = "mock.map"
 #[test]
 fn a_cycle_of_queue_edges_is_an_error_naming_its_members() {
     let d = errors(
-        r#"[stages.a]
-kind = "mock.map"
-inputs = { numbers = "b.numbers" }
-[stages.b]
-kind = "mock.map"
-inputs = { numbers = "a.numbers" }
+        r#"[stages]
+a = { kind = "mock.map", inputs = { numbers = "b.numbers" } }
+b = { kind = "mock.map", inputs = { numbers = "a.numbers" } }
 "#,
     );
     assert_says(&d, &["error: cycle through stages a, b", "keep-latest"]);
