@@ -140,7 +140,50 @@ fn every_pipeline_validates() {
             .env("HICRA_WORLD_SIZE", if placed(&path) { "8" } else { "1" })
             .output()
             .unwrap();
-        assert_ran(&out, &path);
+        if needs_a_missing_cuda(&path) {
+            assert_only_cuda_is_refused(&out, &path);
+        } else {
+            assert_ran(&out, &path);
+        }
+    }
+}
+
+/// Whether the pipeline places a stage on a CUDA device and this hicra was built without the
+/// `cuda` feature (a plain `cargo test --workspace`).
+fn needs_a_missing_cuda(path: &Path) -> bool {
+    !cfg!(feature = "cuda") && std::fs::read_to_string(path).unwrap().contains("\"cuda:")
+}
+
+/// Without the `cuda` feature a CUDA pipeline is refused, for its devices and nothing else:
+/// everything else in it is still validated.
+fn assert_only_cuda_is_refused(out: &std::process::Output, path: &Path) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "{}: validated without the cuda feature",
+        path.display()
+    );
+    // each problem's message: its `x` line and the `|` lines it wraps onto
+    let mut problems: Vec<String> = Vec::new();
+    let mut open = false;
+    for line in stderr.lines().map(str::trim_start) {
+        if let Some(head) = line.strip_prefix("x ") {
+            problems.push(head.to_string());
+            open = true;
+        } else if let (true, Some(more)) = (open, line.strip_prefix("| ")) {
+            problems.last_mut().unwrap().push_str(&format!(" {more}"));
+        } else {
+            open = false;
+        }
+    }
+    problems.retain(|p| !p.contains("nothing was run"));
+    assert!(!problems.is_empty(), "{}:\n{stderr}", path.display());
+    for problem in problems {
+        assert!(
+            problem.contains("needs the `cuda` feature"),
+            "{}: a problem other than the missing cuda feature:\n{stderr}",
+            path.display()
+        );
     }
 }
 
