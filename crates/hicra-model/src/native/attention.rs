@@ -16,30 +16,33 @@ pub(crate) struct Heads {
     pub head_dim: usize,
 }
 
+/// One position's attention: its query `q: [heads * head_dim]` at `slot` of `cache`'s layer
+/// `layer` (slots `0..=slot` visible: causal), the `out: [heads * head_dim]` it fills, and
+/// `scores`, scratch.
+pub(crate) struct Attend<'a> {
+    pub q: &'a [f32],
+    pub cache: &'a RowCache,
+    pub layer: usize,
+    pub slot: usize,
+    pub scores: &'a mut Vec<f32>,
+    pub out: &'a mut [f32],
+}
+
 simd_dispatch! {
-    /// `out: [heads * head_dim]` for the query `q: [heads * head_dim]` at `slot` of `cache`'s
-    /// layer `layer` (slots `0..=slot` visible: causal). `scores` is scratch.
-    pub(crate) fn attend(
-        shape: Heads,
-        q: &[f32],
-        cache: &RowCache,
-        layer: usize,
-        slot: usize,
-        scores: &mut Vec<f32>,
-        out: &mut [f32]
-    ) => attend_body
+    /// Fills `job.out` (see [`Attend`]).
+    pub(crate) fn attend(shape: Heads, job: Attend<'_>) => attend_body
 }
 
 #[inline(always)]
-fn attend_body(
-    shape: Heads,
-    q: &[f32],
-    cache: &RowCache,
-    layer: usize,
-    slot: usize,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
+fn attend_body(shape: Heads, job: Attend<'_>) {
+    let Attend {
+        q,
+        cache,
+        layer,
+        slot,
+        scores,
+        out,
+    } = job;
     let Heads {
         heads,
         kv_heads,

@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use super::attention::{Heads, attend};
+use super::attention::{Attend, Heads, attend};
 use super::cache::RowCache;
 use super::matmul::matmul;
 use super::ops::{rms_norm, rope, silu_mul};
@@ -61,7 +61,15 @@ pub(crate) fn pass(w: &Weights, tokens: &[u32], at: &[At], caches: &mut [RowCach
         let caches: &[RowCache] = caches;
         let one = |(out, (row, place)): (&mut [f32], (&[f32], &At)), scores: &mut Vec<f32>| {
             let cache = &caches[place.row];
-            attend(shape, &row[..qw], cache, layer, place.slot, scores, out);
+            let job = Attend {
+                q: &row[..qw],
+                cache,
+                layer,
+                slot: place.slot,
+                scores,
+                out,
+            };
+            attend(shape, job);
         };
         let rows = attended
             .chunks_exact_mut(qw)
