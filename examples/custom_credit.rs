@@ -210,7 +210,6 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use hicra::messages::{Group, Prompt, Rollout};
 
@@ -228,25 +227,8 @@ mod tests {
             correct: Some(reward > 0.5),
             ..Default::default()
         };
-        let prompt = Arc::new(Prompt {
-            id: "q".into(),
-            task: "t".into(),
-            question: "?".into(),
-            answer: "1".into(),
-            messages: vec![],
-            meta: Default::default(),
-            cursor: 0,
-        });
-        RolloutBatch {
-            step: 0,
-            policy_version: 0,
-            groups: vec![Group {
-                prompt,
-                rollouts: vec![rollout(long, 1.0), rollout(4, 1.0), rollout(4, 0.0)],
-            }],
-            metrics: Default::default(),
-            eval: false,
-        }
+        let rollouts = vec![rollout(long, 1.0), rollout(4, 1.0), rollout(4, 0.0)];
+        RolloutBatch::new(0, vec![Group::new(Prompt::new("q", "?", "1"), rollouts)])
     }
 
     #[test]

@@ -228,25 +228,7 @@ mod tests {
     use hicra_messages::{Group, Prompt};
 
     fn batch(rollouts: Vec<Rollout>) -> RolloutBatch {
-        let prompt = Prompt {
-            id: "p".into(),
-            task: "t".into(),
-            question: "q".into(),
-            answer: "a".into(),
-            messages: vec![],
-            meta: Default::default(),
-            cursor: 0,
-        };
-        RolloutBatch {
-            step: 0,
-            policy_version: 0,
-            groups: vec![Group {
-                prompt: prompt.into(),
-                rollouts,
-            }],
-            metrics: Default::default(),
-            eval: false,
-        }
+        RolloutBatch::new(0, vec![Group::new(Prompt::new("p", "q", "a"), rollouts)])
     }
 
     fn rollout(tokens: usize, text: &str, reward: f64) -> Rollout {
