@@ -228,7 +228,10 @@ mod tests {
     /// below is one way of writing it.
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
-    #[expect(dead_code, reason = "only parsed: the tests check which examples parse")]
+    #[expect(
+        dead_code,
+        reason = "only parsed: the tests check which examples parse"
+    )]
     struct Params {
         /// Required.
         path: String,
