@@ -1,5 +1,6 @@
 //! The entry points of generation: [`sample_group`], [`sample_batch`] and
-//! [`Generator::sample`] (any [`SampleRequest`], stop checks included) choose the path (host vectors on the CPU in f32, [`crate::native`]; burn tensors elsewhere,
+//! [`Generator::sample`] (any [`SampleRequest`], stop checks included) choose the path (host
+//! vectors on the CPU in f32, [`crate::native`]; burn tensors elsewhere,
 //! [`sample_on_tensors`]). On the CPU path each call copies the weights into host memory (a
 //! few hundred milliseconds for SmolLM2); a [`Generator`] makes that copy once, on first use,
 //! and reuses it for every later call, so callers that sample the same weights many times (a
