@@ -19,6 +19,8 @@
 //!   [`answers`]: the [`Checker`](answers::Checker) behind each verifier (judge a response,
 //!   tell two answers apart), built from a verifier's table by [`checkers`]; [`grading`]: pass@k and majority voting over a group.
 //! - [`plan_puzzles`] (the quickstart's strategy task) and [`boxed`] (exact-string verifier).
+//! - [`steps`]: how responses are cut into steps (newline, blank line, `Step k`, token count),
+//!   shared by step labels, process reward models and step-level search.
 //! - [`generator`]: the seeded stream and run loop of the three prompt generators.
 //!
 //! Each source is a pure function of its seed and the prompt index, so a stream can resume
@@ -37,6 +39,7 @@ pub mod math;
 pub mod plan_puzzles;
 pub mod scoring;
 pub mod shaping;
+pub mod steps;
 
 /// Registers the task stages.
 pub fn register(registry: &mut hicra_flow::Registry) {
