@@ -73,24 +73,7 @@ impl Segmentation {
             ends.dedup();
             return ends;
         }
-        let mut ends = Vec::new();
-        let mut token = 0;
-        for byte_end in self.text_step_ends(text) {
-            while token < spans.len() && spans[token].1 < byte_end {
-                token += 1;
-            }
-            if token < spans.len() {
-                token += 1;
-                if ends.last() != Some(&token) {
-                    ends.push(token);
-                }
-            }
-        }
-        match ends.last_mut() {
-            Some(last) => *last = spans.len(),
-            None => ends.push(spans.len()),
-        }
-        ends
+        tokens_ending(&self.text_step_ends(text), spans)
     }
 
     /// The text of each step of `text` (text rules; one step per whole `text` for
@@ -135,6 +118,34 @@ impl Segmentation {
             _ => Ok(()),
         }
     }
+}
+
+/// For steps ending at the byte offsets `byte_ends` of a text whose tokens have the byte
+/// `spans`: per step, the number of tokens up to and including the token that holds its last
+/// byte (steps sharing a token end together; the last step takes every remaining token, an
+/// end-of-sequence token included). This places labels of steps given as text on tokens.
+pub fn tokens_ending(byte_ends: &[usize], spans: &[(usize, usize)]) -> Vec<usize> {
+    if spans.is_empty() {
+        return Vec::new();
+    }
+    let mut ends = Vec::new();
+    let mut token = 0;
+    for &byte_end in byte_ends {
+        while token < spans.len() && spans[token].1 < byte_end {
+            token += 1;
+        }
+        if token < spans.len() {
+            token += 1;
+            if ends.last() != Some(&token) {
+                ends.push(token);
+            }
+        }
+    }
+    match ends.last_mut() {
+        Some(last) => *last = spans.len(),
+        None => ends.push(spans.len()),
+    }
+    ends
 }
 
 /// Byte offsets of the lines that start with `Step <digits>`.
