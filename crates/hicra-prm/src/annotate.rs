@@ -1,1 +1,717 @@
-//! (in progress)
+//! Monte-Carlo step labels, after Math-Shepherd (Wang et al. 2024, arXiv:2312.08935, section
+//! 3.3): a step is good when the solution so far can still reach the gold answer, and that is
+//! estimated by finishing the solution from there.
+//!
+//! For a solution cut into steps `s_1 .. s_n` (by the [`Segmentation`]), the prefix ending
+//! with step `i < n` (prompt, then `s_1 .. s_i`) is continued `K` times by a *completer*
+//! policy; each completion is judged with the verifier's checker as part of the whole response
+//! (`s_1 .. s_i` + completion). With `c_i` of the `K` correct, the **soft** label is `c_i / K`
+//! and the **hard** label is `c_i > 0`. The last step's label is the verdict on the solution
+//! itself (its prefix is the whole solution: nothing is left to complete).
+//!
+//! **Shared prefill.** The `K` completions of a prefix are drawn as `n = K` samples of one
+//! prompt, so the prefix is prefilled once and its key/value cache repeated per sample
+//! (`hicra_model::sample_batch`); [`Sharing::Separate`] draws them as `K` prompts instead, to
+//! measure what sharing saves. [`Cost`] counts prefilled and generated tokens either way.
+//!
+//! **Binary search** ([`Strategy::BinarySearch`]): labels read as "the first wrong step" are
+//! monotone (after a step that cannot reach the answer, none can), so the first step whose
+//! hard label is false can be found with `O(log n)` rollouts instead of `n - 1`: a correct
+//! solution needs none (it reached the answer itself: every hard label is true), a wrong one
+//! halves the interval between the last step known good and the first known bad. Steps not
+//! rolled out get inferred labels (1 before the first bad step, 0 from it on) and `rollouts`
+//! 0. Sampling noise can break the monotone reading; the full labelling is the reference.
+//!
+//! **Budget and order.** Problems are labelled in a seeded shuffled order; a budget of step
+//! prefixes stops the labelling after the solution that reaches it (whole solutions only).
+//! Every draw has its own random stream: the solutions of problem `p` come from
+//! `derive_seed(seed, "solve/{p}")`, the completions of step `i` of solution `j` from
+//! `derive_seed(seed, "complete/{p}/{j}/{i}")`, so a label does not depend on which other
+//! prefixes were drawn beside it.
+
+use std::time::Instant;
+
+use hicra_flow::derive_seed;
+use hicra_messages::Prompt;
+use hicra_model::{Device, Generator, RuntimeBackend, Sample, SampleRequest, SamplingParams};
+use hicra_tasks::answers::Checker;
+use hicra_tasks::steps::Segmentation;
+use hicra_train::TextCodec;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::labels::LabelledSolution;
+
+/// What draws solutions and completions: a policy, or a scripted stand-in in tests.
+pub trait Completer {
+    /// How the policy reads and writes text.
+    fn codec(&self) -> &TextCodec;
+    /// Positions the policy can attend to (prompt and response together).
+    fn context(&self) -> usize;
+    /// `n` samples after each of `prompts` (as [`Generator::sample`] draws them).
+    fn draw(&self, request: &SampleRequest<'_>) -> Vec<Vec<Sample>>;
+}
+
+/// A policy that writes text: the weights held for generation, how it reads and writes, and
+/// where it runs.
+#[derive(Clone, Copy)]
+pub struct Writer<'a> {
+    pub generator: &'a Generator<RuntimeBackend>,
+    pub codec: &'a TextCodec,
+    pub device: &'a Device,
+}
+
+impl Completer for Writer<'_> {
+    fn codec(&self) -> &TextCodec {
+        self.codec
+    }
+
+    fn context(&self) -> usize {
+        self.generator.model().max_seq_len()
+    }
+
+    fn draw(&self, request: &SampleRequest<'_>) -> Vec<Vec<Sample>> {
+        self.generator.sample(request, self.device)
+    }
+}
+
+/// A task's own verdict on each step (see `hicra_tasks::chains::step_truth`): per step,
+/// whether every step up to it is right; `None` when the task cannot judge steps.
+pub type StepTruth = fn(&Prompt, &[&str]) -> Option<Vec<bool>>;
+
+/// How the `K` completions of a prefix are drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sharing {
+    /// `n = K` samples of one prompt: the prefix is prefilled once.
+    #[default]
+    Shared,
+    /// `K` copies of the prompt, one sample each: `K` prefills (for measuring).
+    Separate,
+}
+
+/// Which prefixes are rolled out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Every step but the last.
+    #[default]
+    Full,
+    /// Only those a binary search for the first bad step visits.
+    BinarySearch,
+}
+
+/// What a labelling run is asked to do.
+#[derive(Clone, Debug)]
+pub struct AnnotateSettings {
+    /// Solutions sampled from the solver per problem, each labelled.
+    pub solutions: usize,
+    /// Completions per step prefix (`K`).
+    pub completions: usize,
+    /// Temperature of solutions and completions.
+    pub temperature: f32,
+    /// Nucleus mass of the draws (1 = off).
+    pub top_p: f32,
+    /// Most tokens per whole response (a completion takes what its prefix leaves).
+    pub max_new_tokens: usize,
+    /// How responses are cut into steps.
+    pub segmentation: Segmentation,
+    /// Most step prefixes rolled out in all (0 = no limit); whole solutions only.
+    pub max_prefixes: usize,
+    pub strategy: Strategy,
+    pub sharing: Sharing,
+    /// Seed of the order and of every draw.
+    pub seed: u64,
+}
+
+impl Default for AnnotateSettings {
+    fn default() -> Self {
+        Self {
+            solutions: 4,
+            completions: 8,
+            temperature: 0.8,
+            top_p: 1.0,
+            max_new_tokens: 64,
+            segmentation: Segmentation::default(),
+            max_prefixes: 0,
+            strategy: Strategy::Full,
+            sharing: Sharing::Shared,
+            seed: 0,
+        }
+    }
+}
+
+impl AnnotateSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.solutions == 0 || self.completions == 0 || self.max_new_tokens == 0 {
+            return Err("solutions, completions and max_new_tokens must be positive".into());
+        }
+        if !(self.temperature > 0.0 && self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(format!(
+                "Monte-Carlo labels need random completions: temperature > 0 and 0 < top_p <= 1, \
+                 got {} and {}",
+                self.temperature, self.top_p
+            ));
+        }
+        self.segmentation.validate()
+    }
+
+    fn params(&self, codec: &TextCodec, room: usize) -> SamplingParams {
+        SamplingParams {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: 0,
+            max_new_tokens: room,
+            stop_tokens: codec.stop_tokens(),
+        }
+    }
+}
+
+/// What a labelling cost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Cost {
+    /// Solutions labelled.
+    pub solutions: usize,
+    /// Steps in them.
+    pub steps: usize,
+    /// Step prefixes rolled out.
+    pub prefixes: usize,
+    /// Tokens generated for the solutions themselves.
+    pub solution_tokens: usize,
+    /// Tokens generated by completions.
+    pub completion_tokens: usize,
+    /// Prompt and prefix tokens prefilled for completions.
+    pub prefill_tokens: usize,
+    /// What the prefill would have been with one prefill per completion.
+    pub prefill_tokens_unshared: usize,
+    /// Seconds spent drawing solutions.
+    pub solve_seconds: f64,
+    /// Seconds spent drawing completions.
+    pub complete_seconds: f64,
+}
+
+/// Samples `settings.solutions` responses per problem from `solver` and labels each of their
+/// steps with completions from `completer`; `progress` hears problems done. Returns the
+/// labelled solutions (in the seeded order) and the cost.
+pub fn annotate(
+    solver: &dyn Completer,
+    completer: &dyn Completer,
+    checker: &dyn Checker,
+    truth: Option<StepTruth>,
+    problems: &[Prompt],
+    settings: &AnnotateSettings,
+    progress: &mut dyn FnMut(usize),
+) -> Result<(Vec<LabelledSolution>, Cost), String> {
+    settings.validate()?;
+    let mut order: Vec<usize> = (0..problems.len()).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
+        settings.seed,
+        "annotate/order",
+    )));
+    let labeller = Labeller {
+        completer,
+        checker,
+        truth,
+        settings,
+    };
+    let mut cost = Cost::default();
+    let mut out = Vec::new();
+    for (done, &p) in order.iter().enumerate() {
+        if settings.max_prefixes > 0 && cost.prefixes >= settings.max_prefixes {
+            break;
+        }
+        let prompt = &problems[p];
+        let started = Instant::now();
+        let solutions = solve(solver, prompt, settings)?;
+        cost.solve_seconds += started.elapsed().as_secs_f64();
+        for (j, sample) in solutions.iter().enumerate() {
+            if settings.max_prefixes > 0 && cost.prefixes >= settings.max_prefixes {
+                break;
+            }
+            cost.solution_tokens += sample.tokens.len();
+            let tokens = response_tokens(sample, solver.codec());
+            let record = labeller.label(prompt, j, tokens, &mut cost)?;
+            out.push(record);
+        }
+        progress(done + 1);
+    }
+    Ok((out, cost))
+}
+
+/// The solutions to `prompt`, drawn from `derive_seed(seed, "solve/{id}")`.
+fn solve(
+    solver: &dyn Completer,
+    prompt: &Prompt,
+    settings: &AnnotateSettings,
+) -> Result<Vec<Sample>, String> {
+    let ids = solver.codec().encode_prompt(prompt)?;
+    let context = solver.context();
+    if ids.len() + 1 >= context {
+        return Err(format!(
+            "prompt `{}` is {} tokens: no room to answer within the model's {context} positions",
+            prompt.id,
+            ids.len()
+        ));
+    }
+    let params = settings.params(solver.codec(), settings.max_new_tokens);
+    let seeds = [derive_seed(settings.seed, &format!("solve/{}", prompt.id))];
+    let prompts = [ids.as_slice()];
+    let request = SampleRequest::new(&prompts, settings.solutions, &params, &seeds);
+    Ok(solver.draw(&request).pop().unwrap_or_default())
+}
+
+/// A response's tokens without its stop token (labels are about the text).
+fn response_tokens(sample: &Sample, codec: &TextCodec) -> Vec<u32> {
+    let stops = codec.stop_tokens();
+    let mut tokens = sample.tokens.clone();
+    if sample.stopped && tokens.last().is_some_and(|t| stops.contains(t)) {
+        tokens.pop();
+    }
+    tokens
+}
+
+/// A response cut into steps: their texts and where each ends in the tokens.
+pub struct Cut {
+    pub text: String,
+    pub steps: Vec<String>,
+    /// Per step, the tokens up to and including its last one.
+    pub token_ends: Vec<usize>,
+}
+
+/// Cuts `tokens` (a response without its stop token) into steps by `segmentation`: a step's
+/// text runs to the end of its last token's span, the last step to the end of the text.
+pub fn cut(tokens: &[u32], codec: &TextCodec, segmentation: &Segmentation) -> Result<Cut, String> {
+    let (text, spans) = codec.decode_with_spans(tokens)?;
+    let token_ends = segmentation.token_step_ends(&text, &spans);
+    let mut steps = Vec::with_capacity(token_ends.len());
+    let mut start = 0;
+    for (i, &end) in token_ends.iter().enumerate() {
+        let byte_end = if i + 1 == token_ends.len() {
+            text.len()
+        } else {
+            spans[end - 1].1.max(start)
+        };
+        steps.push(text[start..byte_end].to_string());
+        start = byte_end;
+    }
+    Ok(Cut {
+        text,
+        steps,
+        token_ends,
+    })
+}
+
+struct Labeller<'a> {
+    completer: &'a dyn Completer,
+    checker: &'a dyn Checker,
+    truth: Option<StepTruth>,
+    settings: &'a AnnotateSettings,
+}
+
+/// The labels of one solution's steps as they are filled in.
+struct StepLabels {
+    soft: Vec<Option<f64>>,
+    hard: Vec<Option<bool>>,
+    rollouts: Vec<usize>,
+}
+
+impl Labeller<'_> {
+    /// Labels solution `j` to `prompt` (its tokens without the stop token).
+    fn label(
+        &self,
+        prompt: &Prompt,
+        j: usize,
+        tokens: Vec<u32>,
+        cost: &mut Cost,
+    ) -> Result<LabelledSolution, String> {
+        let codec = self.completer.codec();
+        let cut = cut(&tokens, codec, &self.settings.segmentation)?;
+        let outcome = self.checker.judge(prompt, &cut.text).correct;
+        let n = cut.steps.len();
+        let mut labels = StepLabels {
+            soft: vec![None; n],
+            hard: vec![None; n],
+            rollouts: vec![0; n],
+        };
+        if n > 0 {
+            labels.soft[n - 1] = Some(f64::from(u8::from(outcome)));
+            labels.hard[n - 1] = Some(outcome);
+        }
+        let prompt_ids = codec.encode_prompt(prompt)?;
+        let roll = |steps: &[usize], labels: &mut StepLabels, cost: &mut Cost| {
+            self.roll_out(
+                prompt,
+                (&prompt_ids, &tokens),
+                (j, steps),
+                &cut,
+                labels,
+                cost,
+            )
+        };
+        match self.settings.strategy {
+            Strategy::Full => {
+                let steps: Vec<usize> = (0..n.saturating_sub(1)).collect();
+                roll(&steps, &mut labels, cost)?;
+            }
+            Strategy::BinarySearch if outcome => {
+                labels.hard.iter_mut().for_each(|h| *h = Some(true));
+            }
+            Strategy::BinarySearch => {
+                // steps < good are known good; step bad is known bad (the last, at first)
+                let (mut good, mut bad) = (0usize, n.saturating_sub(1));
+                while good < bad {
+                    let mid = good + (bad - good) / 2;
+                    roll(&[mid], &mut labels, cost)?;
+                    if labels.hard[mid] == Some(true) {
+                        good = mid + 1;
+                    } else {
+                        bad = mid;
+                    }
+                }
+                for i in 0..n {
+                    labels.hard[i].get_or_insert(i < bad);
+                }
+            }
+        }
+        let hard: Vec<bool> = labels.hard.iter().map(|h| h.unwrap_or(false)).collect();
+        let soft: Vec<f64> = labels
+            .soft
+            .iter()
+            .zip(&hard)
+            .map(|(s, &h)| s.unwrap_or(f64::from(u8::from(h))))
+            .collect();
+        let step_refs: Vec<&str> = cut.steps.iter().map(String::as_str).collect();
+        let truth = self.truth.and_then(|t| t(prompt, &step_refs));
+        cost.solutions += 1;
+        cost.steps += n;
+        let record = LabelledSolution {
+            prompt: prompt.clone(),
+            response: cut.text,
+            segmentation: self.settings.segmentation.clone(),
+            steps: cut.steps,
+            soft,
+            hard,
+            rollouts: labels.rollouts,
+            truth,
+            outcome,
+        };
+        record.check()?;
+        Ok(record)
+    }
+
+    /// Rolls out the prefixes ending with `steps` of solution `j` (one batched draw) and fills
+    /// in their labels.
+    fn roll_out(
+        &self,
+        prompt: &Prompt,
+        (prompt_ids, tokens): (&[u32], &[u32]),
+        (j, steps): (usize, &[usize]),
+        cut: &Cut,
+        labels: &mut StepLabels,
+        cost: &mut Cost,
+    ) -> Result<(), String> {
+        if steps.is_empty() {
+            return Ok(());
+        }
+        let s = self.settings;
+        let k = s.completions;
+        let context = self.completer.context();
+        let prefixes: Vec<Vec<u32>> = steps
+            .iter()
+            .map(|&i| {
+                let used = cut.token_ends[i];
+                prompt_ids.iter().chain(&tokens[..used]).copied().collect()
+            })
+            .collect();
+        let rooms: Vec<usize> = steps
+            .iter()
+            .zip(&prefixes)
+            .map(|(&i, prefix)| {
+                s.max_new_tokens
+                    .saturating_sub(cut.token_ends[i])
+                    .min(context.saturating_sub(prefix.len() + 1))
+            })
+            .collect();
+        let widest = rooms.iter().copied().max().unwrap_or(0);
+        let seeds: Vec<u64> = steps
+            .iter()
+            .map(|i| derive_seed(s.seed, &format!("complete/{}/{j}/{i}", prompt.id)))
+            .collect();
+        let started = Instant::now();
+        let completions: Vec<Vec<Sample>> = if widest == 0 {
+            vec![Vec::new(); steps.len()]
+        } else {
+            self.draw(&prefixes, widest, &seeds)
+        };
+        cost.complete_seconds += started.elapsed().as_secs_f64();
+        let prefill: usize = prefixes.iter().map(Vec::len).sum();
+        cost.prefill_tokens_unshared += prefill * k;
+        cost.prefill_tokens += match s.sharing {
+            Sharing::Shared => prefill,
+            Sharing::Separate => prefill * k,
+        };
+        cost.prefixes += steps.len();
+        for ((x, &i), mut samples) in steps.iter().enumerate().zip(completions) {
+            let mut correct = 0usize;
+            for sample in &mut samples {
+                sample.tokens.truncate(rooms[x]);
+                cost.completion_tokens += sample.tokens.len();
+                let mut whole: Vec<u32> = tokens[..cut.token_ends[i]].to_vec();
+                whole.extend(&sample.tokens);
+                let (text, _) = self.completer.codec().decode_with_spans(&whole)?;
+                correct += usize::from(self.checker.judge(prompt, &text).correct);
+            }
+            let drawn = samples.len().max(1);
+            labels.soft[i] = Some(correct as f64 / drawn as f64);
+            labels.hard[i] = Some(correct > 0);
+            labels.rollouts[i] = samples.len();
+        }
+        Ok(())
+    }
+
+    /// `K` completions of each prefix, shared or separate prefills.
+    fn draw(&self, prefixes: &[Vec<u32>], room: usize, seeds: &[u64]) -> Vec<Vec<Sample>> {
+        let s = self.settings;
+        let k = s.completions;
+        let params = s.params(self.completer.codec(), room);
+        match s.sharing {
+            Sharing::Shared => {
+                let refs: Vec<&[u32]> = prefixes.iter().map(Vec::as_slice).collect();
+                self.completer
+                    .draw(&SampleRequest::new(&refs, k, &params, seeds))
+            }
+            Sharing::Separate => {
+                let refs: Vec<&[u32]> = prefixes
+                    .iter()
+                    .flat_map(|p| std::iter::repeat_n(p.as_slice(), k))
+                    .collect();
+                let copies: Vec<u64> = seeds
+                    .iter()
+                    .flat_map(|&seed| (0..k).map(move |c| derive_seed(seed, &c.to_string())))
+                    .collect();
+                let flat = self
+                    .completer
+                    .draw(&SampleRequest::new(&refs, 1, &params, &copies));
+                flat.chunks(k)
+                    .map(|c| c.iter().flat_map(|v| v.iter().cloned()).collect())
+                    .collect()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hicra_model::CharTokenizer;
+    use hicra_tasks::boxed::BoxedChecker;
+
+    use super::*;
+
+    const ALPHABET: &str = "0123456789+-*= \\boxed{}\n";
+    /// A wrong solution whose third step slips: 4 steps.
+    const SOLUTION: &str = "7+5=12\n12*2=24\n24-3=20\n\\boxed{20}";
+
+    /// Draws scripted text: the solution for a bare prompt; from a prefix with `s` steps
+    /// done, `correct[s]` right completions out of each `n` (the first ones).
+    struct Scripted {
+        codec: TextCodec,
+        correct: Vec<usize>,
+        calls: std::cell::Cell<usize>,
+    }
+
+    impl Scripted {
+        fn new(correct: &[usize]) -> Self {
+            Self {
+                codec: TextCodec::Chars(CharTokenizer::new(ALPHABET)),
+                correct: correct.to_vec(),
+                calls: 0.into(),
+            }
+        }
+
+        fn sample(&self, text: &str) -> Sample {
+            let TextCodec::Chars(t) = &self.codec else {
+                unreachable!()
+            };
+            let mut tokens = t.encode(text).unwrap();
+            tokens.push(CharTokenizer::EOS);
+            Sample {
+                logprobs: vec![0.0; tokens.len()],
+                entropies: vec![0.0; tokens.len()],
+                tokens,
+                stopped: true,
+            }
+        }
+    }
+
+    impl Completer for Scripted {
+        fn codec(&self) -> &TextCodec {
+            &self.codec
+        }
+
+        fn context(&self) -> usize {
+            256
+        }
+
+        fn draw(&self, request: &SampleRequest<'_>) -> Vec<Vec<Sample>> {
+            self.calls.set(self.calls.get() + 1);
+            request
+                .prompts
+                .iter()
+                .enumerate()
+                .map(|(x, p)| {
+                    let (text, _) = self.codec.decode_with_spans(p).unwrap();
+                    // the prompt is one line: the newlines after it count finished steps
+                    let done = text.matches('\n').count() - 1;
+                    // copies of one prefix in a row count as samples of it
+                    let copy = request.prompts[..x]
+                        .iter()
+                        .rev()
+                        .take_while(|q| q == &p)
+                        .count();
+                    (copy..copy + request.n)
+                        .map(|j| {
+                            if done == 0 {
+                                self.sample(SOLUTION)
+                            } else if j < self.correct[done - 1] {
+                                self.sample("\\boxed{21}")
+                            } else {
+                                self.sample("\\boxed{0}")
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        }
+    }
+
+    fn prompt() -> Prompt {
+        Prompt {
+            messages: vec![hicra_messages::ChatMessage::new("user", "7 +5 *2 -3")],
+            ..Prompt::new("p-0", "7 +5 *2 -3", "21")
+        }
+    }
+
+    fn settings(strategy: Strategy, sharing: Sharing) -> AnnotateSettings {
+        AnnotateSettings {
+            solutions: 1,
+            completions: 4,
+            strategy,
+            sharing,
+            ..AnnotateSettings::default()
+        }
+    }
+
+    fn run(
+        script: &Scripted,
+        s: &AnnotateSettings,
+        truth: Option<StepTruth>,
+    ) -> (LabelledSolution, Cost) {
+        let (mut out, cost) = annotate(
+            script,
+            script,
+            &BoxedChecker,
+            truth,
+            &[prompt()],
+            s,
+            &mut |_| (),
+        )
+        .unwrap();
+        assert_eq!(out.len(), 1);
+        (out.remove(0), cost)
+    }
+
+    #[test]
+    fn soft_and_hard_labels_are_the_shares_of_correct_completions() {
+        // from after step 1, 2, 3: 3, 1 and 0 of 4 completions reach 21
+        let script = Scripted::new(&[3, 1, 0]);
+        let (r, cost) = run(&script, &settings(Strategy::Full, Sharing::Shared), None);
+        assert_eq!(
+            r.steps,
+            ["7+5=12\n", "12*2=24\n", "24-3=20\n", "\\boxed{20}"]
+        );
+        assert_eq!(r.soft, [0.75, 0.25, 0.0, 0.0]);
+        assert_eq!(r.hard, [true, true, false, false]);
+        assert_eq!(r.rollouts, [4, 4, 4, 0]);
+        assert!(!r.outcome);
+        assert_eq!(r.truth, None);
+        // one solution draw and one batched completion draw
+        assert_eq!(script.calls.get(), 2);
+        assert_eq!(cost.prefixes, 3);
+        // a right completion is 10 characters and the stop token, a wrong one 9 and it
+        assert_eq!(
+            cost.completion_tokens,
+            (3 * 11 + 10) + (11 + 3 * 10) + 4 * 10
+        );
+        // prompt "7 +5 *2 -3\n" is 11 characters; prefixes add 7, 15 and 23
+        assert_eq!(cost.prefill_tokens, 3 * 11 + 7 + 15 + 23);
+        assert_eq!(cost.prefill_tokens_unshared, 4 * cost.prefill_tokens);
+    }
+
+    #[test]
+    fn separate_prefills_give_the_same_labels_at_k_times_the_prefill() {
+        let script = Scripted::new(&[3, 1, 0]);
+        let (shared, _) = run(&script, &settings(Strategy::Full, Sharing::Shared), None);
+        let (separate, cost) = run(&script, &settings(Strategy::Full, Sharing::Separate), None);
+        assert_eq!(separate.soft, shared.soft);
+        assert_eq!(cost.prefill_tokens, cost.prefill_tokens_unshared);
+    }
+
+    #[test]
+    fn binary_search_finds_the_first_bad_step_with_fewer_rollouts() {
+        let script = Scripted::new(&[3, 1, 0]);
+        let (r, cost) = run(
+            &script,
+            &settings(Strategy::BinarySearch, Sharing::Shared),
+            None,
+        );
+        assert_eq!(r.hard, [true, true, false, false]);
+        // step 1 (index 1) then step 2 are rolled out; step 0 is inferred good
+        assert_eq!(r.rollouts, [0, 4, 4, 0]);
+        assert_eq!(r.soft, [1.0, 0.25, 0.0, 0.0]);
+        assert_eq!(cost.prefixes, 2);
+        // a correct solution needs no rollout at all
+        let right = Scripted::new(&[4, 4, 4]);
+        let mut s = settings(Strategy::BinarySearch, Sharing::Shared);
+        s.segmentation = Segmentation::Tokens(5);
+        let mut p = prompt();
+        p.answer = "20".into();
+        let (mut out, cost) =
+            annotate(&right, &right, &BoxedChecker, None, &[p], &s, &mut |_| ()).unwrap();
+        let r = out.remove(0);
+        assert!(r.outcome && r.hard.iter().all(|&h| h));
+        assert_eq!(cost.prefixes, 0);
+        assert_eq!(r.steps.concat(), SOLUTION);
+    }
+
+    #[test]
+    fn the_budget_stops_after_whole_solutions_and_the_truth_is_recorded() {
+        let script = Scripted::new(&[3, 1, 0]);
+        let mut s = settings(Strategy::Full, Sharing::Shared);
+        s.solutions = 3;
+        s.max_prefixes = 4;
+        fn truth(_: &Prompt, steps: &[&str]) -> Option<Vec<bool>> {
+            Some(steps.iter().map(|s| !s.contains("20")).collect())
+        }
+        let (out, cost) = annotate(
+            &script,
+            &script,
+            &BoxedChecker,
+            Some(truth),
+            &[prompt()],
+            &s,
+            &mut |_| (),
+        )
+        .unwrap();
+        // 3 prefixes per solution: the second solution crosses the budget, the third is not
+        // started
+        assert_eq!((out.len(), cost.prefixes), (2, 6));
+        assert_eq!(out[0].truth, Some(vec![true, true, false, false]));
+        let bad = AnnotateSettings {
+            temperature: 0.0,
+            ..s
+        };
+        assert!(bad.validate().unwrap_err().contains("temperature"));
+    }
+}
