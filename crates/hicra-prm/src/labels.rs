@@ -107,6 +107,61 @@ pub fn write_jsonl(out: &mut dyn Write, records: &[LabelledSolution]) -> std::io
     Ok(())
 }
 
+/// How step labels agree with the task's own step verdicts, over the steps that have them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Agreement {
+    pub solutions: usize,
+    pub steps: usize,
+    /// Solutions whose verifier verdict is correct.
+    pub correct_solutions: usize,
+    /// Steps whose hard label is true.
+    pub hard_true: usize,
+    /// Steps with a truth verdict.
+    pub judged_steps: usize,
+    /// Steps that are truly right.
+    pub true_steps: usize,
+    /// Share of judged steps whose hard label equals the truth.
+    pub hard_accuracy: Option<f64>,
+    /// Mean soft label of truly right and of truly wrong steps.
+    pub soft_mean_right: Option<f64>,
+    pub soft_mean_wrong: Option<f64>,
+    /// Share of judged solutions whose first step with a false hard label is the first truly
+    /// wrong step (or that have neither).
+    pub first_error_match: Option<f64>,
+}
+
+/// Counts and, where the records carry the truth, how well the labels match it.
+pub fn agreement(records: &[LabelledSolution]) -> Agreement {
+    let mut a = Agreement {
+        solutions: records.len(),
+        ..Agreement::default()
+    };
+    let (mut same, mut right_soft, mut wrong_soft) = (0usize, Vec::new(), Vec::new());
+    let (mut judged_solutions, mut first_same) = (0usize, 0usize);
+    for r in records {
+        a.steps += r.steps.len();
+        a.correct_solutions += usize::from(r.outcome);
+        a.hard_true += r.hard.iter().filter(|&&h| h).count();
+        let Some(truth) = &r.truth else { continue };
+        judged_solutions += 1;
+        for ((&t, &h), &s) in truth.iter().zip(&r.hard).zip(&r.soft) {
+            a.judged_steps += 1;
+            a.true_steps += usize::from(t);
+            same += usize::from(t == h);
+            if t { &mut right_soft } else { &mut wrong_soft }.push(s);
+        }
+        let first = |v: &[bool]| v.iter().position(|&x| !x);
+        first_same += usize::from(first(truth) == first(&r.hard));
+    }
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let share = |n: usize, d: usize| (d > 0).then(|| n as f64 / d as f64);
+    a.hard_accuracy = share(same, a.judged_steps);
+    a.soft_mean_right = mean(&right_soft);
+    a.soft_mean_wrong = mean(&wrong_soft);
+    a.first_error_match = share(first_same, judged_solutions);
+    a
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,11 +195,33 @@ mod tests {
         text.push_str(&serde_json::to_string(&short).unwrap());
         std::fs::write(&path, text).unwrap();
         let err = read_jsonl(&path).unwrap_err();
-        assert!(err.contains("labels.jsonl:3") && err.contains("`hard`"), "{err}");
+        assert!(
+            err.contains("labels.jsonl:3") && err.contains("`hard`"),
+            "{err}"
+        );
 
         std::fs::write(&path, "{not json\n").unwrap();
         assert!(read_jsonl(&path).unwrap_err().contains("labels.jsonl:1"));
         let missing = read_jsonl(&dir.path().join("none.jsonl")).unwrap_err();
         assert!(missing.contains("hicra annotate"), "{missing}");
+    }
+
+    #[test]
+    fn agreement_counts_steps_against_the_truth() {
+        let mut slip = solution();
+        slip.truth = Some(vec![true, false]);
+        slip.hard = vec![true, true];
+        slip.soft = vec![0.5, 0.25];
+        let mut untold = solution();
+        untold.truth = None;
+        let a = agreement(&[solution(), slip, untold]);
+        assert_eq!(
+            (a.solutions, a.steps, a.judged_steps, a.true_steps),
+            (3, 6, 4, 3)
+        );
+        assert_eq!(a.hard_accuracy, Some(0.75));
+        assert_eq!(a.soft_mean_right, Some((0.5 + 1.0 + 0.5) / 3.0));
+        assert_eq!(a.soft_mean_wrong, Some(0.25));
+        assert_eq!(a.first_error_match, Some(0.5));
     }
 }
