@@ -183,7 +183,7 @@ fn bad_input_is_refused_before_sampling() {
         (&["--data", "no/such.jsonl"], "no such file"),
         (&["--data", d, "--preset", "gsm9k"], "gsm9k"),
         (&["--data", d, "--scorers", "best"], "unknown scorer"),
-        (&["--data", d, "--search", "mcts:3"], "beam:W"),
+        (&["--data", d, "--search", "tree:3"], "beam:W"),
         (
             &["--data", d, "--preset", "gsm8k", "--verifier", "nope"],
             "verifier.math",

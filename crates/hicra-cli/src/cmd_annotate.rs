@@ -162,13 +162,15 @@ pub fn run(registry: &Registry, args: AnnotateArgs) -> miette::Result<()> {
         }
         None => None,
     };
-    let writer = |p: &EvalPolicy| Writer {
-        generator: &p.generator,
-        codec: &p.codec,
-        device: &device,
-    };
-    let solver = writer(&policy);
-    let finisher = completer.as_ref().map_or(solver, writer);
+    fn writer<'a>(p: &'a EvalPolicy, device: &'a hicra_model::Device) -> Writer<'a> {
+        Writer {
+            generator: &p.generator,
+            codec: &p.codec,
+            device,
+        }
+    }
+    let solver = writer(&policy, &device);
+    let finisher = completer.as_ref().map_or(solver, |c| writer(c, &device));
     let started = Instant::now();
     let bar = indicatif::ProgressBar::new(problems.prompts.len() as u64);
     let (records, cost) = annotate(

@@ -14,14 +14,17 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use hicra_eval::policy::is_run;
 use hicra_eval::problems::{DatasetSpec, prompts_of_source};
+use hicra_eval::scorer::Scorer;
 use hicra_eval::{
-    EvalJob, EvalPolicy, EvalSettings, Judge, Records, ScorerName, SearchSpec, TrainedRun,
+    EvalJob, EvalPolicy, EvalSettings, Judge, Records, ScorerName, ScorerSpec, SearchKind,
+    SearchSpec, TrainedRun,
 };
 use hicra_flow::{Registry, derive_seed};
-use hicra_model::{DeviceSpec, Precision};
+use hicra_model::{Device, DeviceSpec, Precision};
 use hicra_tasks::answers::Checker;
 use hicra_tasks::checkers::checker_for;
 use hicra_tasks::dataset::FETCH_DATA;
+use hicra_tasks::steps::Segmentation;
 use indicatif::{ProgressBar, ProgressStyle};
 use miette::{IntoDiagnostic, miette};
 
@@ -72,25 +75,39 @@ pub struct EvalArgs {
     /// Responses decoded together (default 64, or every response of a run's evaluation).
     #[arg(long)]
     batch: Option<usize>,
-    /// Best-of-K scorers, comma-separated: confidence, verifier (oracle), judge.
+    /// Best-of-K scorers, comma-separated: confidence, verifier (oracle), judge, prm:PATH (a
+    /// process reward model).
     #[arg(long, value_delimiter = ',')]
-    scorers: Vec<ScorerName>,
-    /// Step-level search instead of K samples: `beam:W` or `lookahead:W:K`.
+    scorers: Vec<ScorerSpec>,
+    /// Step-level search instead of K samples: `beam:W`, `lookahead:W:K` or
+    /// `mcts:BUDGET[:E]` (BUDGET generated tokens per problem, E children per expansion).
     #[arg(long)]
     search: Option<SearchSpec>,
-    /// The scorer of partial solutions in a search: judge or confidence.
+    /// The scorer of partial solutions in a search: judge, confidence or prm:PATH.
     #[arg(long, default_value = "judge")]
-    step_scorer: ScorerName,
-    /// Text that ends a step in a search.
-    #[arg(long, default_value = "\n\n")]
-    step_delimiter: String,
+    step_scorer: ScorerSpec,
+    /// How a search cuts steps: blank-line, newline, text:DELIM or tokens:N.
+    #[arg(long, default_value = "blank-line")]
+    steps: Segmentation,
+    /// Most tokens generated per problem by a beam or lookahead search (mcts:BUDGET carries
+    /// its own).
+    #[arg(long)]
+    search_budget: Option<usize>,
+    /// MCTS's UCT exploration constant c.
+    #[arg(long, default_value_t = 1.0)]
+    mcts_c: f64,
+    /// MCTS values each new child by the score of a greedy completion to the end (its tokens
+    /// count against the budget).
+    #[arg(long)]
+    mcts_rollout: bool,
     /// Most tokens per search step.
     #[arg(long, default_value_t = 256)]
     step_tokens: usize,
     /// Most steps per searched solution.
     #[arg(long, default_value_t = 12)]
     max_steps: usize,
-    /// Candidates drawn per kept partial solution (default: the beam width).
+    /// Candidates drawn per kept partial solution (default: the beam width), or children per
+    /// MCTS expansion (default: E of mcts:BUDGET:E, else 4).
     #[arg(long)]
     expand: Option<usize>,
     /// The judge model (default: the policy itself).
@@ -172,14 +189,9 @@ pub fn run(registry: &Registry, args: EvalArgs) -> miette::Result<()> {
             .map_err(|e| miette!("{e}"))?;
         (policy, plan)
     };
-    let settings = settings(&args, plan.defaults.clone());
+    let settings = settings(&args, plan.defaults.clone())?;
     settings.validate().map_err(|e| miette!("{e}"))?;
-    let wants_judge = settings.scorers.contains(&ScorerName::Judge)
-        || settings
-            .search
-            .as_ref()
-            .is_some_and(|s| s.scorer == ScorerName::Judge);
-    let judge = if wants_judge {
+    let judge = if settings.wants(ScorerName::Judge) {
         let model = match &args.judge {
             Some(spec) => EvalPolicy::pretrained(spec, args.max_seq_len, &device)
                 .map_err(|e| miette!("--judge: {e}"))?,
@@ -196,6 +208,12 @@ pub fn run(registry: &Registry, args: EvalArgs) -> miette::Result<()> {
     } else {
         None
     };
+    let prm = match settings.prm_path().map_err(|e| miette!("{e}"))? {
+        Some(path) => {
+            Some(load_prm(path, &device).map_err(|e| miette!("prm:{}: {e}", path.display()))?)
+        }
+        None => None,
+    };
     let job = EvalJob {
         policy: &policy,
         prompts: &plan.prompts,
@@ -204,6 +222,7 @@ pub fn run(registry: &Registry, args: EvalArgs) -> miette::Result<()> {
         data: plan.data.clone(),
         settings: &settings,
         judge: judge.as_ref(),
+        prm: prm.as_deref(),
         device: &device,
     };
     let bar = ProgressBar::new(plan.prompts.len() as u64);
@@ -322,17 +341,58 @@ fn empty_table() -> hicra_flow::Value {
     hicra_flow::Value::parse_document("", 0).expect("an empty document parses")
 }
 
+/// LEAD: load the process reward model stored at `path` (a `prm:PATH` scorer) as a
+/// [`Scorer`] whose scores lie in [0, 1] for partial and finished solutions; the one place
+/// `hicra eval` loads a PRM.
+fn load_prm(path: &Path, device: &Device) -> Result<Box<dyn Scorer>, String> {
+    let _ = (path, device);
+    Err("not yet wired: hicra eval cannot load a process reward model yet".into())
+}
+
+/// The search asked for: `--search` with the step, scorer, budget and MCTS flags.
+fn search_spec(args: &EvalArgs) -> miette::Result<Option<SearchSpec>> {
+    let Some(mut s) = args.search.clone() else {
+        return Ok(None);
+    };
+    s.scorer = args.step_scorer.clone();
+    s.steps = args.steps.clone();
+    s.step_tokens = args.step_tokens;
+    s.max_steps = args.max_steps;
+    if let Some(expand) = args.expand {
+        s.expand = expand;
+    }
+    match &mut s.kind {
+        SearchKind::Mcts {
+            exploration,
+            rollout,
+        } => {
+            if args.search_budget.is_some_and(|b| Some(b) != s.budget) {
+                return Err(miette!(
+                    "--search-budget: mcts:BUDGET carries the budget of an MCTS search"
+                ));
+            }
+            *exploration = args.mcts_c;
+            *rollout = args.mcts_rollout;
+        }
+        SearchKind::Beam { .. } => {
+            if args.mcts_rollout || args.mcts_c != 1.0 {
+                return Err(miette!(
+                    "--mcts-c and --mcts-rollout apply to --search mcts:BUDGET only"
+                ));
+            }
+            s.budget = args.search_budget;
+        }
+    }
+    Ok(Some(s))
+}
+
 /// The settings: flags given on the command line over the plan's defaults.
-fn settings(args: &EvalArgs, defaults: EvalSettings) -> EvalSettings {
-    let search = args.search.clone().map(|mut s| {
-        s.scorer = args.step_scorer;
-        s.delimiter = args.step_delimiter.clone();
-        s.step_tokens = args.step_tokens;
-        s.max_steps = args.max_steps;
-        s.expand = args.expand.unwrap_or(s.width);
-        s
-    });
-    EvalSettings {
+fn settings(args: &EvalArgs, defaults: EvalSettings) -> miette::Result<EvalSettings> {
+    let search = search_spec(args)?;
+    if search.is_none() && args.search_budget.is_some() {
+        return Err(miette!("--search-budget needs a --search"));
+    }
+    Ok(EvalSettings {
         samples: args.samples.unwrap_or(defaults.samples),
         temperature: args.temperature.unwrap_or(defaults.temperature),
         top_p: args.top_p.unwrap_or(defaults.top_p),
@@ -344,5 +404,5 @@ fn settings(args: &EvalArgs, defaults: EvalSettings) -> EvalSettings {
         dtype: args.dtype,
         scorers: args.scorers.clone(),
         search,
-    }
+    })
 }

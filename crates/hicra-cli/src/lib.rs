@@ -12,6 +12,7 @@
 
 mod allocator;
 mod bench_measure;
+mod cmd_annotate;
 mod cmd_bench;
 mod cmd_bench_step;
 mod cmd_credit;
@@ -33,6 +34,7 @@ mod jsonl;
 mod logging;
 mod model_arg;
 mod pipeline_args;
+mod problem_source;
 mod render;
 
 use std::process::ExitCode;
@@ -46,6 +48,7 @@ pub fn registry() -> Registry {
     hicra_metrics::register(&mut registry);
     hicra_credit::register(&mut registry);
     hicra_tasks::register(&mut registry);
+    hicra_prm::register(&mut registry);
     hicra_train::register(&mut registry);
     registry
 }
@@ -97,6 +100,8 @@ enum Command {
     Experiment(cmd_experiment::ExperimentArgs),
     /// Evaluate a policy on a benchmark: pass@k, majority vote, best-of-K, step-level search.
     Eval(Box<cmd_eval::EvalArgs>),
+    /// Label the steps of a policy's solutions by Monte-Carlo completions (for a PRM).
+    Annotate(Box<cmd_annotate::AnnotateArgs>),
     /// Inspect a model: `info`, `logits`.
     Model(cmd_model::ModelArgs),
     /// Write a policy (run, checkpoint or pretrained file) as a Hugging Face directory or GGUF.
@@ -127,6 +132,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => cmd_verify::run(args),
         Command::Experiment(args) => cmd_experiment::run(args),
         Command::Eval(args) => cmd_eval::run(&registry, *args),
+        Command::Annotate(args) => cmd_annotate::run(&registry, *args),
         Command::Model(args) => cmd_model::run(args),
         Command::Export(args) => cmd_export::run(args),
         Command::Generate(args) => cmd_generate::run(args),

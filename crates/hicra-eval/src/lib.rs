@@ -14,11 +14,16 @@
 //! the unbiased estimator of Chen et al. (2021) for every power of two up to K and K itself,
 //! maj@K by self-consistency over the checker's answer equivalence (ties: the earliest
 //! answer), and best-of-K for each [`scorer`]: `confidence` (mean token log-prob),
-//! `verifier` (the oracle upper bound, labelled so) and `judge` ([`judge`]: a generative
-//! reward model from any causal LM, the probability of "yes" after a judging prompt).
+//! `verifier` (the oracle upper bound, labelled so), `judge` ([`judge`]: a generative
+//! reward model from any causal LM, the probability of "yes" after a judging prompt) and
+//! `prm:PATH` (a process reward model, loaded by the caller and handed over in
+//! [`EvalJob::prm`]).
 //!
 //! **Search** ([`search`]): `beam:W` and `lookahead:W:K` grow solutions step by step, keeping
-//! the W best partial solutions by a step scorer.
+//! the W best partial solutions by a step scorer; `mcts:BUDGET[:E]` grows a tree of steps by
+//! UCT, expanding E children at a time and backing up their scores. Steps are cut by the
+//! shared rule of [`hicra_tasks::steps`]. Every search reports the tokens it generated, and
+//! each can be held to a token budget (MCTS always is), so searches compare at equal cost.
 //!
 //! Everything is seeded: the same policy, problems, settings and seed give the same summary
 //! (only its `seconds` differ). `hicra eval` is the command line over it.
@@ -46,15 +51,18 @@ pub use policy::{EvalPolicy, TrainedRun};
 pub use report::Summary;
 pub use sampled::ResponseRecord;
 pub use search::SearchRecord;
-pub use settings::{EvalSettings, ScorerName, SearchSpec};
+pub use settings::{EvalSettings, ScorerName, ScorerSpec, SearchKind, SearchSpec};
 
 use crate::scorer::{Confidence, Scorer, VerifierOracle};
 use crate::search::{StepSearch, search_all};
 
 /// One evaluation to run.
 pub struct EvalJob<'a> {
+    /// The policy evaluated.
     pub policy: &'a EvalPolicy,
+    /// The problems.
     pub prompts: &'a [Prompt],
+    /// Judges the answers.
     pub checker: &'a dyn Checker,
     /// The checker's name, for the summary (`verifier.math`).
     pub verifier: String,
@@ -63,16 +71,23 @@ pub struct EvalJob<'a> {
     pub settings: &'a EvalSettings,
     /// The judge, when a `judge` scorer is asked for.
     pub judge: Option<&'a Judge>,
+    /// The process reward model, when a `prm:PATH` scorer is asked for (the caller loads
+    /// the one [`EvalSettings::prm_path`] names).
+    pub prm: Option<&'a dyn Scorer>,
+    /// Where the policy runs.
     pub device: &'a Device,
 }
 
 /// The records behind a summary.
 pub enum Records {
+    /// One record per sampled response.
     Sampled(Vec<ResponseRecord>),
+    /// One record per searched problem.
     Searched(Vec<SearchRecord>),
 }
 
 impl Records {
+    /// How many records.
     pub fn len(&self) -> usize {
         match self {
             Self::Sampled(r) => r.len(),
@@ -80,20 +95,24 @@ impl Records {
         }
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
 
 impl EvalJob<'_> {
-    fn scorer(&self, name: ScorerName) -> Result<&dyn Scorer, String> {
-        Ok(match name {
-            ScorerName::Confidence => &Confidence,
-            ScorerName::Verifier => &VerifierOracle,
-            ScorerName::Judge => self
+    fn scorer(&self, spec: &ScorerSpec) -> Result<&dyn Scorer, String> {
+        Ok(match spec {
+            ScorerSpec::Confidence => &Confidence,
+            ScorerSpec::Verifier => &VerifierOracle,
+            ScorerSpec::Judge => self
                 .judge
                 .map(|j| j as &dyn Scorer)
                 .ok_or("the judge scorer needs a judge model")?,
+            ScorerSpec::Prm(path) => self
+                .prm
+                .ok_or_else(|| format!("the scorer prm:{} needs a loaded PRM", path.display()))?,
         })
     }
 
@@ -119,6 +138,7 @@ impl EvalJob<'_> {
             data: self.data.clone(),
             verifier: self.verifier.clone(),
             judge: self.judge.map(|j| j.origin.clone()),
+            prm: s.prm_path().ok().flatten().map(|p| p.display().to_string()),
             problems: self.prompts.len(),
             samples: s.samples,
             seed: s.seed,
@@ -150,7 +170,7 @@ pub fn evaluate(
             policy: job.policy,
             spec,
             settings: job.settings,
-            scorer: job.scorer(spec.scorer)?,
+            scorer: job.scorer(&spec.scorer)?,
             checker: job.checker,
             device: job.device,
         };
@@ -171,6 +191,11 @@ pub fn evaluate(
             format!("search/{label}/candidates_scored"),
             mean(&|r| r.candidates_scored as f64),
         );
+        metrics.insert(format!("search/{label}/nodes"), mean(&|r| r.nodes as f64));
+        metrics.insert(
+            format!("search/{label}/iterations"),
+            mean(&|r| r.iterations as f64),
+        );
         metrics.insert("response_length/mean".into(), mean(&|r| r.tokens as f64));
         metrics.insert(
             "truncated_frac".into(),
@@ -189,7 +214,7 @@ pub fn evaluate(
         .settings
         .scorers
         .iter()
-        .map(|&n| job.scorer(n))
+        .map(|n| job.scorer(n))
         .collect::<Result<_, _>>()?;
     let outcome = sampled::sample_and_grade(
         job.policy,

@@ -23,6 +23,9 @@ pub struct Summary {
     /// The judge model, when one scored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge: Option<String>,
+    /// The process reward model, when one scored (its path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prm: Option<String>,
     pub problems: usize,
     /// Responses per problem (K).
     pub samples: usize,

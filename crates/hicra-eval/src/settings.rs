@@ -2,9 +2,12 @@
 //! which scorers rank them, and whether a step-level search replaces plain sampling.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use hicra_model::{DeviceSpec, Precision};
+
+pub use crate::search::spec::{SearchKind, SearchSpec};
 
 /// The settings of one evaluation.
 #[derive(Clone, Debug)]
@@ -30,8 +33,8 @@ pub struct EvalSettings {
     /// Floating-point type of the policy's forward passes.
     pub dtype: Precision,
     /// Scorers ranking each problem's responses for best-of-K (`confidence`, `verifier`,
-    /// `judge`).
-    pub scorers: Vec<ScorerName>,
+    /// `judge`, `prm:PATH`).
+    pub scorers: Vec<ScorerSpec>,
     /// A step-level search instead of K independent samples.
     pub search: Option<SearchSpec>,
 }
@@ -69,11 +72,43 @@ impl EvalSettings {
         if let Some(search) = &self.search {
             search.validate()?;
         }
-        Ok(())
+        self.prm_path().map(|_| ())
+    }
+
+    /// The scorers asked for: the best-of-K ones, then the search's.
+    fn all_scorers(&self) -> impl Iterator<Item = &ScorerSpec> {
+        self.scorers
+            .iter()
+            .chain(self.search.iter().map(|s| &s.scorer))
+    }
+
+    /// Whether a scorer of this kind is asked for (best-of-K or the search's).
+    pub fn wants(&self, name: ScorerName) -> bool {
+        self.all_scorers().any(|s| s.name() == name)
+    }
+
+    /// The process reward model the scorers name, if any; an error when they name two
+    /// (one evaluation loads one PRM).
+    pub fn prm_path(&self) -> Result<Option<&Path>, String> {
+        let mut found: Option<&Path> = None;
+        for path in self.all_scorers().filter_map(ScorerSpec::prm_path) {
+            match found {
+                Some(first) if first != path => {
+                    return Err(format!(
+                        "two process reward models named (`prm:{}` and `prm:{}`): an \
+                         evaluation loads one",
+                        first.display(),
+                        path.display()
+                    ));
+                }
+                _ => found = Some(path),
+            }
+        }
+        Ok(found)
     }
 }
 
-/// A scorer, by name.
+/// A kind of scorer, as it names its figures (`best_of_K/<name>`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ScorerName {
     /// The policy's mean token log-prob of the response (at the sampling temperature).
@@ -82,16 +117,21 @@ pub enum ScorerName {
     Verifier,
     /// A generative judge: the probability of "yes" after a judging prompt.
     Judge,
+    /// A process reward model: a score in [0, 1] for a partial or finished solution.
+    Prm,
 }
 
 impl ScorerName {
-    pub const ALL: [ScorerName; 3] = [Self::Confidence, Self::Verifier, Self::Judge];
+    /// Every kind, in the order help texts list them.
+    pub const ALL: [ScorerName; 4] = [Self::Confidence, Self::Verifier, Self::Judge, Self::Prm];
 
+    /// The name in figures and on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Confidence => "confidence",
             Self::Verifier => "verifier",
             Self::Judge => "judge",
+            Self::Prm => "prm",
         }
     }
 }
@@ -109,122 +149,78 @@ impl FromStr for ScorerName {
         Self::ALL
             .into_iter()
             .find(|n| n.as_str() == s)
-            .ok_or_else(|| format!("unknown scorer `{s}`: use confidence, verifier or judge"))
+            .ok_or_else(|| format!("unknown scorer `{s}`: use confidence, verifier, judge or prm"))
     }
 }
 
-/// Step-level search: `beam:W` or `lookahead:W:K`, with how steps are cut and scored.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SearchSpec {
-    /// Partial solutions kept after each step.
-    pub width: usize,
-    /// Steps rolled out greedily past each candidate before scoring it (0 = plain beam).
-    pub lookahead: usize,
-    /// Candidates drawn per kept partial solution at each step (the first step draws
-    /// `width * expand` from the prompt). Default: the width.
-    pub expand: usize,
-    /// Text that ends a step. Default: a blank line.
-    pub delimiter: String,
-    /// Most tokens per step.
-    pub step_tokens: usize,
-    /// Most steps per solution.
-    pub max_steps: usize,
-    /// The scorer of partial solutions (`confidence` or `judge`).
-    pub scorer: ScorerName,
+/// A scorer as asked for: its kind, and for a process reward model where it is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ScorerSpec {
+    /// The policy's mean token log-prob.
+    Confidence,
+    /// The gold-answer check (oracle).
+    Verifier,
+    /// The generative judge (`--judge`).
+    Judge,
+    /// The process reward model stored at this path (`prm:PATH`).
+    Prm(PathBuf),
 }
 
-impl SearchSpec {
-    /// The name of the search in figures: `beam:4/judge`, `lookahead:4:2/confidence`.
-    pub fn label(&self) -> String {
-        let kind = if self.lookahead > 0 {
-            format!("lookahead:{}:{}", self.width, self.lookahead)
-        } else {
-            format!("beam:{}", self.width)
-        };
-        format!("{kind}/{}", self.scorer)
+impl ScorerSpec {
+    /// The kind of scorer, which names its figures.
+    pub fn name(&self) -> ScorerName {
+        match self {
+            Self::Confidence => ScorerName::Confidence,
+            Self::Verifier => ScorerName::Verifier,
+            Self::Judge => ScorerName::Judge,
+            Self::Prm(_) => ScorerName::Prm,
+        }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        if self.width == 0 || self.expand == 0 || self.step_tokens == 0 || self.max_steps == 0 {
-            return Err("search width, expansion, step tokens and steps must be positive".into());
+    /// Where the process reward model is, for `prm:PATH`.
+    pub fn prm_path(&self) -> Option<&Path> {
+        match self {
+            Self::Prm(path) => Some(path),
+            _ => None,
         }
-        if self.delimiter.is_empty() {
-            return Err("the step delimiter must not be empty".into());
-        }
-        if self.scorer == ScorerName::Verifier {
-            return Err(
-                "the verifier cannot score partial solutions: search with `confidence` or `judge`"
-                    .into(),
-            );
-        }
-        Ok(())
     }
 }
 
-/// Parses `beam:W` or `lookahead:W:K` (the other fields get their defaults: expand = W,
-/// delimiter = blank line, 256 tokens per step, 12 steps, the judge as scorer).
-impl FromStr for SearchSpec {
+impl fmt::Display for ScorerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Prm(path) => write!(f, "prm:{}", path.display()),
+            other => f.write_str(other.name().as_str()),
+        }
+    }
+}
+
+/// Parses `confidence`, `verifier`, `judge` or `prm:PATH`.
+impl FromStr for ScorerSpec {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let parts: Vec<&str> = s.split(':').collect();
-        let number = |p: &str| {
-            p.parse::<usize>()
-                .map_err(|_| format!("--search {s}: `{p}` is not a positive whole number"))
-        };
-        let (width, lookahead) = match parts.as_slice() {
-            ["beam", w] => (number(w)?, 0),
-            ["lookahead", w, k] => (number(w)?, number(k)?),
-            _ => {
-                return Err(format!(
-                    "--search {s}: expected `beam:W` or `lookahead:W:K` (e.g. beam:4, lookahead:4:2)"
-                ));
+        if let Some(path) = s.strip_prefix("prm:") {
+            if path.is_empty() {
+                return Err("scorer `prm:` needs the PRM's path: prm:PATH".into());
             }
-        };
-        if parts[0] == "lookahead" && lookahead == 0 {
-            return Err(format!(
-                "--search {s}: lookahead needs K >= 1 steps (or use beam:W)"
-            ));
+            return Ok(Self::Prm(PathBuf::from(path)));
         }
-        Ok(Self {
-            width,
-            lookahead,
-            expand: width,
-            delimiter: "\n\n".into(),
-            step_tokens: 256,
-            max_steps: 12,
-            scorer: ScorerName::Judge,
-        })
+        match s.parse::<ScorerName>() {
+            Ok(ScorerName::Confidence) => Ok(Self::Confidence),
+            Ok(ScorerName::Verifier) => Ok(Self::Verifier),
+            Ok(ScorerName::Judge) => Ok(Self::Judge),
+            Ok(ScorerName::Prm) => Err("scorer `prm` needs the PRM's path: prm:PATH".into()),
+            Err(_) => Err(format!(
+                "unknown scorer `{s}`: use confidence, verifier, judge or prm:PATH"
+            )),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn search_specs_parse_and_name_themselves() {
-        let beam: SearchSpec = "beam:4".parse().unwrap();
-        assert_eq!((beam.width, beam.lookahead, beam.expand), (4, 0, 4));
-        assert_eq!(beam.label(), "beam:4/judge");
-        let look: SearchSpec = "lookahead:3:2".parse().unwrap();
-        assert_eq!((look.width, look.lookahead), (3, 2));
-        assert_eq!(look.label(), "lookahead:3:2/judge");
-        for bad in [
-            "beam",
-            "beam:x",
-            "lookahead:2",
-            "lookahead:2:0",
-            "mcts:4",
-            "beam:0",
-        ] {
-            let parsed = bad.parse::<SearchSpec>().and_then(|s| s.validate());
-            assert!(parsed.is_err(), "{bad} should be refused");
-        }
-        let mut verifier = beam.clone();
-        verifier.scorer = ScorerName::Verifier;
-        assert!(verifier.validate().unwrap_err().contains("partial"));
-    }
 
     #[test]
     fn scorer_names_round_trip() {
@@ -236,6 +232,42 @@ mod tests {
                 .parse::<ScorerName>()
                 .unwrap_err()
                 .contains("confidence")
+        );
+    }
+
+    #[test]
+    fn scorer_specs_carry_the_prms_path() {
+        for s in ["confidence", "verifier", "judge", "prm:runs/prm-1"] {
+            assert_eq!(s.parse::<ScorerSpec>().unwrap().to_string(), s);
+        }
+        let prm: ScorerSpec = "prm:a/b".parse().unwrap();
+        assert_eq!(prm.name(), ScorerName::Prm);
+        assert_eq!(prm.prm_path(), Some(Path::new("a/b")));
+        for bad in ["prm", "prm:", "best"] {
+            assert!(bad.parse::<ScorerSpec>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn one_evaluation_loads_one_prm() {
+        let prm = |p: &str| ScorerSpec::Prm(p.into());
+        let mut settings = EvalSettings {
+            scorers: vec![ScorerSpec::Confidence, prm("a")],
+            ..EvalSettings::default()
+        };
+        assert_eq!(settings.prm_path().unwrap(), Some(Path::new("a")));
+        assert!(settings.wants(ScorerName::Prm) && !settings.wants(ScorerName::Judge));
+        let mut search: SearchSpec = "beam:2".parse().unwrap();
+        search.scorer = prm("a");
+        settings.search = Some(search.clone());
+        assert!(settings.validate().is_ok(), "the same PRM twice is one PRM");
+        search.scorer = prm("b");
+        settings.search = Some(search);
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .contains("two process reward models")
         );
     }
 }

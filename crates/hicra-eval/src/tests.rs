@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use crate::scorer::{Candidate, Scorer};
 use crate::search::StepSearch;
-use crate::{EvalJob, EvalPolicy, EvalSettings, Judge, Records, ScorerName, SearchSpec, evaluate};
+use crate::{
+    EvalJob, EvalPolicy, EvalSettings, Judge, Records, ScorerName, ScorerSpec, SearchSpec, evaluate,
+};
 use hicra_messages::{ChatMessage, Prompt};
 use hicra_model::{CharTokenizer, Device, Generator, Llama, ModelConfig, cpu};
 use hicra_tasks::boxed::BoxedChecker;
@@ -51,7 +53,7 @@ fn settings() -> EvalSettings {
         max_new_tokens: 24,
         seed: 11,
         batch: 12,
-        scorers: vec![ScorerName::Confidence, ScorerName::Verifier],
+        scorers: vec![ScorerSpec::Confidence, ScorerSpec::Verifier],
         ..EvalSettings::default()
     }
 }
@@ -66,6 +68,7 @@ fn run(settings: &EvalSettings, prompts: &[Prompt]) -> (crate::Summary, Records)
         data: "digits".into(),
         settings,
         judge: None,
+        prm: None,
         device: &cpu(),
     };
     evaluate(&job, &mut |_| {}).unwrap()
@@ -223,11 +226,13 @@ fn the_judge_scores_do_not_depend_on_its_batch() {
 #[derive(Default)]
 pub(crate) struct Scripted {
     pub(crate) calls: RefCell<Vec<Vec<(String, f64)>>>,
+    /// The kind it poses as (default `confidence`).
+    pub(crate) name: Option<ScorerName>,
 }
 
 impl Scorer for Scripted {
     fn name(&self) -> ScorerName {
-        ScorerName::Confidence
+        self.name.unwrap_or(ScorerName::Confidence)
     }
 
     fn score(&self, candidates: &[Candidate<'_>]) -> Result<Vec<f64>, String> {
@@ -273,7 +278,7 @@ fn beam_search_keeps_the_best_width_candidates_of_every_step() {
     let prompts = problems(2);
     let mut spec: SearchSpec = "beam:2".parse().unwrap();
     spec.expand = 3;
-    spec.delimiter = " ".into();
+    spec.steps = hicra_tasks::steps::Segmentation::Delimiter(" ".into());
     spec.step_tokens = 4;
     spec.max_steps = 4;
     let settings = EvalSettings {
@@ -317,4 +322,59 @@ fn beam_search_keeps_the_best_width_candidates_of_every_step() {
     // the same seed searches the same way
     let again = search.run(&prompts[0]).unwrap();
     assert_eq!(again.response, record.response);
+}
+
+/// A `prm:PATH` scorer is the PRM the caller hands over; its figures are `best_of_K/prm`,
+/// and a search scored by it names itself so.
+#[test]
+fn a_prm_scorer_is_the_one_the_job_brings() {
+    let policy = policy(1);
+    let prompts = problems(3);
+    let prm = Scripted {
+        name: Some(ScorerName::Prm),
+        ..Scripted::default()
+    };
+    let mut settings = EvalSettings {
+        scorers: vec![ScorerSpec::Confidence, ScorerSpec::Prm("runs/prm".into())],
+        ..settings()
+    };
+    let job = |settings: &EvalSettings, prm: Option<&dyn Scorer>| {
+        let job = EvalJob {
+            policy: &policy,
+            prompts: &prompts,
+            checker: &BoxedChecker,
+            verifier: "verifier.boxed".into(),
+            data: "digits".into(),
+            settings,
+            judge: None,
+            prm,
+            device: &cpu(),
+        };
+        evaluate(&job, &mut |_| {})
+    };
+    let err = job(&settings, None).err().expect("no PRM loaded");
+    assert!(err.contains("prm:runs/prm"), "{err}");
+    let (summary, _) = job(&settings, Some(&prm)).unwrap();
+    assert!(summary.metrics.contains_key("best_of_4/prm"));
+    assert_eq!(summary.prm.as_deref(), Some("runs/prm"));
+    assert!(!prm.calls.borrow().is_empty());
+    let mut search: SearchSpec = "mcts:30".parse().unwrap();
+    search.scorer = ScorerSpec::Prm("runs/prm".into());
+    search.steps = "tokens:4".parse().unwrap();
+    settings.search = Some(search);
+    let (summary, records) = job(&settings, Some(&prm)).unwrap();
+    assert_eq!(summary.search.as_deref(), Some("mcts:30/prm"));
+    for key in ["tokens_drawn", "candidates_scored", "nodes", "iterations"] {
+        assert!(
+            summary
+                .metrics
+                .contains_key(&format!("search/mcts:30/prm/{key}")),
+            "{key}: {:?}",
+            summary.metrics.keys()
+        );
+    }
+    let Records::Searched(records) = records else {
+        panic!("search records expected")
+    };
+    assert!(records.iter().all(|r| r.tokens_drawn <= 30));
 }

@@ -197,13 +197,21 @@ impl Stage for LabelStage {
         } else {
             Some(load(&c.completer)?)
         };
-        let writer = |(g, codec): &(_, TextCodec)| Writer {
-            generator: g,
-            codec,
-            device: &device,
-        };
-        let solver = writer(&policy);
-        let finisher = completer.as_ref().map_or(solver, writer);
+        fn writer<'a>(
+            (generator, codec): &'a (
+                hicra_model::Generator<hicra_model::RuntimeBackend>,
+                TextCodec,
+            ),
+            device: &'a hicra_model::Device,
+        ) -> Writer<'a> {
+            Writer {
+                generator,
+                codec,
+                device,
+            }
+        }
+        let solver = writer(&policy, &device);
+        let finisher = completer.as_ref().map_or(solver, |c| writer(c, &device));
         let checker = self.config.checker()?;
         let prompts = ctx.input::<Prompt>("prompts");
         let metrics = ctx.output::<MetricsRecord>("metrics");

@@ -15,11 +15,20 @@
 //! - [`store`]: a PRM on disk, a Hugging Face directory that transformers loads as
 //!   `AutoModelForTokenClassification`, plus `prm.json` (how its steps are cut).
 //!
+//! The stage [`label_stage`] (`label.montecarlo`) labels inside a pipeline; `hicra annotate`
+//! and `hicra prm` are the commands over the same functions.
+//!
 //! Steps are cut by one [`hicra_tasks::steps::Segmentation`], recorded with every file.
 
 pub mod annotate;
 pub mod auc;
+pub mod label_stage;
 pub mod labels;
 pub mod model;
 pub mod store;
 pub mod train;
+
+/// Registers the process-supervision stages.
+pub fn register(registry: &mut hicra_flow::Registry) {
+    registry.register::<label_stage::MonteCarloLabelsConfig>();
+}

@@ -1,84 +1,147 @@
 //! Step-level search guided by a step scorer (a process reward model), after Snell et al.
 //! 2024, *Scaling LLM Test-Time Compute Optimally...*, section 5.
 //!
-//! A solution grows one *step* at a time (a step ends at the delimiter, a blank line by
-//! default, or after `step_tokens`). **Beam (`beam:W`)**: the first step is drawn `W * E`
-//! times from the prompt; candidates with the same tokens are merged into one (at
-//! temperature 0 every draw from one path is the same, and a beam of copies searches
+//! A solution grows one *step* at a time: a step ends by the shared step rule
+//! ([`hicra_tasks::steps::Segmentation`]: at its delimiter, a blank line by default, or after
+//! `N` tokens for `tokens:N`), or after `step_tokens`. **Beam (`beam:W`)**: the first step is
+//! drawn `W * E` times from the prompt; candidates with the same tokens are merged into one
+//! (at temperature 0 every draw from one path is the same, and a beam of copies searches
 //! nothing); every candidate is scored; the `W` best are kept; each kept partial solution is
 //! extended by `E` new steps, and so on. Kept candidates that have ended (a stop token, or the
 //! response budget) leave the beam for the pool of finished solutions; the search stops when
-//! the beam is empty or after `max_steps` (unfinished beams then join the pool as truncated).
-//! The answer is the pool's best-scored solution. **Lookahead (`lookahead:W:K`)**: the same,
-//! but a candidate is scored on its greedy continuation `K` steps further, which sees whether
-//! a step leads somewhere before keeping it. Ties keep the earlier candidate.
+//! the beam is empty, after `max_steps` or when the token budget is spent (unfinished beams
+//! then join the pool as truncated). The answer is the pool's best-scored solution.
+//! **Lookahead (`lookahead:W:K`)**: the same, but a candidate is scored on its greedy
+//! continuation `K` steps further, which sees whether a step leads somewhere before keeping
+//! it. Ties keep the earlier candidate.
+//!
+//! **MCTS (`mcts:BUDGET[:E]`)**: a tree whose nodes are steps (a node's partial solution is
+//! the prompt and the steps on the way to it). Each iteration descends from the root by UCT
+//! (an unvisited child first, else the best `mean value + c * sqrt(ln N_parent / n_child)`,
+//! the earlier child on ties; [`tree`]) to a leaf. A leaf that can still grow is *expanded*:
+//! `E` child steps are drawn from its prefix in one batched draw (they share its prefill),
+//! identical children are merged, and each new child's value, the scorer's score of its
+//! partial solution (a PRM's or judge's in [0, 1]; for `confidence`, `exp` of the mean
+//! log-prob, in (0, 1]), is backed up into every ancestor (a node's value is the mean of what
+//! was backed up through it). With `rollout`, a child's value is instead the score of its
+//! greedy completion to the end, whose tokens are counted. A *terminal* leaf (finished by a
+//! stop token, out of room, or `max_steps` deep) is backed up again with its own value when
+//! selected. The search stops when the budget is spent, when every leaf is terminal, or
+//! after [`mcts::IDLE_LIMIT`] iterations in a row that only re-selected terminal leaves. The
+//! answer is the finished solution with the best mean value (ties: more visits, then the
+//! earlier node); when none finished, the end of the path of most-visited children, marked
+//! truncated.
 //!
 //! **Budget.** Each path has its own room: its next step takes at most `step_tokens`, within
 //! what `max_new_tokens` leaves after that path's own tokens and what the context leaves
 //! after its own prefix ([`paths::step_room`]); a step that the budget cuts marks its path
 //! truncated. Paths are sampled in one batch when the batch's context limit cuts none of
-//! them below its room, else one by one (the same tokens either way, see below).
+//! them below its room, else one by one (the same tokens either way, see below). A search
+//! with a token budget (MCTS always; beam and lookahead with one) never *generates* more
+//! tokens than it: when a batch could (its samples times its widest room) exceed what is
+//! left, each path's draw is capped instead ([`paths::capped_draw`]: as many whole-room
+//! samples as fit, or one sample with the room that is left), and the search goes on while
+//! tokens are left, so a binding budget is spent exactly. `tokens_drawn` counts every token
+//! generated for a problem (steps, lookahead continuations and rollouts).
 //!
 //! **One temperature.** Every log-probability a path records is at one temperature, the
 //! sampling temperature (1 when it is 0), so the `confidence` scorer compares like with like:
-//! the lookahead's greedy continuation is drawn as the single most likely token at that
-//! temperature (top-k = 1), which records the log-probability of the tempered distribution
-//! the candidate's own step was drawn from, not the T = 1 one of plain greedy decoding.
+//! the lookahead's continuation and MCTS's rollout are drawn as the single most likely token
+//! at that temperature (top-k = 1), which records the log-probability of the tempered
+//! distribution the candidate's own step was drawn from, not the T = 1 one of plain greedy
+//! decoding.
 //!
 //! **Randomness.** Each drawn step has its own random stream ([`hicra_model::streams`]): a
 //! problem's seed is `derive_seed(eval seed, "search/{problem id}")`; the paths extended at
-//! search step `s` take `derive_seed(problem seed, "{s}/step/{i}")` for parent path `i` (its
+//! beam step `s` take `derive_seed(problem seed, "{s}/step/{i}")` for parent path `i` (its
 //! index in the beam) and the lookahead's round `r` `"{s}/ahead-{r}/{i}"` for candidate `i`;
-//! the `j`-th sample of a parent is stream `j` of its seed. So a search is reproducible, and a
-//! step does not depend on which other paths are sampled beside it.
-//!
-//! MCTS is not offered: with a generative judge every node costs a prefill of the whole
-//! solution so far, and on the CPU this repository targets its budget would buy far fewer
-//! rollouts than beam search for the same time; the scorer trait is where it would plug in.
+//! MCTS's expansion at iteration `t` takes `"{t}/expand"` and the rollout of its `i`-th new
+//! child `"{t}/rollout/{i}"`; the `j`-th sample of a parent is stream `j` of its seed. So a
+//! search is reproducible, and a step does not depend on which other paths are sampled
+//! beside it.
 
+mod beam;
+mod draw;
+mod mcts;
 mod paths;
+pub mod spec;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_mcts;
+mod tree;
 
 use hicra_flow::derive_seed;
 use hicra_messages::Prompt;
-use hicra_model::{Device, Sample, SampleRequest, SamplingParams};
+use hicra_model::{Device, SamplingParams};
 use hicra_tasks::answers::Checker;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::policy::EvalPolicy;
 use crate::scorer::{Candidate, Scorer};
-use crate::settings::{EvalSettings, SearchSpec};
-use paths::{Path, fits_one_batch, keep_best, merge_identical, step_room};
+use crate::settings::{EvalSettings, SearchKind, SearchSpec};
+use paths::Path;
 
 /// The outcome of one problem's search, as written to `responses.jsonl`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SearchRecord {
+    /// The problem's id.
     pub problem: String,
+    /// The chosen solution.
     pub response: String,
+    /// The answer the verifier read from it.
     pub answer: Option<String>,
+    /// The gold answer.
     pub gold: String,
+    /// The verifier's verdict.
     pub correct: bool,
+    /// Why it is not correct, in the verifier's words.
     pub reason: Option<String>,
-    /// The step scorer's score of the chosen solution.
+    /// The step scorer's score of the chosen solution (for MCTS, its node's mean value).
     pub score: f64,
+    /// Steps of the chosen solution.
     pub steps: usize,
+    /// Tokens of the chosen solution.
     pub tokens: usize,
+    /// The chosen solution did not finish (out of room, steps or budget).
     pub truncated: bool,
-    /// Tokens drawn for this problem, candidates and lookahead rollouts together.
+    /// Tokens generated for this problem: steps, lookahead continuations and rollouts.
     pub tokens_drawn: usize,
     /// Candidates scored.
     pub candidates_scored: usize,
+    /// Partial solutions the search made: candidates (beam), tree nodes besides the root
+    /// (MCTS).
+    #[serde(default)]
+    pub nodes: usize,
+    /// Beam steps run, or MCTS iterations.
+    #[serde(default)]
+    pub iterations: usize,
 }
 
 /// Searches one problem at a time.
 pub struct StepSearch<'a> {
+    /// The policy that draws the steps.
     pub policy: &'a EvalPolicy,
+    /// Which search.
     pub spec: &'a SearchSpec,
+    /// How steps are sampled (temperature, top-p/k, seed, response budget).
     pub settings: &'a EvalSettings,
+    /// The scorer of partial solutions.
     pub scorer: &'a dyn Scorer,
+    /// Judges the chosen solution.
     pub checker: &'a dyn Checker,
+    /// Where the policy runs.
     pub device: &'a Device,
+}
+
+/// What a search found for one problem, before it is judged.
+pub(crate) struct Found {
+    pub(crate) path: Path,
+    pub(crate) score: f64,
+    pub(crate) tokens_drawn: usize,
+    pub(crate) candidates_scored: usize,
+    pub(crate) nodes: usize,
+    pub(crate) iterations: usize,
 }
 
 /// The seeds of the paths extended together: path `i` takes `"{step}/{phase}/{i}"` of the
@@ -101,9 +164,9 @@ impl StepSearch<'_> {
         }
     }
 
-    /// The lookahead's continuation: greedy, with its log-probabilities recorded at the
-    /// sampling temperature (the most likely token is the same at every temperature; top-k
-    /// = 1 draws it and records the tempered distribution's log-probability).
+    /// Greedy continuations (lookahead, rollouts), with their log-probabilities recorded at
+    /// the sampling temperature (the most likely token is the same at every temperature;
+    /// top-k = 1 draws it and records the tempered distribution's log-probability).
     fn continuation_params(&self) -> SamplingParams {
         let temperature = self.settings.temperature;
         if temperature > 0.0 {
@@ -117,129 +180,23 @@ impl StepSearch<'_> {
         }
     }
 
-    /// Extends each of `paths` by `n` steps drawn under `params`, path `i` from the prompt
-    /// seed `seeds[i]`: `n` new paths per path, in order. Each path's step stays within its
-    /// own room ([`step_room`]).
-    fn extend(
-        &self,
-        prompt_ids: &[u32],
-        paths: &[Path],
-        n: usize,
-        params: &SamplingParams,
-        seeds: &[u64],
-        drawn: &mut usize,
-    ) -> Result<Vec<Path>, String> {
-        let context = self.policy.generator.model().max_seq_len();
-        let max_new = self.settings.max_new_tokens;
-        let stops = self.policy.codec.stop_tokens();
-        let codec = &self.policy.codec;
-        let rooms: Vec<usize> = paths
-            .iter()
-            .map(|p| {
-                let used = p.tokens.len();
-                step_room(
-                    used,
-                    prompt_ids.len(),
-                    max_new,
-                    context,
-                    self.spec.step_tokens,
-                )
-            })
-            .collect();
-        let open: Vec<usize> = (0..paths.len()).filter(|&i| rooms[i] > 0).collect();
-        let prefixes: Vec<Vec<u32>> = open
-            .iter()
-            .map(|&i| prompt_ids.iter().chain(&paths[i].tokens).copied().collect())
-            .collect();
-        let open_rooms: Vec<usize> = open.iter().map(|&i| rooms[i]).collect();
-        let open_seeds: Vec<u64> = open.iter().map(|&i| seeds[i]).collect();
-        let mut sampled = self.draw(&prefixes, &open_rooms, n, params, &open_seeds);
-        let mut out = Vec::with_capacity(paths.len() * n);
-        for (i, path) in paths.iter().enumerate() {
-            if rooms[i] == 0 {
-                // no room for a step: the path ends here, unfinished
-                out.extend(std::iter::repeat_n(path.clone(), n).map(|mut p| {
-                    p.truncated = true;
-                    p
-                }));
-                continue;
-            }
-            let k = open.iter().position(|&o| o == i).expect("an open path");
-            for s in std::mem::take(&mut sampled[k]) {
-                *drawn += s.tokens.len();
-                let mut next = path.clone();
-                let finished = s.tokens.last().is_some_and(|t| stops.contains(t));
-                next.tokens.extend(&s.tokens);
-                next.logprobs.extend(&s.logprobs);
-                next.steps += 1;
-                next.finished = finished;
-                // a step that stops at the budget (or the context) has been cut by it
-                next.truncated = !finished
-                    && (next.tokens.len() >= max_new
-                        || prompt_ids.len() + next.tokens.len() + 1 >= context);
-                next.text = codec.decode_with_spans(&next.tokens)?.0;
-                out.push(next);
-            }
+    /// The beam's width (1 for MCTS).
+    fn width(&self) -> usize {
+        match self.spec.kind {
+            SearchKind::Beam { width, .. } => width,
+            SearchKind::Mcts { .. } => 1,
         }
-        Ok(out)
     }
 
-    /// `n` steps after each prefix, prefix `i`'s within `rooms[i]` tokens: in one batch
-    /// (the widest room as its limit, each step cut to its own room afterwards) when the
-    /// batch's context limit cuts none below its room, else prefix by prefix. Each response
-    /// has its own random stream, so both ways give the same steps.
-    fn draw(
-        &self,
-        prefixes: &[Vec<u32>],
-        rooms: &[usize],
-        n: usize,
-        params: &SamplingParams,
-        seeds: &[u64],
-    ) -> Vec<Vec<Sample>> {
-        let context = self.policy.generator.model().max_seq_len();
-        let delimiter = self.spec.delimiter.as_str();
-        let codec = &self.policy.codec;
-        let window = delimiter.len() + 1;
-        let ends_step = |tokens: &[u32]| {
-            let tail = &tokens[tokens.len().saturating_sub(window)..];
-            codec
-                .decode_with_spans(tail)
-                .is_ok_and(|(text, _)| text.contains(delimiter))
-        };
-        let lengths: Vec<usize> = prefixes.iter().map(Vec::len).collect();
-        let generate = |prefixes: &[&[u32]], room: usize, seeds: &[u64]| {
-            let params = SamplingParams {
-                max_new_tokens: room,
-                ..params.clone()
-            };
-            let g = &self.policy.generator;
-            let request = SampleRequest::new(prefixes, n, &params, seeds);
-            g.sample(&request.until(&ends_step), self.device)
-        };
-        let mut sampled = if prefixes.is_empty() {
-            Vec::new()
-        } else if fits_one_batch(&lengths, rooms, context) {
-            let refs: Vec<&[u32]> = prefixes.iter().map(Vec::as_slice).collect();
-            let widest = rooms.iter().copied().max().unwrap_or(0);
-            generate(&refs, widest, seeds)
-        } else {
-            (0..prefixes.len())
-                .flat_map(|i| generate(&[prefixes[i].as_slice()], rooms[i], &seeds[i..=i]))
-                .collect()
-        };
-        for (samples, &room) in sampled.iter_mut().zip(rooms) {
-            for s in samples {
-                if s.tokens.len() > room {
-                    s.tokens.truncate(room);
-                    s.logprobs.truncate(room);
-                    s.entropies.truncate(room);
-                    s.stopped = false;
-                }
-            }
+    /// The lookahead's steps (0 for plain beam and MCTS).
+    fn lookahead(&self) -> usize {
+        match self.spec.kind {
+            SearchKind::Beam { lookahead, .. } => lookahead,
+            SearchKind::Mcts { .. } => 0,
         }
-        sampled
     }
 
+    /// The scorer's scores of `paths`, in order.
     fn scores(&self, prompt: &Prompt, paths: &[Path]) -> Result<Vec<f64>, String> {
         let candidates: Vec<Candidate<'_>> = paths
             .iter()
@@ -253,38 +210,8 @@ impl StepSearch<'_> {
         self.scorer.score(&candidates)
     }
 
-    /// The candidates continued greedily `lookahead` steps further: the paths the scorer
-    /// sees.
-    fn ahead(
-        &self,
-        prompt_ids: &[u32],
-        candidates: &[Path],
-        (problem, step): (u64, usize),
-        drawn: &mut usize,
-    ) -> Result<Vec<Path>, String> {
-        let mut ahead: Vec<Path> = candidates.to_vec();
-        let params = self.continuation_params();
-        for round in 0..self.spec.lookahead {
-            let open: Vec<usize> = (0..ahead.len())
-                .filter(|&i| !ahead[i].finished && !ahead[i].truncated)
-                .collect();
-            if open.is_empty() {
-                break;
-            }
-            let paths: Vec<Path> = open.iter().map(|&i| ahead[i].clone()).collect();
-            let seeds: Vec<u64> = path_seeds(problem, step, &format!("ahead-{round}"), ahead.len());
-            let seeds: Vec<u64> = open.iter().map(|&i| seeds[i]).collect();
-            let extended = self.extend(prompt_ids, &paths, 1, &params, &seeds, drawn)?;
-            for (i, path) in open.into_iter().zip(extended) {
-                ahead[i] = path;
-            }
-        }
-        Ok(ahead)
-    }
-
     /// Searches for a solution to `prompt`.
     pub fn run(&self, prompt: &Prompt) -> Result<SearchRecord, String> {
-        let spec = self.spec;
         let prompt_ids = self.policy.codec.encode_prompt(prompt)?;
         if prompt_ids.len() + 1 >= self.policy.generator.model().max_seq_len() {
             return Err(format!(
@@ -295,50 +222,11 @@ impl StepSearch<'_> {
             ));
         }
         let problem = derive_seed(self.settings.seed, &format!("search/{}", prompt.id));
-        let params = self.params(self.settings.temperature);
-        let (mut drawn, mut scored) = (0usize, 0usize);
-        let mut live = vec![Path::default()];
-        let mut pool: Vec<Path> = Vec::new();
-        for step in 0..spec.max_steps {
-            if live.is_empty() {
-                break;
-            }
-            let n = if step == 0 {
-                spec.width * spec.expand
-            } else {
-                spec.expand
-            };
-            let seeds = path_seeds(problem, step, "step", live.len());
-            let candidates = self.extend(&prompt_ids, &live, n, &params, &seeds, &mut drawn)?;
-            let mut candidates = merge_identical(candidates);
-            let scores = if spec.lookahead == 0 {
-                self.scores(prompt, &candidates)?
-            } else {
-                let ahead = self.ahead(&prompt_ids, &candidates, (problem, step), &mut drawn)?;
-                self.scores(prompt, &ahead)?
-            };
-            scored += candidates.len();
-            for (c, s) in candidates.iter_mut().zip(&scores) {
-                c.score = if s.is_nan() { f64::NEG_INFINITY } else { *s };
-            }
-            let kept = keep_best(candidates, spec.width);
-            live.clear();
-            for path in kept {
-                if path.finished || path.truncated {
-                    pool.push(path);
-                } else {
-                    live.push(path);
-                }
-            }
-        }
-        pool.extend(live.into_iter().map(|mut p| {
-            p.truncated = true;
-            p
-        }));
-        let best = keep_best(pool, 1)
-            .into_iter()
-            .next()
-            .ok_or("the search kept no solution")?;
+        let found = match self.spec.kind {
+            SearchKind::Beam { .. } => self.beam(prompt, &prompt_ids, problem)?,
+            SearchKind::Mcts { .. } => self.mcts(prompt, &prompt_ids, problem)?,
+        };
+        let best = found.path;
         let verdict = self.checker.judge(prompt, &best.text);
         Ok(SearchRecord {
             problem: prompt.id.clone(),
@@ -347,12 +235,14 @@ impl StepSearch<'_> {
             gold: prompt.answer.clone(),
             correct: verdict.correct,
             reason: verdict.reason,
-            score: best.score,
+            score: found.score,
             steps: best.steps,
             tokens: best.tokens.len(),
             truncated: best.truncated,
-            tokens_drawn: drawn,
-            candidates_scored: scored,
+            tokens_drawn: found.tokens_drawn,
+            candidates_scored: found.candidates_scored,
+            nodes: found.nodes,
+            iterations: found.iterations,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The partial solutions of a search and the pure rules over them: how many tokens a path's
-//! next step may take (its own budget), merging identical candidates, keeping the best.
+//! next step may take (its own budget), how many samples a draw may take within the search's
+//! token budget, merging identical candidates, keeping the best.
 
 use std::collections::HashSet;
 
@@ -33,6 +34,44 @@ pub(crate) fn step_room(
     step_tokens
         .min(max_new.saturating_sub(used))
         .min(context.saturating_sub(prompt + used + 1))
+}
+
+/// The tokens a search has generated for one problem, and the most it may.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Budget {
+    pub(crate) drawn: usize,
+    pub(crate) limit: Option<usize>,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: Option<usize>) -> Self {
+        Self { drawn: 0, limit }
+    }
+
+    /// Tokens that may still be generated (`usize::MAX` without a limit).
+    pub(crate) fn left(&self) -> usize {
+        self.limit
+            .map_or(usize::MAX, |l| l.saturating_sub(self.drawn))
+    }
+
+    pub(crate) fn spent(&self) -> bool {
+        self.left() == 0
+    }
+}
+
+/// How many of `n` samples of at most `room` tokens each one draw may take when `left` tokens
+/// remain, and the room each then has, so that the draw can never generate more than `left`:
+/// all `n` at full room when they fit; else as many whole rooms as fit (at least one
+/// sample); a single sample with the room `left` when not even one whole room is left;
+/// `(0, 0)` when nothing is left.
+pub(crate) fn capped_draw(n: usize, room: usize, left: usize) -> (usize, usize) {
+    if left == 0 || n == 0 || room == 0 {
+        (0, 0)
+    } else if left >= room {
+        (n.min(left / room), room)
+    } else {
+        (1, left)
+    }
 }
 
 /// Whether paths of these prefix lengths, each with its own room, can be sampled in one batch
@@ -110,6 +149,25 @@ mod tests {
         ]);
         let texts: Vec<&str> = merged.iter().map(|p| p.text.as_str()).collect();
         assert_eq!(texts, ["a", "c", "d"]);
+    }
+
+    #[test]
+    fn a_capped_draw_never_exceeds_what_is_left() {
+        assert_eq!(capped_draw(4, 8, 100), (4, 8), "fits whole");
+        assert_eq!(capped_draw(4, 8, 20), (2, 8), "two whole rooms fit");
+        assert_eq!(capped_draw(4, 8, 5), (1, 5), "one short sample");
+        assert_eq!(capped_draw(4, 8, 0), (0, 0));
+        for left in 0..40 {
+            let (n, room) = capped_draw(3, 7, left);
+            assert!(n * room <= left && n <= 3 && room <= 7);
+            assert_eq!(n == 0, left == 0);
+        }
+        let mut budget = Budget::new(Some(10));
+        budget.drawn = 7;
+        assert_eq!(budget.left(), 3);
+        budget.drawn = 10;
+        assert!(budget.spent());
+        assert_eq!(Budget::new(None).left(), usize::MAX);
     }
 
     #[test]

@@ -3,11 +3,14 @@
 //! and the lookahead records every log-probability at the sampling temperature.
 
 use hicra_model::{cpu, score_tempered};
+use hicra_tasks::steps::Segmentation;
+
+use super::paths::Budget;
 
 use super::*;
 use crate::tests::{Scripted, policy, problems, step_search};
 
-fn settings(temperature: f32, max_new_tokens: usize, spec: &SearchSpec) -> EvalSettings {
+pub(super) fn settings(temperature: f32, max_new_tokens: usize, spec: &SearchSpec) -> EvalSettings {
     EvalSettings {
         temperature,
         max_new_tokens,
@@ -17,11 +20,11 @@ fn settings(temperature: f32, max_new_tokens: usize, spec: &SearchSpec) -> EvalS
     }
 }
 
-fn spec(text: &str, step_tokens: usize, delimiter: &str) -> SearchSpec {
+pub(super) fn spec(text: &str, step_tokens: usize, delimiter: &str) -> SearchSpec {
     let mut spec: SearchSpec = text.parse().unwrap();
     spec.expand = 3;
     spec.step_tokens = step_tokens;
-    spec.delimiter = delimiter.into();
+    spec.steps = Segmentation::Delimiter(delimiter.into());
     spec.max_steps = 3;
     spec
 }
@@ -66,7 +69,7 @@ fn each_path_steps_within_its_own_room() {
         let search = step_search(&policy, &settings, &scorer, &device);
         let params = search.params(1.0);
         let paths = [Path::default(), long_path(used)];
-        let (mut drawn, seeds) = (0, [7, 8]);
+        let (mut drawn, seeds) = (Budget::default(), [7, 8]);
         let both = search
             .extend(&prompt_ids, &paths, 4, &params, &seeds, &mut drawn)
             .unwrap();
@@ -80,8 +83,9 @@ fn each_path_steps_within_its_own_room() {
                 &mut drawn,
             )
             .unwrap();
-        let (short, long) = both.split_at(4);
-        for (a, b) in short.iter().zip(&alone) {
+        let (short, long) = (&both[0], &both[1]);
+        let alone = &alone[0];
+        for (a, b) in short.iter().zip(alone) {
             assert_eq!(
                 a.tokens, b.tokens,
                 "a path's step does not depend on the batch"
@@ -116,7 +120,7 @@ fn the_lookahead_scores_at_the_sampling_temperature() {
     let (scorer, device) = (Scripted::default(), cpu());
     let search = step_search(&policy, &settings, &scorer, &device);
     let params = search.params(temperature);
-    let mut drawn = 0;
+    let mut drawn = Budget::default();
     let seeds = [1, 2];
     let candidates = search
         .extend(
@@ -127,7 +131,8 @@ fn the_lookahead_scores_at_the_sampling_temperature() {
             &seeds,
             &mut drawn,
         )
-        .unwrap();
+        .unwrap()
+        .concat();
     let ahead = search
         .ahead(&prompt_ids, &candidates, (9, 0), &mut drawn)
         .unwrap();
