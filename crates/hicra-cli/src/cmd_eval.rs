@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use hicra_eval::policy::is_run;
+use hicra_eval::prm::{Aggregate, PrmScorer};
 use hicra_eval::problems::{DatasetSpec, prompts_of_source};
 use hicra_eval::scorer::Scorer;
 use hicra_eval::{
@@ -119,6 +120,16 @@ pub struct EvalArgs {
     /// Judging prompts per forward pass.
     #[arg(long, default_value_t = 8)]
     judge_batch: usize,
+    /// How a `prm:PATH` scorer turns step scores into one: min, last, product or mean.
+    #[arg(long, default_value = "min")]
+    prm_aggregate: Aggregate,
+    /// Candidates per PRM forward pass.
+    #[arg(long, default_value_t = 16)]
+    prm_batch: usize,
+    /// Problems from a pipeline's source stage, PIPELINE.toml:STAGE (the first `--count`,
+    /// judged by the pipeline's verifier unless `--verifier` is given).
+    #[arg(long, conflicts_with = "data")]
+    problems: Option<String>,
     /// Positions of a pretrained model's RoPE tables (prompt + response).
     #[arg(long, default_value_t = 2048)]
     max_seq_len: usize,
@@ -157,13 +168,15 @@ pub fn run(registry: &Registry, args: EvalArgs) -> miette::Result<()> {
         inputs.file("--judge-template", path, None);
     }
     let device = inputs.take(model_arg::open_device_in(args.device, args.dtype));
-    let data = match &args.data {
-        Some(path) if inputs.file("--data", path, Some(FETCH_DATA)) => {
+    let data = match (&args.problems, &args.data) {
+        (Some(named), _) => inputs.take(pipeline_plan(registry, &args, named)),
+        (None, Some(path)) if inputs.file("--data", path, Some(FETCH_DATA)) => {
             inputs.take(data_plan(registry, &args, path))
         }
-        None if model_there && !is_run(model_path) => {
+        (None, None) if model_there && !is_run(model_path) => {
             inputs.push(miette!(
-                "--data FILE is needed (only a hicra run brings its own problems)"
+                "--data FILE or --problems PIPELINE.toml:STAGE is needed (only a hicra run \
+                 brings its own problems)"
             ));
             None
         }
@@ -209,9 +222,10 @@ pub fn run(registry: &Registry, args: EvalArgs) -> miette::Result<()> {
         None
     };
     let prm = match settings.prm_path().map_err(|e| miette!("{e}"))? {
-        Some(path) => {
-            Some(load_prm(path, &device).map_err(|e| miette!("prm:{}: {e}", path.display()))?)
-        }
+        Some(path) => Some(
+            load_prm(&args, path, &policy, &plan.prompts[0], &device)
+                .map_err(|e| miette!("prm:{}: {e}", path.display()))?,
+        ),
         None => None,
     };
     let job = EvalJob {
@@ -222,7 +236,7 @@ pub fn run(registry: &Registry, args: EvalArgs) -> miette::Result<()> {
         data: plan.data.clone(),
         settings: &settings,
         judge: judge.as_ref(),
-        prm: prm.as_deref(),
+        prm: prm.as_ref().map(|p| p as &dyn Scorer),
         device: &device,
     };
     let bar = ProgressBar::new(plan.prompts.len() as u64);
@@ -230,8 +244,18 @@ pub fn run(registry: &Registry, args: EvalArgs) -> miette::Result<()> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} problems  {elapsed} (eta {eta})")
             .expect("valid template"),
     );
-    let (summary, records) = hicra_eval::evaluate(&job, &mut |done| bar.set_position(done as u64))
-        .map_err(|e| miette!("{e}"))?;
+    let (mut summary, records) =
+        hicra_eval::evaluate(&job, &mut |done| bar.set_position(done as u64))
+            .map_err(|e| miette!("{e}"))?;
+    if let Some(prm) = &prm {
+        summary
+            .seconds
+            .insert("prm_per_candidate".into(), prm.seconds_per_candidate());
+        summary.metrics.insert(
+            "prm/candidates_scored".into(),
+            prm.candidates_scored() as f64,
+        );
+    }
     bar.finish_and_clear();
     let out = args.out.clone().unwrap_or(plan.out);
     let written = match &records {
@@ -341,12 +365,52 @@ fn empty_table() -> hicra_flow::Value {
     hicra_flow::Value::parse_document("", 0).expect("an empty document parses")
 }
 
-/// LEAD: load the process reward model stored at `path` (a `prm:PATH` scorer) as a
-/// [`Scorer`] whose scores lie in [0, 1] for partial and finished solutions; the one place
-/// `hicra eval` loads a PRM.
-fn load_prm(path: &Path, device: &Device) -> Result<Box<dyn Scorer>, String> {
-    let _ = (path, device);
-    Err("not yet wired: hicra eval cannot load a process reward model yet".into())
+/// The process reward model stored at `path` (a `prm:PATH` scorer), checked to read the
+/// problems with the policy's tokenizer.
+fn load_prm(
+    args: &EvalArgs,
+    path: &Path,
+    policy: &EvalPolicy,
+    probe: &hicra_messages::Prompt,
+    device: &Device,
+) -> Result<PrmScorer, String> {
+    let prm = PrmScorer::load(
+        path,
+        args.max_seq_len,
+        args.prm_aggregate,
+        args.prm_batch,
+        device,
+    )?;
+    prm.check_tokenizer(&policy.codec, probe)?;
+    Ok(prm)
+}
+
+/// Problems from `--problems PIPELINE.toml:STAGE`.
+fn pipeline_plan(registry: &Registry, args: &EvalArgs, named: &str) -> miette::Result<Plan> {
+    let count = if args.count == 0 { 64 } else { args.count };
+    let problems = crate::problem_source::parse(named)
+        .and_then(|(file, stage)| {
+            crate::problem_source::of_pipeline(
+                registry,
+                &file,
+                &stage,
+                count,
+                args.verifier.as_deref(),
+            )
+        })
+        .map_err(|e| miette!("--problems: {e}"))?;
+    let stem = named
+        .rsplit_once(':')
+        .map_or("problems", |(_, s)| s)
+        .to_string();
+    Ok(Plan {
+        prompts: problems.prompts,
+        checker: problems.checker,
+        verifier: problems.verifier,
+        data: problems.origin,
+        defaults: EvalSettings::default(),
+        out: PathBuf::from("runs").join(format!("eval-{stem}")),
+    })
 }
 
 /// The search asked for: `--search` with the step, scorer, budget and MCTS flags.

@@ -23,6 +23,7 @@ mod cmd_export;
 mod cmd_generate;
 mod cmd_mine;
 mod cmd_model;
+mod cmd_prm;
 mod cmd_report;
 mod cmd_run;
 mod cmd_stages;
@@ -102,6 +103,8 @@ enum Command {
     Eval(Box<cmd_eval::EvalArgs>),
     /// Label the steps of a policy's solutions by Monte-Carlo completions (for a PRM).
     Annotate(Box<cmd_annotate::AnnotateArgs>),
+    /// Process reward models: `train` on step labels, `eval` on labelled solutions.
+    Prm(cmd_prm::PrmArgs),
     /// Inspect a model: `info`, `logits`.
     Model(cmd_model::ModelArgs),
     /// Write a policy (run, checkpoint or pretrained file) as a Hugging Face directory or GGUF.
@@ -133,6 +136,7 @@ pub fn main() -> ExitCode {
         Command::Experiment(args) => cmd_experiment::run(args),
         Command::Eval(args) => cmd_eval::run(&registry, *args),
         Command::Annotate(args) => cmd_annotate::run(&registry, *args),
+        Command::Prm(args) => cmd_prm::run(args),
         Command::Model(args) => cmd_model::run(args),
         Command::Export(args) => cmd_export::run(args),
         Command::Generate(args) => cmd_generate::run(args),

@@ -30,6 +30,7 @@
 
 pub mod judge;
 pub mod policy;
+pub mod prm;
 pub mod problems;
 pub mod report;
 pub mod sampled;

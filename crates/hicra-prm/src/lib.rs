@@ -15,20 +15,26 @@
 //! - [`store`]: a PRM on disk, a Hugging Face directory that transformers loads as
 //!   `AutoModelForTokenClassification`, plus `prm.json` (how its steps are cut).
 //!
-//! The stage [`label_stage`] (`label.montecarlo`) labels inside a pipeline; `hicra annotate`
-//! and `hicra prm` are the commands over the same functions.
+//! [`fit`] is the one entry point that makes a PRM (labels file + starting model -> saved
+//! directory). Inside pipelines, [`label_stage`] (`label.montecarlo`) labels and
+//! [`learner_stage`] (`learner.prm`) trains; `hicra annotate` and `hicra prm` are the commands
+//! over the same functions, and `hicra eval --scorers prm:DIR` scores with the result.
 //!
 //! Steps are cut by one [`hicra_tasks::steps::Segmentation`], recorded with every file.
 
 pub mod annotate;
 pub mod auc;
+pub mod fit;
 pub mod label_stage;
 pub mod labels;
+pub mod learner_stage;
 pub mod model;
 pub mod store;
 pub mod train;
 
 /// Registers the process-supervision stages.
 pub fn register(registry: &mut hicra_flow::Registry) {
-    registry.register::<label_stage::MonteCarloLabelsConfig>();
+    registry
+        .register::<label_stage::MonteCarloLabelsConfig>()
+        .register::<learner_stage::PrmLearnerConfig>();
 }
