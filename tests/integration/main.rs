@@ -12,6 +12,7 @@ mod export_cli;
 mod inputs_cli;
 mod model_cli;
 mod pipelines;
+mod process_supervision;
 mod resume;
 mod stages;
 mod tasks_cli;

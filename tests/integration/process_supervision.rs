@@ -1,0 +1,272 @@
+//! Process supervision end to end on the tiny chains testbed, as a user runs it: a policy
+//! trained from scratch (`pipelines/chains-policy.toml`, shrunk), Monte-Carlo step labels
+//! (`pipelines/process/chains-labels.toml` and `hicra annotate`), a PRM trained on them
+//! (`pipelines/process/chains-prm.toml`), measured (`hicra prm eval`), and used to pick
+//! best-of-N responses and to guide MCTS (`hicra eval`); then the inputs the loop refuses.
+
+use std::path::Path;
+
+use crate::cli::{hicra, hicra_run, text};
+
+const TINY_GGUF: &str = "crates/hicra-pretrained/tests/fixtures/tiny_llama.gguf";
+
+fn json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn ok(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn labels_then_a_prm_then_prm_guided_best_of_n_and_mcts() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name).display().to_string();
+    let (policy, labels, prm_run) = (at("policy"), at("labels"), at("prm"));
+
+    // a small policy: short warm-up, one RL step
+    let out = hicra_run(
+        Some("pipelines/chains-policy.toml"),
+        Path::new(&policy),
+        &[
+            "stages.learner.sft.steps=120",
+            "stages.sampler.steps=1",
+            "stages.sampler.prompts_per_step=2",
+            "stages.sampler.group_size=2",
+            "stages.metrics.total_steps=1",
+            "stages.heldout.count=2",
+        ],
+    );
+    ok(&out, "chains-policy");
+
+    // labels in a pipeline
+    let out = hicra_run(
+        Some("pipelines/process/chains-labels.toml"),
+        Path::new(&labels),
+        &[
+            format!("stages.labels.model={policy}"),
+            "stages.problems.count=10".into(),
+            "stages.labels.solutions=2".into(),
+            "stages.labels.completions=4".into(),
+            "stages.metrics.total_steps=10".into(),
+        ],
+    );
+    ok(&out, "chains-labels");
+    let file = format!("{labels}/labels.jsonl");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 20, "two solutions for each of ten problems");
+    for l in &lines {
+        let steps = l["steps"].as_array().unwrap().len();
+        assert!(steps >= 1);
+        assert_eq!(l["soft"].as_array().unwrap().len(), steps);
+        assert_eq!(
+            l["truth"].as_array().unwrap().len(),
+            steps,
+            "chains judge steps"
+        );
+        assert_eq!(l["segmentation"], "newline");
+    }
+    let summary = json(&dir.path().join("labels/labels.summary.json"));
+    assert_eq!(summary["cost"]["solutions"], 20);
+    assert!(summary["labels"]["hard_accuracy"].is_number(), "{summary}");
+
+    // the PRM in a pipeline, from the policy
+    let out = hicra_run(
+        Some("pipelines/process/chains-prm.toml"),
+        Path::new(&prm_run),
+        &[
+            format!("stages.prm.labels={file}"),
+            format!("stages.prm.model={policy}"),
+            "stages.prm.train.epochs=2".into(),
+            "stages.prm.train.batch_size=4".into(),
+            "stages.prm.train.holdout_fraction=0.3".into(),
+            "stages.metrics.total_steps=10".into(),
+        ],
+    );
+    ok(&out, "chains-prm");
+    let prm = format!("{prm_run}/prm");
+    let info = json(&dir.path().join("prm/prm/prm.json"));
+    assert_eq!(info["segmentation"], "newline");
+    let metrics = std::fs::read_to_string(format!("{prm_run}/metrics.jsonl")).unwrap();
+    assert!(metrics.contains("heldout/loss"), "{metrics}");
+
+    // measured on its own labels
+    let out = hicra(&["prm", "eval", "--prm", &prm, "--labels", &file]);
+    ok(&out, "prm eval");
+    let figures: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert!(figures["loss"].as_f64().unwrap().is_finite(), "{figures}");
+
+    // best-of-4 with the PRM beside the oracle
+    let problems = "pipelines/chains-policy.toml:heldout";
+    let best_of = at("best-of");
+    let out = hicra(&[
+        "eval",
+        "--model",
+        &policy,
+        "--problems",
+        problems,
+        "--count",
+        "3",
+        "--samples",
+        "4",
+        "--max-new-tokens",
+        "40",
+        "--scorers",
+        &format!("verifier,prm:{prm}"),
+        "--out",
+        &best_of,
+    ]);
+    ok(&out, "eval best-of-4 with the PRM");
+    let s = json(&dir.path().join("best-of/summary.json"));
+    let m = &s["metrics"];
+    let (prm_pick, oracle) = (
+        m["best_of_4/prm"].as_f64().unwrap(),
+        m["best_of_4/verifier"].as_f64().unwrap(),
+    );
+    assert!(prm_pick <= oracle, "nothing beats the oracle: {m}");
+
+    // MCTS guided by the PRM, within its token budget
+    let mcts = at("mcts");
+    let out = hicra(&[
+        "eval",
+        "--model",
+        &policy,
+        "--problems",
+        problems,
+        "--count",
+        "2",
+        "--max-new-tokens",
+        "40",
+        "--search",
+        "mcts:120",
+        "--step-scorer",
+        &format!("prm:{prm}"),
+        "--steps",
+        "newline",
+        "--step-tokens",
+        "16",
+        "--out",
+        &mcts,
+    ]);
+    ok(&out, "eval mcts with the PRM");
+    let s = json(&dir.path().join("mcts/summary.json"));
+    let drawn = s["metrics"]["search/mcts:120/prm/tokens_drawn"]
+        .as_f64()
+        .unwrap();
+    assert!(drawn <= 120.0, "{}", s["metrics"]);
+
+    // the command, with a binary search for the first bad step
+    let annotated = at("annotated.jsonl");
+    let out = hicra(&[
+        "annotate",
+        "--model",
+        &policy,
+        "--problems",
+        "pipelines/chains-policy.toml:problems",
+        "--count",
+        "3",
+        "--solutions",
+        "2",
+        "--completions",
+        "4",
+        "--strategy",
+        "binary-search",
+        "--max-seq-len",
+        "80",
+        "--out",
+        &annotated,
+    ]);
+    ok(&out, "annotate --strategy binary-search");
+    assert_eq!(
+        std::fs::read_to_string(&annotated).unwrap().lines().count(),
+        6
+    );
+
+    // a PRM that reads text with another tokenizer than the policy is refused
+    let out = hicra(&[
+        "eval",
+        "--model",
+        TINY_GGUF,
+        "--problems",
+        problems,
+        "--count",
+        "1",
+        "--samples",
+        "2",
+        "--scorers",
+        &format!("prm:{prm}"),
+        "--out",
+        &at("never"),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("another tokenizer"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_loop_refuses_what_it_cannot_use() {
+    // labels that are not there, named with how to make them
+    let out = hicra(&[
+        "prm",
+        "train",
+        "--labels",
+        "no/such/labels.jsonl",
+        "--model",
+        TINY_GGUF,
+        "--out",
+        "never",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("hicra annotate"),
+        "{}",
+        text(&out.stderr)
+    );
+    // a label stage without a policy, and a PRM stage without labels, at validation
+    let out = hicra(&[
+        "validate",
+        "pipelines/process/chains-labels.toml",
+        "--set",
+        "stages.labels.model=no/such/run",
+        "--set",
+        "stages.labels.completions=0",
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no/such/run") && err.contains("completions"),
+        "{err}"
+    );
+    let out = hicra(&[
+        "validate",
+        "pipelines/process/chains-prm.toml",
+        "--set",
+        &format!("stages.prm.model={TINY_GGUF}"),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("labels"),
+        "{}",
+        text(&out.stderr)
+    );
+    // annotating needs problems
+    let out = hicra(&["annotate", "--model", TINY_GGUF]);
+    assert!(
+        text(&out.stderr).contains("--problems"),
+        "{}",
+        text(&out.stderr)
+    );
+}
