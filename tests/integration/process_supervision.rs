@@ -101,10 +101,30 @@ fn labels_then_a_prm_then_prm_guided_best_of_n_and_mcts() {
     assert!(metrics.contains("heldout/loss"), "{metrics}");
 
     // measured on its own labels
-    let out = hicra(&["prm", "eval", "--prm", &prm, "--labels", &file]);
+    let out = hicra(&[
+        "prm",
+        "eval",
+        "--prm",
+        &prm,
+        "--labels",
+        &file,
+        "--baselines",
+        "confidence",
+        "--policy",
+        &policy,
+        "--max-seq-len",
+        "80",
+    ]);
     ok(&out, "prm eval");
     let figures: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
-    assert!(figures["loss"].as_f64().unwrap().is_finite(), "{figures}");
+    assert!(
+        figures["prm"]["loss"].as_f64().unwrap().is_finite(),
+        "{figures}"
+    );
+    assert!(
+        figures["confidence"]["steps"].as_f64().unwrap() > 0.0,
+        "{figures}"
+    );
 
     // best-of-4 with the PRM beside the oracle
     let problems = "pipelines/chains-policy.toml:heldout";

@@ -8,9 +8,14 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use hicra_eval::EvalPolicy;
+use hicra_eval::Judge;
+use hicra_eval::baselines::prefix_scores;
+use hicra_eval::scorer::{Confidence, Scorer};
 use hicra_model::DeviceSpec;
 use hicra_prm::fit::{FitJob, fit};
 use hicra_prm::labels::read_jsonl;
+use hicra_prm::ranking::ranking;
 use hicra_prm::train::{PrmTarget, PrmTrainConfig, evaluate};
 use miette::{IntoDiagnostic, miette};
 
@@ -83,7 +88,16 @@ struct TrainArgs {
 struct EvalArgs {
     /// The PRM directory.
     #[arg(long)]
-    prm: PathBuf,
+    prm: Option<PathBuf>,
+    /// Step scorers of `hicra eval` measured on the same steps: confidence, judge.
+    #[arg(long, value_delimiter = ',')]
+    baselines: Vec<String>,
+    /// The policy whose confidence is measured (and the judge, unless `--judge`).
+    #[arg(long)]
+    policy: Option<String>,
+    /// The judge model (default: `--policy`).
+    #[arg(long)]
+    judge: Option<String>,
     /// Labelled solutions to measure it on.
     #[arg(long)]
     labels: PathBuf,
@@ -180,16 +194,37 @@ fn train(a: TrainArgs) -> miette::Result<()> {
 
 fn eval(a: EvalArgs) -> miette::Result<()> {
     let mut inputs = Inputs::new();
-    inputs.dir(
-        "--prm",
-        &a.prm,
-        Some("a PRM directory is written by `hicra prm train`"),
-    );
+    if let Some(prm) = &a.prm {
+        inputs.dir(
+            "--prm",
+            prm,
+            Some("a PRM directory is written by `hicra prm train`"),
+        );
+    }
     inputs.file(
         "--labels",
         &a.labels,
         Some("step labels are written by `hicra annotate`"),
     );
+    for b in &a.baselines {
+        if b != "confidence" && b != "judge" {
+            inputs.push(miette!("unknown baseline `{b}`: use confidence or judge"));
+        }
+    }
+    match &a.policy {
+        Some(spec) => {
+            inputs.model("--policy", spec);
+        }
+        None if !a.baselines.is_empty() => {
+            inputs.push(miette!("--baselines need the --policy they measure"))
+        }
+        None => {}
+    }
+    if a.prm.is_none() && a.baselines.is_empty() {
+        inputs.push(miette!(
+            "name what to measure: --prm DIR and/or --baselines"
+        ));
+    }
     let device = inputs.take(model_arg::open_device(a.device));
     let target = match &a.target {
         Some(t) => inputs.take(target(t)),
@@ -197,22 +232,60 @@ fn eval(a: EvalArgs) -> miette::Result<()> {
     };
     inputs.finish()?;
     let device = device.expect("checked");
-    let (model, codec, info) =
-        hicra_prm::store::load(&a.prm, Some(a.max_seq_len), &device).map_err(|e| miette!("{e}"))?;
     let records = read_jsonl(&a.labels).map_err(|e| miette!("{e}"))?;
-    if let Some(other) = records.iter().find(|r| r.segmentation != info.segmentation) {
-        return Err(miette!(
-            "the PRM reads steps cut by `{}`, the labels (problem `{}`) are cut by `{}`",
-            info.segmentation,
-            other.prompt.id,
-            other.segmentation
-        ));
+    let mut report = serde_json::Map::new();
+    if let Some(dir) = &a.prm {
+        let (model, codec, info) = hicra_prm::store::load(dir, Some(a.max_seq_len), &device)
+            .map_err(|e| miette!("{e}"))?;
+        if let Some(other) = records.iter().find(|r| r.segmentation != info.segmentation) {
+            return Err(miette!(
+                "the PRM reads steps cut by `{}`, the labels (problem `{}`) are cut by `{}`",
+                info.segmentation,
+                other.prompt.id,
+                other.segmentation
+            ));
+        }
+        let figures = evaluate(&model, &codec, &records, target.unwrap_or(info.target))
+            .map_err(|e| miette!("{e}"))?;
+        report.insert(
+            "prm".into(),
+            serde_json::to_value(figures).into_diagnostic()?,
+        );
     }
-    let figures = evaluate(&model, &codec, &records, target.unwrap_or(info.target))
-        .map_err(|e| miette!("{e}"))?;
+    if let Some(spec) = &a.policy {
+        let policy = EvalPolicy::pretrained(spec, a.max_seq_len, &device)
+            .map_err(|e| miette!("--policy: {e}"))?;
+        for name in &a.baselines {
+            let started = std::time::Instant::now();
+            let judge;
+            let scorer: &dyn Scorer = if name == "judge" {
+                let model = match &a.judge {
+                    Some(j) => EvalPolicy::pretrained(j, a.max_seq_len, &device)
+                        .map_err(|e| miette!("--judge: {e}"))?,
+                    None => policy.clone(),
+                };
+                judge = Judge::new(model, device.clone(), None, 8).map_err(|e| miette!("{e}"))?;
+                &judge
+            } else {
+                &Confidence
+            };
+            let bar = indicatif::ProgressBar::new(records.len() as u64);
+            let scores = prefix_scores(&policy, scorer, &records, &device, &mut |d| {
+                bar.set_position(d as u64)
+            })
+            .map_err(|e| miette!("{e}"))?;
+            bar.finish_and_clear();
+            let mut figures = ranking(&records, &scores).map_err(|e| miette!("{e}"))?;
+            figures.insert("seconds".into(), started.elapsed().as_secs_f64());
+            report.insert(
+                name.clone(),
+                serde_json::to_value(figures).into_diagnostic()?,
+            );
+        }
+    }
     println!(
         "{}",
-        serde_json::to_string_pretty(&figures).into_diagnostic()?
+        serde_json::to_string_pretty(&report).into_diagnostic()?
     );
     Ok(())
 }

@@ -28,6 +28,7 @@
 //! Everything is seeded: the same policy, problems, settings and seed give the same summary
 //! (only its `seconds` differ). `hicra eval` is the command line over it.
 
+pub mod baselines;
 pub mod judge;
 pub mod policy;
 pub mod prm;

@@ -163,7 +163,7 @@ pub fn agreement(records: &[LabelledSolution]) -> Agreement {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn solution() -> LabelledSolution {

@@ -29,6 +29,7 @@ pub mod label_stage;
 pub mod labels;
 pub mod learner_stage;
 pub mod model;
+pub mod ranking;
 pub mod store;
 pub mod train;
 
