@@ -1,10 +1,12 @@
-//! A Hugging Face checkpoint directory: what transformers' `AutoModelForCausalLM` and
-//! `AutoTokenizer` read, with transformers' tensor names and rotate-half Q/K rows.
+//! A Hugging Face checkpoint directory: what transformers' `AutoModelForCausalLM` (or, with a
+//! scoring head, `AutoModelForTokenClassification`) and `AutoTokenizer` read, with
+//! transformers' tensor names and rotate-half Q/K rows.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use hicra_pretrained::RopeLayout;
+use hicra_pretrained::names::{LM_HEAD, SCORE_BIAS, SCORE_WEIGHT};
+use hicra_pretrained::{RopeLayout, ScoreHead};
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use serde_json::{Value, json};
@@ -16,9 +18,12 @@ use crate::{ExportDtype, ExportError, ExportOptions, Pretrained, tokenizer_files
 const SINGLE: &str = "model.safetensors";
 const INDEX: &str = "model.safetensors.index.json";
 
-/// Writes the directory's files into `dir`; returns their names.
+/// Writes the directory's files into `dir`; returns their names. With a `head`, the model is
+/// a token classifier (`*ForTokenClassification`): the head is written as `score.*`, and no
+/// language-model head.
 pub fn write(
     model: &Pretrained,
+    head: Option<&ScoreHead>,
     dir: &Path,
     options: &ExportOptions,
 ) -> Result<Vec<String>, ExportError> {
@@ -37,10 +42,20 @@ pub fn write(
         files.push(name.to_string());
         Ok(())
     };
-    put("config.json", &config_json(model, family, torch_dtype))?;
+    let mut config = config_json(model, family, torch_dtype);
+    if let Some(head) = head {
+        classifier_config(&mut config, family, head);
+    }
+    put("config.json", &config)?;
     put("generation_config.json", &generation_config(model))?;
     files.extend(tokenizer_files::write(model, dir)?);
-    files.extend(write_weights(model, dir, dtype, options.max_shard_bytes)?);
+    files.extend(write_weights(
+        model,
+        head,
+        dir,
+        dtype,
+        options.max_shard_bytes,
+    )?);
     Ok(files)
 }
 
@@ -89,6 +104,33 @@ fn config_json(model: &Pretrained, family: Family, torch_dtype: &str) -> Value {
     config
 }
 
+/// A token classifier's `config.json`: its class, its labels, and tied embeddings (it has no
+/// output head; transformers ties nothing in a classifier, and hicra's loader then expects no
+/// `lm_head.weight`).
+fn classifier_config(config: &mut Value, family: Family, head: &ScoreHead) {
+    let architecture = match family {
+        Family::Llama => "LlamaForTokenClassification",
+        Family::Qwen2 => "Qwen2ForTokenClassification",
+    };
+    let id2label: serde_json::Map<String, Value> = head
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i.to_string(), json!(l)))
+        .collect();
+    let label2id: serde_json::Map<String, Value> = head
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.clone(), json!(i)))
+        .collect();
+    config["architectures"] = json!([architecture]);
+    config["tie_word_embeddings"] = json!(true);
+    config["num_labels"] = json!(head.labels.len());
+    config["id2label"] = Value::Object(id2label);
+    config["label2id"] = Value::Object(label2id);
+}
+
 /// `generation_config.json`: BOS and every token that ends a generation.
 fn generation_config(model: &Pretrained) -> Value {
     let c = &model.config;
@@ -106,6 +148,7 @@ fn generation_config(model: &Pretrained) -> Value {
 /// The weights, in one file or in shards of at most `max_shard_bytes` with their index.
 fn write_weights(
     model: &Pretrained,
+    head: Option<&ScoreHead>,
     dir: &Path,
     dtype: ExportDtype,
     max_shard_bytes: u64,
@@ -116,10 +159,16 @@ fn write_weights(
         ExportDtype::Bf16 => Dtype::BF16,
         ExportDtype::Q8_0 => unreachable!("refused above"),
     };
-    let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = tensors_in(model, RopeLayout::HalfSplit)?
+    let mut encoded: Vec<(String, Vec<usize>, Vec<u8>)> = tensors_in(model, RopeLayout::HalfSplit)?
         .into_iter()
+        .filter(|(name, _)| head.is_none() || name != LM_HEAD)
         .map(|(name, t)| (name, t.shape.clone(), dtype.encode(&t.data)))
         .collect();
+    if let Some(head) = head {
+        for (name, t) in [(SCORE_WEIGHT, &head.weight), (SCORE_BIAS, &head.bias)] {
+            encoded.push((name.to_string(), t.shape.clone(), dtype.encode(&t.data)));
+        }
+    }
     let mut shards: Vec<Vec<usize>> = vec![vec![]];
     let mut size = 0u64;
     for (i, (_, _, bytes)) in encoded.iter().enumerate() {

@@ -21,7 +21,13 @@ impl Family {
         let arch = model.config.architecture.as_str();
         if !matches!(
             arch,
-            "llama" | "LlamaForCausalLM" | "qwen2" | "Qwen2ForCausalLM" | ""
+            "llama"
+                | "LlamaForCausalLM"
+                | "LlamaForTokenClassification"
+                | "qwen2"
+                | "Qwen2ForCausalLM"
+                | "Qwen2ForTokenClassification"
+                | ""
         ) {
             return Err(ExportError::Unexpressible(format!(
                 "architecture `{arch}` (Llama and Qwen2 decoders only)"

@@ -6,6 +6,7 @@
 //!  Pretrained { config, tensors (HF names, f32), tokenizer, chat template }
 //!      │
 //!      ├─ Format::Hf ──► DIR/config.json             LlamaForCausalLM | Qwen2ForCausalLM
+//!      │                   (export_token_classifier: *ForTokenClassification, score.* head)
 //!      │                 DIR/generation_config.json  bos, eos (every end-of-turn id)
 //!      │                 DIR/model.safetensors       rotate-half Q/K, F32 | F16 | BF16,
 //!      │                   (or model-0000i-of-0000n.safetensors + model.safetensors.index.json
@@ -44,7 +45,7 @@ mod tokenizer_files;
 
 pub use dtype::ExportDtype;
 pub use error::ExportError;
-pub use hicra_pretrained::Pretrained;
+pub use hicra_pretrained::{Pretrained, ScoreHead};
 
 use std::path::{Path, PathBuf};
 
@@ -114,9 +115,40 @@ pub fn export(
         ExportError::Unexpressible(format!("the model is not a valid decoder: {e}"))
     })?;
     match options.format {
-        Format::Hf => atomic::write_dir(out, options.force, |dir| hf::write(model, dir, options)),
+        Format::Hf => atomic::write_dir(out, options.force, |dir| {
+            hf::write(model, None, dir, options)
+        }),
         Format::Gguf => atomic::write_file(out, options.force, |file| {
             gguf::write(model, file, options.dtype)
         }),
     }
+}
+
+/// Writes `model` with the scoring `head` in place of its language-model head, as a Hugging
+/// Face token classifier (`LlamaForTokenClassification` / `Qwen2ForTokenClassification`, which
+/// `AutoModelForTokenClassification` loads): the decoder's tensors as [`export`] writes them,
+/// `score.weight` `[labels, hidden]` and `score.bias` `[labels]`, `num_labels` and `id2label`
+/// in `config.json`, and no `lm_head.weight` (the config says tied embeddings: there is no
+/// output head). Hugging Face format only; GGUF has no token classifiers.
+pub fn export_token_classifier(
+    model: &Pretrained,
+    head: &ScoreHead,
+    out: &Path,
+    options: &ExportOptions,
+) -> Result<Exported, ExportError> {
+    if options.format != Format::Hf {
+        return Err(ExportError::Unexpressible(
+            "a token classifier (a process reward model) exports as a Hugging Face directory \
+             only: GGUF has no token-classification head"
+                .into(),
+        ));
+    }
+    model.validate().map_err(|e| {
+        ExportError::Unexpressible(format!("the model is not a valid decoder: {e}"))
+    })?;
+    head.validate(model.config.hidden_size)
+        .map_err(|e| ExportError::Unexpressible(format!("the scoring head: {e}")))?;
+    atomic::write_dir(out, options.force, |dir| {
+        hf::write(model, Some(head), dir, options)
+    })
 }

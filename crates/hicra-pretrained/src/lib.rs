@@ -20,11 +20,16 @@
 //! implies is checked for presence, shape and finiteness before [`load`] returns, and every
 //! offset in a file is bounds-checked, so a corrupt checkpoint is an error, never a panic.
 //!
+//! A token classifier (transformers' `LlamaForTokenClassification`, the layout of hicra's
+//! process reward models) is a decoder plus a `score` head: [`load_token_classifier`] reads it
+//! as a [`Pretrained`] and a [`ScoreHead`]; [`load`] refuses it with a pointer there.
+//!
 //! The [`Tokenizer`] keeps the exact bytes of every token, which gives encode offsets and the
 //! decoded byte span of every generated token ([`IncrementalDecoder`]). [`ChatTemplate`] renders
 //! ChatML or a plain `{system}`/`{user}` template.
 
 mod chat;
+mod classifier;
 mod config;
 mod error;
 pub mod gguf;
@@ -35,6 +40,7 @@ mod rope;
 mod tokenizer;
 
 pub use chat::{ChatMessage, ChatTemplate, ChatTemplateError};
+pub use classifier::{ScoreHead, is_token_classifier, load_token_classifier};
 pub use config::{LlamaConfig, RopeLayout};
 pub use error::LoadError;
 pub use host_tensor::HostTensor;
@@ -141,6 +147,14 @@ pub fn load(path: &Path) -> Result<Pretrained, LoadError> {
             path: path.to_path_buf(),
         });
     };
+    if is_token_classifier(&pretrained.config.architecture) {
+        return Err(LoadError::UnsupportedFeature(format!(
+            "{} is a token classifier ({}), not a language model: a process reward model, \
+             which `hicra_pretrained::load_token_classifier` (hicra-prm's store) reads",
+            path.display(),
+            pretrained.config.architecture
+        )));
+    }
     pretrained.validate()?;
     tracing::info!(
         path = %path.display(),

@@ -9,6 +9,12 @@ pub const FINAL_NORM: &str = "model.norm.weight";
 /// Output head, `[vocab_size, hidden_size]`; absent when embeddings are tied.
 pub const LM_HEAD: &str = "lm_head.weight";
 
+/// A token classifier's scoring head (transformers' `*ForTokenClassification.score`),
+/// `[num_labels, hidden_size]`.
+pub const SCORE_WEIGHT: &str = "score.weight";
+/// The scoring head's bias, `[num_labels]`.
+pub const SCORE_BIAS: &str = "score.bias";
+
 /// Name of a per-layer tensor: `layer_tensor(3, "self_attn.q_proj.weight")`.
 pub fn layer_tensor(layer: usize, suffix: &str) -> String {
     format!("model.layers.{layer}.{suffix}")

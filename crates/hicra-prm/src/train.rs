@@ -1,1 +1,694 @@
-//! (in progress)
+//! Training and evaluating a process reward model on labelled solutions.
+//!
+//! ## Targets
+//!
+//! Each step's logit is trained with binary cross-entropy against one of four targets
+//! ([`PrmTarget`]):
+//! - `soft`: Math-Shepherd's soft estimate, the share of completions from the step's prefix
+//!   that reached the gold answer (a number in `[0, 1]`; BCE against it is minimised where the
+//!   sigmoid equals it);
+//! - `hard`: Math-Shepherd's hard estimate, whether any completion did (0 or 1);
+//! - `truth`: the task's own verdict on each step, when the generator could judge steps (an
+//!   oracle ablation: what the model learns from exact labels);
+//! - `outcome`: an outcome reward model (ORM): the verifier's verdict on the whole response, at
+//!   the last step only.
+//!
+//! Steps that end in the same token ([`Encoded::shared_ends`]) are one target, the last of
+//! them (the later label wins).
+//!
+//! ## Loss
+//!
+//! `mean over labelled positions of max(x, 0) - x·y + ln(1 + e^-|x|)`, the numerically stable
+//! form of `-(y ln σ(x) + (1 - y) ln(1 - σ(x)))` ([`bce_with_logits`]). Every labelled position
+//! of a batch weighs the same, so a solution with many steps weighs more than a short one. A
+//! loss that is NaN or infinite stops training with an error naming the step.
+//!
+//! ## Held-out problems
+//!
+//! The held-out set is whole problems (by prompt id, drawn with the seed), so the solutions of
+//! one problem never straddle the split and held-out figures measure generalisation to new
+//! problems, not to new samples of a seen one.
+//!
+//! ## Metrics ([`evaluate`])
+//!
+//! - `loss`: the BCE above on the chosen target;
+//! - `step_auc` (with `_low`/`_high`, the 95% interval): per-step scores against the records'
+//!   *hard* labels, whatever the target (the hard label is the one every labelled file has and
+//!   the binary question a PRM answers: can this prefix still reach the answer?);
+//! - `step_auc_truth`: against the generator's step verdicts, where records have them (the
+//!   question the Monte-Carlo labels estimate);
+//! - `response_auc`: whole responses ranked by their lowest step score (a solution is as good
+//!   as its worst step: Lightman et al. 2023 use the product, Wang et al. 2024 the minimum)
+//!   against the outcome; `response_auc_last`: ranked by the last step's score, as an ORM reads;
+//! - `steps`, `responses`, `shared_ends`: what was counted.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use hicra_model::RuntimeAutodiff;
+use hicra_train::TextCodec;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::auc::roc_auc;
+use crate::labels::LabelledSolution;
+use crate::model::{Encoded, ProcessRewardModel, encode, pad_batch, sigmoid};
+
+/// What each step's logit is trained to predict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrmTarget {
+    /// The soft Monte-Carlo label (share of completions reaching the answer).
+    #[default]
+    Soft,
+    /// The hard Monte-Carlo label (any completion reached the answer).
+    Hard,
+    /// The generator's own step verdicts (an oracle ablation; records must carry them).
+    Truth,
+    /// The outcome, at the last step only (an outcome reward model).
+    Outcome,
+}
+
+impl PrmTarget {
+    /// The `(step, label)` pairs of `record` under this target (before shared ends are
+    /// resolved).
+    pub fn labels(self, record: &LabelledSolution) -> Result<Vec<(usize, f64)>, String> {
+        let bit = |b: bool| if b { 1.0 } else { 0.0 };
+        Ok(match self {
+            Self::Soft => record.soft.iter().copied().enumerate().collect(),
+            Self::Hard => record.hard.iter().map(|&h| bit(h)).enumerate().collect(),
+            Self::Truth => record
+                .truth
+                .as_ref()
+                .ok_or_else(|| {
+                    format!(
+                        "solution to `{}` has no step verdicts (`truth`), which target \"truth\" \
+                         needs: only tasks that judge steps write them",
+                        record.prompt.id
+                    )
+                })?
+                .iter()
+                .map(|&t| bit(t))
+                .enumerate()
+                .collect(),
+            Self::Outcome => match record.steps.len() {
+                0 => Vec::new(),
+                n => vec![(n - 1, bit(record.outcome))],
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for PrmTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Soft => "soft",
+            Self::Hard => "hard",
+            Self::Truth => "truth",
+            Self::Outcome => "outcome",
+        })
+    }
+}
+
+/// How a PRM is trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrmTrainConfig {
+    /// Optimiser steps; when set, `epochs` must be unset.
+    pub steps: Option<u64>,
+    /// Passes over the training records (used when `steps` is unset; 1 by default).
+    pub epochs: Option<u64>,
+    /// Solutions per optimiser step.
+    pub batch_size: usize,
+    /// AdamW learning rate (constant).
+    pub learning_rate: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Seed of the head's initialisation (used by the caller that builds the model), the
+    /// held-out split and the batch order.
+    pub seed: u64,
+    /// What each step's logit predicts.
+    pub target: PrmTarget,
+    /// Share of problems held out for evaluation (ignored when `holdout_problems` is set).
+    pub holdout_fraction: f64,
+    /// Number of problems held out, instead of a share.
+    pub holdout_problems: Option<usize>,
+    /// Evaluate on the held-out problems every this many steps (0: only at the end).
+    pub eval_every: u64,
+    /// Longest example (prompt + response tokens); a longer one is an error naming it. The
+    /// policy should be loaded with RoPE tables at least this long.
+    pub max_seq_len: usize,
+}
+
+impl Default for PrmTrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: None,
+            epochs: None,
+            batch_size: 8,
+            learning_rate: 2e-5,
+            weight_decay: 0.0,
+            seed: 0,
+            target: PrmTarget::Soft,
+            holdout_fraction: 0.1,
+            holdout_problems: None,
+            eval_every: 50,
+            max_seq_len: 1024,
+        }
+    }
+}
+
+impl PrmTrainConfig {
+    /// Errors on values that cannot train.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.steps.is_some() && self.epochs.is_some() {
+            return Err("give `steps` or `epochs`, not both".into());
+        }
+        if self.steps == Some(0) || self.epochs == Some(0) {
+            return Err("`steps` / `epochs` must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return Err("`batch_size` must be at least 1".into());
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(format!(
+                "`learning_rate` must be positive, not {}",
+                self.learning_rate
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(format!(
+                "`weight_decay` must be >= 0, not {}",
+                self.weight_decay
+            ));
+        }
+        if !(0.0..1.0).contains(&self.holdout_fraction) {
+            return Err(format!(
+                "`holdout_fraction` must be in [0, 1), not {}",
+                self.holdout_fraction
+            ));
+        }
+        if self.max_seq_len == 0 {
+            return Err("`max_seq_len` must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// One encoded solution with its training targets.
+struct Example {
+    encoded: Encoded,
+    /// `(absolute position, label)`.
+    targets: Vec<(usize, f32)>,
+}
+
+/// Encodes `record` and places `target`'s labels on its step ends (shared ends: the later
+/// label wins).
+fn example(
+    model_room: usize,
+    codec: &TextCodec,
+    record: &LabelledSolution,
+    target: PrmTarget,
+    check: &dyn Fn(&Encoded, &str) -> Result<(), String>,
+) -> Result<Example, String> {
+    record.check()?;
+    let encoded = encode(codec, &record.prompt, &record.steps)?;
+    if encoded.ids.len() > model_room {
+        return Err(format!(
+            "problem `{}`: {} prompt + {} response tokens, more than max_seq_len \
+             ({model_room}): raise max_seq_len or drop the record",
+            record.prompt.id,
+            encoded.prompt_len,
+            encoded.ids.len() - encoded.prompt_len
+        ));
+    }
+    check(&encoded, &record.prompt.id)?;
+    let targets = target
+        .labels(record)?
+        .into_iter()
+        .filter(|&(k, _)| encoded.owns_end(k))
+        .map(|(k, y)| (encoded.step_ends[k], y as f32))
+        .collect();
+    Ok(Example { encoded, targets })
+}
+
+/// Mean binary cross-entropy with logits over the labelled positions: `logits` `[batch, seq]`,
+/// `positions` flat indices `row * seq + column`, `labels` in `[0, 1]` (one per position).
+/// Returns a `[1]` tensor; errors when nothing is labelled or the lengths differ.
+pub fn bce_with_logits<B: Backend>(
+    logits: Tensor<B, 2>,
+    positions: &[usize],
+    labels: &[f32],
+) -> Result<Tensor<B, 1>, String> {
+    if positions.is_empty() || positions.len() != labels.len() {
+        return Err(format!(
+            "{} labelled positions and {} labels: a loss needs one label per position, and one \
+             at least",
+            positions.len(),
+            labels.len()
+        ));
+    }
+    let [batch, seq] = logits.dims();
+    if let Some(p) = positions.iter().find(|&&p| p >= batch * seq) {
+        return Err(format!(
+            "labelled position {p} is outside the [{batch}, {seq}] logits"
+        ));
+    }
+    let device = logits.device();
+    let index: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
+    let index = Tensor::<B, 1, Int>::from_data(TensorData::new(index, [positions.len()]), &device);
+    let x = logits.reshape([batch * seq]).select(0, index);
+    let y = Tensor::<B, 1>::from_data(TensorData::new(labels.to_vec(), [labels.len()]), &device);
+    let loss = x.clone().clamp_min(0.0) - x.clone() * y + x.abs().neg().exp().log1p();
+    Ok(loss.mean())
+}
+
+/// The flat positions and labels of `examples` laid out in a batch of width `width`.
+fn batch_targets(examples: &[&Example], width: usize) -> (Vec<usize>, Vec<f32>) {
+    let mut positions = Vec::new();
+    let mut labels = Vec::new();
+    for (row, e) in examples.iter().enumerate() {
+        for &(p, y) in &e.targets {
+            positions.push(row * width + p);
+            labels.push(y);
+        }
+    }
+    (positions, labels)
+}
+
+/// Stable BCE of one logit against one label, in f64.
+fn bce(x: f64, y: f64) -> f64 {
+    x.max(0.0) - x * y + (-x.abs()).exp().ln_1p()
+}
+
+/// Splits record indices into (train, held-out) by problem id, seeded.
+fn split(records: &[LabelledSolution], config: &PrmTrainConfig) -> (Vec<usize>, Vec<usize>) {
+    let mut problems: Vec<&str> = records
+        .iter()
+        .map(|r| r.prompt.id.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    problems.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed ^ 0x5eed_0ff1));
+    let count = match config.holdout_problems {
+        Some(n) => n,
+        None => (config.holdout_fraction * problems.len() as f64).round() as usize,
+    }
+    .min(problems.len().saturating_sub(1));
+    let held: BTreeSet<&str> = problems[..count].iter().copied().collect();
+    (0..records.len()).partition(|&i| !held.contains(records[i].prompt.id.as_str()))
+}
+
+/// Figures of a PRM on labelled solutions (see the module documentation); `target` sets
+/// the loss's labels. Records without a labelled position count in the AUCs only.
+pub fn evaluate<B: Backend>(
+    model: &ProcessRewardModel<B>,
+    codec: &TextCodec,
+    records: &[LabelledSolution],
+    target: PrmTarget,
+) -> Result<BTreeMap<String, f64>, String> {
+    let room = model.max_seq_len();
+    let check = |e: &Encoded, id: &str| model.check_fits(e, id);
+    let examples = records
+        .iter()
+        .map(|r| example(room, codec, r, target, &check))
+        .collect::<Result<Vec<_>, String>>()?;
+    let encoded: Vec<Encoded> = examples.iter().map(|e| e.encoded.clone()).collect();
+    let logits = model.step_logits(&encoded)?;
+    let mut m = BTreeMap::new();
+    let (mut loss, mut labelled) = (0.0, 0usize);
+    let (mut step_scores, mut hard, mut truth_scores, mut truth) = (vec![], vec![], vec![], vec![]);
+    let (mut min_scores, mut last_scores, mut outcomes) = (vec![], vec![], vec![]);
+    for ((record, example), logits) in records.iter().zip(&examples).zip(&logits) {
+        for &(p, y) in &example.targets {
+            let k = example
+                .encoded
+                .step_ends
+                .iter()
+                .position(|&e| e == p)
+                .unwrap_or(0);
+            loss += bce(logits[k], f64::from(y));
+            labelled += 1;
+        }
+        let scores: Vec<f64> = logits.iter().map(|&x| sigmoid(x)).collect();
+        step_scores.extend(&scores);
+        hard.extend(&record.hard);
+        if let Some(t) = &record.truth {
+            truth_scores.extend(&scores);
+            truth.extend(t);
+        }
+        if let Some(last) = scores.last() {
+            min_scores.push(scores.iter().copied().fold(f64::INFINITY, f64::min));
+            last_scores.push(*last);
+            outcomes.push(record.outcome);
+        }
+    }
+    if labelled > 0 {
+        m.insert("loss".into(), loss / labelled as f64);
+    }
+    let mut put_auc = |name: &str, scores: &[f64], labels: &[bool]| {
+        if let Some(a) = roc_auc(scores, labels) {
+            m.insert(name.to_string(), a.auc);
+            m.insert(format!("{name}_low"), a.low);
+            m.insert(format!("{name}_high"), a.high);
+        }
+    };
+    put_auc("step_auc", &step_scores, &hard);
+    put_auc("step_auc_truth", &truth_scores, &truth);
+    put_auc("response_auc", &min_scores, &outcomes);
+    put_auc("response_auc_last", &last_scores, &outcomes);
+    m.insert("steps".into(), step_scores.len() as f64);
+    m.insert("labelled".into(), labelled as f64);
+    m.insert("responses".into(), records.len() as f64);
+    m.insert(
+        "shared_ends".into(),
+        examples
+            .iter()
+            .map(|e| e.encoded.shared_ends)
+            .sum::<usize>() as f64,
+    );
+    Ok(m)
+}
+
+/// Trains `model` on `records` (split into training and held-out problems by `config`),
+/// reporting `train/loss` (mean since the last report) and `heldout/*` ([`evaluate`]'s figures)
+/// every `eval_every` steps and at the end through `on_metrics`. Returns the trained model and
+/// the last figures.
+pub fn train(
+    config: &PrmTrainConfig,
+    mut model: ProcessRewardModel<RuntimeAutodiff>,
+    codec: &TextCodec,
+    records: &[LabelledSolution],
+    on_metrics: &mut dyn FnMut(u64, &BTreeMap<String, f64>),
+) -> Result<(ProcessRewardModel<RuntimeAutodiff>, BTreeMap<String, f64>), String> {
+    config.validate()?;
+    if records.is_empty() {
+        return Err("no labelled solutions to train on".into());
+    }
+    if let Some(other) = records
+        .iter()
+        .find(|r| r.segmentation != records[0].segmentation)
+    {
+        return Err(format!(
+            "the records mix step segmentations (`{}` and `{}`, at problem `{}`): a PRM reads \
+             steps cut one way",
+            records[0].segmentation, other.segmentation, other.prompt.id
+        ));
+    }
+    let (train_idx, held_idx) = split(records, config);
+    let held: Vec<LabelledSolution> = held_idx.iter().map(|&i| records[i].clone()).collect();
+    let room = config.max_seq_len.min(model.max_seq_len());
+    let check = |e: &Encoded, id: &str| model.check_fits(e, id);
+    let mut examples = Vec::with_capacity(train_idx.len());
+    for &i in &train_idx {
+        examples.push(example(room, codec, &records[i], config.target, &check)?);
+    }
+    let unlabelled = examples.iter().filter(|e| e.targets.is_empty()).count();
+    examples.retain(|e| !e.targets.is_empty());
+    if examples.is_empty() {
+        return Err(format!(
+            "none of the {} training solutions has a labelled step",
+            train_idx.len()
+        ));
+    }
+    let per_epoch = examples.len().div_ceil(config.batch_size) as u64;
+    let total = config
+        .steps
+        .unwrap_or(per_epoch * config.epochs.unwrap_or(1));
+    tracing::info!(
+        train = examples.len(),
+        held_out = held.len(),
+        unlabelled,
+        steps = total,
+        target = %config.target,
+        "training a process reward model"
+    );
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(config.weight_decay as f32)
+        .init::<RuntimeAutodiff, ProcessRewardModel<RuntimeAutodiff>>();
+    let device = model.backbone.device();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut order: Vec<usize> = Vec::new();
+    let (mut since, mut since_n) = (0.0, 0usize);
+    let mut last = BTreeMap::new();
+    for step in 1..=total {
+        if order.is_empty() {
+            // a new epoch; its last batch may be short
+            order = (0..examples.len()).collect();
+            order.shuffle(&mut rng);
+        }
+        let take = config.batch_size.min(order.len());
+        let batch: Vec<&Example> = order.drain(..take).map(|i| &examples[i]).collect();
+        let rows: Vec<&[u32]> = batch.iter().map(|e| e.encoded.ids.as_slice()).collect();
+        let tokens = pad_batch::<RuntimeAutodiff>(&rows, &device);
+        let width = tokens.dims()[1];
+        let (positions, labels) = batch_targets(&batch, width);
+        let loss = bce_with_logits(model.logits(tokens), &positions, &labels)?;
+        let value: f64 = loss.clone().into_scalar().elem();
+        if !value.is_finite() {
+            return Err(format!(
+                "the PRM loss is {value} at step {step}: lower learning_rate (it is {})",
+                config.learning_rate
+            ));
+        }
+        since += value;
+        since_n += 1;
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(config.learning_rate, model, grads);
+        let report = step == total || (config.eval_every > 0 && step % config.eval_every == 0);
+        if report {
+            let mut m = BTreeMap::new();
+            m.insert("train/loss".to_string(), since / since_n as f64);
+            m.insert("train/examples".to_string(), examples.len() as f64);
+            m.insert("train/step".to_string(), step as f64);
+            if !held.is_empty() {
+                let figures = evaluate(&model.valid(), codec, &held, config.target)?;
+                for (k, v) in figures {
+                    m.insert(format!("heldout/{k}"), v);
+                }
+            }
+            (since, since_n) = (0.0, 0);
+            on_metrics(step, &m);
+            last = m;
+        }
+    }
+    Ok((model, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tests::{char_codec, prompt, tiny_prm};
+    use burn::module::Param;
+    use hicra_model::{Llama, ModelConfig, RuntimeBackend, cpu};
+    use hicra_tasks::steps::Segmentation;
+
+    type AD = RuntimeAutodiff;
+
+    fn tensor3(values: &[f32], shape: [usize; 3]) -> Tensor<AD, 3> {
+        Tensor::from_data(TensorData::new(values.to_vec(), shape), &cpu())
+    }
+
+    #[test]
+    fn bce_and_its_head_gradient_match_a_hand_computation() {
+        // d = 4 backbone; the head alone is under test, on fixed hidden states
+        let config = ModelConfig {
+            hidden_size: 4,
+            intermediate_size: 8,
+            num_layers: 1,
+            num_heads: 2,
+            num_kv_heads: 1,
+            ..ModelConfig::tiny(8)
+        };
+        let mut prm =
+            ProcessRewardModel::<AD>::new(Llama::init(&config, 0, &cpu()), config.clone(), 0);
+        let w = [0.5f32, -1.0, 0.25, 2.0];
+        let b = -0.3f32;
+        prm.head_weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(w.to_vec(), [4, 1]),
+            &cpu(),
+        ));
+        prm.head_bias =
+            Param::from_tensor(Tensor::from_data(TensorData::new(vec![b], [1]), &cpu()));
+        // two sequences, lengths 3 and 2 (row 1 padded at column 2); 3 labelled positions
+        let (batch, seq, d) = (2usize, 3usize, 4usize);
+        let hidden: Vec<f32> = (0..batch * seq * d)
+            .map(|i| ((i * 7 % 11) as f32 - 5.0) / 4.0)
+            .collect();
+        let positions = [1usize, 2, 4]; // (0,1), (0,2), (1,1); (0,0) and the padding excluded
+        let labels = [0.25f32, 1.0, 0.0];
+        let logits = prm.head_logits(tensor3(&hidden, [batch, seq, d]));
+        let loss = bce_with_logits(logits, &positions, &labels).unwrap();
+        let value: f64 = loss.clone().into_scalar().elem();
+
+        let (mut want, mut gw, mut gb) = (0.0f64, [0.0f64; 4], 0.0f64);
+        for (&p, &y) in positions.iter().zip(&labels) {
+            let h = &hidden[p * d..(p + 1) * d];
+            let x: f64 = h
+                .iter()
+                .zip(&w)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum::<f64>()
+                + f64::from(b);
+            let y = f64::from(y);
+            want += -(y * sigmoid(x).ln() + (1.0 - y) * (1.0 - sigmoid(x)).ln());
+            let r = sigmoid(x) - y;
+            for j in 0..d {
+                gw[j] += r * f64::from(h[j]);
+            }
+            gb += r;
+        }
+        let n = positions.len() as f64;
+        want /= n;
+        assert!((value - want).abs() < 1e-5, "{value} vs {want}");
+
+        let grads = loss.backward();
+        let got_w: Vec<f32> = prm
+            .head_weight
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        let got_b: Vec<f32> = prm
+            .head_bias
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        for j in 0..d {
+            assert!((f64::from(got_w[j]) - gw[j] / n).abs() < 1e-5, "w[{j}]");
+        }
+        assert!((f64::from(got_b[0]) - gb / n).abs() < 1e-5);
+        // a large logit stays finite (the stable form)
+        let big = Tensor::<AD, 2>::from_data(TensorData::new(vec![80.0f32, -80.0], [1, 2]), &cpu());
+        let v: f64 = bce_with_logits(big, &[0, 1], &[0.0, 1.0])
+            .unwrap()
+            .into_scalar()
+            .elem();
+        assert!((v - 80.0).abs() < 1e-4, "{v}");
+        assert!(bce_with_logits(Tensor::<AD, 2>::zeros([1, 2], &cpu()), &[], &[]).is_err());
+    }
+
+    /// A solution of three steps, each good (`ok k`) or bad (`no k`) by its own text and
+    /// labelled so (a separable toy); the outcome is whether all are good.
+    fn toy(problem: usize, variant: usize) -> LabelledSolution {
+        let good = [variant % 2 == 0, variant % 3 != 1, variant % 4 != 3];
+        let texts: Vec<String> = good
+            .iter()
+            .enumerate()
+            .map(|(k, &g)| format!("{} {k}\n", if g { "ok" } else { "no" }))
+            .collect();
+        LabelledSolution {
+            prompt: prompt(&format!("q-{problem}"), &format!("problem {problem}")),
+            response: texts.concat(),
+            segmentation: Segmentation::default(),
+            soft: good.iter().map(|&g| if g { 0.9 } else { 0.05 }).collect(),
+            steps: texts,
+            hard: good.to_vec(),
+            rollouts: vec![4; 3],
+            truth: Some(good.to_vec()),
+            outcome: good.iter().all(|&g| g),
+        }
+    }
+
+    #[test]
+    fn training_on_a_separable_toy_set_lowers_held_out_loss() {
+        let records: Vec<LabelledSolution> = (0..12)
+            .flat_map(|p| (0..4).map(move |v| toy(p, v + p)))
+            .collect();
+        let codec = char_codec();
+        let config = PrmTrainConfig {
+            steps: Some(60),
+            batch_size: 8,
+            learning_rate: 3e-3,
+            holdout_problems: Some(3),
+            eval_every: 30,
+            target: PrmTarget::Soft,
+            ..PrmTrainConfig::default()
+        };
+        let before = evaluate(
+            &tiny_prm::<RuntimeBackend>(1),
+            &codec,
+            &records,
+            config.target,
+        )
+        .unwrap();
+        let model = tiny_prm::<AD>(1);
+        let mut seen = Vec::new();
+        let (trained, last) = train(&config, model, &codec, &records, &mut |step, m| {
+            seen.push((step, m.clone()))
+        })
+        .unwrap();
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), vec![30, 60]);
+        // soft labels 0.9 and 0.05 have entropies 0.325 and 0.199 nats: the loss's floor
+        let loss = last["heldout/loss"];
+        assert!(before["loss"] > 0.6, "{before:?}");
+        assert!(
+            loss < 0.36,
+            "held-out loss {loss} (before: {})",
+            before["loss"]
+        );
+        assert!(last["heldout/step_auc"] > 0.95, "{last:?}");
+        assert!(last["heldout/response_auc"] > 0.9, "{last:?}");
+        assert_eq!(last["heldout/responses"], 12.0, "3 problems x 4 solutions");
+        // the trained model scores good steps above bad ones on a new problem
+        let fresh = toy(99, 1); // steps: no, no, ok
+        let scores = trained
+            .valid()
+            .score_steps(&codec, &[(&fresh.prompt, &fresh.steps)])
+            .unwrap();
+        let good = trained
+            .valid()
+            .score_steps(&codec, &[(&toy(98, 0).prompt, &toy(98, 0).steps)])
+            .unwrap();
+        assert!(good[0][0] > scores[0][0], "{good:?} vs {scores:?}");
+    }
+
+    #[test]
+    fn split_keeps_problems_whole_and_targets_read_their_labels() {
+        let records: Vec<LabelledSolution> = (0..10)
+            .flat_map(|p| (0..3).map(move |v| toy(p, v)))
+            .collect();
+        let config = PrmTrainConfig {
+            holdout_fraction: 0.3,
+            ..PrmTrainConfig::default()
+        };
+        let (train_idx, held_idx) = split(&records, &config);
+        assert_eq!(held_idx.len(), 9, "3 of 10 problems, 3 solutions each");
+        let ids = |idx: &[usize]| -> BTreeSet<String> {
+            idx.iter().map(|&i| records[i].prompt.id.clone()).collect()
+        };
+        assert!(ids(&train_idx).is_disjoint(&ids(&held_idx)));
+        assert_eq!(split(&records, &config), (train_idx, held_idx), "seeded");
+
+        let r = toy(0, 1); // good: false, false, true
+        assert_eq!(
+            PrmTarget::Hard.labels(&r).unwrap(),
+            vec![(0, 0.0), (1, 0.0), (2, 1.0)]
+        );
+        assert_eq!(PrmTarget::Outcome.labels(&r).unwrap(), vec![(2, 0.0)]);
+        let mut no_truth = r.clone();
+        no_truth.truth = None;
+        assert!(
+            PrmTarget::Truth
+                .labels(&no_truth)
+                .unwrap_err()
+                .contains("truth")
+        );
+        let bad: Result<PrmTrainConfig, _> = serde_json::from_str(r#"{"stepz": 3}"#);
+        assert!(bad.is_err());
+        let both = PrmTrainConfig {
+            steps: Some(1),
+            epochs: Some(1),
+            ..PrmTrainConfig::default()
+        };
+        assert!(both.validate().is_err());
+    }
+}

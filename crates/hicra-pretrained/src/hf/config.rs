@@ -48,8 +48,10 @@ impl HfConfig {
     pub fn to_llama(&self, extra_eos: &[u32]) -> Result<LlamaConfig, LoadError> {
         let architecture = self.architectures.first().cloned().unwrap_or_default();
         let attention_bias = match architecture.as_str() {
-            "LlamaForCausalLM" => self.attention_bias.unwrap_or(false),
-            "Qwen2ForCausalLM" => true,
+            "LlamaForCausalLM" | "LlamaForTokenClassification" => {
+                self.attention_bias.unwrap_or(false)
+            }
+            "Qwen2ForCausalLM" | "Qwen2ForTokenClassification" => true,
             _ => return Err(LoadError::UnsupportedArchitecture(architecture)),
         };
         if let Some(scaling) = self.rope_scaling.as_ref().filter(|v| !v.is_null()) {
