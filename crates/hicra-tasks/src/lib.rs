@@ -9,6 +9,8 @@
 //!   seeded train/eval splits, per-epoch shuffles, repeats and line-numbered reports of bad
 //!   rows; [`format`]: the system prompt and instruction template every text source uses.
 //! - [`arithmetic`] (`source.arithmetic`): multi-step integer arithmetic with difficulty knobs.
+//! - [`chains`] (`source.chains`): a start number and a few operations applied in order, a
+//!   testbed where every step's correctness is known exactly ([`chains::step_truth`]).
 //! - [`countdown`]: Countdown puzzles (`source.countdown`) and their exact checker
 //!   (`verifier.countdown`).
 //! - [`math`]: the math-answer checker (extract, normalise, parse, compare exactly with big
@@ -21,7 +23,7 @@
 //! - [`plan_puzzles`] (the quickstart's strategy task) and [`boxed`] (exact-string verifier).
 //! - [`steps`]: how responses are cut into steps (newline, blank line, `Step k`, token count),
 //!   shared by step labels, process reward models and step-level search.
-//! - [`generator`]: the seeded stream and run loop of the three prompt generators.
+//! - [`generator`]: the seeded stream and run loop of the prompt generators.
 //!
 //! Each source is a pure function of its seed and the prompt index, so a stream can resume
 //! anywhere.
@@ -29,6 +31,7 @@
 pub mod answers;
 pub mod arithmetic;
 pub mod boxed;
+pub mod chains;
 pub mod checkers;
 pub mod countdown;
 pub mod dataset;
@@ -48,6 +51,7 @@ pub fn register(registry: &mut hicra_flow::Registry) {
         .register::<dataset::DatasetConfig>()
         .register::<countdown::CountdownConfig>()
         .register::<arithmetic::ArithmeticConfig>()
+        .register::<chains::ChainsConfig>()
         .register::<shaping::ShapingConfig>()
         .register::<countdown::CountdownVerifierConfig>()
         .register::<boxed::BoxedVerifierConfig>()

@@ -291,7 +291,10 @@ mod tests {
         assert_eq!(rule("tokens:5").token_step_ends(text, &spans), [5]);
         assert!(rule("newline").token_step_ends("", &[]).is_empty());
         // one step when there is no delimiter, an end-of-sequence token included
-        assert_eq!(rule("newline").token_step_ends("ab", &[(0, 2), (2, 2)]), [2]);
+        assert_eq!(
+            rule("newline").token_step_ends("ab", &[(0, 2), (2, 2)]),
+            [2]
+        );
     }
 
     #[test]
@@ -299,7 +302,10 @@ mod tests {
         for s in ["newline", "blank-line", "numbered", "tokens:16", "text:;"] {
             assert_eq!(rule(s).to_string(), s);
         }
-        assert_eq!(rule("text:\\n---\\n"), Segmentation::Delimiter("\n---\n".into()));
+        assert_eq!(
+            rule("text:\\n---\\n"),
+            Segmentation::Delimiter("\n---\n".into())
+        );
         for bad in ["tokens:0", "tokens:x", "text:", "lines"] {
             assert!(bad.parse::<Segmentation>().is_err(), "{bad}");
         }
