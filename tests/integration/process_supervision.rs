@@ -280,9 +280,11 @@ fn the_loop_refuses_what_it_cannot_use() {
         "pipelines/process/chains-prm.toml",
         "--set",
         &format!("stages.prm.model={TINY_GGUF}"),
+        "--set",
+        "stages.prm.labels=no/such/labels.jsonl",
     ]);
     assert!(!out.status.success());
-    assert!(said(&out).contains("labels"), "{}", text(&out.stderr));
+    assert!(said(&out).contains("no/such/labels.jsonl"), "{}", said(&out));
     // annotating needs problems
     let out = hicra(&["annotate", "--model", TINY_GGUF]);
     assert!(said(&out).contains("--problems"), "{}", text(&out.stderr));

@@ -105,7 +105,7 @@ impl StageConfig for MonteCarloLabelsConfig {
     const EXAMPLE: &'static str = r#"[stages.labels]
 kind = "label.montecarlo"
 inputs = { prompts = "problems.prompts" }
-model = "runs/chains-policy"  # the policy whose solutions are labelled
+model = ""                    # required: the policy (a run, checkpoint, GGUF or HF directory)
 completer = ""                # "" = the policy itself
 verifier = "math"             # boxed, math or countdown
 solutions = 4

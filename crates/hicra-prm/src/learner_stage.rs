@@ -47,8 +47,8 @@ impl StageConfig for PrmLearnerConfig {
     const SUMMARY: &'static str = "trains a process reward model (scalar head, BCE on step labels) and saves it for transformers and `prm:PATH`";
     const EXAMPLE: &'static str = r#"[stages.prm]
 kind = "learner.prm"
-labels = "runs/chains-labels/labels.jsonl"
-model = "runs/chains-policy"   # the PRM starts from this model
+labels = ""                    # required: labelled solutions (hicra annotate, label.montecarlo)
+model = ""                     # required: the model the PRM starts from
 out = "prm"                    # under the run directory
 device = "cpu"
 train = { batch_size = 8, learning_rate = 2e-5, weight_decay = 0.0, seed = 0, target = "soft", holdout_fraction = 0.1, eval_every = 50, max_seq_len = 1024 }

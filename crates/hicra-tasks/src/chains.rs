@@ -54,9 +54,11 @@ use crate::steps::Segmentation;
 /// newline and `\boxed{}`.
 pub const ALPHABET: &str = "0123456789+-*= \n\\boxed{}";
 
-/// The default user template of the `words` style.
+/// The default user template of the `words` style: one equation per line, then the answer in
+/// `\boxed{}`. Very small models may follow worked examples better than an instruction
+/// (`pipelines/chains-smollm2.toml` gives SmolLM2-135M a two-shot template instead).
 pub const WORDS_TEMPLATE: &str = "{question}\nWork it out one operation per line, writing each \
-line as an equation such as `4 + 3 = 7`, then put the final answer within \\boxed{}.";
+line as an equation (for example `23 + 15 = 38`), then put the final answer within \\boxed{}.";
 
 /// The largest allowed `max_start` and `max_operand` (values then stay far from `i64`'s limits
 /// even after six multiplications).
@@ -137,8 +139,9 @@ max_operand = 9
 operators = "+-*"
 worked_solutions = false
 error_rate = 0.0          # chance that a worked solution's step slips
-style = "compact"         # or "words" (then `prompt = { system, template }` may be set)
+style = "compact"         # or "words"
 split = "train"
+# prompt = { system = "", template = "{question}" }   # words style only: default WORDS_TEMPLATE
 "#;
 
     fn ports(&self) -> Ports {
@@ -839,7 +842,7 @@ mod tests {
             p.question.starts_with("Start with ") && p.question.ends_with("What is the result?")
         );
         assert_eq!(p.messages.len(), 1);
-        assert!(p.messages[0].content.contains("`4 + 3 = 7`"));
+        assert!(p.messages[0].content.contains("`23 + 15 = 38`"));
         assert!(p.messages[0].content.contains("\\boxed{}"));
         assert!(!p.meta.contains_key("solution"));
         let custom = stream(
