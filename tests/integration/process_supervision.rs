@@ -284,7 +284,11 @@ fn the_loop_refuses_what_it_cannot_use() {
         "stages.prm.labels=no/such/labels.jsonl",
     ]);
     assert!(!out.status.success());
-    assert!(said(&out).contains("no/such/labels.jsonl"), "{}", said(&out));
+    assert!(
+        said(&out).contains("no/such/labels.jsonl"),
+        "{}",
+        said(&out)
+    );
     // annotating needs problems
     let out = hicra(&["annotate", "--model", TINY_GGUF]);
     assert!(said(&out).contains("--problems"), "{}", text(&out.stderr));
