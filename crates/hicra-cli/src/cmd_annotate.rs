@@ -9,12 +9,11 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use hicra_eval::EvalPolicy;
-use hicra_eval::problems::{DatasetSpec, prompts_of_source};
+use hicra_eval::problems::DatasetSpec;
 use hicra_flow::Registry;
 use hicra_model::DeviceSpec;
 use hicra_prm::annotate::{AnnotateSettings, Sharing, Strategy, Writer, annotate};
 use hicra_prm::labels::{LabelledSolution, write_jsonl};
-use hicra_tasks::checkers::checker_for;
 use hicra_tasks::dataset::FETCH_DATA;
 use hicra_tasks::steps::Segmentation;
 use miette::{IntoDiagnostic, miette};
@@ -242,25 +241,7 @@ fn data_problems(
         count: args.count,
         ..DatasetSpec::default()
     };
-    let table = spec.table().map_err(|e| miette!("{e}"))?;
-    let prompts = prompts_of_source(
-        registry,
-        "data",
-        "source.dataset",
-        &table,
-        0,
-        Path::new("."),
-    )
-    .map_err(|e| miette!("--data: {e}"))?;
-    let kind = format!("verifier.{}", args.verifier.as_deref().unwrap_or("math"));
-    let empty = hicra_flow::Value::parse_document("", 0).expect("an empty document");
-    let checker = checker_for(&kind, &empty).map_err(|e| miette!("--verifier: {e}"))?;
-    Ok(Problems {
-        prompts,
-        checker,
-        verifier: kind,
-        origin: path.display().to_string(),
-    })
+    problem_source::of_data(registry, &spec, args.verifier.as_deref()).map_err(|e| miette!("{e}"))
 }
 
 /// Errors unless the two policies write a prompt with the same token ids.

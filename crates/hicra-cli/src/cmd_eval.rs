@@ -281,25 +281,15 @@ fn data_plan(registry: &Registry, args: &EvalArgs, path: &Path) -> miette::Resul
         answer_field: args.answer_field.clone(),
         count: args.count,
     };
-    let table = spec.table().map_err(|e| miette!("{e}"))?;
-    let prompts = prompts_of_source(
-        registry,
-        "data",
-        "source.dataset",
-        &table,
-        0,
-        Path::new("."),
-    )
-    .map_err(|e| miette!("--data: {e}"))?;
-    let kind = format!("verifier.{}", args.verifier.as_deref().unwrap_or("math"));
-    let checker = checker_for(&kind, &empty_table()).map_err(|e| miette!("--verifier: {e}"))?;
+    let problems = crate::problem_source::of_data(registry, &spec, args.verifier.as_deref())
+        .map_err(|e| miette!("{e}"))?;
     let stem = path
         .file_stem()
         .map_or("data".into(), |s| s.to_string_lossy().into_owned());
     Ok(Plan {
-        prompts,
-        checker,
-        verifier: kind,
+        prompts: problems.prompts,
+        checker: problems.checker,
+        verifier: problems.verifier,
         data: path.display().to_string(),
         defaults: EvalSettings::default(),
         out: PathBuf::from("runs").join(format!("eval-{stem}")),

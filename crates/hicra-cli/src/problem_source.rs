@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hicra_eval::problems::prompts_of_source;
+use hicra_eval::problems::{DatasetSpec, prompts_of_source};
 use hicra_flow::Registry;
 use hicra_messages::Prompt;
 use hicra_tasks::answers::Checker;
@@ -18,6 +18,39 @@ pub struct Problems {
     pub verifier: String,
     /// Where the problems came from, in words.
     pub origin: String,
+}
+
+/// Problems from a dataset file (`spec`), judged by `verifier` (`math` when `None`).
+pub fn of_data(
+    registry: &Registry,
+    spec: &DatasetSpec,
+    verifier: Option<&str>,
+) -> Result<Problems, String> {
+    let table = spec.table()?;
+    let prompts = prompts_of_source(
+        registry,
+        "data",
+        "source.dataset",
+        &table,
+        0,
+        Path::new("."),
+    )
+    .map_err(|e| format!("--data: {e}"))?;
+    let (verifier, checker) = named_checker(verifier.unwrap_or("math"))?;
+    Ok(Problems {
+        prompts,
+        checker,
+        verifier,
+        origin: spec.path.display().to_string(),
+    })
+}
+
+/// The checker of `verifier.NAME`, with its default settings.
+fn named_checker(name: &str) -> Result<(String, Box<dyn Checker>), String> {
+    let kind = format!("verifier.{name}");
+    let table = hicra_flow::Value::parse_document("", 0).expect("an empty document");
+    let checker = checker_for(&kind, &table).map_err(|e| format!("--verifier: {e}"))?;
+    Ok((kind, checker))
 }
 
 /// Splits `PIPELINE.toml:STAGE`.
@@ -72,12 +105,7 @@ pub fn of_pipeline(
     )?;
     prompts.truncate(count);
     let (verifier, checker) = match verifier {
-        Some(v) => {
-            let kind = format!("verifier.{v}");
-            let table = hicra_flow::Value::parse_document("", 0).expect("an empty document");
-            let checker = checker_for(&kind, &table).map_err(|e| format!("--verifier: {e}"))?;
-            (kind, checker)
-        }
+        Some(v) => named_checker(v)?,
         None => {
             let v = spec
                 .stages

@@ -55,9 +55,9 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::auc::roc_auc;
 use crate::labels::LabelledSolution;
 use crate::model::{Encoded, ProcessRewardModel, encode, pad_batch, sigmoid};
+use crate::ranking::ranking;
 
 /// What each step's logit is trained to predict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -320,11 +320,8 @@ pub fn evaluate<B: Backend>(
         .collect::<Result<Vec<_>, String>>()?;
     let encoded: Vec<Encoded> = examples.iter().map(|e| e.encoded.clone()).collect();
     let logits = model.step_logits(&encoded)?;
-    let mut m = BTreeMap::new();
     let (mut loss, mut labelled) = (0.0, 0usize);
-    let (mut step_scores, mut hard, mut truth_scores, mut truth) = (vec![], vec![], vec![], vec![]);
-    let (mut min_scores, mut last_scores, mut outcomes) = (vec![], vec![], vec![]);
-    for ((record, example), logits) in records.iter().zip(&examples).zip(&logits) {
+    for (example, logits) in examples.iter().zip(&logits) {
         for &(p, y) in &example.targets {
             let k = example
                 .encoded
@@ -335,34 +332,15 @@ pub fn evaluate<B: Backend>(
             loss += bce(logits[k], f64::from(y));
             labelled += 1;
         }
-        let scores: Vec<f64> = logits.iter().map(|&x| sigmoid(x)).collect();
-        step_scores.extend(&scores);
-        hard.extend(&record.hard);
-        if let Some(t) = &record.truth {
-            truth_scores.extend(&scores);
-            truth.extend(t);
-        }
-        if let Some(last) = scores.last() {
-            min_scores.push(scores.iter().copied().fold(f64::INFINITY, f64::min));
-            last_scores.push(*last);
-            outcomes.push(record.outcome);
-        }
     }
+    let scores: Vec<Vec<f64>> = logits
+        .iter()
+        .map(|row| row.iter().map(|&x| sigmoid(x)).collect())
+        .collect();
+    let mut m = ranking(records, &scores)?;
     if labelled > 0 {
         m.insert("loss".into(), loss / labelled as f64);
     }
-    let mut put_auc = |name: &str, scores: &[f64], labels: &[bool]| {
-        if let Some(a) = roc_auc(scores, labels) {
-            m.insert(name.to_string(), a.auc);
-            m.insert(format!("{name}_low"), a.low);
-            m.insert(format!("{name}_high"), a.high);
-        }
-    };
-    put_auc("step_auc", &step_scores, &hard);
-    put_auc("step_auc_truth", &truth_scores, &truth);
-    put_auc("response_auc", &min_scores, &outcomes);
-    put_auc("response_auc_last", &last_scores, &outcomes);
-    m.insert("steps".into(), step_scores.len() as f64);
     m.insert("labelled".into(), labelled as f64);
     m.insert("responses".into(), records.len() as f64);
     m.insert(
