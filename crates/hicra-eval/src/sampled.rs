@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use hicra_messages::{FinishReason, Prompt};
 use hicra_model::Device;
+use hicra_prm::auc::roc_auc;
 use hicra_tasks::answers::Checker;
 use hicra_tasks::grading::{Vote, grade_groups, majority_vote};
 use hicra_train::SamplerConfig;
@@ -180,6 +181,7 @@ pub fn sample_and_grade(
         let share = hits.iter().filter(|h| **h).count() as f64 / hits.len().max(1) as f64;
         metrics.insert(format!("best_of_{}/{name}", settings.samples), share);
     }
+    metrics.extend(scorer_aucs(&records, settings.samples));
     let n = records.len().max(1) as f64;
     let share =
         |f: &dyn Fn(&ResponseRecord) -> bool| records.iter().filter(|r| f(r)).count() as f64 / n;
@@ -194,4 +196,83 @@ pub fn sample_and_grade(
         records,
         seconds,
     })
+}
+
+/// How well each scorer ranks right above wrong responses: `auc/NAME` over all responses
+/// (which also rewards telling easy problems from hard ones) and `auc_within/NAME`, the mean
+/// AUC inside the problems that have both right and wrong responses, which is what best-of-K
+/// and search depend on (`auc_within/NAME/problems` counts them). The oracle is left out.
+fn scorer_aucs(records: &[ResponseRecord], samples: usize) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let names: Vec<&String> = records
+        .first()
+        .map(|r| r.scores.keys().collect())
+        .unwrap_or_default();
+    for name in names.into_iter().filter(|n| *n != "verifier") {
+        let score = |r: &ResponseRecord| r.scores.get(name).copied().unwrap_or(f64::NAN);
+        let all: Vec<f64> = records.iter().map(score).collect();
+        let right: Vec<bool> = records.iter().map(|r| r.correct).collect();
+        if let Some(a) = roc_auc(&all, &right) {
+            out.insert(format!("auc/{name}"), a.auc);
+        }
+        let within: Vec<f64> = records
+            .chunks(samples.max(1))
+            .filter_map(|group| {
+                let s: Vec<f64> = group.iter().map(score).collect();
+                let c: Vec<bool> = group.iter().map(|r| r.correct).collect();
+                roc_auc(&s, &c).map(|a| a.auc)
+            })
+            .collect();
+        if !within.is_empty() {
+            out.insert(
+                format!("auc_within/{name}"),
+                within.iter().sum::<f64>() / within.len() as f64,
+            );
+            out.insert(format!("auc_within/{name}/problems"), within.len() as f64);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(problem: &str, correct: bool, score: f64) -> ResponseRecord {
+        ResponseRecord {
+            problem: problem.into(),
+            sample: 0,
+            response: String::new(),
+            answer: None,
+            gold: String::new(),
+            correct,
+            reason: None,
+            tokens: 1,
+            truncated: false,
+            votes: 1,
+            majority: false,
+            scores: [("prm".to_string(), score), ("verifier".to_string(), 0.0)].into(),
+            chosen_by: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_scorer_that_knows_problems_but_not_responses_ranks_well_only_across_problems() {
+        // problem a is easy (scores high), b is hard: across problems the score separates
+        // right from wrong, within each problem it ranks the wrong response first
+        let records = [
+            record("a", true, 0.8),
+            record("a", false, 0.9),
+            record("b", true, 0.1),
+            record("b", false, 0.2),
+            record("c", true, 0.95),
+            record("c", true, 0.95),
+        ];
+        let m = scorer_aucs(&records, 2);
+        // positives 0.8 0.1 0.95 0.95 against negatives 0.9 0.2: 5 of 8 pairs
+        assert_eq!(m["auc/prm"], 5.0 / 8.0);
+        assert_eq!(m["auc_within/prm"], 0.0);
+        assert_eq!(m["auc_within/prm/problems"], 2.0);
+        assert!(!m.contains_key("auc/verifier"));
+    }
 }
