@@ -151,7 +151,7 @@ fn labels_then_a_prm_then_prm_guided_best_of_n_and_mcts() {
         "--max-new-tokens",
         "40",
         "--scorers",
-        &format!("verifier,prm:{prm}"),
+        &format!("verifier,prm:{prm_run}"),
         "--out",
         &best_of,
     ]);

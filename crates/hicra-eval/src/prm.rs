@@ -17,7 +17,7 @@ use std::time::Instant;
 use hicra_messages::Prompt;
 use hicra_model::{Device, RuntimeBackend};
 use hicra_prm::model::ProcessRewardModel;
-use hicra_prm::store::{PrmInfo, load};
+use hicra_prm::store::{PRM_FILE, PrmInfo, load};
 use hicra_tasks::steps::Segmentation;
 use hicra_train::TextCodec;
 
@@ -82,6 +82,37 @@ impl FromStr for Aggregate {
     }
 }
 
+/// The PRM directory `path` names: itself when it holds `prm.json`, else the one directory
+/// inside it that does (a run of a `learner.prm` pipeline holds its PRM in `out`, `prm/` by
+/// default), so `prm:RUN` works as well as `prm:RUN/prm`.
+pub fn prm_dir(path: &Path) -> Result<std::path::PathBuf, String> {
+    if path.join(PRM_FILE).is_file() {
+        return Ok(path.to_path_buf());
+    }
+    let inside: Vec<std::path::PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join(PRM_FILE).is_file())
+        .collect();
+    match inside.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(format!(
+            "{} holds no process reward model ({PRM_FILE}): PRMs are written by `hicra prm \
+             train` or a `learner.prm` stage",
+            path.display()
+        )),
+        many => Err(format!(
+            "{} holds {} process reward models: name one ({})",
+            path.display(),
+            many.len(),
+            many.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 /// A loaded PRM as a scorer.
 pub struct PrmScorer {
     model: ProcessRewardModel<RuntimeBackend>,
@@ -105,6 +136,7 @@ impl PrmScorer {
         batch: usize,
         device: &Device,
     ) -> Result<Self, String> {
+        let dir = &prm_dir(dir)?;
         let (model, codec, info) = load(dir, Some(max_seq_len), device)?;
         Ok(Self {
             model,
