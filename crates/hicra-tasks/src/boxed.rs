@@ -12,38 +12,39 @@ use crate::scoring::{Rewards, Verifier, verifier_ports};
 /// Most bytes of a response that are searched (longer responses are judged on their tail).
 const MAX_SCAN_BYTES: usize = 1 << 20;
 
-/// The content of the last balanced `\boxed{...}`, if any.
+/// The content of the last balanced `\boxed{...}`, if any (in the last `MAX_SCAN_BYTES`).
 pub fn last_boxed(text: &str) -> Option<&str> {
     let start = text.len().saturating_sub(MAX_SCAN_BYTES);
     let start = (start..text.len())
         .find(|&i| text.is_char_boundary(i))
         .unwrap_or(text.len());
-    let text = &text[start..];
-    let mut found = None;
+    boxes(&text[start..]).last()
+}
+
+/// The contents of every closed `\boxed{...}` in `text`, in the order they open (nested
+/// braces allowed; a box inside a box comes after it).
+pub fn boxes(text: &str) -> impl Iterator<Item = &str> {
     let mut search = 0;
-    while let Some(at) = text[search..].find("\\boxed{") {
-        let open = search + at + "\\boxed{".len();
-        let mut depth = 1usize;
-        let mut end = None;
-        for (i, c) in text[open..].char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = Some(open + i);
-                        break;
+    std::iter::from_fn(move || {
+        loop {
+            let at = text[search..].find("\\boxed{")?;
+            let open = search + at + "\\boxed{".len();
+            search = open;
+            let mut depth = 1usize;
+            for (i, c) in text[open..].char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(&text[open..open + i]);
+                        }
                     }
+                    _ => {}
                 }
-                _ => {}
             }
         }
-        if let Some(end) = end {
-            found = Some(&text[open..end]);
-        }
-        search = open;
-    }
-    found
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]

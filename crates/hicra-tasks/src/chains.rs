@@ -45,6 +45,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::boxed::boxes;
 use crate::format::PromptFormat;
 use crate::generator::{self, Generator};
 use crate::steps::Segmentation;
@@ -626,31 +627,6 @@ pub fn equations(text: &str) -> Vec<Equation> {
         });
     }
     out
-}
-
-/// The contents of every closed `\boxed{...}` in `text`, in order (nested braces allowed).
-fn boxes(text: &str) -> impl Iterator<Item = &str> {
-    let mut search = 0;
-    std::iter::from_fn(move || {
-        loop {
-            let at = text[search..].find("\\boxed{")?;
-            let open = search + at + "\\boxed{".len();
-            search = open;
-            let mut depth = 1usize;
-            for (i, c) in text[open..].char_indices() {
-                match c {
-                    '{' => depth += 1,
-                    '}' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(&text[open..open + i]);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-    })
 }
 
 /// An integer written alone (`21`, `-4`, `−4`, ` 21. `, `$21$`, `21.0`), else `None`.
