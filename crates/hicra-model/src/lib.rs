@@ -68,6 +68,7 @@ pub use inspect::{PositionLogits, PromptLogits, prompt_logits};
 pub use kv_cache::KvCache;
 pub use llama::Llama;
 pub use native::NativeLlama;
+pub use native::train::{ComputePath, HostGrads, HostModel, HostScores, HostTape};
 pub use next_token::next_token_logprobs;
 pub use precision::{Precision, PrecisionError};
 pub use pretrained::{PretrainedModelError, model_config};

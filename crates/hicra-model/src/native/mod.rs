@@ -30,12 +30,14 @@
 mod attention;
 mod cache;
 mod choose;
+mod gemm;
 mod kernels;
 mod matmul;
 mod ops;
 mod pass;
 #[cfg(test)]
 mod tests;
+pub mod train;
 mod weights;
 
 use std::any::Any;
@@ -61,11 +63,19 @@ impl NativeLlama {
     /// The host copy of `model` when it runs on the CPU and computes in f32 with f32 weights
     /// (the cases this path serves); `None` otherwise.
     pub fn for_model<B: Backend>(model: &Llama<B>) -> Option<Self> {
-        let model = (model as &dyn Any).downcast_ref::<Llama<RuntimeBackend>>()?;
+        Self::takes_host_path(model).then(|| Self::copy_of(model))
+    }
+
+    /// Whether `model` is on the CPU and computes in f32 with f32 weights: the models the host
+    /// paths (generation here, training in [`train`]) serve by default.
+    pub fn takes_host_path<B: Backend>(model: &Llama<B>) -> bool {
+        let Some(model) = (model as &dyn Any).downcast_ref::<Llama<RuntimeBackend>>() else {
+            return false;
+        };
         let on_cpu = matches!(model.device(), Device::Flex(_));
         let f32 =
             model.compute == Precision::F32 && model.weight_precision() == Precision::F32.dtype();
-        (on_cpu && f32).then(|| Self::copy_of(model))
+        on_cpu && f32
     }
 
     /// The host copy of any model (tests compare it with the burn path on any backend).
