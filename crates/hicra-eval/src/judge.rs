@@ -5,13 +5,14 @@
 //! first token of `yes`, `Yes`, ` yes`, ` Yes` (resp. `no`...) that the other word does not
 //! also start with. A partial solution is judged
 //! "so far", which makes the same judge a step scorer for search. Prompts are scored in
-//! padded batches ([`hicra_model::next_token_logprobs`]); one longer than the judge's context
+//! batches (`hicra_model::Generator::next_token_logprobs`: side by side on the host path, the
+//! weights copied once per judge; padded on tensors); one longer than the judge's context
 //! keeps its last tokens.
 
 use std::sync::Arc;
 
 use hicra_messages::{ChatMessage, Prompt};
-use hicra_model::{Device, Llama, RuntimeBackend, next_token_logprobs};
+use hicra_model::{Device, Generator, RuntimeBackend};
 use hicra_train::TextCodec;
 
 use crate::policy::EvalPolicy;
@@ -27,7 +28,8 @@ const YES: [&str; 4] = ["yes", "Yes", " yes", " Yes"];
 const NO: [&str; 4] = ["no", "No", " no", " No"];
 
 pub struct Judge {
-    model: Llama<RuntimeBackend>,
+    /// The judge's model, with its host copy made once when it takes the CPU path.
+    model: Generator<RuntimeBackend>,
     codec: Arc<TextCodec>,
     device: Device,
     template: String,
@@ -74,7 +76,7 @@ impl Judge {
             ));
         }
         let judge = Self {
-            model: judge.generator.into_model(),
+            model: judge.generator,
             codec: judge.codec,
             device,
             template,
@@ -114,7 +116,7 @@ impl Judge {
             ..Prompt::new(format!("judge/{}", candidate.prompt.id), text, "")
         };
         let mut ids = self.codec.encode_prompt(&prompt)?;
-        let room = self.model.max_seq_len();
+        let room = self.model.model().max_seq_len();
         if ids.len() > room {
             tracing::debug!(
                 tokens = ids.len(),
@@ -139,7 +141,7 @@ impl Judge {
         let mut scores = vec![0.0; prompts.len()];
         for chunk in order.chunks(self.batch) {
             let refs: Vec<&[u32]> = chunk.iter().map(|&i| prompts[i].as_slice()).collect();
-            let logprobs = next_token_logprobs(&self.model, &refs, &words, &self.device);
+            let logprobs = self.model.next_token_logprobs(&refs, &words, &self.device);
             for (&i, row) in chunk.iter().zip(logprobs) {
                 let (yes, no) = row.split_at(self.yes.len());
                 scores[i] = yes_share(yes, no);

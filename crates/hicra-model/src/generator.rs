@@ -76,16 +76,38 @@ impl<B: Backend> Generator<B> {
         self.model
     }
 
+    /// The host copy when the model takes the CPU path (made on first use).
+    fn native(&self) -> Option<&NativeLlama> {
+        self.native
+            .get_or_init(|| NativeLlama::for_model(&self.model))
+            .as_ref()
+    }
+
+    /// [`crate::next_token_logprobs`] of this model, on the host path when it takes it (the
+    /// prompts prefilled side by side, no padding), with the host copy made once.
+    pub fn next_token_logprobs(
+        &self,
+        prompts: &[&[u32]],
+        tokens: &[u32],
+        device: &B::Device,
+    ) -> Vec<Vec<f32>> {
+        match self.native() {
+            Some(native) if !prompts.is_empty() => {
+                crate::next_token::check_prompts(&self.model, prompts);
+                let logits = native.prefill_logits(prompts);
+                crate::next_token::picked_logprobs(&logits, prompts.len(), tokens)
+            }
+            _ => crate::next_token::on_tensors(&self.model, prompts, tokens, device),
+        }
+    }
+
     /// What `request` asks for, as [`sample_batch`] draws it, with the host copy made once.
     pub fn sample(&self, request: &SampleRequest, device: &B::Device) -> Vec<Vec<Sample>> {
         if !check_prompts(&self.model, request) {
             return vec![Vec::new(); request.prompts.len()];
         }
         // the host copy when the model takes the CPU path, burn tensors otherwise
-        let native = self
-            .native
-            .get_or_init(|| NativeLlama::for_model(&self.model));
-        match native {
+        match self.native() {
             Some(native) => native.sample(request),
             None => sample_on_tensors(&self.model, request, device),
         }
