@@ -15,7 +15,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use hicra_messages::Prompt;
-use hicra_model::{Device, RuntimeBackend};
+use hicra_model::{Device, HostModel, RuntimeBackend};
 use hicra_prm::model::ProcessRewardModel;
 use hicra_prm::store::{PRM_FILE, PrmInfo, load};
 use hicra_tasks::steps::Segmentation;
@@ -116,6 +116,8 @@ pub fn prm_dir(path: &Path) -> Result<std::path::PathBuf, String> {
 /// A loaded PRM as a scorer.
 pub struct PrmScorer {
     model: ProcessRewardModel<RuntimeBackend>,
+    /// The backbone's host copy when it takes the CPU path (made once, at load).
+    host: Option<HostModel>,
     codec: TextCodec,
     pub info: PrmInfo,
     pub aggregate: Aggregate,
@@ -139,6 +141,7 @@ impl PrmScorer {
         let dir = &prm_dir(dir)?;
         let (model, codec, info) = load(dir, Some(max_seq_len), device)?;
         Ok(Self {
+            host: HostModel::for_model(&model.backbone),
             model,
             codec,
             info,
@@ -210,10 +213,11 @@ impl PrmScorer {
                 .iter()
                 .map(|&i| (items[i].0, cut[i].as_slice()))
                 .collect();
-            for (&i, scores) in chunk
-                .iter()
-                .zip(self.model.score_steps(&self.codec, &batch)?)
-            {
+            for (&i, scores) in chunk.iter().zip(self.model.score_steps_on(
+                self.host.as_ref(),
+                &self.codec,
+                &batch,
+            )?) {
                 out[i] = scores;
             }
         }

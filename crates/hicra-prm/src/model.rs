@@ -47,7 +47,7 @@ use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, FloatDType, Int, Tensor, TensorData};
 use hicra_messages::Prompt;
-use hicra_model::{Llama, LoadedModel, ModelConfig};
+use hicra_model::{HostModel, Llama, LoadedModel, ModelConfig};
 use hicra_train::TextCodec;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -305,10 +305,73 @@ impl<B: Backend> ProcessRewardModel<B> {
         Ok(out)
     }
 
+    /// [`step_logits`](Self::step_logits) with the backbone on the host path when `host` (the
+    /// backbone's [`HostModel`], made once by the caller: `HostModel::for_model(&prm.backbone)`)
+    /// is given: sequences side by side without padding, in batches of [`SCORE_BATCH_TOKENS`].
+    pub fn step_logits_on(
+        &self,
+        host: Option<&HostModel>,
+        encoded: &[Encoded],
+    ) -> Result<Vec<Vec<f64>>, String> {
+        let Some(host) = host else {
+            return self.step_logits(encoded);
+        };
+        let read = |t: Tensor<B, 1>| -> Result<Vec<f32>, String> {
+            t.into_data()
+                .convert::<f32>()
+                .to_vec()
+                .map_err(|e| format!("reading the PRM head: {e:?}"))
+        };
+        let weight = read(self.head_weight.val().reshape([self.hidden_size()]))?;
+        let bias = f64::from(read(self.head_bias.val())?[0]);
+        let d = weight.len();
+        let mut out = Vec::with_capacity(encoded.len());
+        let mut start = 0;
+        while start < encoded.len() {
+            // whole sequences up to the token budget (at least one)
+            let mut end = start + 1;
+            let mut tokens = encoded[start].ids.len();
+            while end < encoded.len() && tokens + encoded[end].ids.len() <= SCORE_BATCH_TOKENS {
+                tokens += encoded[end].ids.len();
+                end += 1;
+            }
+            let chunk = &encoded[start..end];
+            start = end;
+            let sequences: Vec<&[u32]> = chunk.iter().map(|e| e.ids.as_slice()).collect();
+            let at: Vec<&[usize]> = chunk.iter().map(|e| e.step_ends.as_slice()).collect();
+            let hidden = host.final_hidden(&sequences, &at);
+            let mut rows = hidden.chunks_exact(d);
+            for e in chunk {
+                out.push(
+                    e.step_ends
+                        .iter()
+                        .map(|_| {
+                            let h = rows.next().expect("a row per step end");
+                            let dot: f32 = h.iter().zip(&weight).map(|(a, b)| a * b).sum();
+                            f64::from(dot) + bias
+                        })
+                        .collect(),
+                );
+            }
+        }
+        Ok(out)
+    }
+
     /// Scores (probabilities that each step is good) of the steps of every `(prompt, steps)`
     /// item, batched; no gradients are recorded on a non-autodiff backend.
     pub fn score_steps(
         &self,
+        codec: &TextCodec,
+        items: &[(&Prompt, &[String])],
+    ) -> Result<Vec<Vec<f64>>, String> {
+        self.score_steps_on(None, codec, items)
+    }
+
+    /// [`score_steps`](Self::score_steps) with the backbone on the host path when `host` is
+    /// given (see [`step_logits_on`](Self::step_logits_on)).
+    pub fn score_steps_on(
+        &self,
+        host: Option<&HostModel>,
         codec: &TextCodec,
         items: &[(&Prompt, &[String])],
     ) -> Result<Vec<Vec<f64>>, String> {
@@ -321,7 +384,7 @@ impl<B: Backend> ProcessRewardModel<B> {
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(self
-            .step_logits(&encoded)?
+            .step_logits_on(host, &encoded)?
             .into_iter()
             .map(|row| row.into_iter().map(sigmoid).collect())
             .collect())
@@ -414,6 +477,32 @@ pub(crate) mod tests {
         assert!(e.owns_end(0) && !e.owns_end(1) && e.owns_end(2) && e.owns_end(3));
         let bad = encode(&codec, &prompt, &steps(&["1+1=2 ÷"])).unwrap_err();
         assert!(bad.contains("problem `p-2`"), "{bad}");
+    }
+
+    #[test]
+    fn the_host_path_scores_steps_as_the_tensor_path_does() {
+        let prm = tiny_prm::<RuntimeBackend>(4);
+        let codec = char_codec();
+        let prompts = [prompt("a", "2+3*4"), prompt("b", "what is 7*8?")];
+        let sols = [
+            steps(&["3*4=12\n", "2+12=14\n"]),
+            steps(&["", "7*8=56\n", "so 56\n"]),
+        ];
+        let items: Vec<(&Prompt, &[String])> = prompts
+            .iter()
+            .zip(&sols)
+            .map(|(p, s)| (p, s.as_slice()))
+            .collect();
+        let host = HostModel::copy_of(&prm.backbone);
+        let on_host = prm.score_steps_on(Some(&host), &codec, &items).unwrap();
+        let on_tensors = prm.score_steps(&codec, &items).unwrap();
+        assert_eq!(on_host.len(), 2);
+        for (a, b) in on_host.iter().zip(&on_tensors) {
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(b) {
+                assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+            }
+        }
     }
 
     #[test]

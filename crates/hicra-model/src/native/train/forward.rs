@@ -122,67 +122,7 @@ pub(super) fn run(
             predicted.temperature.push(t);
         }
     }
-    let n = tokens.len();
-    let mut x = Vec::with_capacity(n * d);
-    for &t in &tokens {
-        let t = t as usize;
-        assert!(t < vocab, "token {t} beyond the vocabulary");
-        x.extend_from_slice(&p.embedding[t * d..(t + 1) * d]);
-    }
-    let shape = Shape {
-        heads: p.heads,
-        kv_heads: p.kv_heads,
-        head_dim: p.head_dim,
-    };
-    let (qw, kvw, f) = (p.q_width(), p.kv_width(), p.intermediate());
-    let mut normed = vec![0.0; n * d];
-    let mut gated = vec![0.0; n * f];
-    let mut layers = Vec::new();
-    for b in &p.blocks {
-        let mut inv_rms_attention = vec![0.0; n];
-        rms_norm(
-            &x,
-            &b.attention_norm,
-            p.eps,
-            &mut normed,
-            &mut inv_rms_attention,
-        );
-        let (mut q, mut k, mut v) = (vec![0.0; n * qw], vec![0.0; n * kvw], vec![0.0; n * kvw]);
-        dense(&normed, n, &b.q, &mut q, false);
-        dense(&normed, n, &b.k, &mut k, false);
-        dense(&normed, n, &b.v, &mut v, false);
-        rope(&mut q, qw, p.head_dim, &p.cos, &p.sin, &slots, false);
-        rope(&mut k, kvw, p.head_dim, &p.cos, &p.sin, &slots, false);
-        let mut attended = vec![0.0; n * qw];
-        let mut lse = vec![0.0; n * p.heads];
-        attention::forward(shape, &spans, &q, &k, &v, &mut attended, &mut lse);
-        let mut x_mid = x.clone();
-        dense(&attended, n, &b.o, &mut x_mid, true);
-        let mut inv_rms_mlp = vec![0.0; n];
-        rms_norm(&x_mid, &b.mlp_norm, p.eps, &mut normed, &mut inv_rms_mlp);
-        let (mut gate, mut up) = (vec![0.0; n * f], vec![0.0; n * f]);
-        dense(&normed, n, &b.gate, &mut gate, false);
-        dense(&normed, n, &b.up, &mut up, false);
-        swiglu(&gate, &up, &mut gated);
-        let mut next = x_mid.clone();
-        dense(&gated, n, &b.down, &mut next, true);
-        let x_in = std::mem::replace(&mut x, next);
-        if keep {
-            layers.push(LayerTape {
-                x: x_in,
-                inv_rms_attention,
-                q,
-                k,
-                v,
-                lse,
-                attended,
-                x_mid,
-                inv_rms_mlp,
-                gate,
-                up,
-            });
-        }
-    }
+    let (x, layers) = blocks(p, &tokens, &spans, &slots, keep);
     // the head at the predicting positions only
     let rows = predicted.position.len();
     let mut x_final = Vec::with_capacity(rows * d);
@@ -237,4 +177,114 @@ pub(super) fn run(
         width,
     });
     (scores, tape)
+}
+
+/// The residual stream `[positions, hidden]` after every block (before the final norm) of
+/// `tokens` laid out in `spans` at RoPE positions `slots`; each block's tape when `keep`.
+fn blocks(
+    p: &HostParams,
+    tokens: &[u32],
+    spans: &[Span],
+    slots: &[usize],
+    keep: bool,
+) -> (Vec<f32>, Vec<LayerTape>) {
+    let (d, vocab) = (p.hidden(), p.vocab());
+    let n = tokens.len();
+    let mut x = Vec::with_capacity(n * d);
+    for &t in tokens {
+        let t = t as usize;
+        assert!(t < vocab, "token {t} beyond the vocabulary");
+        x.extend_from_slice(&p.embedding[t * d..(t + 1) * d]);
+    }
+    let shape = Shape {
+        heads: p.heads,
+        kv_heads: p.kv_heads,
+        head_dim: p.head_dim,
+    };
+    let (qw, kvw, f) = (p.q_width(), p.kv_width(), p.intermediate());
+    let mut normed = vec![0.0; n * d];
+    let mut gated = vec![0.0; n * f];
+    let mut layers = Vec::new();
+    for b in &p.blocks {
+        let mut inv_rms_attention = vec![0.0; n];
+        rms_norm(
+            &x,
+            &b.attention_norm,
+            p.eps,
+            &mut normed,
+            &mut inv_rms_attention,
+        );
+        let (mut q, mut k, mut v) = (vec![0.0; n * qw], vec![0.0; n * kvw], vec![0.0; n * kvw]);
+        dense(&normed, n, &b.q, &mut q, false);
+        dense(&normed, n, &b.k, &mut k, false);
+        dense(&normed, n, &b.v, &mut v, false);
+        rope(&mut q, qw, p.head_dim, &p.cos, &p.sin, slots, false);
+        rope(&mut k, kvw, p.head_dim, &p.cos, &p.sin, slots, false);
+        let mut attended = vec![0.0; n * qw];
+        let mut lse = vec![0.0; n * p.heads];
+        attention::forward(shape, spans, &q, &k, &v, &mut attended, &mut lse);
+        let mut x_mid = x.clone();
+        dense(&attended, n, &b.o, &mut x_mid, true);
+        let mut inv_rms_mlp = vec![0.0; n];
+        rms_norm(&x_mid, &b.mlp_norm, p.eps, &mut normed, &mut inv_rms_mlp);
+        let (mut gate, mut up) = (vec![0.0; n * f], vec![0.0; n * f]);
+        dense(&normed, n, &b.gate, &mut gate, false);
+        dense(&normed, n, &b.up, &mut up, false);
+        swiglu(&gate, &up, &mut gated);
+        let mut next = x_mid.clone();
+        dense(&gated, n, &b.down, &mut next, true);
+        let x_in = std::mem::replace(&mut x, next);
+        if keep {
+            layers.push(LayerTape {
+                x: x_in,
+                inv_rms_attention,
+                q,
+                k,
+                v,
+                lse,
+                attended,
+                x_mid,
+                inv_rms_mlp,
+                gate,
+                up,
+            });
+        }
+    }
+    (x, layers)
+}
+
+/// The final norm's output `[picked, hidden]` at positions `at[i]` of each of `sequences`
+/// (each fed whole, from position 0), in order: what a scalar head on the model reads.
+pub(super) fn final_hidden(p: &HostParams, sequences: &[&[u32]], at: &[&[usize]]) -> Vec<f32> {
+    assert_eq!(sequences.len(), at.len(), "positions per sequence");
+    let d = p.hidden();
+    let (mut spans, mut tokens, mut slots, mut picked) = (vec![], vec![], vec![], vec![]);
+    for (b, (seq, positions)) in sequences.iter().zip(at).enumerate() {
+        assert!(
+            seq.len() <= p.max_seq_len(),
+            "sequence {b}: {} positions, beyond the model's {}",
+            seq.len(),
+            p.max_seq_len()
+        );
+        let start = tokens.len();
+        spans.push(Span {
+            start,
+            len: seq.len(),
+        });
+        tokens.extend_from_slice(seq);
+        slots.extend(0..seq.len());
+        for &i in positions.iter() {
+            assert!(i < seq.len(), "sequence {b}: position {i} past its end");
+            picked.push(start + i);
+        }
+    }
+    let (x, _) = blocks(p, &tokens, &spans, &slots, false);
+    let mut rows = Vec::with_capacity(picked.len() * d);
+    for &i in &picked {
+        rows.extend_from_slice(&x[i * d..(i + 1) * d]);
+    }
+    let mut out = vec![0.0; rows.len()];
+    let mut inv = vec![0.0; picked.len()];
+    rms_norm(&rows, &p.norm, p.eps, &mut out, &mut inv);
+    out
 }

@@ -168,6 +168,13 @@ impl HostModel {
         backward::run(&self.params, tape.tape, dlogprobs, dentropies, grads);
     }
 
+    /// The final norm's output `[picked, hidden]` (row-major) at positions `at[i]` of each of
+    /// `sequences` (token ids fed from position 0), in order: the input of a scalar head (a
+    /// reward model's), without a backward pass.
+    pub fn final_hidden(&self, sequences: &[&[u32]], at: &[&[usize]]) -> Vec<f32> {
+        forward::final_hidden(&self.params, sequences, at)
+    }
+
     /// Zero gradients, one buffer per weight.
     pub fn zero_grads(&self) -> HostGrads {
         HostGrads::zeros_like(&self.params)
