@@ -178,6 +178,72 @@ fn bench_step_times_sampling_learning_and_the_weight_copy() {
     }
     assert!(row["sync_secs"].as_f64().unwrap() >= 0.0);
     assert_eq!(row["sampler_device"], "cpu");
+    assert_eq!(row["learner_path"], "host", "the CPU in f32: {row}");
+}
+
+/// `--path` (`--learner-path` for `bench step`) runs the learner's pass asked for and says
+/// which ran; the host path times its phases apart; an unknown path is refused.
+#[test]
+fn bench_learner_runs_the_path_asked_for() {
+    for (path, ran) in [("auto", "host"), ("host", "host"), ("tensor", "tensor")] {
+        let out = hicra(&[
+            "bench",
+            "learner",
+            "--model",
+            "random:tiny",
+            "--batch",
+            "2",
+            "--seq-len",
+            "8",
+            "--rounds",
+            "1",
+            "--json",
+            "--path",
+            path,
+        ]);
+        assert!(out.status.success(), "{path}: {}", text(&out.stderr));
+        let row: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+        assert_eq!(row["path"], ran, "{path}: {row}");
+        for key in ["forward_secs", "backward_secs", "optimizer_secs"] {
+            match ran {
+                "host" => assert!(row[key].as_f64().unwrap() > 0.0, "{key}: {row}"),
+                _ => assert!(row[key].is_null(), "{key}: {row}"),
+            }
+        }
+    }
+    let out = hicra(&[
+        "bench",
+        "step",
+        "--model",
+        "random:tiny",
+        "--prompts",
+        "1",
+        "--group",
+        "2",
+        "--prompt-len",
+        "4",
+        "--new-tokens",
+        "4",
+        "--rounds",
+        "1",
+        "--json",
+        "--learner-path",
+        "tensor",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let row: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(row["learner_path"], "tensor", "{row}");
+
+    let out = hicra(&[
+        "bench",
+        "learner",
+        "--model",
+        "random:tiny",
+        "--path",
+        "gpu",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("gpu"), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -7,9 +7,13 @@
 //!   ([`hicra_model::native`]; the copy of the weights it makes per call is timed apart, as
 //!   `weights_copy_ms`); `--tensors` times the burn-tensor path instead (every other device's),
 //!   so the two compare in one run.
-//! * `learner`: teacher-forced scoring of `batch` sequences of `seq_len` tokens with autodiff,
-//!   backward, one AdamW step; tokens/s and achieved model FLOP/s (6 x parameters x tokens, plus
-//!   attention), and utilisation when `--peak-tflops` names the device's peak.
+//! * `learner`: teacher-forced scoring of `batch` sequences of `seq_len` tokens, backward, one
+//!   AdamW step; tokens/s and achieved model FLOP/s (6 x parameters x tokens, plus attention),
+//!   and utilisation when `--peak-tflops` names the device's peak. `--path` picks the forward
+//!   and backward pass as the learner's `compute_path` does ([`hicra_train::pass`]: host
+//!   kernels on the CPU in f32 by default, burn's autodiff elsewhere or with `--path tensor`);
+//!   on the host path the weights' copy, the forward and backward passes and the optimiser step
+//!   are timed apart.
 //!
 //! One warm-up round runs first and is not counted; figures are medians over `--rounds`.
 //! Peak memory is the process's resident high-water mark (`VmHWM`) on the CPU and the bytes
@@ -19,13 +23,14 @@
 
 use std::time::Instant;
 
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use clap::{Args, Subcommand};
 use hicra_model::{
-    Llama, ModelConfig, NativeLlama, RuntimeAutodiff, SampleRequest, sample_on_tensors, score,
+    ComputePath, Llama, ModelConfig, NativeLlama, RuntimeAutodiff, SampleRequest, sample_on_tensors,
 };
+use hicra_train::pass::{Pass, takes_host_path};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -97,6 +102,11 @@ struct LearnerArgs {
     /// The device's peak dense FLOP/s in TFLOP/s, to report model FLOPs utilisation.
     #[arg(long)]
     peak_tflops: Option<f64>,
+    /// Which implementation runs the forward and backward pass, as the learner's
+    /// `compute_path`: `auto` (host kernels on the CPU in f32, burn's autodiff elsewhere),
+    /// `host` or `tensor`.
+    #[arg(long, default_value = "auto")]
+    path: ComputePath,
 }
 
 pub fn run(args: BenchArgs) -> miette::Result<()> {
@@ -199,26 +209,51 @@ fn learner(args: LearnerArgs) -> miette::Result<()> {
     let mut model = loaded.model.computing_in(c.dtype);
     let mut optim = AdamWConfig::new().init::<RuntimeAutodiff, Llama<RuntimeAutodiff>>();
     let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let path = if takes_host_path(&model, args.path) {
+        "host"
+    } else {
+        "tensor"
+    };
+    if !c.json {
+        println!("{path} path");
+    }
     print_header(
         c.json,
         "batch  tokens/s  ms/step  model GFLOP/s  MFU      peak MiB",
     );
     for &batch in &c.batch {
         let rows = random_rows(&mut rng, batch, args.seq_len, config.vocab_size);
+        let pairs: Vec<(&[u32], &[u32])> = rows.iter().map(|r| (&r[..1], &r[1..])).collect();
+        let temperatures = vec![1.0; batch];
         let mut secs = Vec::new();
+        let mut phases: [Vec<f64>; 4] = Default::default();
         for round in 0..=c.rounds {
             let started = Instant::now();
-            let pairs: Vec<(&[u32], &[u32])> = rows.iter().map(|r| (&r[..1], &r[1..])).collect();
-            let scored = score(&model, &pairs, &device);
+            let mut lap = Laps::new();
+            // the host path copies the weights, as the learner does once per optimiser step
+            let mut pass = Pass::new(&model, args.path);
+            let copy = lap.next();
+            // entropies computed and not trained through, as `score` always did here
+            let (scored, tape) = pass.forward(&model, &pairs, &temperatures, true);
+            let forward = lap.next();
             let loss = (scored.logprobs * scored.mask).mean().neg();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            pass.backward(&model, loss, tape);
+            let backward = lap.next();
+            let grads = pass.grads(&model);
             model = optim.step(1e-5, model, grads);
             RuntimeAutodiff::sync(&device).into_diagnostic()?;
+            let step = lap.next();
             if round > 0 {
                 secs.push(started.elapsed().as_secs_f64());
+                for (all, one) in phases.iter_mut().zip([copy, forward, backward, step]) {
+                    all.push(one);
+                }
             }
         }
         let step = median(&mut secs);
+        // phases are only timed apart on the host path (the tensor path runs asynchronously)
+        let [copy, forward, backward, optimizer] =
+            phases.map(|mut p| (path == "host").then(|| median(&mut p)));
         let tokens = (batch * args.seq_len) as f64;
         let flops = training_flops(&config, batch, args.seq_len);
         let gflops = flops / step / 1e9;
@@ -230,18 +265,45 @@ fn learner(args: LearnerArgs) -> miette::Result<()> {
                 json!({"bench": "learner", "model": c.model, "batch": batch, "seq_len": args.seq_len,
                     "tokens_per_sec": tokens / step, "secs_per_step": step,
                     "model_gflops_per_sec": gflops, "mfu": mfu, "peak_mib": mem, "device": c.device.to_string(),
-                    "dtype": c.dtype.to_string()})
+                    "dtype": c.dtype.to_string(), "path": path, "weights_copy_secs": copy,
+                    "forward_secs": forward, "backward_secs": backward, "optimizer_secs": optimizer})
             );
         } else {
             let mfu = mfu.map_or("-".to_string(), |m| format!("{:.1}%", m * 100.0));
+            let phases = match (copy, forward, backward, optimizer) {
+                (Some(c), Some(f), Some(b), Some(o)) => format!(
+                    "  (copy {:.1} ms, forward {:.1} ms, backward {:.1} ms, optimiser {:.1} ms)",
+                    c * 1e3,
+                    f * 1e3,
+                    b * 1e3,
+                    o * 1e3
+                ),
+                _ => String::new(),
+            };
             println!(
-                "{batch:>5}  {:>8.1}  {:>7.0}  {gflops:>13.1}  {mfu:>4}  {mem:>12.0}",
+                "{batch:>5}  {:>8.1}  {:>7.0}  {gflops:>13.1}  {mfu:>4}  {mem:>12.0}{phases}",
                 tokens / step,
                 step * 1e3
             );
         }
     }
     Ok(())
+}
+
+/// Seconds between successive calls.
+struct Laps(Instant);
+
+impl Laps {
+    fn new() -> Self {
+        Self(Instant::now())
+    }
+
+    fn next(&mut self) -> f64 {
+        let now = Instant::now();
+        let secs = now.duration_since(self.0).as_secs_f64();
+        self.0 = now;
+        secs
+    }
 }
 
 /// Forward + backward FLOPs of one step: 6 per matmul parameter per token (the embedding

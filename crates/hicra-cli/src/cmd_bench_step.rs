@@ -2,19 +2,21 @@
 //! the sampler's device, scored, back-propagated and updated with AdamW on the learner's, and
 //! the new weights moved back to the sampler (through host memory when the two devices are of
 //! different backends). The learn phase cuts the batch into micro-batches as the learner does
-//! ([`hicra_train::plan_micro_batches`]), accumulating gradients. Reports the three phases' seconds and the step's throughput in
-//! generated tokens per second, the figure a generation-bound RL run is limited by.
+//! ([`hicra_train::plan_micro_batches`]), accumulating gradients, on the path
+//! `--learner-path` picks (the learner's `compute_path`: [`hicra_train::pass`]). Reports the
+//! three phases' seconds and the step's throughput in generated tokens per second, the figure
+//! a generation-bound RL run is limited by.
 
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, Optimizer};
 use burn::tensor::backend::Backend;
 use clap::Args;
 use hicra_model::{
-    DeviceSpec, Entropies, Llama, Precision, RuntimeAutodiff, RuntimeBackend, sample_batch,
-    score_tempered_with,
+    ComputePath, DeviceSpec, Llama, Precision, RuntimeAutodiff, RuntimeBackend, sample_batch,
 };
+use hicra_train::pass::Pass;
 use hicra_train::plan_micro_batches;
 use miette::IntoDiagnostic;
 use rand::{Rng, SeedableRng};
@@ -60,6 +62,11 @@ pub struct StepArgs {
     /// `micro_batch_tokens`).
     #[arg(long, default_value_t = 512)]
     micro_batch_tokens: usize,
+    /// Which implementation runs the learner's forward and backward pass (its
+    /// `compute_path`): `auto` (host kernels on the CPU in f32, burn's autodiff elsewhere),
+    /// `host` or `tensor`.
+    #[arg(long, default_value = "auto")]
+    learner_path: ComputePath,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -88,6 +95,7 @@ pub fn run(args: StepArgs) -> miette::Result<()> {
     let params = exactly(args.new_tokens);
     let (mut sample_secs, mut learn_secs, mut sync_secs, mut step_secs) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut learner_path = "";
     for round in 0..=args.rounds {
         let seeds: Vec<u64> = refs.iter().map(|_| rng.random()).collect();
         let started = Instant::now();
@@ -102,21 +110,17 @@ pub fn run(args: StepArgs) -> miette::Result<()> {
             .collect();
         let lengths: Vec<usize> = pairs.iter().map(|(p, r)| p.len() + r.len()).collect();
         let tokens = pairs.iter().map(|(_, r)| r.len()).sum::<usize>() as f32;
-        let mut accumulator = GradientsAccumulator::<Llama<RuntimeAutodiff>>::new();
+        // the host path copies the weights once per step, as the learner does
+        let mut pass = Pass::new(&model, args.learner_path);
+        learner_path = pass.name();
         for range in plan_micro_batches(&lengths, args.micro_batch_size, args.micro_batch_tokens) {
             let temperatures = vec![1.0; range.len()];
             // as the learner scores without an entropy bonus
-            let scored = score_tempered_with(
-                &model,
-                &pairs[range],
-                &temperatures,
-                Entropies::Skipped,
-                &device,
-            );
+            let (scored, tape) = pass.forward(&model, &pairs[range], &temperatures, false);
             let loss = (scored.logprobs * scored.mask).sum().neg() / tokens;
-            accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+            pass.backward(&model, loss, tape);
         }
-        let grads = accumulator.grads();
+        let grads = pass.grads(&model);
         model = optim.step(1e-6, model, grads);
         RuntimeAutodiff::sync(&device).into_diagnostic()?;
         let learned = at.elapsed().as_secs_f64();
@@ -150,9 +154,10 @@ pub fn run(args: StepArgs) -> miette::Result<()> {
                 "micro_batch_size": args.micro_batch_size, "micro_batch_tokens": args.micro_batch_tokens,
                 "generated_tokens_per_sec": generated / step, "trained_tokens_per_sec": trained / learn,
                 "peak_mib": mem, "device": learner_spec.to_string(), "sampler_device": sampler_spec.to_string(),
-                "dtype": args.dtype.to_string()})
+                "dtype": args.dtype.to_string(), "learner_path": learner_path})
         );
     } else {
+        println!("learner: {learner_path} path");
         println!("s/step  sample s  learn s  sync s  generated tok/s  trained tok/s  peak MiB");
         println!(
             "{step:>6.2}  {sample:>8.2}  {learn:>7.2}  {sync:>6.3}  {:>15.1}  {:>13.1}  {mem:>8.0}",

@@ -10,7 +10,8 @@
 //!   shared loss ([`loss`]: aggregation, KL, entropy), optionally corrected for a sampler that
 //!   differs from the learner ([`importance`]), with global-norm clipping ([`clip`]),
 //!   micro-batches with gradient accumulation, and NaN/inf steps skipped (the run stops after
-//!   N batches in a row). After each batch it sends [`PolicyUpdate`] to every sampler.
+//!   N batches in a row). After each batch it sends [`PolicyUpdate`] to every sampler. Its
+//!   forward and backward passes run on burn's autodiff or on host kernels ([`pass`]).
 //!
 //! * `tagger.mined_grams` ([`mined_grams`]) tags planning tokens with strategic grams mined
 //!   from the run's own correct responses, embedded with the policy's hidden states.
@@ -33,6 +34,7 @@ pub mod loss;
 pub mod micro_batch;
 pub mod mined_grams;
 pub mod objective;
+pub mod pass;
 pub mod policy;
 pub mod sampler;
 pub mod schedule;

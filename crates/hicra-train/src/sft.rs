@@ -4,13 +4,14 @@
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, Optimizer};
 use hicra_flow::{BoxError, Inbox, StageContext};
 use hicra_messages::{Metrics, Prompt};
-use hicra_model::{Llama, RuntimeAutodiff, score};
+use hicra_model::{ComputePath, Llama, RuntimeAutodiff};
 use serde::Deserialize;
 
 use crate::codec::TextCodec;
+use crate::pass::Pass;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -33,18 +34,19 @@ impl Default for SftConfig {
     }
 }
 
-/// Trains on `(prompt, meta.solution + end of response)` pairs; returns the model and figures.
+/// Trains on `(prompt, meta.solution + end of response)` pairs, its forward and backward
+/// passes on `path` ([`crate::pass`]); returns the model and figures.
 pub fn sft_warmup(
     mut model: Llama<RuntimeAutodiff>,
     codec: &TextCodec,
     prompts: &Inbox<Prompt>,
     config: &SftConfig,
+    path: ComputePath,
     ctx: &StageContext,
 ) -> Result<(Llama<RuntimeAutodiff>, Metrics), BoxError> {
     let mut optim = AdamWConfig::new()
         .with_weight_decay(0.0)
         .init::<RuntimeAutodiff, Llama<RuntimeAutodiff>>();
-    let device = model.device();
     let started = Instant::now();
     let mut last_loss = f64::NAN;
     for step in 0..config.steps {
@@ -84,14 +86,16 @@ pub fn sft_warmup(
             .iter()
             .map(|(p, t)| (p.as_slice(), t.as_slice()))
             .collect();
-        let scored = score(&model, &pairs, &device);
+        let mut pass = Pass::new(&model, path);
+        let (scored, tape) = pass.forward(&model, &pairs, &vec![1.0; pairs.len()], false);
         let tokens = scored.mask.clone().sum();
         let loss = (scored.logprobs * scored.mask).sum().neg() / tokens;
         last_loss = f64::from(loss.clone().into_scalar());
         if !last_loss.is_finite() {
             return Err(format!("non-finite warm-up loss at step {step}").into());
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        pass.backward(&model, loss, tape);
+        let grads = pass.grads(&model);
         model = optim.step(config.learning_rate, model, grads);
         if step % 50 == 0 || step + 1 == config.steps {
             tracing::info!(step, loss = last_loss, "sft warm-up");

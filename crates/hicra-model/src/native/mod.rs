@@ -44,7 +44,7 @@ use std::any::Any;
 
 use burn::tensor::backend::Backend;
 
-use crate::device::{Device, RuntimeBackend};
+use crate::device::{Device, RuntimeAutodiff, RuntimeBackend};
 use crate::draw::draws_uniforms;
 use crate::llama::Llama;
 use crate::precision::Precision;
@@ -68,14 +68,19 @@ impl NativeLlama {
 
     /// Whether `model` is on the CPU and computes in f32 with f32 weights: the models the host
     /// paths (generation here, training in [`train`]) serve by default.
+    /// A learner's model (on burn's autodiff backend) is judged as the same model without it.
     pub fn takes_host_path<B: Backend>(model: &Llama<B>) -> bool {
-        let Some(model) = (model as &dyn Any).downcast_ref::<Llama<RuntimeBackend>>() else {
+        let any = model as &dyn Any;
+        let device = if let Some(m) = any.downcast_ref::<Llama<RuntimeBackend>>() {
+            m.device()
+        } else if let Some(m) = any.downcast_ref::<Llama<RuntimeAutodiff>>() {
+            m.device()
+        } else {
             return false;
         };
-        let on_cpu = matches!(model.device(), Device::Flex(_));
         let f32 =
             model.compute == Precision::F32 && model.weight_precision() == Precision::F32.dtype();
-        on_cpu && f32
+        matches!(device, Device::Flex(_)) && f32
     }
 
     /// The host copy of any model (tests compare it with the burn path on any backend).

@@ -2,13 +2,13 @@
 //! does: device and precision first, then the policy (fresh or from a checkpoint). The value
 //! checks `hicra validate` reports live in [`super::checks`].
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use burn::module::AutodiffModule;
 use burn::optim::AdamWConfig;
 use hicra_flow::{BoxError, BuildContext, Invalid, Ports, Replication, Stage, StageConfig, refuse};
 use hicra_messages::{MetricsRecord, Prompt, RolloutBatch};
-use hicra_model::{DeviceSpec, Llama, Precision, RuntimeAutodiff};
+use hicra_model::{ComputePath, DeviceSpec, Llama, Precision, RuntimeAutodiff};
 use serde::Deserialize;
 
 use super::Learner;
@@ -33,6 +33,11 @@ pub struct LearnerConfig {
     /// computes in the low type (norms, softmax and log-probs in f32); checked against the
     /// device at start.
     pub dtype: Precision,
+    /// Which implementation runs the forward and backward pass: `auto` (host kernels on the
+    /// CPU in f32, burn's autodiff elsewhere: GPUs, bf16/f16), `host` or `tensor` (either
+    /// forced, to compare). The reference model's and the importance correction's scoring
+    /// follow it.
+    pub compute_path: ComputePath,
     /// Seed of the initial weights; absent = the stage seed.
     pub init_seed: Option<u64>,
     /// Peak learning rate of the RL phase.
@@ -112,6 +117,7 @@ impl Default for LearnerConfig {
             model: PolicyModelConfig::default(),
             device: DeviceSpec::default(),
             dtype: Precision::default(),
+            compute_path: ComputePath::Auto,
             init_seed: None,
             learning_rate: 1e-3,
             schedule: Schedule::Constant,
@@ -184,6 +190,7 @@ keep_checkpoints = 3
 replica_checksum_every = 10   # data-parallel replicas only
 device = "cpu"
 dtype = "f32"
+compute_path = "auto"         # host kernels on the CPU in f32, autodiff elsewhere; "host" or "tensor" forces one
 model = { hidden_size = 64, intermediate_size = 128, num_layers = 2, num_heads = 4, num_kv_heads = 2, max_seq_len = 64, rope_theta = 10000.0 }
 sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
 "#;
@@ -235,6 +242,7 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
             codec,
             model_config,
             reference: None,
+            reference_host: OnceLock::new(),
             seed: ctx.stage_seed(),
             step: 0,
             skips: 0,

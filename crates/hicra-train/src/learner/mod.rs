@@ -6,22 +6,24 @@
 //! a credited batch must hold (an error naming the rollout otherwise), [`step`] one batch
 //! (filtering, the `old` log-probs and importance weights, epochs and mini-batches),
 //! [`update`] one optimiser step on a mini-batch (micro-batched scoring, the objective,
-//! global-norm clipping, skips on NaN/inf).
+//! global-norm clipping, skips on NaN/inf), [`micro`] the loss of one micro-batch, whichever
+//! path ([`crate::pass`], `compute_path`) scored it.
 
 mod checks;
 mod config;
 mod inputs;
+mod micro;
 mod replicas;
 mod step;
 mod update;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use burn::module::AutodiffModule;
 use burn::optim::Optimizer;
 use hicra_flow::{BoxError, Outbox, Stage, StageContext, StageResult};
 use hicra_messages::{Metrics, MetricsRecord, Prompt, RolloutBatch};
-use hicra_model::{Llama, RuntimeAutodiff, RuntimeBackend};
+use hicra_model::{HostModel, Llama, RuntimeAutodiff, RuntimeBackend};
 
 pub use config::LearnerConfig;
 
@@ -38,6 +40,9 @@ pub struct Learner<O> {
     /// The policy's architecture, sent with its weights.
     model_config: hicra_model::ModelConfig,
     reference: Option<Llama<RuntimeBackend>>,
+    /// The reference's host copy when `compute_path` takes the host path for it, made at its
+    /// first use (the reference never changes).
+    reference_host: OnceLock<Option<HostModel>>,
     /// The stage seed: mini-batch shuffles derive from it and the step.
     seed: u64,
     step: u64,
@@ -174,7 +179,9 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
         // replicas take the lead's warmed-up weights below; only the lead warms up
         if self.config.sft.steps > 0 && !self.resumed && ctx.is_lead() {
             let model = self.model.take().expect("model present");
-            let (model, figures) = sft_warmup(model, &self.codec, &sft, &self.config.sft, ctx)?;
+            let path = self.config.compute_path;
+            let (model, figures) =
+                sft_warmup(model, &self.codec, &sft, &self.config.sft, path, ctx)?;
             self.model = Some(model);
             metrics.send(MetricsRecord {
                 step: 0,

@@ -13,10 +13,9 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::optim::Optimizer;
-use burn::tensor::Tensor;
 use hicra_flow::{BoxError, derive_seed};
 use hicra_messages::{FinishReason, Metrics, Rollout, RolloutBatch};
-use hicra_model::{Llama, RuntimeAutodiff, score_tempered};
+use hicra_model::{HostModel, Llama, RuntimeAutodiff};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -25,6 +24,7 @@ use super::Learner;
 use super::update::{Item, Totals};
 use crate::importance::Weights;
 use crate::micro_batch::plan_micro_batches;
+use crate::pass::score_logprobs;
 use crate::schedule::learning_rate;
 
 impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
@@ -137,10 +137,11 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
     }
 
     /// The current policy's log-probs of `rollouts` (no gradient), each at its own sampling
-    /// temperature, in micro-batches.
+    /// temperature, in micro-batches, on the path `compute_path` picks (the host one on a copy
+    /// of the weights made here).
     fn recompute_logprobs(&self, rollouts: &[&Rollout]) -> Vec<Vec<f32>> {
         let model = self.model().valid();
-        let device = self.model().device();
+        let host = HostModel::on_path(&model, self.config.compute_path);
         let mut out = Vec::with_capacity(rollouts.len());
         let lengths: Vec<usize> = rollouts
             .iter()
@@ -158,9 +159,12 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
                 .map(|r| (r.prompt_tokens.as_slice(), r.tokens.as_slice()))
                 .collect();
             let temperatures: Vec<f32> = chunk.iter().map(|r| r.logprob_temperature()).collect();
-            let scored = score_tempered(&model, &pairs, &temperatures, &device);
-            let width = scored.logprobs.dims()[1];
-            let flat = host(scored.logprobs);
+            let scored = score_logprobs(&model, host.as_ref(), &pairs, &temperatures);
+            let width = scored.shape[1];
+            let flat = scored
+                .convert::<f32>()
+                .into_vec::<f32>()
+                .expect("float log-probs");
             for (i, r) in chunk.iter().enumerate() {
                 out.push(flat[i * width..i * width + r.len()].to_vec());
             }
@@ -176,11 +180,4 @@ fn max_gap(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
         .zip(b.iter().flatten())
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
-}
-
-fn host<B: burn::tensor::backend::Backend>(t: Tensor<B, 2>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("float tensor")
 }

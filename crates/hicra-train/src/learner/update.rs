@@ -1,6 +1,8 @@
-//! One optimiser step on a mini-batch: its rollouts re-scored with autodiff in micro-batches
-//! ([`crate::micro_batch`]: bounded in rows and padded tokens) at
-//! their sampling temperature (gradients accumulate, each token weighted by the loss
+//! One optimiser step on a mini-batch: its rollouts re-scored in micro-batches
+//! ([`crate::micro_batch`]: bounded in rows and padded tokens) at their sampling temperature,
+//! differentiably on the path `compute_path` picks ([`crate::pass`]: burn's autodiff, or the
+//! host kernels over a copy of the weights made once per step), the loss of each built the
+//! same way on either ([`super::micro`]) (gradients accumulate, each token weighted by the loss
 //! aggregation over the mini-batch so micro-batches add up to the mini-batch gradient; tokens
 //! masked by importance sampling weigh as padding), the objective's loss, global-norm
 //! clipping, AdamW. A non-finite loss or gradient skips this step (the model is left as it
@@ -10,18 +12,17 @@
 
 use std::time::Instant;
 
-use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
-use burn::tensor::{Tensor, TensorData};
+use burn::optim::Optimizer;
 use hicra_messages::{Metrics, Rollout};
-use hicra_model::{Entropies, Llama, RuntimeAutodiff, score_tempered, score_tempered_with};
+use hicra_model::{Llama, RuntimeAutodiff};
 
 use super::Learner;
+use super::micro::{Micro, StepShared};
 use super::replicas::{ShardSums, shard};
 use crate::clip::clip_global_norm;
-use crate::loss::{
-    Denominators, SurrogateInputs, SurrogateOptions, loss_mask, surrogate, token_weights,
-};
+use crate::loss::{Denominators, SurrogateOptions};
 use crate::micro_batch::plan_micro_batches;
+use crate::pass::Pass;
 
 /// A rollout of a mini-batch with its `old` log-probs and optional importance weights.
 #[derive(Clone, Copy)]
@@ -41,7 +42,7 @@ impl Item<'_> {
     }
 
     /// Per token: in the loss or not.
-    fn kept_flags(&self) -> Vec<bool> {
+    pub(super) fn kept_flags(&self) -> Vec<bool> {
         self.kept
             .map_or_else(|| vec![true; self.rollout.len()], <[bool]>::to_vec)
     }
@@ -116,19 +117,22 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
         totals: &mut Totals,
     ) {
         totals.updates += 1;
-        let options = SurrogateOptions {
-            objective: self.config.objective,
-            kl_coef: self.config.kl_coef,
-            kl_estimator: self.config.kl_estimator,
-            entropy_coef: self.config.entropy_coef,
+        let shared = StepShared {
+            options: SurrogateOptions {
+                objective: self.config.objective,
+                kl_coef: self.config.kl_coef,
+                kl_estimator: self.config.kl_estimator,
+                entropy_coef: self.config.entropy_coef,
+            },
+            aggregation: self.config.aggregation(),
+            denominators: Denominators::new(
+                &items.iter().map(Item::kept_tokens).collect::<Vec<_>>(),
+                norm_length,
+            ),
+            measure_gap,
         };
-        let device = self.model().device();
         let tokens: usize = items.iter().map(|i| i.rollout.len()).sum();
-        let kept: Vec<usize> = items.iter().map(Item::kept_tokens).collect();
-        let denominators = Denominators::new(&kept, norm_length);
-        let aggregation = self.config.aggregation();
         let mut sums = ShardSums::default();
-        let mut accumulator = GradientsAccumulator::<Llama<RuntimeAutodiff>>::new();
         let lengths: Vec<usize> = items
             .iter()
             .map(|i| i.rollout.prompt_tokens.len() + i.rollout.len())
@@ -145,96 +149,23 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
             self.config.micro_batch_size,
             self.config.micro_batch_tokens,
         );
+        // the host path copies the weights once per optimiser step
+        let mut pass = Pass::new(self.model(), self.config.compute_path);
+        let entropies = self.config.entropy_coef != 0.0;
         let mut non_finite = false;
         for range in plan {
-            let chunk = &shard[range];
-            let pairs: Vec<(&[u32], &[u32])> = chunk
-                .iter()
-                .map(|i| {
-                    (
-                        i.rollout.prompt_tokens.as_slice(),
-                        i.rollout.tokens.as_slice(),
-                    )
-                })
-                .collect();
-            let temperatures: Vec<f32> = chunk
-                .iter()
-                .map(|i| i.rollout.logprob_temperature())
-                .collect();
+            let micro = Micro::of(&shard[range]);
             let scoring = Instant::now();
-            let entropies = if self.config.entropy_coef != 0.0 {
-                Entropies::Differentiable
-            } else {
-                Entropies::Skipped
-            };
-            let scored =
-                score_tempered_with(self.model(), &pairs, &temperatures, entropies, &device);
+            let (scored, tape) =
+                pass.forward(self.model(), &micro.pairs, &micro.temperatures, entropies);
             totals.score_secs += scoring.elapsed().as_secs_f64();
-            let width = scored.mask.dims()[1];
-            let kept: Vec<Vec<bool>> = chunk.iter().map(Item::kept_flags).collect();
-            let mask = Tensor::<RuntimeAutodiff, 2>::from_data(
-                TensorData::new(loss_mask(&kept, width), [chunk.len(), width]),
-                &device,
-            );
-            let rows = |get: &dyn Fn(&Item) -> Vec<f32>| -> Tensor<RuntimeAutodiff, 2> {
-                let values: Vec<Vec<f32>> = chunk.iter().map(get).collect();
-                let refs: Vec<&[f32]> = values.iter().map(Vec::as_slice).collect();
-                padded(&refs, width, &device)
-            };
-            let old = rows(&|i| i.old.to_vec());
-            let advantages = rows(&|i| i.rollout.advantages.clone());
-            let importance = chunk[0]
-                .importance
-                .is_some()
-                .then(|| rows(&|i| i.importance.unwrap_or_default().to_vec()));
-            let weights = token_weights(aggregation, &kept, width, &denominators);
-            let weights =
-                Tensor::from_data(TensorData::new(weights, [chunk.len(), width]), &device);
-            let ref_logprobs = self.reference.as_ref().map(|r| {
-                let s = score_tempered(r, &pairs, &temperatures, &device);
-                Tensor::<RuntimeAutodiff, 2>::from_data(s.logprobs.into_data(), &device)
-            });
-            if measure_gap {
-                let diff: f32 = (scored.logprobs.clone() - old.clone())
-                    .abs()
-                    .mul(scored.mask.clone())
-                    .max()
-                    .into_scalar();
-                sums.gap = sums.gap.max(diff);
-            }
-            let out = surrogate(
-                SurrogateInputs {
-                    logprobs: scored.logprobs,
-                    old_logprobs: old,
-                    advantages,
-                    mask: mask.clone(),
-                    weights,
-                    entropies: scored.entropies,
-                    ref_logprobs,
-                    importance,
-                },
-                &options,
-            );
-            sums.clipped += f64::from(out.clipped.sum().into_scalar());
-            if let Some(kl) = out.kl {
-                sums.kl += f64::from((kl * mask).sum().into_scalar());
-            }
-            let loss_value = f64::from(out.loss.clone().into_scalar());
-            if !loss_value.is_finite() {
+            let Some(loss) = self.micro_loss(&micro, scored, &shared, &mut sums) else {
                 non_finite = true;
                 break;
-            }
-            let value = |t: Option<Tensor<RuntimeAutodiff, 1>>| {
-                t.map_or(0.0, |t| f64::from(t.into_scalar()))
             };
-            sums.loss += loss_value;
-            sums.policy += value(Some(out.policy));
-            sums.kl_term += value(out.kl_term);
-            sums.entropy_term += value(out.entropy_term);
-            let grads = GradientsParams::from_grads(out.loss.backward(), self.model());
-            accumulator.accumulate(self.model(), grads);
+            pass.backward(self.model(), loss, tape);
         }
-        let mut grads = accumulator.grads();
+        let mut grads = pass.grads(self.model());
         if let Some(mut replicas) = self.replicas.take() {
             sums.non_finite = f64::from(u8::from(non_finite));
             let (summed, reduced) = replicas.reduce(self.model(), &grads, sums);
@@ -265,7 +196,7 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
         totals.clipped += sums.clipped;
         totals.kl_sum += sums.kl;
         totals.scored_tokens += tokens;
-        totals.loss_tokens += denominators.tokens;
+        totals.loss_tokens += shared.denominators.tokens;
         totals.gap = totals.gap.max(sums.gap);
     }
 
@@ -276,18 +207,4 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
         );
         totals.skipped_for = Some(what);
     }
-}
-
-/// A `[rows, width]` tensor of per-rollout values, zero-padded (rows checked to be at most
-/// `width` long: [`super::inputs`]).
-fn padded<B: burn::tensor::backend::Backend>(
-    rows: &[&[f32]],
-    width: usize,
-    device: &B::Device,
-) -> Tensor<B, 2> {
-    let mut data = vec![0f32; rows.len() * width];
-    for (i, row) in rows.iter().enumerate() {
-        data[i * width..i * width + row.len()].copy_from_slice(row);
-    }
-    Tensor::from_data(TensorData::new(data, [rows.len(), width]), device)
 }

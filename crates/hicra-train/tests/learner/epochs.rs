@@ -47,7 +47,7 @@ fn rollout(tokens: &[u32], advantage: f32, temperature: f32, offset: f32) -> Rol
 }
 
 /// Eight rollouts with advantages of both signs, one group.
-fn rollouts(temperature: f32, offset: f32) -> Vec<Rollout> {
+pub(crate) fn rollouts(temperature: f32, offset: f32) -> Vec<Rollout> {
     let responses: [&[u32]; 8] = [
         &[3, 3, 1],
         &[4, 2, 1],
@@ -65,7 +65,7 @@ fn rollouts(temperature: f32, offset: f32) -> Vec<Rollout> {
         .collect()
 }
 
-fn batch(rollouts: Vec<Rollout>) -> RolloutBatch {
+pub(crate) fn batch(rollouts: Vec<Rollout>) -> RolloutBatch {
     crate::batch_of(rollouts)
 }
 

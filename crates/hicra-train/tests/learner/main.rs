@@ -2,11 +2,13 @@
 //! positive-advantage responses and away from negative ones, and reports its figures
 //! (this file); epochs, mini-batches, importance correction, truncation masking and tempered
 //! scoring ([`epochs`]); every objective and option as TOML, with its checks ([`options`]);
-//! the combinations refused, incomplete rollouts, the loss terms reported apart ([`checks`]).
+//! the combinations refused, incomplete rollouts, the loss terms reported apart ([`checks`]);
+//! the host path and burn's autodiff training alike ([`paths`]).
 
 mod checks;
 mod epochs;
 mod options;
+mod paths;
 
 use hicra_flow::testing::StageHarness;
 use hicra_messages::{Group, MetricsRecord, Prompt, Rollout, RolloutBatch};

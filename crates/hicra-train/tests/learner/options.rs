@@ -21,11 +21,14 @@ fn every_objective_takes_a_name_or_a_table() {
         "objective = { kind = \"cispo\", eps_high = 2.0 }",
         "importance_correction = { level = \"sequence\", mode = \"mask\", cap = 3.0 }",
         "importance_correction = {}",
+        "compute_path = \"host\"",
+        "compute_path = \"tensor\"",
     ] {
         parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
     }
     let c = parse("objective = { kind = \"gspo\" }").unwrap();
     assert_eq!(c.objective.name(), "gspo");
+    assert_eq!(c.compute_path, hicra_model::ComputePath::Auto);
 }
 
 #[test]
@@ -48,6 +51,7 @@ fn bad_objectives_and_corrections_are_refused_with_the_reason() {
         ("importance_correction = { level = \"batch\" }", "batch"),
         ("importance_correction = { mode = \"clip\" }", "clip"),
         ("eps_low = 0.2", "eps_low"),
+        ("compute_path = \"gpu\"", "gpu"),
     ] {
         let err = parse(text)
             .err()

@@ -6,6 +6,7 @@
 
 use rayon::prelude::*;
 
+use super::elementwise::fast_exp;
 use crate::native::kernels::simd_dispatch;
 
 /// Where a sequence's positions sit in the `[positions, ..]` buffers.
@@ -151,7 +152,7 @@ fn forward_body(job: Job<'_>, out: Shared, lse: Shared) {
             }
             let mut total = 0.0f32;
             for s in scores.iter_mut() {
-                *s = (*s - max).exp();
+                *s = fast_exp(*s - max);
                 total += *s;
             }
             // SAFETY: row `row`, head `h`: this task's entries.
@@ -265,7 +266,7 @@ fn backward_body(job: Job<'_>, grads: Grads<'_>) {
             let delta = dot(d_o, o);
             dq_row.fill(0.0);
             for j in 0..=i {
-                let p = (dot(query, key(j)) * scale - lse).exp();
+                let p = fast_exp(dot(query, key(j)) * scale - lse);
                 let ds = p * (dot(d_o, value(j)) - delta) * scale;
                 axpy(ds, key(j), &mut dq_row);
                 axpy(ds, query, &mut dk[j * hd..(j + 1) * hd]);

@@ -4,6 +4,8 @@
 
 use rayon::prelude::*;
 
+use crate::native::kernels::simd_dispatch;
+
 /// Rows per parallel task of the element-wise passes.
 const ROWS_PER_TASK: usize = 32;
 
@@ -129,7 +131,7 @@ pub(super) fn swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) {
         .zip(gate.par_chunks(4096).zip(up.par_chunks(4096)))
         .for_each(|(out, (gate, up))| {
             for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
-                *o = g / (1.0 + (-g).exp()) * u;
+                *o = g / (1.0 + fast_exp(-g)) * u;
             }
         });
 }
@@ -143,7 +145,7 @@ pub(super) fn swiglu_backward(gate: &[f32], up: &[f32], dgate: &mut [f32], dup: 
         .zip(gate.par_chunks(4096).zip(up.par_chunks(4096)))
         .for_each(|((dg, du), (gate, up))| {
             for (((dg, du), &g), &u) in dg.iter_mut().zip(du).zip(gate).zip(up) {
-                let s = 1.0 / (1.0 + (-g).exp());
+                let s = 1.0 / (1.0 + fast_exp(-g));
                 let dout = *dg;
                 *du = dout * g * s;
                 *dg = dout * u * s * (1.0 + g * (1.0 - s));
@@ -168,50 +170,95 @@ pub(super) fn bias_backward(dy: &[f32], dbias: &mut [f32]) {
     }
 }
 
+/// `e^x` in f32 without a library call, so loops of it vectorise: `x = n ln 2 + r` with
+/// `|r| <= ln 2 / 2` (Cody-Waite: `ln 2` in two parts), `e^r` by its degree-6 Taylor
+/// polynomial (relative error below 2e-7 there), and `2^n` put into the exponent bits.
+/// Below -87.3 it gives 0 (f32's normal range ends there), above 88.7 infinity; NaN stays NaN.
+#[inline(always)]
+pub(super) fn fast_exp(x: f32) -> f32 {
+    const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let clamped = x.clamp(-87.3, 88.7);
+    let n = (clamped * LOG2_E).round();
+    let r = (clamped - n * LN2_HI) - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let scale = f32::from_bits(((n as i32 + 127) << 23) as u32);
+    let y = p * scale;
+    if x < -87.3 {
+        0.0
+    } else if x > 88.7 {
+        f32::INFINITY
+    } else if x.is_nan() {
+        x
+    } else {
+        y
+    }
+}
+
 /// One predicted row of the head: `z = logits / t`, its log-sum-exp, the target's
 /// log-probability `z[target] - lse`, and the entropy `lse - sum_v p_v z_v`.
+#[derive(Debug, Clone, Copy, Default)]
 pub(super) struct RowStats {
     pub lse: f32,
     pub logprob: f32,
     pub entropy: f32,
 }
 
-/// [`RowStats`] of `logits` (one row, raw) at temperature `t` for `target`.
-pub(super) fn row_stats(logits: &[f32], t: f32, target: usize) -> RowStats {
+simd_dispatch! {
+    /// [`RowStats`] of `logits` (one row, raw) at temperature `t` for `target`, into `out`.
+    pub(super) fn row_stats(logits: &[f32], t: f32, target: usize, out: &mut RowStats) => row_stats_body
+}
+
+#[inline(always)]
+fn row_stats_body(logits: &[f32], t: f32, target: usize, out: &mut RowStats) {
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) / t;
-    let (mut total, mut weighted) = (0.0f32, 0.0f32);
-    for &v in logits {
-        let z = v / t;
-        let e = (z - max).exp();
+    let inv_t = 1.0 / t;
+    // 16 partial sums each, so the loop vectorises
+    let (mut total, mut weighted) = ([0.0f32; 16], [0.0f32; 16]);
+    let chunks = logits.chunks_exact(16);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for i in 0..16 {
+            let z = chunk[i] * inv_t;
+            let e = fast_exp(z - max);
+            total[i] += e;
+            weighted[i] += e * z;
+        }
+    }
+    let (mut total, mut weighted) = (total.iter().sum::<f32>(), weighted.iter().sum::<f32>());
+    for &v in tail {
+        let z = v * inv_t;
+        let e = fast_exp(z - max);
         total += e;
         weighted += e * z;
     }
     let lse = max + total.ln();
-    RowStats {
+    *out = RowStats {
         lse,
-        logprob: logits[target] / t - lse,
+        logprob: logits[target] * inv_t - lse,
         entropy: lse - weighted / total,
-    }
+    };
 }
 
-/// The head's backward for one row, in place: `logits` becomes `d(loss)/d(logits)` given
-/// `g = d(loss)/d(logprob)` and `h = d(loss)/d(entropy)`. With `p = softmax(z)`,
-/// `z = logits / t`: `dz_v = g (1[v = target] - p_v) - h p_v (log p_v + H)`, `dlogits = dz / t`.
-pub(super) fn row_backward(
-    logits: &mut [f32],
-    t: f32,
-    target: usize,
-    stats: &RowStats,
-    g: f32,
-    h: f32,
-) {
-    for (v, value) in logits.iter_mut().enumerate() {
-        let logp = *value / t - stats.lse;
-        let p = logp.exp();
-        let mut dz = -g * p - h * p * (logp + stats.entropy);
-        if v == target {
-            dz += g;
-        }
-        *value = dz / t;
+simd_dispatch! {
+    /// The head's backward for one row, in place: `logits` becomes `d(loss)/d(logits)` given
+    /// `g = d(loss)/d(logprob)` and `h = d(loss)/d(entropy)`. With `p = softmax(z)`,
+    /// `z = logits / t`: `dz_v = g (1[v = target] - p_v) - h p_v (log p_v + H)`,
+    /// `dlogits = dz / t`.
+    pub(super) fn row_backward(logits: &mut [f32], t: f32, target: usize, stats: &RowStats, g: f32, h: f32) => row_backward_body
+}
+
+#[inline(always)]
+fn row_backward_body(logits: &mut [f32], t: f32, target: usize, stats: &RowStats, g: f32, h: f32) {
+    let inv_t = 1.0 / t;
+    for value in logits.iter_mut() {
+        let logp = *value * inv_t - stats.lse;
+        let p = fast_exp(logp);
+        *value = (-g * p - h * p * (logp + stats.entropy)) * inv_t;
     }
+    logits[target] += g * inv_t;
 }

@@ -147,7 +147,16 @@ pub(super) fn run(
     let stats: Vec<RowStats> = logits
         .par_chunks(vocab.max(1))
         .enumerate()
-        .map(|(r, row)| row_stats(row, predicted.temperature[r], predicted.target[r]))
+        .map(|(r, row)| {
+            let mut stats = RowStats::default();
+            row_stats(
+                row,
+                predicted.temperature[r],
+                predicted.target[r],
+                &mut stats,
+            );
+            stats
+        })
         .collect();
     let mut scores = HostScores {
         rows: pairs.len(),

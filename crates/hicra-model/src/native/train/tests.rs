@@ -230,3 +230,21 @@ fn accumulating_two_halves_gives_the_whole_batchs_gradient() {
         assert!(relative(a, b) < 1e-5);
     }
 }
+
+#[test]
+fn fast_exp_is_within_a_few_ulps_of_exp() {
+    use super::elementwise::fast_exp;
+    let mut worst = 0.0f64;
+    let mut x = -87.0f32;
+    while x < 88.0 {
+        let want = f64::from(x).exp();
+        worst = worst.max((f64::from(fast_exp(x)) - want).abs() / want);
+        x += 0.0137;
+    }
+    assert!(worst < 5e-7, "relative error {worst}");
+    assert_eq!(fast_exp(-200.0), 0.0);
+    assert_eq!(fast_exp(f32::NEG_INFINITY), 0.0);
+    assert_eq!(fast_exp(100.0), f32::INFINITY);
+    assert!(fast_exp(f32::NAN).is_nan());
+    assert_eq!(fast_exp(0.0), 1.0);
+}
