@@ -165,6 +165,55 @@ pub(crate) fn product(out: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool)
     }
 }
 
+/// `out (+)= a @ b` on the calling thread, `out` row-major `[a.rows, b.cols]` with rows
+/// `out_stride` apart (a block of columns of a wider matrix): the small products of a task
+/// that already runs beside others (attention's per-head products).
+pub(crate) fn product_here(
+    out: &mut [f32],
+    out_stride: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    accumulate: bool,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "inner dimensions differ");
+    assert!(n <= out_stride, "rows of out overlap");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!((m - 1) * out_stride + n <= out.len(), "out is too small");
+    if k == 0 {
+        if !accumulate {
+            out.chunks_mut(out_stride).for_each(|r| r[..n].fill(0.0));
+        }
+        return;
+    }
+    // SAFETY: `a` and `b` are checked at construction, `out` above.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            out_stride as isize,
+            accumulate,
+            a.ptr,
+            a.col_stride,
+            a.row_stride,
+            b.ptr,
+            b.col_stride,
+            b.row_stride,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

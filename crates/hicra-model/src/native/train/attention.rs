@@ -1,12 +1,16 @@
 //! Causal grouped-query attention over sequences laid side by side (no padding), and its
 //! backward pass. One task per (sequence, key/value head) handles the query heads sharing
-//! that key/value head, so a task alone writes its keys' and values' gradients; the
-//! probabilities are not stored: the forward keeps each query's log-sum-exp and the backward
-//! recomputes `p_ij = exp(q_i . k_j / sqrt(d) - lse_i)`.
+//! that key/value head, so a task alone writes its keys' and values' gradients; within a task
+//! each head's products (`Q K^T`, `P V`, and in the backward `dO V^T`, `dS K`, `dS^T Q`,
+//! `P^T dO`) are whole-sequence matrix products on the calling thread, read in place through
+//! strides (the causal upper half is computed and zeroed: at these lengths a dense product is
+//! cheaper than skipping it). The probabilities are not stored: the forward keeps each
+//! query's log-sum-exp and the backward recomputes `p_ij = exp(q_i . k_j / sqrt(d) - lse_i)`.
 
 use rayon::prelude::*;
 
 use super::elementwise::fast_exp;
+use crate::native::gemm::{Mat, product_here};
 use crate::native::kernels::simd_dispatch;
 
 /// Where a sequence's positions sit in the `[positions, ..]` buffers.
@@ -118,55 +122,81 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-#[inline(always)]
-fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y += alpha * x;
+impl<'a> Job<'a> {
+    /// Head `h`'s rows of `[positions, q_width]` data over this span, in place.
+    fn query_rows(&self, data: &'a [f32], h: usize) -> Mat<'a> {
+        let (hd, qw) = (self.shape.head_dim, self.shape.q_width());
+        Mat::strided(
+            &data[self.span.start * qw + h * hd..],
+            self.span.len,
+            hd,
+            qw,
+        )
+    }
+
+    /// Key/value head `g`'s rows of `[positions, kv_width]` data over this span.
+    fn kv_rows(&self, data: &'a [f32]) -> Mat<'a> {
+        let (hd, kvw) = (self.shape.head_dim, self.shape.kv_width());
+        Mat::strided(
+            &data[self.span.start * kvw + self.g * hd..],
+            self.span.len,
+            hd,
+            kvw,
+        )
+    }
+}
+
+/// Copies `rows: [len, width]` to rows `start..` of a `[positions, stride]` buffer at column
+/// `col`.
+///
+/// # Safety
+/// As [`Shared::slice`], for each destination row.
+unsafe fn put_rows(
+    dst: Shared,
+    rows: &[f32],
+    width: usize,
+    start: usize,
+    stride: usize,
+    col: usize,
+) {
+    for (i, row) in rows.chunks_exact(width).enumerate() {
+        unsafe { dst.slice((start + i) * stride + col, width) }.copy_from_slice(row);
     }
 }
 
 #[inline(always)]
 fn forward_body(job: Job<'_>, out: Shared, lse: Shared) {
-    let Job {
-        shape,
-        span,
-        g,
-        q,
-        k,
-        v,
-    } = job;
-    let (hd, qw, kvw) = (shape.head_dim, shape.q_width(), shape.kv_width());
+    let (shape, span) = (job.shape, job.span);
+    let (len, hd) = (span.len, shape.head_dim);
+    if len == 0 {
+        return;
+    }
     let scale = 1.0 / (hd as f32).sqrt();
-    let key = |j: usize| &k[(span.start + j) * kvw + g * hd..][..hd];
-    let value = |j: usize| &v[(span.start + j) * kvw + g * hd..][..hd];
-    let mut scores = vec![0.0f32; span.len];
-    for h in g * shape.group()..(g + 1) * shape.group() {
-        for i in 0..span.len {
-            let row = span.start + i;
-            let query = &q[row * qw + h * hd..][..hd];
-            let scores = &mut scores[..=i];
-            let mut max = f32::NEG_INFINITY;
-            for (j, s) in scores.iter_mut().enumerate() {
-                *s = dot(query, key(j)) * scale;
-                max = max.max(*s);
-            }
+    let (keys, values) = (job.kv_rows(job.k), job.kv_rows(job.v));
+    let mut scores = vec![0.0f32; len * len];
+    let mut o = vec![0.0f32; len * hd];
+    for h in job.g * shape.group()..(job.g + 1) * shape.group() {
+        product_here(&mut scores, len, job.query_rows(job.q, h), keys.t(), false);
+        for (i, row) in scores.chunks_exact_mut(len).enumerate() {
+            let (seen, unseen) = row.split_at_mut(i + 1);
+            let max = seen.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) * scale;
             let mut total = 0.0f32;
-            for s in scores.iter_mut() {
-                *s = fast_exp(*s - max);
+            for s in seen.iter_mut() {
+                *s = fast_exp(*s * scale - max);
                 total += *s;
             }
-            // SAFETY: row `row`, head `h`: this task's entries.
-            let o = unsafe { out.slice(row * qw + h * hd, hd) };
-            o.fill(0.0);
-            for (j, &s) in scores.iter().enumerate() {
-                axpy(s / total, value(j), o);
-            }
+            seen.iter_mut().for_each(|s| *s /= total);
+            unseen.fill(0.0);
+            // SAFETY: row `span.start + i`, head `h`: this task's entry.
             unsafe {
-                *lse.slice(row * shape.heads + h, 1)
+                *lse.slice((span.start + i) * shape.heads + h, 1)
                     .first_mut()
-                    .expect("one") = max + total.ln()
-            };
+                    .expect("one") = max + total.ln();
+            }
         }
+        product_here(&mut o, hd, Mat::rows(&scores, len, len), values, false);
+        // SAFETY: the rows of this span at head `h`: this task's entries.
+        unsafe { put_rows(out, &o, hd, span.start, shape.q_width(), h * hd) };
     }
 }
 
@@ -237,57 +267,53 @@ simd_dispatch! {
 
 #[inline(always)]
 fn backward_body(job: Job<'_>, grads: Grads<'_>) {
-    let Job {
-        shape,
-        span,
-        g,
-        q,
-        k,
-        v,
-    } = job;
-    let (hd, qw, kvw) = (shape.head_dim, shape.q_width(), shape.kv_width());
+    let (shape, span) = (job.shape, job.span);
+    let (len, hd, qw) = (span.len, shape.head_dim, shape.q_width());
+    if len == 0 {
+        return;
+    }
     let scale = 1.0 / (hd as f32).sqrt();
-    let key = |j: usize| &k[(span.start + j) * kvw + g * hd..][..hd];
-    let value = |j: usize| &v[(span.start + j) * kvw + g * hd..][..hd];
+    let (keys, values) = (job.kv_rows(job.k), job.kv_rows(job.v));
+    let mut probs = vec![0.0f32; len * len];
+    let mut d_scores = vec![0.0f32; len * len];
+    let mut dq = vec![0.0f32; len * hd];
     // this task's key/value gradients, written out at the end
-    let mut dk = vec![0.0f32; span.len * hd];
-    let mut dv = vec![0.0f32; span.len * hd];
-    let mut dq_row = vec![0.0f32; hd];
-    for h in g * shape.group()..(g + 1) * shape.group() {
-        for i in 0..span.len {
+    let mut dk = vec![0.0f32; len * hd];
+    let mut dv = vec![0.0f32; len * hd];
+    for h in job.g * shape.group()..(job.g + 1) * shape.group() {
+        let (queries, d_out) = (job.query_rows(job.q, h), job.query_rows(grads.d_out, h));
+        product_here(&mut probs, len, queries, keys.t(), false);
+        product_here(&mut d_scores, len, d_out, values.t(), false);
+        for (i, (p_row, ds_row)) in probs
+            .chunks_exact_mut(len)
+            .zip(d_scores.chunks_exact_mut(len))
+            .enumerate()
+        {
             let row = span.start + i;
             let at = row * qw + h * hd;
-            let (query, o, d_o) = (
-                &q[at..at + hd],
-                &grads.out[at..at + hd],
-                &grads.d_out[at..at + hd],
-            );
             let lse = grads.lse[row * shape.heads + h];
-            let delta = dot(d_o, o);
-            dq_row.fill(0.0);
-            for j in 0..=i {
-                let p = fast_exp(dot(query, key(j)) * scale - lse);
-                let ds = p * (dot(d_o, value(j)) - delta) * scale;
-                axpy(ds, key(j), &mut dq_row);
-                axpy(ds, query, &mut dk[j * hd..(j + 1) * hd]);
-                axpy(p, d_o, &mut dv[j * hd..(j + 1) * hd]);
+            let delta = dot(&grads.d_out[at..at + hd], &grads.out[at..at + hd]);
+            for (j, (p, ds)) in p_row.iter_mut().zip(ds_row.iter_mut()).enumerate() {
+                // (a select: the unseen scores may overflow)
+                *p = if j <= i {
+                    fast_exp(*p * scale - lse)
+                } else {
+                    0.0
+                };
+                *ds = *p * (*ds - delta) * scale;
             }
-            // SAFETY: row `row`, head `h`: this task's entries.
-            unsafe { grads.dq.slice(at, hd) }.copy_from_slice(&dq_row);
         }
+        let (p, ds) = (Mat::rows(&probs, len, len), Mat::rows(&d_scores, len, len));
+        product_here(&mut dq, hd, ds, keys, false);
+        product_here(&mut dk, hd, ds.t(), queries, true);
+        product_here(&mut dv, hd, p.t(), d_out, true);
+        // SAFETY: the rows of this span at head `h`: this task's entries.
+        unsafe { put_rows(grads.dq, &dq, hd, span.start, qw, h * hd) };
     }
-    for j in 0..span.len {
-        let at = (span.start + j) * kvw + g * hd;
-        // SAFETY: the keys and values of head `g` in this span: this task's entries.
-        unsafe {
-            grads
-                .dk
-                .slice(at, hd)
-                .copy_from_slice(&dk[j * hd..(j + 1) * hd]);
-            grads
-                .dv
-                .slice(at, hd)
-                .copy_from_slice(&dv[j * hd..(j + 1) * hd]);
-        }
+    let kvw = shape.kv_width();
+    // SAFETY: the keys and values of head `g` in this span: this task's entries.
+    unsafe {
+        put_rows(grads.dk, &dk, hd, span.start, kvw, job.g * hd);
+        put_rows(grads.dv, &dv, hd, span.start, kvw, job.g * hd);
     }
 }
