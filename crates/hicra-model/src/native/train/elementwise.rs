@@ -180,7 +180,9 @@ pub(super) fn fast_exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     let clamped = x.clamp(-87.3, 88.7);
-    let n = (clamped * LOG2_E).round();
+    // round to nearest by adding and removing 1.5 * 2^23 (no library call: it vectorises)
+    const ROUND: f32 = 12_582_912.0;
+    let n = (clamped * LOG2_E + ROUND) - ROUND;
     let r = (clamped - n * LN2_HI) - n * LN2_LO;
     let p = 1.0
         + r * (1.0
