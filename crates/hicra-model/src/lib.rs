@@ -18,7 +18,10 @@
 //!   SmolLM2; a [`Generator`] holds its copy of the weights across calls;
 //! * [`score`] recomputes those log-probabilities and entropies teacher-forced, through the same
 //!   layers, differentiably on an autodiff backend: the learner's view of the same numbers
-//!   (on SmolLM2 the two agree to 1e-5).
+//!   (on SmolLM2 the two agree to 1e-5). On the CPU in f32 the learner takes a host path
+//!   instead ([`HostModel`], `native::train`): the same forward pass on host vectors, every
+//!   layer's backward written out, products on `gemm`'s kernels, the gradients handed to burn's
+//!   optimiser; [`ComputePath`] chooses, and the tests hold its gradients to burn's autodiff.
 //!
 //! Weights come from a seeded host-side initialisation (the same model on every backend) or
 //! from a pretrained checkpoint ([`load_model`]: GGUF or Hugging Face via `hicra-pretrained`;

@@ -1,4 +1,4 @@
-//! # Generation on the CPU without burn's per-op overheads
+//! # Generation (and, in [`train`], learning) on the CPU without burn's per-op overheads
 //!
 //! [`sample_batch`](crate::sample_batch) on the CPU (burn's `flex` backend) computing in f32
 //! takes this path; everything else (GPUs, bf16/f16) takes the generic one over burn

@@ -173,7 +173,7 @@ pub(super) fn run(
             e[at] = s.entropy;
         }
     }
-    let tape = keep.then(|| Tape {
+    let tape = keep.then_some(Tape {
         spans,
         tokens,
         slots,
