@@ -65,8 +65,15 @@ impl StageHarness {
         let config: C = from_value(&value)
             .unwrap_or_else(|e| panic!("invalid parameters for {}: {e:?}", C::KIND));
         let ports = config.ports();
-        let out_dir =
-            std::env::temp_dir().join(format!("hicra-harness-{}-{}", std::process::id(), C::KIND));
+        // one directory per harness: tests of one process run side by side, and two learners
+        // finishing checkpoints in one directory race
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let out_dir = std::env::temp_dir().join(format!(
+            "hicra-harness-{}-{}-{n}",
+            std::process::id(),
+            C::KIND
+        ));
         let run = RunSettings {
             out_dir,
             ..RunSettings::default()
