@@ -10,6 +10,8 @@ use std::marker::PhantomData;
 
 use rayon::prelude::*;
 
+use super::shared::SharedMut;
+
 /// Fewer multiply-adds than this run on the calling thread.
 const SERIAL_WORK: usize = 1 << 18;
 
@@ -85,19 +87,6 @@ impl<'a> Mat<'a> {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: the blocks of one product write disjoint parts of `out`.
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
-impl Out {
-    /// The pointer (a method, so closures capture the `Sync` wrapper, not its field).
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
-}
-
 /// `out = a @ b`, or `out += a @ b` when `accumulate`; `out` is row-major `[a.rows, b.cols]`.
 pub(crate) fn product(out: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
@@ -112,7 +101,7 @@ pub(crate) fn product(out: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool)
         }
         return;
     }
-    let dst = Out(out.as_mut_ptr());
+    let dst = SharedMut::new(out);
     let threads = rayon::current_num_threads();
     // SAFETY (each call): the blocks lie within `a`, `b` (checked at construction) and `out`
     // (checked above); blocks of one product write disjoint entries of `out`.
@@ -121,27 +110,7 @@ pub(crate) fn product(out: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool)
             a.row_block(rows.start, rows.len()),
             b.col_block(cols.start, cols.len()),
         );
-        gemm::gemm(
-            rows.len(),
-            cols.len(),
-            k,
-            dst.at(rows.start * n + cols.start),
-            1,
-            n as isize,
-            accumulate,
-            a.ptr,
-            a.col_stride,
-            a.row_stride,
-            b.ptr,
-            b.col_stride,
-            b.row_stride,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
+        one_thread(dst.at(rows.start * n + cols.start), n, a, b, accumulate);
     };
     if m * k * n < SERIAL_WORK || threads == 1 {
         block(0..m, 0..n);
@@ -189,12 +158,21 @@ pub(crate) fn product_here(
         return;
     }
     // SAFETY: `a` and `b` are checked at construction, `out` above.
+    unsafe { one_thread(out.as_mut_ptr(), out_stride, a, b, accumulate) };
+}
+
+/// `out (+)= a @ b` through `gemm` on the calling thread, `out` row-major with rows
+/// `out_stride` apart.
+///
+/// # Safety
+/// `out` valid for `[a.rows, b.cols]` at that stride, `a.cols == b.rows`.
+unsafe fn one_thread(out: *mut f32, out_stride: usize, a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
     unsafe {
         gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
+            a.rows,
+            b.cols,
+            a.cols,
+            out,
             1,
             out_stride as isize,
             accumulate,

@@ -12,6 +12,7 @@
 use rayon::prelude::*;
 
 use super::kernels::{Isa, PANEL, TILE_ROWS, Tile};
+use super::shared::SharedMut;
 
 /// Fewer multiply-adds than this run on the calling thread (thread hand-off costs more).
 const SERIAL_WORK: usize = 1 << 17;
@@ -84,19 +85,6 @@ impl Packed {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Shared(*mut f32);
-// SAFETY: tasks write disjoint parts of `out`.
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-
-impl Shared {
-    /// The pointer (a method, so closures capture the `Sync` wrapper, not its field).
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
-}
-
 /// `out = x @ w`, or `out += x @ w` when `accumulate`. `x` is row-major `[m, w.rows]`, `out`
 /// row-major `[m, w.cols]`.
 pub(crate) fn matmul(x: &[f32], m: usize, w: &Packed, out: &mut [f32], accumulate: bool) {
@@ -114,7 +102,7 @@ fn matmul_on(isa: Isa, x: &[f32], m: usize, w: &Packed, out: &mut [f32], accumul
     }
     let task_rows = if m <= TASK_ROWS { m } else { TASK_ROWS };
     let row_parts = m.div_ceil(task_rows);
-    let dst = Shared(out.as_mut_ptr());
+    let dst = SharedMut::new(out);
     let task = |i: usize| {
         let (panel, part) = (i / row_parts, i % row_parts);
         let cols = (n - panel * PANEL).min(PANEL);

@@ -35,6 +35,7 @@ mod kernels;
 mod matmul;
 mod ops;
 mod pass;
+mod shared;
 #[cfg(test)]
 mod tests;
 pub mod train;

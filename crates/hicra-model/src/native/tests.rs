@@ -11,14 +11,19 @@ use crate::{
     sample_on_tensors,
 };
 
-/// Multiplies every weight, so that logits are spread (init's 0.02 gives near-uniform ones,
-/// where a comparison proves little).
-struct Scale(f32);
+/// Multiplies every matrix, so that logits are spread (init's 0.02 gives near-uniform ones,
+/// where a comparison proves little); on an autodiff backend each stays a leaf, so its
+/// gradient is reported.
+pub(super) struct Scale(pub f32);
 
 impl<Bk: Backend> ModuleMapper<Bk> for Scale {
     fn map_float<const D: usize>(&mut self, p: Param<Tensor<Bk, D>>) -> Param<Tensor<Bk, D>> {
         let (id, t, mapper) = p.consume();
-        let t = if D == 1 { t } else { t.mul_scalar(self.0) };
+        let t = if D == 1 {
+            t
+        } else {
+            t.mul_scalar(self.0).detach().require_grad()
+        };
         Param::from_mapped_value(id, t, mapper)
     }
 }

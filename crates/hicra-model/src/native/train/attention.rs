@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use super::elementwise::fast_exp;
 use crate::native::gemm::{Mat, product_here};
 use crate::native::kernels::simd_dispatch;
+use crate::native::shared::SharedMut;
 
 /// Where a sequence's positions sit in the `[positions, ..]` buffers.
 #[derive(Debug, Clone, Copy)]
@@ -42,22 +43,12 @@ impl Shape {
     }
 }
 
-/// A buffer tasks write disjoint parts of.
-#[derive(Clone, Copy)]
-struct Shared(*mut f32);
-// SAFETY: each task writes only its own (sequence, head) entries.
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-
-impl Shared {
-    /// `len` values from `offset` (a method, so closures capture the wrapper).
-    ///
-    /// # Safety
-    /// In bounds, and no other task touches these entries meanwhile.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn slice(&self, offset: usize, len: usize) -> &mut [f32] {
-        unsafe { std::slice::from_raw_parts_mut(self.0.add(offset), len) }
-    }
+/// One task per (sequence, key/value head).
+fn tasks(shape: Shape, spans: &[Span]) -> Vec<(Span, usize)> {
+    spans
+        .iter()
+        .flat_map(|&s| (0..shape.kv_heads).map(move |g| (s, g)))
+        .collect()
 }
 
 /// The forward pass: `out: [positions, q_width]` and `lse: [positions, heads]` from rotated
@@ -73,12 +64,8 @@ pub(super) fn forward(
 ) {
     let positions = spans.iter().map(|s| s.start + s.len).max().unwrap_or(0);
     assert!(out.len() >= positions * shape.q_width() && lse.len() >= positions * shape.heads);
-    let (out_ptr, lse_ptr) = (Shared(out.as_mut_ptr()), Shared(lse.as_mut_ptr()));
-    let tasks: Vec<(Span, usize)> = spans
-        .iter()
-        .flat_map(|&s| (0..shape.kv_heads).map(move |g| (s, g)))
-        .collect();
-    tasks.into_par_iter().for_each(|(span, g)| {
+    let (out_ptr, lse_ptr) = (SharedMut::new(out), SharedMut::new(lse));
+    tasks(shape, spans).into_par_iter().for_each(|(span, g)| {
         let job = Job {
             shape,
             span,
@@ -105,7 +92,7 @@ struct Job<'a> {
 }
 
 simd_dispatch! {
-    fn forward_task(job: Job<'_>, out: Shared, lse: Shared) => forward_body
+    fn forward_task(job: Job<'_>, out: SharedMut, lse: SharedMut) => forward_body
 }
 
 #[inline(always)]
@@ -150,9 +137,9 @@ impl<'a> Job<'a> {
 /// `col`.
 ///
 /// # Safety
-/// As [`Shared::slice`], for each destination row.
+/// As [`SharedMut::slice`], for each destination row.
 unsafe fn put_rows(
-    dst: Shared,
+    dst: SharedMut,
     rows: &[f32],
     width: usize,
     start: usize,
@@ -165,7 +152,7 @@ unsafe fn put_rows(
 }
 
 #[inline(always)]
-fn forward_body(job: Job<'_>, out: Shared, lse: Shared) {
+fn forward_body(job: Job<'_>, out: SharedMut, lse: SharedMut) {
     let (shape, span) = (job.shape, job.span);
     let (len, hd) = (span.len, shape.head_dim);
     if len == 0 {
@@ -217,19 +204,11 @@ pub(super) fn backward(
     dk: &mut [f32],
     dv: &mut [f32],
 ) {
-    let (dq_ptr, dk_ptr, dv_ptr) = (
-        Shared(dq.as_mut_ptr()),
-        Shared(dk.as_mut_ptr()),
-        Shared(dv.as_mut_ptr()),
-    );
+    let (dq_ptr, dk_ptr, dv_ptr) = (SharedMut::new(dq), SharedMut::new(dk), SharedMut::new(dv));
     let positions = spans.iter().map(|s| s.start + s.len).max().unwrap_or(0);
     assert!(dq.len() >= positions * shape.q_width() && dk.len() >= positions * shape.kv_width());
     assert!(dv.len() == dk.len());
-    let tasks: Vec<(Span, usize)> = spans
-        .iter()
-        .flat_map(|&s| (0..shape.kv_heads).map(move |g| (s, g)))
-        .collect();
-    tasks.into_par_iter().for_each(|(span, g)| {
+    tasks(shape, spans).into_par_iter().for_each(|(span, g)| {
         let job = Job {
             shape,
             span,
@@ -256,9 +235,9 @@ struct Grads<'a> {
     out: &'a [f32],
     lse: &'a [f32],
     d_out: &'a [f32],
-    dq: Shared,
-    dk: Shared,
-    dv: Shared,
+    dq: SharedMut,
+    dk: SharedMut,
+    dv: SharedMut,
 }
 
 simd_dispatch! {

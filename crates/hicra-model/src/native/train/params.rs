@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use crate::layers::Dense;
 use crate::llama::Llama;
+use crate::native::weights::host;
 
 /// A dense layer: `[rows (in), cols (out)]` row-major, an optional bias `[cols]`.
 #[derive(Debug, Clone)]
@@ -50,13 +51,6 @@ pub(crate) struct HostParams {
     /// RoPE tables `[max_seq_len, head_dim]` (constants, not trained; empty in gradients).
     pub cos: Vec<f32>,
     pub sin: Vec<f32>,
-}
-
-fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("f32 weights")
 }
 
 impl HostDense {

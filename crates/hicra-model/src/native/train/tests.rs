@@ -3,7 +3,7 @@
 //! shapes (tied head; separate head with q/k/v and output biases; one key/value head shared by
 //! three query heads), pairs of unequal lengths (one with no response) at three temperatures.
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
@@ -11,23 +11,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::HostModel;
+use crate::native::tests::Scale;
 use crate::{Entropies, Llama, ModelConfig, RuntimeAutodiff as A, score_tempered_with};
-
-/// Multiplies every matrix (logits spread out: init's 0.02 gives near-uniform ones).
-struct Scale(f32);
-
-impl<Bk: Backend> ModuleMapper<Bk> for Scale {
-    fn map_float<const D: usize>(&mut self, p: Param<Tensor<Bk, D>>) -> Param<Tensor<Bk, D>> {
-        let (id, t, mapper) = p.consume();
-        // a leaf again, so autodiff reports its gradient
-        let t = if D == 1 {
-            t
-        } else {
-            t.mul_scalar(self.0).detach().require_grad()
-        };
-        Param::from_mapped_value(id, t, mapper)
-    }
-}
 
 fn random(rng: &mut ChaCha8Rng, len: usize, scale: f32) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(-scale..scale)).collect()
