@@ -97,6 +97,8 @@ fn mining_record(step: u64, sample: usize, text: &str, correct: bool) -> String 
         entropies: vec![0.5; n],
         logprobs: vec![-0.5; n],
         masks: Default::default(),
+        tree: None,
+        step_rewards: vec![],
     };
     serde_json::to_string(&record).unwrap()
 }

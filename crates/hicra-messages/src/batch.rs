@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
 use crate::prompt::Prompt;
+use crate::steps::{StepReward, TreePath};
 
 /// Why generation stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +51,13 @@ pub struct Rollout {
     pub masks: BTreeMap<String, Vec<bool>>,
     /// Per-token advantages set by the credit stage.
     pub advantages: Vec<f32>,
+    /// Where the response sits in its prompt's sampling tree (set by a tree sampler; `None`
+    /// for independent samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<TreePath>,
+    /// Scores of the response's reasoning steps (set by `reward.process`; empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step_rewards: Vec<StepReward>,
 }
 
 /// The sampling settings a response was drawn with.

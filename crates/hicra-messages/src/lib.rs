@@ -7,7 +7,10 @@
 //!    [`Rollout`]s per prompt, each with its tokens, per-token log-probs and entropies, the
 //!    decoded text and each token's byte span in it, stamped with the policy version;
 //! 3. verifiers fill [`Rollout::reward`] (and `correct`), taggers add named token masks
-//!    ([`Rollout::masks`], e.g. `"planning"`), the credit stage fills [`Rollout::advantages`];
+//!    ([`Rollout::masks`], e.g. `"planning"`), a process reward stage may score the steps
+//!    ([`Rollout::step_rewards`]), and the credit stage fills [`Rollout::advantages`] (from the
+//!    outcome, the step scores, or the sampling tree a tree sampler records in
+//!    [`Rollout::tree`]);
 //! 4. the learner trains on the batch and sends new weights back to the sampler.
 //!
 //! Every stage may add scalar figures to [`RolloutBatch::metrics`]; the learner forwards them
@@ -21,11 +24,13 @@ mod flow;
 mod metrics;
 mod prompt;
 mod record;
+mod steps;
 
 pub use batch::{FinishReason, Group, Rollout, RolloutBatch, Sampling};
 pub use metrics::{Metrics, MetricsRecord};
 pub use prompt::{ChatMessage, Prompt};
 pub use record::RolloutRecord;
+pub use steps::{StepReward, TREE_REPEAT_MASK, TreePath, TreeSegment};
 
 /// Name of the mask set by planning-token taggers (strategic grams).
 pub const PLANNING_MASK: &str = "planning";

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{FinishReason, Group, Rollout, RolloutBatch};
+use crate::steps::{StepReward, TreePath};
 
 /// One rollout of one step, with its prompt, as written to disk.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,6 +53,12 @@ pub struct RolloutRecord {
     pub logprobs: Vec<f32>,
     /// Named token masks (`planning`, `placebo`...) as 0/1 per token.
     pub masks: BTreeMap<String, Vec<u8>>,
+    /// The response's nodes in its prompt's sampling tree (tree rollouts only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<TreePath>,
+    /// Scores of the response's steps (after a process reward stage).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step_rewards: Vec<StepReward>,
 }
 
 impl RolloutRecord {
@@ -89,6 +96,8 @@ impl RolloutRecord {
                 .iter()
                 .map(|(k, m)| (k.clone(), m.iter().map(|&b| u8::from(b)).collect()))
                 .collect(),
+            tree: r.tree.clone(),
+            step_rewards: r.step_rewards.clone(),
         }
     }
 
@@ -120,6 +129,8 @@ impl RolloutRecord {
                 .map(|k| (k.clone(), self.mask(k)))
                 .collect(),
             advantages: self.advantages.clone(),
+            tree: self.tree.clone(),
+            step_rewards: self.step_rewards.clone(),
         }
     }
 }
