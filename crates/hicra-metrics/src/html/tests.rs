@@ -41,6 +41,8 @@ fn record(step: u64, eval: bool, prompt: &str, sample: usize, words: &[&str]) ->
         entropies: vec![0.5; n],
         logprobs: vec![-0.25; n],
         masks: BTreeMap::from([("planning".to_string(), planning)]),
+        tree: None,
+        step_rewards: vec![],
     }
 }
 

@@ -26,6 +26,7 @@ fn rollout(text: &str, reward: f64) -> Rollout {
         answer: Some("49".into()),
         masks: BTreeMap::from([("planning".to_string(), (0..n).map(|i| i < 3).collect())]),
         advantages: (0..n).map(|i| 0.5 - i as f32 / 3.0).collect(),
+        ..Default::default()
     }
 }
 
