@@ -102,6 +102,7 @@ eps = 1e-6
             eps: self.eps,
             transforms: Vec::new(),
             zero_variance: ZeroVariance::Keep,
+            step_credit: None,
         };
         Ok(Box::new(LengthPenalized {
             grpo,
@@ -243,6 +244,7 @@ mod tests {
                 eps: config.eps,
                 transforms: Vec::new(),
                 zero_variance: ZeroVariance::Keep,
+                step_credit: None,
             },
             reference_tokens: config.reference_tokens,
         };

@@ -65,6 +65,7 @@ pub fn run(args: CreditArgs) -> miette::Result<()> {
         eps: args.eps,
         transforms,
         zero_variance: ZeroVariance::Keep,
+        step_credit: None,
     };
     assigner
         .assign(&mut batch)

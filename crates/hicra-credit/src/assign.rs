@@ -1,11 +1,12 @@
 //! Credit assignment over a batch: group rewards -> response advantages -> token advantages
-//! -> transforms in order.
+//! -> step-level credit (trees, process rewards; optional) -> transforms in order.
 
 use hicra_messages::RolloutBatch;
 use serde::Deserialize;
 
 use crate::error::CreditError;
 use crate::estimator::{Estimator, is_zero_variance};
+use crate::step_credit::{StepCredit, TreeReport};
 use crate::transform::{TokenAdvantages, Transform};
 
 /// What to do with groups whose rewards are all equal (they get zero advantage).
@@ -26,6 +27,8 @@ pub struct CreditAssigner {
     pub eps: f64,
     pub transforms: Vec<Transform>,
     pub zero_variance: ZeroVariance,
+    /// Step-level credit from sampling trees or process rewards (`None`: the outcome alone).
+    pub step_credit: Option<StepCredit>,
 }
 
 /// Counts from one assignment.
@@ -34,6 +37,8 @@ pub struct AssignReport {
     pub groups: usize,
     pub zero_variance_groups: usize,
     pub dropped_groups: usize,
+    /// Figures of the sampling trees (tree credit only).
+    pub tree: TreeReport,
 }
 
 impl CreditAssigner {
@@ -45,6 +50,7 @@ impl CreditAssigner {
             groups: batch.groups.len(),
             zero_variance_groups: zero.iter().filter(|z| **z).count(),
             dropped_groups: 0,
+            tree: TreeReport::default(),
         };
         let lengths: Vec<Vec<usize>> = batch
             .groups
@@ -57,6 +63,16 @@ impl CreditAssigner {
             .zip(&lengths)
             .map(|(adv, lens)| adv.iter().zip(lens).map(|(a, n)| vec![*a; *n]).collect())
             .collect();
+        if let Some(step) = &self.step_credit {
+            step.apply(
+                &batch.groups,
+                &rewards,
+                self.estimator,
+                self.eps,
+                &mut tokens,
+                &mut report.tree,
+            )?;
+        }
         for t in &self.transforms {
             t.apply(&batch.groups, &mut tokens)?;
         }

@@ -15,6 +15,7 @@ use crate::assign::{CreditAssigner, ZeroVariance};
 use crate::error::CreditError;
 use crate::estimator::Estimator;
 use crate::metrics::{FirstValues, token_metrics};
+use crate::step_credit::StepCredit;
 use crate::transform::Transform;
 
 /// `credit.grpo`: a group estimator, then optional token transforms.
@@ -27,6 +28,10 @@ pub struct GrpoConfig {
     pub estimator: Estimator,
     /// Added to the standard deviation when normalising.
     pub eps: f64,
+    /// Step-level credit from sampling trees or process rewards, e.g. `{ kind = "tree" }`
+    /// or `{ kind = "process", form = "return" }` (docs/formulas/step-credit.md); absent:
+    /// the outcome advantage alone.
+    pub step_credit: Option<StepCredit>,
     /// Token transforms applied in order, e.g. `[{ kind = "entropy_mask", top_rho = 0.2 }]`.
     pub transforms: Vec<Transform>,
     /// Groups whose rewards are all equal: `keep` or `drop`.
@@ -43,6 +48,7 @@ impl Default for GrpoConfig {
         Self {
             estimator: Estimator::Grpo,
             eps: 1e-6,
+            step_credit: None,
             transforms: Vec::new(),
             zero_variance: ZeroVariance::Keep,
             shadow: false,
@@ -72,6 +78,8 @@ pub struct HicraConfig {
     /// Share of each response's highest-entropy tokens OR'ed into the mask by
     /// `variant = "authors_code"` (unused by `paper`), in [0, 1].
     pub authors_entropy_share: f64,
+    /// Step-level credit (see `credit.grpo`), before HICRA's transform.
+    pub step_credit: Option<StepCredit>,
     /// Further token transforms applied after HICRA, in order.
     pub transforms: Vec<Transform>,
     /// Groups whose rewards are all equal: `keep` or `drop`.
@@ -89,6 +97,7 @@ impl Default for HicraConfig {
         let GrpoConfig {
             estimator,
             eps,
+            step_credit,
             transforms,
             zero_variance,
             shadow,
@@ -101,6 +110,7 @@ impl Default for HicraConfig {
             mask: hicra_messages::PLANNING_MASK.to_string(),
             variant: Variant::Paper,
             authors_entropy_share: Transform::default_entropy_quantile(),
+            step_credit,
             transforms,
             zero_variance,
             shadow,
@@ -127,9 +137,18 @@ fn credit_ports() -> Ports {
     )
 }
 
-/// What every credit stage refuses: a negative or non-finite `eps`, an invalid transform.
-fn assigner_problems(eps: f64, transforms: &[Transform]) -> Vec<Invalid> {
+/// What every credit stage refuses: a negative or non-finite `eps`, an invalid transform, a
+/// step credit that cannot run with the estimator.
+fn assigner_problems(
+    eps: f64,
+    transforms: &[Transform],
+    estimator: Estimator,
+    step_credit: Option<&StepCredit>,
+) -> Vec<Invalid> {
     let mut problems = Vec::new();
+    if let Some(Err(e)) = step_credit.map(|s| s.validate(estimator)) {
+        problems.push(Invalid::new("step_credit", e.to_string()));
+    }
     if !(eps >= 0.0 && eps.is_finite()) {
         problems.push(Invalid::new(
             "eps",
@@ -152,6 +171,8 @@ kind = "credit.grpo"
 inputs = { rollouts = "tagger.rollouts" }
 estimator = "grpo"
 eps = 1e-6
+# step_credit = { kind = "tree", advantage = "local_global", scale_by_leaves = false }
+# step_credit = { kind = "process", form = "return", normalise = "std", weight = 1.0, outcome = true }
 transforms = []
 zero_variance = "keep"
 shadow = false
@@ -163,7 +184,12 @@ metrics_mask = "planning"
     }
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
-        assigner_problems(self.eps, &self.transforms)
+        assigner_problems(
+            self.eps,
+            &self.transforms,
+            self.estimator,
+            self.step_credit.as_ref(),
+        )
     }
 
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
@@ -173,6 +199,7 @@ metrics_mask = "planning"
             eps: self.eps,
             transforms: self.transforms,
             zero_variance: self.zero_variance,
+            step_credit: self.step_credit,
         };
         CreditStage::boxed(assigner, self.shadow, self.metrics_mask, ctx)
     }
@@ -191,6 +218,7 @@ alpha = 0.2
 mask = "planning"
 variant = "paper"
 authors_entropy_share = 0.3
+# step_credit = { kind = "tree" }
 transforms = []
 zero_variance = "keep"
 shadow = false
@@ -202,7 +230,12 @@ metrics_mask = "planning"
     }
 
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
-        let mut problems = assigner_problems(self.eps, &self.transforms);
+        let mut problems = assigner_problems(
+            self.eps,
+            &self.transforms,
+            self.estimator,
+            self.step_credit.as_ref(),
+        );
         if !(0.0..1.0).contains(&self.alpha) {
             problems.push(
                 Invalid::new(
@@ -244,6 +277,7 @@ metrics_mask = "planning"
             eps: self.eps,
             transforms,
             zero_variance: self.zero_variance,
+            step_credit: self.step_credit,
         };
         CreditStage::boxed(assigner, self.shadow, self.metrics_mask, ctx)
     }
@@ -265,7 +299,12 @@ impl CreditStage {
         metrics_mask: String,
         ctx: &BuildContext,
     ) -> Result<Box<dyn Stage>, BoxError> {
-        refuse(assigner_problems(assigner.eps, &assigner.transforms))?;
+        refuse(assigner_problems(
+            assigner.eps,
+            &assigner.transforms,
+            assigner.estimator,
+            assigner.step_credit.as_ref(),
+        ))?;
         Ok(Box::new(Self {
             assigner,
             shadow,
@@ -294,6 +333,23 @@ impl CreditStage {
             report.zero_variance_groups as f64,
         );
         m.insert("groups/dropped".into(), report.dropped_groups as f64);
+        let tree = report.tree;
+        if tree.trees > 0 {
+            m.insert(
+                "tree/nodes_per_tree".into(),
+                tree.nodes as f64 / tree.trees as f64,
+            );
+            m.insert(
+                "tree/branch_nodes_per_tree".into(),
+                tree.branch_nodes as f64 / tree.trees as f64,
+            );
+            if tree.branch_nodes > 0 {
+                m.insert(
+                    "tree/value_spread".into(),
+                    tree.value_spread_sum / tree.branch_nodes as f64,
+                );
+            }
+        }
         Ok(m)
     }
 }

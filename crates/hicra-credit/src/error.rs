@@ -49,6 +49,12 @@ pub enum CreditError {
         token: usize,
         value: f64,
     },
+    #[error("rollout {index} of group `{group}`: {why}")]
+    StepStructure {
+        group: String,
+        index: usize,
+        why: String,
+    },
     #[error("invalid parameter: {0}")]
     Config(String),
 }

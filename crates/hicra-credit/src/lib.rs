@@ -42,6 +42,7 @@ pub mod estimator;
 pub mod lexicon;
 pub mod metrics;
 pub mod mining;
+pub mod step_credit;
 pub mod taggers;
 pub mod transform;
 
@@ -50,6 +51,7 @@ pub use credit_stage::{GrpoConfig, HicraConfig};
 pub use error::CreditError;
 pub use estimator::Estimator;
 pub use lexicon::{GramMatch, Lexicon};
+pub use step_credit::StepCredit;
 pub use transform::Transform;
 
 /// Registers the credit and tagger stages.

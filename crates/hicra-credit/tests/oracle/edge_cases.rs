@@ -12,6 +12,7 @@ fn assigner(estimator: Estimator, transforms: Vec<Transform>) -> CreditAssigner 
         eps: 1e-6,
         transforms,
         zero_variance: ZeroVariance::Keep,
+        step_credit: None,
     }
 }
 

@@ -21,6 +21,7 @@ fn check(e: Estimator, transforms: &[Transform], groups: &[Vec<R>]) -> Result<()
         eps,
         transforms: transforms.to_vec(),
         zero_variance: ZeroVariance::Keep,
+        step_credit: None,
     };
     assigner.assign(&mut batch).unwrap();
     let expected = reference_tokens(e, transforms, groups, eps);
@@ -81,7 +82,7 @@ proptest! {
         groups[0].iter_mut().for_each(|r| r.reward = fill);
         for e in Estimator::ALL {
             let mut batch = to_batch(&non_negative(&groups));
-            let a = CreditAssigner { estimator: e, eps: 1e-6, transforms: vec![], zero_variance: ZeroVariance::Keep };
+            let a = CreditAssigner { estimator: e, eps: 1e-6, transforms: vec![], zero_variance: ZeroVariance::Keep, step_credit: None };
             let report = a.assign(&mut batch).unwrap();
             prop_assert!(report.zero_variance_groups >= 1);
             prop_assert!(batch.groups[0].rollouts.iter().all(|r| r.advantages.iter().all(|x| *x == 0.0)));
@@ -92,7 +93,7 @@ proptest! {
     fn hicra_never_flips_a_sign(groups in batch_strategy(), alpha in 0.0f64..0.99) {
         let mut plain = to_batch(&groups);
         let mut amplified = to_batch(&groups);
-        let base = CreditAssigner { estimator: Estimator::Grpo, eps: 1e-6, transforms: vec![], zero_variance: ZeroVariance::Keep };
+        let base = CreditAssigner { estimator: Estimator::Grpo, eps: 1e-6, transforms: vec![], zero_variance: ZeroVariance::Keep, step_credit: None };
         let hicra = CreditAssigner { transforms: vec![Transform::Hicra { alpha, mask: "planning".into() }], ..base.clone() };
         base.assign(&mut plain).unwrap();
         hicra.assign(&mut amplified).unwrap();
