@@ -7,14 +7,15 @@
 //! passes over the batch, each shuffled (seeded by the stage seed and the step) into
 //! mini-batches of `mini_batch_size` rollouts with one optimiser step each ([`super::update`]).
 //! With one epoch and the whole batch as one mini-batch this is a single step over the batch
-//! in its own order.
+//! in its own order. Tokens a tree leaf repeats from a leaf sampled before it
+//! ([`TREE_REPEAT_MASK`]) leave the loss as padding does, so each sampled token is trained once.
 
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::optim::Optimizer;
 use hicra_flow::{BoxError, derive_seed};
-use hicra_messages::{FinishReason, Metrics, Rollout, RolloutBatch};
+use hicra_messages::{FinishReason, Metrics, Rollout, RolloutBatch, TREE_REPEAT_MASK};
 use hicra_model::{HostModel, Llama, RuntimeAutodiff};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -78,6 +79,20 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
                 (old, Some(weights))
             }
         };
+        let kept = kept_tokens(&rollouts, importance.as_ref());
+        let repeats = rollouts
+            .iter()
+            .filter_map(|r| r.masks.get(TREE_REPEAT_MASK))
+            .flatten()
+            .filter(|&&x| x)
+            .count();
+        if repeats > 0 {
+            let tokens: usize = rollouts.iter().map(|r| r.len()).sum();
+            m.insert(
+                "learner/tree_repeat_frac".into(),
+                repeats as f64 / tokens as f64,
+            );
+        }
         let n = rollouts.len();
         let size = match self.config.mini_batch_size {
             0 => n,
@@ -99,7 +114,7 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
                         rollout: rollouts[i],
                         old: &old[i],
                         importance: importance.as_ref().map(|w| w.per_token[i].as_slice()),
-                        kept: importance.as_ref().map(|w| w.kept[i].as_slice()),
+                        kept: kept[i].as_deref(),
                     })
                     .collect();
                 let measure_gap = importance.is_none() && totals.updates == 0;
@@ -180,4 +195,26 @@ fn max_gap(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
         .zip(b.iter().flatten())
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
+}
+
+/// Which tokens of each rollout stay in the loss (`None`: all): not those masked by
+/// importance sampling, nor those a tree leaf repeats from another leaf.
+fn kept_tokens(rollouts: &[&Rollout], importance: Option<&Weights>) -> Vec<Option<Vec<bool>>> {
+    rollouts
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let by_importance = importance.map(|w| &w.kept[i]);
+            match r.masks.get(TREE_REPEAT_MASK) {
+                None => by_importance.cloned(),
+                Some(repeat) => Some(
+                    repeat
+                        .iter()
+                        .enumerate()
+                        .map(|(t, &rep)| !rep && by_importance.is_none_or(|k| k[t]))
+                        .collect(),
+                ),
+            }
+        })
+        .collect()
 }

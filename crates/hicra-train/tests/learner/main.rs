@@ -3,12 +3,14 @@
 //! (this file); epochs, mini-batches, importance correction, truncation masking and tempered
 //! scoring ([`epochs`]); every objective and option as TOML, with its checks ([`options`]);
 //! the combinations refused, incomplete rollouts, the loss terms reported apart ([`checks`]);
-//! the host path and burn's autodiff training alike ([`paths`]).
+//! the host path and burn's autodiff training alike ([`paths`]); a prefix tree leaves share
+//! trained once ([`tree`]).
 
 mod checks;
 mod epochs;
 mod options;
 mod paths;
+mod tree;
 
 use hicra_flow::testing::StageHarness;
 use hicra_messages::{Group, MetricsRecord, Prompt, Rollout, RolloutBatch};
