@@ -14,13 +14,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hicra_flow::{BoxError, derive_seed};
-use hicra_messages::{FinishReason, Group, Prompt, Rollout, RolloutBatch, Sampling};
+use hicra_messages::{
+    FinishReason, Group, Prompt, Rollout, RolloutBatch, Sampling, TREE_REPEAT_MASK,
+};
 use hicra_model::{SampleRequest, SamplingParams};
 
 use super::Sampler;
+use super::tree::{self, Chooser, Leaf, TreeFigures};
 use crate::codec::TextCodec;
 
 impl Sampler {
+    #[cfg(test)]
+    pub(super) fn params_for_tests(&self) -> SamplingParams {
+        let (_, _, codec) = self.policy.as_ref().expect("a policy");
+        self.params(codec)
+    }
+
     fn params(&self, codec: &TextCodec) -> SamplingParams {
         SamplingParams {
             temperature: self.config.temperature,
@@ -71,13 +80,50 @@ impl Sampler {
             .into());
         }
         let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
-        let request = SampleRequest::new(&refs, self.config.group_size, &params, &seeds);
-        let sampled = model.sample(&request, &self.device);
-        for ((prompt, ids), samples) in prompts.iter().zip(&ids).zip(sampled) {
-            let mut rollouts = Vec::with_capacity(samples.len());
-            for s in samples {
+        let mut figures = TreeFigures::default();
+        let drawn: Vec<Vec<Leaf>> = match (&self.config.tree, &self.lexicon, eval) {
+            (Some(config), Some(lexicon), false) => {
+                let chooser = Chooser {
+                    config,
+                    lexicon,
+                    codec,
+                };
+                let (roots, device) = (self.config.group_size, &self.device);
+                tree::grow(
+                    model,
+                    &refs,
+                    &seeds,
+                    &params,
+                    roots,
+                    &chooser,
+                    device,
+                    &mut figures,
+                )?
+            }
+            _ => {
+                let request = SampleRequest::new(&refs, self.config.group_size, &params, &seeds);
+                model
+                    .sample(&request, &self.device)
+                    .into_iter()
+                    .map(|group| group.into_iter().map(Leaf::independent).collect())
+                    .collect()
+            }
+        };
+        let mut sampled_tokens = 0usize;
+        for ((prompt, ids), leaves) in prompts.iter().zip(&ids).zip(drawn) {
+            let paths = self.config.tree.as_ref().map(|_| tree::tree_paths(&leaves));
+            let mut rollouts = Vec::with_capacity(leaves.len());
+            for (l, leaf) in leaves.into_iter().enumerate() {
+                let s = leaf.sample;
                 tokens += s.tokens.len();
+                sampled_tokens += s.tokens.len() - leaf.own_start;
                 let (text, token_spans) = codec.decode_with_spans(&s.tokens)?;
+                let mut masks = std::collections::BTreeMap::new();
+                let tree = paths.as_ref().map(|p| p[l].clone());
+                if tree.is_some() {
+                    let repeat = (0..s.tokens.len()).map(|t| t < leaf.own_start).collect();
+                    masks.insert(TREE_REPEAT_MASK.to_string(), repeat);
+                }
                 rollouts.push(Rollout {
                     prompt_tokens: ids.clone(),
                     text,
@@ -91,6 +137,8 @@ impl Sampler {
                     logprobs: s.logprobs,
                     entropies: s.entropies,
                     sampling: Some(sampling),
+                    masks,
+                    tree,
                     ..Default::default()
                 });
             }
@@ -132,8 +180,11 @@ impl Sampler {
             batch.metrics.insert("timing/sample_secs".into(), secs);
             batch.metrics.insert(
                 "tokens_per_sec/sample".into(),
-                tokens as f64 / secs.max(1e-9),
+                sampled_tokens as f64 / secs.max(1e-9),
             );
+            if self.config.tree.is_some() {
+                tree_metrics(&mut batch, figures, tokens, sampled_tokens);
+            }
             batch.metrics.insert(
                 "policy/staleness".into(),
                 step.saturating_sub(*version) as f64,
@@ -160,4 +211,33 @@ pub(crate) fn prompt_seeds(seed: u64, step: u64, eval: bool, prompts: &[Arc<Prom
             derive_seed(seed, &key)
         })
         .collect()
+}
+
+/// The figures of a batch of trees: tokens sampled against tokens trained on (what
+/// independent responses of the same lengths would have sampled), per leaf, and where the
+/// trees branched.
+fn tree_metrics(batch: &mut RolloutBatch, f: TreeFigures, leaf_tokens: usize, sampled: usize) {
+    let leaves = batch.num_rollouts().max(1) as f64;
+    let prompts = batch.groups.len().max(1) as f64;
+    let m = &mut batch.metrics;
+    m.insert("tree/leaves_per_prompt".into(), leaves / prompts);
+    m.insert("tree/sampled_tokens".into(), sampled as f64);
+    m.insert("tree/leaf_tokens".into(), leaf_tokens as f64);
+    m.insert(
+        "tree/sampled_tokens_per_leaf".into(),
+        sampled as f64 / leaves,
+    );
+    m.insert(
+        "tree/sampled_over_leaf_tokens".into(),
+        sampled as f64 / leaf_tokens.max(1) as f64,
+    );
+    m.insert("tree/branch_points".into(), f.branch_points as f64);
+    if f.branch_points > 0 {
+        let points = f.branch_points as f64;
+        m.insert(
+            "tree/branch_points_planning_frac".into(),
+            f.planning_points as f64 / points,
+        );
+        m.insert("tree/branch_entropy_mean".into(), f.branch_entropy / points);
+    }
 }

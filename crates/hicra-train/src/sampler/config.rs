@@ -7,6 +7,7 @@ use hicra_model::{DeviceSpec, Precision};
 use serde::Deserialize;
 
 use super::Sampler;
+use super::tree_config::TreeConfig;
 use crate::dynamic_sampling::SampleDemand;
 use crate::policy::PolicyUpdate;
 
@@ -56,6 +57,11 @@ pub struct SamplerConfig {
     /// and the learner's `logprob_gap/sampler_vs_learner_max` shows what the rounding costs);
     /// checked against the device at start.
     pub dtype: Precision,
+    /// Tree rollouts (training only): `group_size` first responses per prompt, then branches
+    /// that share their prefixes, e.g. `{ depth = 1, points = 2, children = 1, max_leaves =
+    /// 16, branch_at = "entropy" }` (docs/formulas/step-credit.md#tree-rollouts); absent:
+    /// independent responses.
+    pub tree: Option<TreeConfig>,
 }
 
 impl Default for SamplerConfig {
@@ -72,6 +78,7 @@ impl Default for SamplerConfig {
             eval_every: 0,
             device: DeviceSpec::default(),
             dtype: Precision::default(),
+            tree: None,
         }
     }
 }
@@ -93,6 +100,7 @@ max_staleness = 0
 eval_every = 0
 device = "cpu"
 dtype = "f32"
+# tree = { depth = 1, points = 2, children = 1, max_leaves = 16, branch_at = "entropy", delimiter = "\n" }
 "#;
 
     /// Training samplers replicate: each replica takes whole groups of prompts and its own
@@ -125,7 +133,7 @@ dtype = "f32"
             .output::<RolloutBatch>("rollouts", "one batch of groups per step")
     }
 
-    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
+    fn check(&self, ctx: &BuildContext) -> Vec<Invalid> {
         let mut problems = Vec::new();
         for (field, value) in [
             ("prompts_per_step", self.prompts_per_step),
@@ -155,6 +163,15 @@ dtype = "f32"
             );
         }
         problems.extend(device_built("device", self.device));
+        if let Some(tree) = &self.tree {
+            if self.eval_every > 0 {
+                problems.push(
+                    Invalid::new("tree", "an evaluator samples independent responses")
+                        .help("remove `tree` from the evaluator (eval_every > 0)"),
+                );
+            }
+            problems.extend(tree.check(self.group_size, ctx));
+        }
         problems
     }
 
@@ -167,6 +184,8 @@ dtype = "f32"
                 "training on top-k/top-p draws: the recorded log-probs are of the full tempered distribution, so the update is slightly off-policy"
             );
         }
+        // checked above: the lexicon loads
+        let lexicon = self.tree.as_ref().and_then(|t| t.lexicon(ctx).ok());
         let device = self.device.open()?;
         self.dtype.check(self.device, &device)?;
         Ok(Box::new(Sampler {
@@ -175,6 +194,7 @@ dtype = "f32"
             config: self,
             policy: None,
             first_step: ctx.resume_step(),
+            lexicon,
         }))
     }
 }

@@ -6,12 +6,19 @@
 //! the whole (finite) prompt set once, then evaluate every `eval_every` versions and the last
 //! one, sending batches marked `eval` that nothing trains on.
 //!
+//! Tree mode (`tree = { ... }`, [`tree`]): each prompt's responses share prefixes and branch
+//! where the rule of [`TreeConfig`] says; every leaf is a rollout recording its nodes.
+//!
 //! [`config`] holds the TOML table and the set-up, [`batch`] the sampling of one batch.
 
 mod batch;
 mod config;
 #[cfg(test)]
 mod tests;
+mod tree;
+mod tree_config;
+#[cfg(test)]
+mod tree_tests;
 
 use std::sync::Arc;
 
@@ -22,6 +29,7 @@ use hicra_model::{Device, Generator, Llama, RuntimeBackend};
 
 pub use config::SamplerConfig;
 pub(crate) use config::device_built;
+pub use tree_config::{BranchRule, TreeConfig};
 
 use crate::codec::TextCodec;
 use crate::dynamic_sampling::SampleDemand;
@@ -37,6 +45,8 @@ pub struct Sampler {
     device: Device,
     /// Steps done before a resume: their prompts are skipped (sources replay them).
     first_step: u64,
+    /// The planning phrases of tree rollouts (`None` without `tree`).
+    lexicon: Option<hicra_credit::Lexicon>,
 }
 
 impl Sampler {
@@ -58,6 +68,7 @@ impl Sampler {
             policy: Some((version, Generator::new(model), codec)),
             device,
             first_step: 0,
+            lexicon: None,
         }
     }
 
