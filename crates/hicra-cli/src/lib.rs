@@ -50,6 +50,7 @@ pub fn registry() -> Registry {
     hicra_credit::register(&mut registry);
     hicra_tasks::register(&mut registry);
     hicra_prm::register(&mut registry);
+    hicra_eval::register(&mut registry);
     hicra_train::register(&mut registry);
     registry
 }

@@ -25,6 +25,11 @@
 //! shared rule of [`hicra_tasks::steps`]. Every search reports the tokens it generated, and
 //! each can be held to a token budget (MCTS always is), so searches compare at equal cost.
 //!
+//! **In training** ([`process_reward`]): the `reward.process` stage scores every step of each
+//! training response with a trained PRM and writes the scores on the rollout's token ranges
+//! (`Rollout::step_rewards`), for a credit stage to turn into per-token advantages
+//! (docs/formulas/step-credit.md#process-rewards); [`register`] adds it to a registry.
+//!
 //! Everything is seeded: the same policy, problems, settings and seed give the same summary
 //! (only its `seconds` differ). `hicra eval` is the command line over it.
 
@@ -33,6 +38,7 @@ pub mod judge;
 pub mod policy;
 pub mod prm;
 pub mod problems;
+pub mod process_reward;
 pub mod report;
 pub mod sampled;
 pub mod scorer;
@@ -57,6 +63,11 @@ pub use settings::{EvalSettings, ScorerName, ScorerSpec, SearchKind, SearchSpec}
 
 use crate::scorer::{Confidence, Scorer, VerifierOracle};
 use crate::search::{StepSearch, search_all};
+
+/// Registers the stages of this crate (`reward.process`).
+pub fn register(registry: &mut hicra_flow::Registry) {
+    registry.register::<process_reward::ProcessRewardConfig>();
+}
 
 /// One evaluation to run.
 pub struct EvalJob<'a> {

@@ -113,6 +113,51 @@ pub fn prm_dir(path: &Path) -> Result<std::path::PathBuf, String> {
     }
 }
 
+/// The text of each step of `text` whose tokens (with byte `spans` in it) the steps end at
+/// `token_ends` (per step, the tokens up to and including its last one, increasing, as
+/// [`Segmentation::token_step_ends`] gives them): a step runs to the end of its last token's
+/// span, the last step to the end of the text. This is the cut Monte-Carlo labels are made
+/// with (`hicra_prm::annotate::cut`), so the steps concatenate to `text`; a step whose tokens
+/// decode to nothing on their own is empty.
+pub fn step_texts(
+    text: &str,
+    spans: &[(usize, usize)],
+    token_ends: &[usize],
+) -> Result<Vec<String>, String> {
+    let mut start = 0;
+    token_ends
+        .iter()
+        .enumerate()
+        .map(|(i, &end)| {
+            let byte_end = if i + 1 == token_ends.len() {
+                text.len()
+            } else {
+                let span = end
+                    .checked_sub(1)
+                    .and_then(|t| spans.get(t))
+                    .ok_or_else(|| {
+                        format!(
+                            "step {} ends at token {end}, past the {} tokens",
+                            i + 1,
+                            spans.len()
+                        )
+                    })?;
+                span.1.max(start)
+            };
+            let step = text.get(start..byte_end).ok_or_else(|| {
+                format!(
+                    "step {} spans bytes {start}..{byte_end}, not a range of characters of the \
+                     {}-byte text",
+                    i + 1,
+                    text.len()
+                )
+            })?;
+            start = byte_end;
+            Ok(step.to_string())
+        })
+        .collect()
+}
+
 /// A loaded PRM as a scorer.
 pub struct PrmScorer {
     model: ProcessRewardModel<RuntimeBackend>,
@@ -172,6 +217,16 @@ impl PrmScorer {
         Ok(())
     }
 
+    /// The codec the PRM reads text with (the policy's, when the PRM was trained from it).
+    pub fn codec(&self) -> &TextCodec {
+        &self.codec
+    }
+
+    /// How the PRM cuts responses into steps (recorded in its `prm.json` at training).
+    pub fn segmentation(&self) -> &Segmentation {
+        &self.info.segmentation
+    }
+
     /// The steps of `text` as the PRM was trained to see them.
     fn steps(&self, text: &str) -> Result<Vec<String>, String> {
         let rule = &self.info.segmentation;
@@ -180,39 +235,37 @@ impl PrmScorer {
             ids.pop();
             let (decoded, spans) = self.codec.decode_with_spans(&ids)?;
             let ends = rule.token_step_ends(&decoded, &spans);
-            let mut start = 0;
-            return Ok(ends
-                .iter()
-                .enumerate()
-                .map(|(i, &end)| {
-                    let byte_end = if i + 1 == ends.len() {
-                        decoded.len()
-                    } else {
-                        spans[end - 1].1.max(start)
-                    };
-                    let step = decoded[start..byte_end].to_string();
-                    start = byte_end;
-                    step
-                })
-                .collect());
+            return step_texts(&decoded, &spans, &ends);
         }
         Ok(rule.split(text).into_iter().map(String::from).collect())
     }
 
     /// Each step's probability of being good, for every `(prompt, text)`.
     pub fn step_scores(&self, items: &[(&Prompt, &str)]) -> Result<Vec<Vec<f64>>, String> {
-        let started = Instant::now();
         let cut: Vec<Vec<String>> = items
             .iter()
             .map(|(_, text)| self.steps(text))
             .collect::<Result<_, _>>()?;
+        let items: Vec<(&Prompt, &[String])> = items
+            .iter()
+            .zip(&cut)
+            .map(|((prompt, _), steps)| (*prompt, steps.as_slice()))
+            .collect();
+        self.score_cut(&items)
+    }
+
+    /// Each step's probability of being good, for every `(prompt, steps)` already cut (one
+    /// score per step, an empty step included: it shares the score of the token it ends in,
+    /// or of the prompt's last token when nothing precedes it); a response of no steps gets
+    /// none.
+    pub fn score_cut(&self, items: &[(&Prompt, &[String])]) -> Result<Vec<Vec<f64>>, String> {
+        let started = Instant::now();
         let mut out = vec![Vec::new(); items.len()];
-        let open: Vec<usize> = (0..items.len()).filter(|&i| !cut[i].is_empty()).collect();
+        let open: Vec<usize> = (0..items.len())
+            .filter(|&i| !items[i].1.is_empty())
+            .collect();
         for chunk in open.chunks(self.batch) {
-            let batch: Vec<(&Prompt, &[String])> = chunk
-                .iter()
-                .map(|&i| (items[i].0, cut[i].as_slice()))
-                .collect();
+            let batch: Vec<(&Prompt, &[String])> = chunk.iter().map(|&i| items[i]).collect();
             for (&i, scores) in chunk.iter().zip(self.model.score_steps_on(
                 self.host.as_ref(),
                 &self.codec,
