@@ -55,7 +55,8 @@ pub const MAKE_PRM: &str = "a process reward model is trained by `hicra prm trai
 pub struct ProcessRewardConfig {
     /// The process reward model: its directory (holding `prm.json`) or a run directory holding
     /// one (a `learner.prm` run keeps it in `prm/`), as `hicra eval --scorers prm:PATH` takes;
-    /// relative to the pipeline file. Required.
+    /// relative to the working directory, like the runs it comes from (`learner.prm`'s
+    /// `labels`, a learner's `model.checkpoint`). Required.
     pub prm: PathBuf,
     /// Positions of the PRM's RoPE tables: the longest prompt + response (tokens) it scores.
     /// Default 1024.
@@ -78,16 +79,16 @@ impl Default for ProcessRewardConfig {
 }
 
 impl ProcessRewardConfig {
-    /// The PRM directory `prm` names (resolved against the pipeline file), or why it is
+    /// The PRM directory `prm` names (relative to the working directory), or why it is
     /// unusable, as a problem on `prm`.
-    fn prm_dir(&self, ctx: &BuildContext) -> Result<PathBuf, Invalid> {
+    fn prm_dir(&self) -> Result<PathBuf, Invalid> {
         if self.prm.as_os_str().is_empty() {
             return Err(
                 Invalid::new("prm", "name the process reward model to score steps with")
                     .help(MAKE_PRM),
             );
         }
-        let path = ctx.resolve_path(&self.prm);
+        let path = self.prm.clone();
         files::check(&path, Wanted::Dir).map_err(|p| p.help(MAKE_PRM).invalid("prm"))?;
         let dir = prm_dir(&path).map_err(|e| Invalid::new("prm", e).help(MAKE_PRM))?;
         hicra_prm::store::read_info(&dir).map_err(|e| Invalid::new("prm", e).help(MAKE_PRM))?;
@@ -116,9 +117,9 @@ device = "cpu"
         )
     }
 
-    fn check(&self, ctx: &BuildContext) -> Vec<Invalid> {
+    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
         let mut problems = Vec::new();
-        if let Err(p) = self.prm_dir(ctx) {
+        if let Err(p) = self.prm_dir() {
             problems.push(p);
         }
         if self.max_seq_len < 2 {
@@ -138,7 +139,7 @@ device = "cpu"
 
     fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
         refuse(self.check(ctx))?;
-        let dir = self.prm_dir(ctx).map_err(|p| p.message)?;
+        let dir = self.prm_dir().map_err(|p| p.message)?;
         Ok(Box::new(ProcessRewardStage { dir, config: self }))
     }
 }

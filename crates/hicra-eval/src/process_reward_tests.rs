@@ -350,8 +350,9 @@ fn a_missing_or_empty_prm_is_refused_with_how_prms_are_made() {
     assert_eq!(unnamed.field, "prm");
     assert!(unnamed.help.unwrap().contains("hicra prm train"));
 
+    let at = |name: &str| format!("prm = \"{}\"", dir.path().join(name).display());
     std::fs::create_dir(dir.path().join("empty")).unwrap();
-    let empty = only(config("prm = \"empty\"").check(&ctx(dir.path())));
+    let empty = only(config(&at("empty")).check(&ctx(dir.path())));
     assert!(
         empty.message.contains("holds no process reward model"),
         "{}",
@@ -359,16 +360,14 @@ fn a_missing_or_empty_prm_is_refused_with_how_prms_are_made() {
     );
     assert!(empty.help.unwrap().contains("hicra prm train"));
 
-    // relative to the pipeline file; a run directory holding `prm/` will do
+    // a run directory holding `prm/` will do; relative paths are the working directory's,
+    // not the pipeline file's
     saved_prm(&dir.path().join("run"), "newline");
-    assert!(config("prm = \"run\"").check(&ctx(dir.path())).is_empty());
-    assert!(
-        config("prm = \"run/prm\"")
-            .check(&ctx(dir.path()))
-            .is_empty()
-    );
+    assert!(config(&at("run")).check(&ctx(dir.path())).is_empty());
+    assert!(config(&at("run/prm")).check(&ctx(dir.path())).is_empty());
+    assert!(!config("prm = \"run\"").check(&ctx(dir.path())).is_empty());
 
-    let bad = config("prm = \"run\"\nbatch = 0\nmax_seq_len = 1").check(&ctx(dir.path()));
+    let bad = config(&format!("{}\nbatch = 0\nmax_seq_len = 1", at("run"))).check(&ctx(dir.path()));
     let fields: Vec<&str> = bad.iter().map(|p| p.field.as_str()).collect();
     assert_eq!(fields, ["max_seq_len", "batch"]);
     assert!(toml::from_str::<ProcessRewardConfig>("prm = \"run\"\nscale = \"logit\"").is_err());
