@@ -2,7 +2,9 @@
 //! trained from scratch (`pipelines/chains-policy.toml`, shrunk), Monte-Carlo step labels
 //! (`pipelines/process/chains-labels.toml` and `hicra annotate`), a PRM trained on them
 //! (`pipelines/process/chains-prm.toml`), measured (`hicra prm eval`), and used to pick
-//! best-of-N responses and to guide MCTS (`hicra eval`); then the inputs the loop refuses.
+//! best-of-N responses and to guide MCTS (`hicra eval`), and in RL
+//! (`pipelines/process/chains-step-credit.toml`: tree rollouts with tree credit and HICRA,
+//! PRM process rewards); then the inputs the loop refuses.
 
 use std::path::Path;
 
@@ -34,7 +36,7 @@ fn ok(out: &std::process::Output, what: &str) {
 }
 
 #[test]
-fn labels_then_a_prm_then_prm_guided_best_of_n_and_mcts() {
+fn labels_then_a_prm_then_prm_guided_best_of_n_and_mcts_and_step_credit_in_rl() {
     let dir = tempfile::tempdir().unwrap();
     let at = |name: &str| dir.path().join(name).display().to_string();
     let (policy, labels, prm_run) = (at("policy"), at("labels"), at("prm"));
@@ -193,6 +195,56 @@ fn labels_then_a_prm_then_prm_guided_best_of_n_and_mcts() {
         .as_f64()
         .unwrap();
     assert!(drawn <= 120.0, "{}", s["metrics"]);
+
+    // step-level credit in RL: tree rollouts with tree credit + HICRA, then PRM process rewards
+    let shrink = |name: &str| {
+        vec![
+            format!("stages.learner.model.checkpoint={policy}"),
+            "stages.sampler.steps=2".into(),
+            "stages.sampler.prompts_per_step=2".into(),
+            "stages.sampler.max_new_tokens=40".into(),
+            "stages.evaluator.max_new_tokens=40".into(),
+            "stages.heldout.count=2".into(),
+            "stages.metrics.total_steps=2".into(),
+            format!("run.name={name}"),
+        ]
+    };
+    let tree_run = at("tree");
+    let mut sets = shrink("tree");
+    sets.extend([
+        "stages.sampler.group_size=2".to_string(),
+        "stages.sampler.tree={depth=2,points=1,children=1,max_leaves=5}".into(),
+        "stages.credit.step_credit={kind=\"tree\"}".into(),
+        "stages.credit.kind=credit.hicra".into(),
+    ]);
+    let step_credit = "pipelines/process/chains-step-credit.toml";
+    let out = hicra_run(Some(step_credit), Path::new(&tree_run), &sets);
+    ok(&out, "tree rollouts with tree credit and HICRA");
+    let metrics = std::fs::read_to_string(format!("{tree_run}/metrics.jsonl")).unwrap();
+    for figure in [
+        "tree/sampled_over_leaf_tokens",
+        "tree/leaves_per_prompt",
+        "tree/value_spread",
+        "learner/tree_repeat_frac",
+    ] {
+        assert!(metrics.contains(figure), "{figure}: {metrics}");
+    }
+    let prm_rl = at("prm-rl");
+    let mut sets = shrink("prm-rl");
+    sets.extend([
+        "stages.sampler.group_size=3".to_string(),
+        "stages.process.kind=reward.process".into(),
+        "stages.process.inputs.rollouts=verifier.rollouts".into(),
+        format!("stages.process.prm={prm_run}"),
+        "stages.process.max_seq_len=80".into(),
+        "stages.tagger.inputs.rollouts=process.rollouts".into(),
+        "stages.credit.step_credit={kind=\"process\",weight=0.2}".into(),
+        "stages.metrics.inputs.metrics=[\"learner.metrics\",\"credit.metrics\",\"process.metrics\"]".into(),
+    ]);
+    let out = hicra_run(Some(step_credit), Path::new(&prm_rl), &sets);
+    ok(&out, "PRM process rewards in RL");
+    let metrics = std::fs::read_to_string(format!("{prm_rl}/metrics.jsonl")).unwrap();
+    assert!(metrics.contains("process/step_score_mean"), "{metrics}");
 
     // the command, with a binary search for the first bad step
     let annotated = at("annotated.jsonl");

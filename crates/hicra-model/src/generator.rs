@@ -1,11 +1,12 @@
 //! The entry points of generation: [`sample_group`], [`sample_batch`] and
-//! [`Generator::sample`] (any [`SampleRequest`], stop checks included) choose the path (host
-//! vectors on the CPU in f32, [`crate::native`]; burn tensors elsewhere,
-//! [`sample_on_tensors`]). On the CPU path each call copies the weights into host memory (a
-//! few hundred milliseconds for SmolLM2); a [`Generator`] makes that copy once, on first use,
-//! and reuses it for every later call, so callers that sample the same weights many times (a
-//! sampler stage between policy updates, an evaluation, a search) hold one generator per
-//! weights version.
+//! [`Generator::sample`] (any [`SampleRequest`], stop checks included), and
+//! [`Generator::sample_kept`] / [`Generator::branch`] (continuing responses from a prefix,
+//! [`crate::branch`]) choose the path (host vectors on the CPU in f32, [`crate::native`];
+//! burn tensors elsewhere, [`sample_on_tensors`]). On the CPU path each call copies the
+//! weights into host memory (a few hundred milliseconds for SmolLM2); a [`Generator`] makes
+//! that copy once, on first use, and reuses it for every later call, so callers that sample
+//! the same weights many times (a sampler stage between policy updates, an evaluation, a
+//! search) hold one generator per weights version.
 //!
 //! Randomness comes in as one seed per prompt: sample `j` of prompt `p` draws from its own
 //! stream, [`crate::response_rng`]`(seeds[p], j)` ([`crate::streams`]), so a response does
@@ -77,7 +78,7 @@ impl<B: Backend> Generator<B> {
     }
 
     /// The host copy when the model takes the CPU path (made on first use).
-    fn native(&self) -> Option<&NativeLlama> {
+    pub(crate) fn native(&self) -> Option<&NativeLlama> {
         self.native
             .get_or_init(|| NativeLlama::for_model(&self.model))
             .as_ref()

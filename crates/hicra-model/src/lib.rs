@@ -39,6 +39,7 @@
 //! [`CharTokenizer`] is a character-level tokenizer for models trained from scratch (the
 //! quickstart); pretrained checkpoints bring their own.
 
+pub mod branch;
 pub mod check;
 pub mod config;
 pub mod device;
@@ -59,6 +60,7 @@ pub mod streams;
 pub mod to_pretrained;
 pub mod tokenizer;
 
+pub use branch::{Branch, KeptRows, branch_on_tensors};
 pub use check::{CheckOutcome, check_device, max_abs_diff};
 pub use config::ModelConfig;
 pub use device::{

@@ -20,6 +20,7 @@
 pub use crate::draw::SamplingParams;
 use crate::draw::{draws_uniforms, pick};
 use crate::llama::Llama;
+use crate::native::RowStop;
 use crate::next_token::prefill_last;
 use crate::streams::Streams;
 use burn::tensor::backend::Backend;
@@ -121,16 +122,24 @@ pub fn sample_on_tensors<B: Backend>(
     request: &SampleRequest,
     device: &B::Device,
 ) -> Vec<Vec<Sample>> {
+    let stop = |_: usize, tokens: &[u32]| (request.stop)(tokens);
+    sample_rows_on_tensors(model, request, &stop, device)
+}
+
+/// [`sample_on_tensors`] with a stop check that knows the row (`stop(p * n + j, tokens)`),
+/// in place of `request.stop` ([`crate::branch`] stops on whole responses).
+pub(crate) fn sample_rows_on_tensors<B: Backend>(
+    model: &Llama<B>,
+    request: &SampleRequest,
+    stop: RowStop<'_>,
+    device: &B::Device,
+) -> Vec<Vec<Sample>> {
     let mut streams = request.streams();
     let Some(max_new) = request.room(model.max_seq_len()) else {
         return vec![Vec::new(); request.prompts.len()];
     };
     let SampleRequest {
-        prompts,
-        n,
-        params,
-        stop,
-        ..
+        prompts, n, params, ..
     } = *request;
     let head = model.inference_head();
     let (last, cache) = prefill_last(model, prompts, device);
@@ -174,7 +183,7 @@ pub fn sample_on_tensors<B: Backend>(
                 sample.tokens.push(token);
                 sample.logprobs.push(picks.logprobs[row]);
                 sample.entropies.push(picks.entropies[row]);
-                sample.stopped = params.stop_tokens.contains(&token) || stop(&sample.tokens);
+                sample.stopped = params.stop_tokens.contains(&token) || stop(index, &sample.tokens);
             }
             next.push(i64::from(token));
         }

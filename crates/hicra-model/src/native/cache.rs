@@ -33,6 +33,29 @@ impl RowCache {
         }
     }
 
+    /// A new cache of at least `capacity` slots holding this one's first `slots` slots (a
+    /// branch's children continue from their parent's prefix; the rest is left unwritten).
+    pub fn prefix(&self, slots: usize, capacity: usize) -> Self {
+        assert!(
+            slots <= self.len,
+            "a prefix of {slots} slots from a cache of {}",
+            self.len
+        );
+        let layers = self.values.len() / (self.capacity * self.kv_width).max(1);
+        let mut out = Self::new(layers, capacity.max(slots), self.kv_width);
+        out.len = slots;
+        let rows = self.keys.chunks_exact(self.capacity);
+        for (to, from) in out.keys.chunks_exact_mut(out.capacity).zip(rows) {
+            to[..slots].copy_from_slice(&from[..slots]);
+        }
+        let (old, new) = (self.capacity * self.kv_width, out.capacity * self.kv_width);
+        let layer_values = self.values.chunks_exact(old);
+        for (to, from) in out.values.chunks_exact_mut(new).zip(layer_values) {
+            to[..slots * self.kv_width].copy_from_slice(&from[..slots * self.kv_width]);
+        }
+        out
+    }
+
     /// Slots a layer holds.
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -92,6 +115,35 @@ mod tests {
                         "key {l} {s} {j}"
                     );
                     assert_eq!(values[s * kv_width + j], -key(l, s, j), "value {l} {s} {j}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_prefix_keeps_its_slots_in_a_cache_of_another_capacity() {
+        let (layers, kv_width) = (2, 3);
+        let mut cache = RowCache::new(layers, 20, kv_width);
+        let key = |l: usize, s: usize, j: usize| (100 * l + 10 * s + j) as f32;
+        for l in 0..layers {
+            for s in 0..6 {
+                let k: Vec<f32> = (0..kv_width).map(|j| key(l, s, j)).collect();
+                let v: Vec<f32> = k.iter().map(|x| -x).collect();
+                cache.write(l, s, &k, &v);
+            }
+        }
+        cache.len = 6;
+        for capacity in [5, 40] {
+            let prefix = cache.prefix(4, capacity);
+            assert_eq!(prefix.len, 4);
+            assert!(prefix.capacity() >= capacity);
+            for l in 0..layers {
+                let (keys, values) = prefix.layer(l, 4);
+                for s in 0..4 {
+                    for j in 0..kv_width {
+                        assert_eq!(keys[j * prefix.capacity() + s], key(l, s, j));
+                        assert_eq!(values[s * kv_width + j], -key(l, s, j));
+                    }
                 }
             }
         }

@@ -19,7 +19,9 @@
 //! * each response has a preallocated cache (`cache`), written in place; a prompt's cache is
 //!   copied once per sample of its group;
 //! * prompts are prefilled side by side without padding, and a decode step is one pass over
-//!   one token per live row (`pass`): finished rows simply stop being passed;
+//!   one token per live row (`pass`): finished rows simply stop being passed; one decode
+//!   loop (`decode`) serves plain sampling and branching ([`crate::branch`]: children copy
+//!   their parent's cache up to the branch point and continue from there, no prefill);
 //! * the draw follows [`crate::draw::pick`]'s rules on the host rows (`choose`, tested
 //!   against it: same tokens for the same uniform numbers, same log-probabilities), each row
 //!   taking its uniform numbers from its own stream ([`crate::streams`]), as the tensor path's
@@ -30,6 +32,7 @@
 mod attention;
 mod cache;
 mod choose;
+mod decode;
 mod gemm;
 mod kernels;
 mod matmul;
@@ -46,11 +49,14 @@ use std::any::Any;
 use burn::tensor::backend::Backend;
 
 use crate::device::{Device, RuntimeAutodiff, RuntimeBackend};
-use crate::draw::draws_uniforms;
+use crate::draw::SamplingParams;
 use crate::llama::Llama;
 use crate::precision::Precision;
 use crate::sample::{Sample, SampleRequest};
-use cache::RowCache;
+use crate::streams::Streams;
+pub(crate) use cache::RowCache;
+pub(crate) use decode::RowStop;
+use decode::{Decode, decode};
 use pass::{At, logits, on_workers, pass};
 use weights::Weights;
 
@@ -132,64 +138,103 @@ impl NativeLlama {
     /// [`crate::Generator::sample`] on this path (the caller has checked the prompts: each
     /// non-empty and shorter than `max_seq_len`).
     pub fn sample(&self, request: &SampleRequest) -> Vec<Vec<Sample>> {
+        self.sample_keeping(request).0
+    }
+
+    /// [`sample`](Self::sample), also giving back every row's cache (prompt-major,
+    /// sample-minor; room for prompt + `max_new_tokens` slots): it holds the row's prompt and
+    /// response but for the response's last token, which was drawn but not passed.
+    pub(crate) fn sample_keeping(
+        &self,
+        request: &SampleRequest,
+    ) -> (Vec<Vec<Sample>>, Vec<RowCache>) {
         let w = &self.weights;
-        let mut streams = request.streams();
+        let streams = request.streams();
         let Some(max_new) = request.room(w.max_seq_len) else {
-            return vec![Vec::new(); request.prompts.len()];
+            return (vec![Vec::new(); request.prompts.len()], Vec::new());
         };
-        let (prompts, n, params) = (request.prompts, request.n, request.params);
+        let (prompts, n) = (request.prompts, request.n);
         let (prompt_logits, prompt_caches) = self.prefill(prompts, max_new);
         let vocab = w.vocab;
         let mut caches = Vec::with_capacity(prompts.len() * n);
-        let mut logits_now = Vec::with_capacity(prompts.len() * n * vocab);
+        let mut first = Vec::with_capacity(prompts.len() * n * vocab);
         for (p, cache) in prompt_caches.into_iter().enumerate() {
             for _ in 1..n {
                 caches.push(cache.clone());
             }
             caches.push(cache);
             for _ in 0..n {
-                logits_now.extend_from_slice(&prompt_logits[p * vocab..(p + 1) * vocab]);
+                first.extend_from_slice(&prompt_logits[p * vocab..(p + 1) * vocab]);
             }
         }
-        let mut samples = vec![Sample::default(); caches.len()];
-        // the rows still generating, in order
-        let mut live: Vec<usize> = (0..caches.len()).collect();
-        for step in 0..max_new {
-            let uniforms: Vec<f64> = if draws_uniforms(params) {
-                live.iter().map(|&row| streams.uniform(row)).collect()
-            } else {
-                Vec::new()
-            };
-            let picks = choose::pick(&logits_now, vocab, params, &uniforms);
-            for (i, &row) in live.iter().enumerate() {
-                let sample = &mut samples[row];
-                let token = picks.tokens[i];
-                sample.tokens.push(token);
-                sample.logprobs.push(picks.logprobs[i]);
-                sample.entropies.push(picks.entropies[i]);
-                sample.stopped =
-                    params.stop_tokens.contains(&token) || (request.stop)(&sample.tokens);
-            }
-            live.retain(|&row| !samples[row].stopped);
-            if step + 1 == max_new || live.is_empty() {
-                break;
-            }
-            let tokens: Vec<u32> = live
-                .iter()
-                .map(|&row| *samples[row].tokens.last().expect("a token per step"))
-                .collect();
-            let at: Vec<At> = live
-                .iter()
-                .map(|&row| At {
-                    row,
-                    slot: caches[row].len,
-                })
-                .collect();
-            logits_now = on_workers(|| logits(w, &pass(w, &tokens, &at, &mut caches)));
+        if max_new == 0 {
+            first.clear();
         }
-        let mut samples = samples.into_iter();
-        (0..prompts.len())
+        let stop = |_: usize, tokens: &[u32]| (request.stop)(tokens);
+        let how = Decode {
+            params: request.params,
+            streams,
+            limits: vec![max_new; caches.len()],
+            stop: &stop,
+        };
+        let mut samples = decode(w, first, &mut caches, how).into_iter();
+        let groups = (0..prompts.len())
             .map(|_| samples.by_ref().take(n).collect())
-            .collect()
+            .collect();
+        (groups, caches)
     }
+
+    /// `n` children of every fork (rows fork-major, child-minor), each continuing its fork's
+    /// cache: the cache's first `prefix.len() - 1` slots are copied for each child, one pass
+    /// over every child's pending token (the prefix's last) gives their first logits, then
+    /// they decode as [`sample`](Self::sample)'s rows do. `streams` holds one stream per
+    /// child row; `stop` sees a row's new tokens. Returns the children's samples and caches.
+    pub(crate) fn branch(
+        &self,
+        forks: &[Fork<'_>],
+        n: usize,
+        params: &SamplingParams,
+        streams: Streams,
+        stop: RowStop<'_>,
+    ) -> (Vec<Sample>, Vec<RowCache>) {
+        let w = &self.weights;
+        let mut caches = Vec::with_capacity(forks.len() * n);
+        let mut limits = Vec::with_capacity(forks.len() * n);
+        let (mut pending, mut at) = (Vec::new(), Vec::new());
+        for fork in forks {
+            let slot = fork.prefix.len() - 1;
+            for _ in 0..n {
+                if fork.limit > 0 {
+                    pending.push(fork.prefix[slot]);
+                    at.push(At {
+                        row: caches.len(),
+                        slot,
+                    });
+                }
+                caches.push(fork.cache.prefix(slot, fork.prefix.len() + fork.limit));
+                limits.push(fork.limit);
+            }
+        }
+        let first = if pending.is_empty() {
+            Vec::new()
+        } else {
+            on_workers(|| logits(w, &pass(w, &pending, &at, &mut caches)))
+        };
+        let how = Decode {
+            params,
+            streams,
+            limits,
+            stop,
+        };
+        let samples = decode(w, first, &mut caches, how);
+        (samples, caches)
+    }
+}
+
+/// Where [`NativeLlama::branch`]'s children start: a kept row's cache, the prefix they share
+/// (prompt + the response tokens kept, non-empty) and the most tokens each may draw.
+pub(crate) struct Fork<'a> {
+    pub cache: &'a RowCache,
+    pub prefix: &'a [u32],
+    pub limit: usize,
 }
