@@ -51,6 +51,9 @@ pub struct TreeReport {
     pub value_spread_sum: f64,
 }
 
+/// A group's nodes by id.
+type Nodes = BTreeMap<u32, Node>;
+
 /// One node as the leaves through it record it.
 struct Node {
     start: u32,
@@ -120,7 +123,7 @@ impl TreeCredit {
 
 /// The group's nodes by id, and the node of every token of every leaf; errors name the leaf
 /// whose path is missing or disagrees with another leaf's about a shared node.
-fn nodes_of(group: &Group) -> Result<(BTreeMap<u32, Node>, Vec<Vec<u32>>), CreditError> {
+fn nodes_of(group: &Group) -> Result<(Nodes, Vec<Vec<u32>>), CreditError> {
     let mut nodes: BTreeMap<u32, Node> = BTreeMap::new();
     let mut token_nodes = Vec::with_capacity(group.rollouts.len());
     for (index, r) in group.rollouts.iter().enumerate() {
@@ -158,7 +161,7 @@ fn nodes_of(group: &Group) -> Result<(BTreeMap<u32, Node>, Vec<Vec<u32>>), Credi
 }
 
 /// Adds the value spread of every node with two children or more (the root included).
-fn spread(nodes: &BTreeMap<u32, Node>, values: &BTreeMap<u32, f64>, report: &mut TreeReport) {
+fn spread(nodes: &Nodes, values: &BTreeMap<u32, f64>, report: &mut TreeReport) {
     let mut children: BTreeMap<Option<u32>, Vec<f64>> = BTreeMap::new();
     for (id, n) in nodes {
         children.entry(n.parent).or_default().push(values[id]);
