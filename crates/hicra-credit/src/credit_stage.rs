@@ -146,8 +146,13 @@ fn assigner_problems(
     step_credit: Option<&StepCredit>,
 ) -> Vec<Invalid> {
     let mut problems = Vec::new();
-    if let Some(Err(e)) = step_credit.map(|s| s.validate(estimator)) {
-        problems.push(Invalid::new("step_credit", e.to_string()));
+    if let Some(Err(CreditError::Config(why) | CreditError::StepStructure { why, .. })) =
+        step_credit.map(|s| s.validate(estimator))
+    {
+        problems.push(
+            Invalid::new("step_credit", why)
+                .help("docs/formulas/step-credit.md states what each kind takes"),
+        );
     }
     if !(eps >= 0.0 && eps.is_finite()) {
         problems.push(Invalid::new(
