@@ -1,14 +1,18 @@
-//! `reward.process`: a trained process reward model scores every step of every training
-//! response, for a credit stage to turn into per-token advantages
-//! (docs/formulas/step-credit.md#process-rewards).
+//! `reward.process`: every step of every training response gets a score, for a credit stage
+//! to turn into per-token advantages (docs/formulas/step-credit.md#process-rewards). The
+//! scores come from one of two sources: a trained process reward model (`prm`), or
+//! Monte-Carlo estimates (`montecarlo`: the share of a fixed completer's continuations of the
+//! step's prefix that the checker judges correct, see [`mc`]).
 //!
 //! Placed after a verifier, the stage cuts each response of a training batch into steps the
 //! way the PRM's labels were made (the PRM's [`Segmentation`], recorded in its `prm.json`, and
-//! the cut of `hicra_prm::annotate::cut`): the steps are found on the response's *own* tokens
-//! ([`Segmentation::token_step_ends`] over `Rollout::token_spans`, the stop token left out), a
-//! step's text runs to the end of its last token's span ([`step_texts`]), and the PRM scores
-//! those texts ([`PrmScorer::score_cut`]). So there is one score per token range by
-//! construction, and the ranges never disagree with the scores in number:
+//! the cut of `hicra_prm::annotate::cut`; `montecarlo.steps` for Monte-Carlo scores): the
+//! steps are found on the response's *own* tokens ([`Segmentation::token_step_ends`] over
+//! `Rollout::token_spans`, the stop token left out), a step's text runs to the end of its last
+//! token's span ([`step_texts`]), and the PRM scores those texts ([`PrmScorer::score_cut`])
+//! or the completer continues from those token ends. So there is one score per token range by
+//! construction, the ranges never disagree with the scores in number, and both sources give
+//! the same ranges for the same rule:
 //!
 //! ```text
 //!  tokens   | 3 | * | 4 | = | 1 | 2 | \n | 2 | + | ... | 4 | <eos> |
@@ -24,148 +28,68 @@
 //! it is the cut of the labels the PRM learnt from: a step that ends inside a token (a BPE
 //! token holding a delimiter and the next step's first letters) ends with that token.
 //!
-//! Evaluation batches pass untouched. The PRM must read prompts with the policy's tokenizer:
-//! the first training batch checks that the PRM's codec encodes every rollout's prompt into
-//! exactly its `prompt_tokens`.
+//! Evaluation batches pass untouched. The PRM (or the completer) must read prompts with the
+//! policy's tokenizer: the first training batch checks that its codec encodes every rollout's
+//! prompt into exactly its `prompt_tokens`.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-use hicra_flow::files::{self, Wanted};
-use hicra_flow::map::{self, Figures, MapLoop, Reporting};
-use hicra_flow::{
-    BoxError, BuildContext, Invalid, Ports, Stage, StageConfig, StageContext, StageResult, refuse,
-};
+use hicra_flow::map::Figures;
 use hicra_messages::{FinishReason, Prompt, Rollout, RolloutBatch, StepReward};
-use hicra_model::DeviceSpec;
 use hicra_tasks::steps::Segmentation;
-use serde::Deserialize;
 
-use crate::prm::{Aggregate, PrmScorer, prm_dir, step_texts};
+use crate::prm::{PrmScorer, step_texts};
 
-/// How a PRM is made: the help line of a missing or unusable `prm`.
-pub const MAKE_PRM: &str = "a process reward model is trained by `hicra prm train` or a \
-    `learner.prm` stage (docs/process-supervision.md)";
+#[path = "process_reward_config.rs"]
+mod config;
+#[path = "process_reward_mc.rs"]
+pub mod mc;
+pub use config::{MAKE_PRM, ProcessRewardConfig, SOURCES};
+pub use mc::{MonteCarlo, MonteCarloConfig};
 
-/// `reward.process`: step scores from a process reward model.
-///
-/// Defaults: `impl Default` below; the kind's EXAMPLE shows each one.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ProcessRewardConfig {
-    /// The process reward model: its directory (holding `prm.json`) or a run directory holding
-    /// one (a `learner.prm` run keeps it in `prm/`), as `hicra eval --scorers prm:PATH` takes;
-    /// relative to the working directory, like the runs it comes from (`learner.prm`'s
-    /// `labels`, a learner's `model.checkpoint`). Required.
-    pub prm: PathBuf,
-    /// Positions of the PRM's RoPE tables: the longest prompt + response (tokens) it scores.
-    /// Default 1024.
-    pub max_seq_len: usize,
-    /// Responses per PRM forward pass. Default 16.
-    pub batch: usize,
-    /// Where the PRM runs: `cpu`, `cuda[:N]`, `wgpu[:N]`. Default `cpu`.
-    pub device: DeviceSpec,
-}
-
-impl Default for ProcessRewardConfig {
-    fn default() -> Self {
-        Self {
-            prm: PathBuf::new(),
-            max_seq_len: 1024,
-            batch: 16,
-            device: DeviceSpec::default(),
-        }
-    }
-}
-
-impl ProcessRewardConfig {
-    /// The PRM directory `prm` names (relative to the working directory), or why it is
-    /// unusable, as a problem on `prm`.
-    fn prm_dir(&self) -> Result<PathBuf, Invalid> {
-        if self.prm.as_os_str().is_empty() {
-            return Err(
-                Invalid::new("prm", "name the process reward model to score steps with")
-                    .help(MAKE_PRM),
-            );
-        }
-        let path = self.prm.clone();
-        files::check(&path, Wanted::Dir).map_err(|p| p.help(MAKE_PRM).invalid("prm"))?;
-        let dir = prm_dir(&path).map_err(|e| Invalid::new("prm", e).help(MAKE_PRM))?;
-        hicra_prm::store::read_info(&dir).map_err(|e| Invalid::new("prm", e).help(MAKE_PRM))?;
-        Ok(dir)
-    }
-}
-
-impl StageConfig for ProcessRewardConfig {
-    const KIND: &'static str = "reward.process";
-    const SUMMARY: &'static str =
-        "a process reward model's score for every step of each training response (step_rewards)";
-    const EXAMPLE: &'static str = r#"[stages.process]
-kind = "reward.process"
-inputs = { rollouts = "verifier.rollouts" }
-prm = ""                      # required: a PRM directory or a run holding one (prm/)
-max_seq_len = 1024            # positions of the PRM's RoPE tables
-batch = 16                    # responses per PRM forward pass
-device = "cpu"
-"#;
-
-    fn ports(&self) -> Ports {
-        map::ports_with_metrics::<RolloutBatch>(
-            "verified rollouts",
-            "the batch with step_rewards on every training response",
-            "step-score figures of every training batch (process/...)",
-        )
-    }
-
-    fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
-        let mut problems = Vec::new();
-        if let Err(p) = self.prm_dir() {
-            problems.push(p);
-        }
-        if self.max_seq_len < 2 {
-            problems.push(Invalid::new("max_seq_len", "need at least 2 positions"));
-        }
-        if self.batch == 0 {
-            problems.push(Invalid::new(
-                "batch",
-                "score at least 1 response per forward pass",
-            ));
-        }
-        if let Err(e @ hicra_model::DeviceError::NotBuilt { .. }) = self.device.device() {
-            problems.push(Invalid::new("device", e.to_string()));
-        }
-        problems
-    }
-
-    fn build(self, ctx: &BuildContext) -> Result<Box<dyn Stage>, BoxError> {
-        refuse(self.check(ctx))?;
-        let dir = self.prm_dir().map_err(|p| p.message)?;
-        Ok(Box::new(ProcessRewardStage { dir, config: self }))
-    }
-}
-
-/// The stage before its PRM is loaded (on the stage's own thread, in `run`).
-struct ProcessRewardStage {
-    dir: PathBuf,
-    config: ProcessRewardConfig,
-}
-
-impl Stage for ProcessRewardStage {
-    fn run(self: Box<Self>, ctx: &mut StageContext) -> StageResult {
-        let c = &self.config;
-        let device = c.device.open()?;
-        let scorer = PrmScorer::load(&self.dir, c.max_seq_len, Aggregate::Min, c.batch, &device)?;
-        let mut stage = ProcessReward::new(scorer);
-        MapLoop::new()
-            .reporting(Reporting::Each)
-            .run(ctx, |batch: &mut RolloutBatch| Ok(stage.step(batch)?))
-    }
-}
-
-/// The pure step of `reward.process`: a loaded PRM and whether prompts were checked.
+/// The pure step of `reward.process`: a loaded source of step scores and whether prompts
+/// were checked.
 pub struct ProcessReward {
-    scorer: PrmScorer,
+    source: Source,
     prompts_checked: bool,
+}
+
+/// Where step scores come from.
+enum Source {
+    Prm(PrmScorer),
+    MonteCarlo(MonteCarlo),
+}
+
+impl Source {
+    fn codec(&self) -> &hicra_train::TextCodec {
+        match self {
+            Self::Prm(s) => s.codec(),
+            Self::MonteCarlo(m) => m.codec(),
+        }
+    }
+
+    fn segmentation(&self) -> &Segmentation {
+        match self {
+            Self::Prm(s) => s.segmentation(),
+            Self::MonteCarlo(m) => m.segmentation(),
+        }
+    }
+
+    /// What reads the prompts, and what to do about another tokenizer.
+    fn reader(&self) -> (String, &'static str) {
+        match self {
+            Self::Prm(s) => (
+                format!("the PRM {}", s.origin),
+                "the PRM was trained on another tokenizer than the policy's (train it from the \
+                 policy or a model with its tokenizer)",
+            ),
+            Self::MonteCarlo(m) => (
+                format!("the completer {}", m.origin),
+                "the completer has another tokenizer than the policy's (complete with the \
+                 policy's starting point or a model with its tokenizer)",
+            ),
+        }
+    }
 }
 
 /// One rollout cut into steps: their texts and, per step, the response tokens up to and
@@ -177,16 +101,28 @@ pub struct Cut {
 }
 
 impl ProcessReward {
+    /// Step scores from a process reward model.
     pub fn new(scorer: PrmScorer) -> Self {
         Self {
-            scorer,
+            source: Source::Prm(scorer),
             prompts_checked: false,
         }
     }
 
-    /// The PRM.
-    pub fn scorer(&self) -> &PrmScorer {
-        &self.scorer
+    /// Step scores from Monte-Carlo completions.
+    pub fn monte_carlo(scorer: MonteCarlo) -> Self {
+        Self {
+            source: Source::MonteCarlo(scorer),
+            prompts_checked: false,
+        }
+    }
+
+    /// The PRM, when the scores come from one.
+    pub fn scorer(&self) -> Option<&PrmScorer> {
+        match &self.source {
+            Source::Prm(s) => Some(s),
+            Source::MonteCarlo(_) => None,
+        }
     }
 
     /// Writes `step_rewards` on every rollout of a training batch and returns the batch's
@@ -200,8 +136,8 @@ impl ProcessReward {
             self.check_prompts(batch)?;
             self.prompts_checked = true;
         }
-        let stops = self.scorer.codec().stop_tokens();
-        let rule = self.scorer.segmentation().clone();
+        let stops = self.source.codec().stop_tokens();
+        let rule = self.source.segmentation().clone();
         let mut cuts: Vec<Vec<Option<Cut>>> = Vec::with_capacity(batch.groups.len());
         for group in &batch.groups {
             let cut = group
@@ -214,17 +150,26 @@ impl ProcessReward {
                 .collect::<Result<_, _>>()?;
             cuts.push(cut);
         }
-        let items: Vec<(&Prompt, &[String])> = batch
-            .groups
-            .iter()
-            .zip(&cuts)
-            .flat_map(|(g, cut)| {
-                cut.iter()
-                    .flatten()
-                    .map(|c| (g.prompt.as_ref(), c.steps.as_slice()))
-            })
-            .collect();
-        let mut scores = self.scorer.score_cut(&items)?.into_iter();
+        let (scores, drawn) = match &self.source {
+            Source::Prm(scorer) => {
+                let items: Vec<(&Prompt, &[String])> = batch
+                    .groups
+                    .iter()
+                    .zip(&cuts)
+                    .flat_map(|(g, cut)| {
+                        cut.iter()
+                            .flatten()
+                            .map(|c| (g.prompt.as_ref(), c.steps.as_slice()))
+                    })
+                    .collect();
+                (scorer.score_cut(&items)?, None)
+            }
+            Source::MonteCarlo(mc) => {
+                let (scores, drawn) = mc.score(batch, &cuts)?;
+                (scores, Some(drawn))
+            }
+        };
+        let mut scores = scores.into_iter();
         for (group, cut) in batch.groups.iter_mut().zip(cuts) {
             for (index, (r, cut)) in group.rollouts.iter_mut().zip(cut).enumerate() {
                 r.step_rewards = match cut {
@@ -236,31 +181,39 @@ impl ProcessReward {
                 };
             }
         }
-        Ok(figures(batch, started.elapsed().as_secs_f64()))
+        let mut m = figures(batch, started.elapsed().as_secs_f64());
+        if let Some(d) = drawn {
+            m.insert("process/completions".into(), d.completions as f64);
+            m.insert(
+                "process/completion_tokens".into(),
+                d.completion_tokens as f64,
+            );
+        }
+        Ok(m)
     }
 
-    /// Errors unless the PRM's codec encodes each rollout's prompt into its `prompt_tokens`
-    /// (the policy's codec is not at hand here: the rollout carries what it read).
+    /// Errors unless the PRM's (or the completer's) codec encodes each rollout's prompt into
+    /// its `prompt_tokens` (the policy's codec is not at hand here: the rollout carries what it
+    /// read).
     pub fn check_prompts(&self, batch: &RolloutBatch) -> Result<(), String> {
+        let (reader, why) = self.source.reader();
         for group in &batch.groups {
             if group.rollouts.is_empty() {
                 continue;
             }
             let ours = self
-                .scorer
+                .source
                 .codec()
                 .encode_prompt(&group.prompt)
-                .map_err(|e| format!("the PRM {} cannot read a prompt: {e}", self.scorer.origin))?;
+                .map_err(|e| format!("{reader} cannot read a prompt: {e}"))?;
             for (index, r) in group.rollouts.iter().enumerate() {
                 if r.prompt_tokens != ours {
                     return Err(name(
                         &group.prompt.id,
                         index,
                         &format!(
-                            "the PRM {} reads its prompt into {} tokens{} where the policy read \
-                             {}: the PRM was trained on another tokenizer than the policy's \
-                             (train it from the policy or a model with its tokenizer)",
-                            self.scorer.origin,
+                            "{reader} reads its prompt into {} tokens{} where the policy read \
+                             {}: {why}",
                             ours.len(),
                             if ours.len() == r.prompt_tokens.len() {
                                 " (other ids)"
@@ -331,7 +284,7 @@ pub fn cut(r: &Rollout, rule: &Segmentation, stops: &[u32]) -> Result<Option<Cut
 fn rewards(cut: &Cut, scores: &[f64]) -> Result<Vec<StepReward>, String> {
     if scores.len() != cut.token_ends.len() {
         return Err(format!(
-            "{} steps but the PRM gave {} scores",
+            "{} steps but {} scores",
             cut.token_ends.len(),
             scores.len()
         ));
@@ -348,7 +301,7 @@ fn rewards(cut: &Cut, scores: &[f64]) -> Result<Vec<StepReward>, String> {
                 return Err(format!("step {} spans tokens {start}..{end}", k + 1));
             }
             if !score.is_finite() {
-                return Err(format!("the PRM scored step {} {score}", k + 1));
+                return Err(format!("step {} scored {score}", k + 1));
             }
             let step = StepReward { start, end, score };
             start = end;

@@ -11,16 +11,17 @@ use hicra_prm::train::PrmTarget;
 use hicra_train::TextCodec;
 
 use super::*;
+use crate::prm::Aggregate;
 
 /// The characters of the test prompts and responses (capitals and `:` for `numbered` steps).
-const ALPHABET: &str = "0123456789+-*/=() abcdefghijklmnopqrstuvwxyzS:;.,?!\n";
+pub(crate) const ALPHABET: &str = "0123456789+-*/=() abcdefghijklmnopqrstuvwxyzS:;.,?!\n";
 
-fn codec() -> TextCodec {
+pub(crate) fn codec() -> TextCodec {
     TextCodec::Chars(CharTokenizer::new(ALPHABET))
 }
 
 /// Saves a tiny random PRM over [`ALPHABET`] that cuts steps by `steps`, in `dir/prm`.
-fn saved_prm(dir: &Path, steps: &str) -> PathBuf {
+pub(crate) fn saved_prm(dir: &Path, steps: &str) -> PathBuf {
     let config = ModelConfig::tiny(CharTokenizer::new(ALPHABET).vocab_size());
     let backbone = Llama::<RuntimeBackend>::init(&config, 7, &cpu());
     let prm = ProcessRewardModel::new(backbone, config, 8);
@@ -30,12 +31,12 @@ fn saved_prm(dir: &Path, steps: &str) -> PathBuf {
     out
 }
 
-fn stage(dir: &Path) -> ProcessReward {
+pub(crate) fn stage(dir: &Path) -> ProcessReward {
     // the run directory, as a `learner.prm` run holds its PRM in `prm/`
     ProcessReward::new(PrmScorer::load(dir, 256, Aggregate::Min, 3, &cpu()).unwrap())
 }
 
-fn prompt(id: &str, question: &str) -> Prompt {
+pub(crate) fn prompt(id: &str, question: &str) -> Prompt {
     Prompt {
         messages: vec![hicra_messages::ChatMessage::new("user", question)],
         ..Prompt::new(id, question, "")
@@ -44,8 +45,18 @@ fn prompt(id: &str, question: &str) -> Prompt {
 
 /// A response to `prompt` as the sampler makes it: the text's tokens and a stop token when
 /// `stopped` (else cut at the length limit), the decoded text and the spans.
-fn rollout(prompt: &Prompt, text: &str, stopped: bool, correct: bool) -> Rollout {
-    let c = codec();
+pub(crate) fn rollout(prompt: &Prompt, text: &str, stopped: bool, correct: bool) -> Rollout {
+    rollout_with(&codec(), prompt, text, stopped, correct)
+}
+
+/// [`rollout`] with the tokens of `c`.
+pub(crate) fn rollout_with(
+    c: &TextCodec,
+    prompt: &Prompt,
+    text: &str,
+    stopped: bool,
+    correct: bool,
+) -> Rollout {
     let mut tokens = c.encode_response(text).unwrap();
     if !stopped {
         tokens.pop();
@@ -80,7 +91,7 @@ const TEXTS: &[&str] = &[
     "",
 ];
 
-fn batch(eval: bool) -> RolloutBatch {
+pub(crate) fn batch(eval: bool) -> RolloutBatch {
     let (p, q) = (prompt("p-1", "2+3*4"), prompt("p-2", "what is 7*8?"));
     let first: Vec<Rollout> = TEXTS
         .iter()
@@ -98,7 +109,7 @@ fn batch(eval: bool) -> RolloutBatch {
 }
 
 /// Contiguous, non-empty token ranges from 0 to the response's length.
-fn assert_cover(steps: &[StepReward], len: usize) {
+pub(crate) fn assert_cover(steps: &[StepReward], len: usize) {
     let mut at = 0;
     for s in steps {
         assert_eq!(s.start, at, "{steps:?}");
@@ -139,6 +150,7 @@ fn steps_cover_each_response_and_carry_the_prms_own_scores() {
                 }
                 let theirs = stage
                     .scorer()
+                    .unwrap()
                     .step_scores(&[(g.prompt.as_ref(), r.text.as_str())])
                     .unwrap()
                     .remove(0);
@@ -310,7 +322,7 @@ fn figures_compare_correct_and_wrong_responses() {
     assert!(!m.contains_key("process/response_auc"));
 }
 
-fn ctx(base: &Path) -> BuildContext {
+pub(crate) fn ctx(base: &Path) -> BuildContext {
     BuildContext {
         id: "process".into(),
         run: RunSettings {
@@ -324,7 +336,7 @@ fn config(toml_text: &str) -> ProcessRewardConfig {
     toml::from_str(toml_text).unwrap()
 }
 
-fn only(problems: Vec<Invalid>) -> Invalid {
+pub(crate) fn only(problems: Vec<Invalid>) -> Invalid {
     assert_eq!(problems.len(), 1, "{problems:?}");
     problems.into_iter().next().unwrap()
 }

@@ -1,7 +1,9 @@
 //! The learner's share of a checkpoint (see `hicra_flow::checkpoint` for the directory
 //! layout and how a run resumes): the policy weights and the optimiser's moments in burn's
 //! full-precision MessagePack records, the frozen KL reference when there is one, and the
-//! counters in `learner.json`. Full precision, so a resumed run continues bit for bit.
+//! counters in `learner.json`. Full precision, so a resumed run continues bit for bit. With
+//! LoRA the adapters and their optimiser replace `optimizer.mpk` and the reference is the
+//! frozen base ([`crate::lora`] writes those files with the helpers here).
 
 use std::path::Path;
 
@@ -33,8 +35,34 @@ pub struct Restored<O> {
     pub counters: Counters,
 }
 
-fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
+/// The recorder of every learner file: burn's named MessagePack at full precision.
+pub fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
     NamedMpkFileRecorder::new()
+}
+
+/// Writes the policy weights (`model.mpk`, what evaluation and export read); returns the name.
+pub fn save_model(dir: &Path, model: &Llama<RuntimeAutodiff>) -> Result<String, String> {
+    model
+        .clone()
+        .save_file(dir.join(MODEL), &recorder())
+        .map_err(|e| format!("saving the model: {e}"))?;
+    Ok(format!("{MODEL}.mpk"))
+}
+
+/// Writes the counters (`learner.json`); returns the name.
+pub fn save_counters(dir: &Path, counters: Counters) -> Result<String, String> {
+    let text = serde_json::to_string_pretty(&counters).expect("counters serialize");
+    std::fs::write(dir.join(COUNTERS), text).map_err(|e| format!("saving the counters: {e}"))?;
+    Ok(COUNTERS.into())
+}
+
+/// Reads the counters of checkpoint `dir`.
+pub fn load_counters(dir: &Path) -> Result<Counters, String> {
+    let fail = |e: &dyn std::fmt::Display| {
+        format!("checkpoint {}: cannot load the counters: {e}", dir.display())
+    };
+    let text = std::fs::read_to_string(dir.join(COUNTERS)).map_err(|e| fail(&e))?;
+    serde_json::from_str(&text).map_err(|e| fail(&e))
 }
 
 /// Writes the learner's files into `dir`; returns their names.
@@ -46,13 +74,10 @@ pub fn save<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>>(
     counters: Counters,
 ) -> Result<Vec<String>, String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| format!("saving the {what}: {e}");
-    model
-        .clone()
-        .save_file(dir.join(MODEL), &recorder())
-        .map_err(|e| fail("model", &e))?;
+    let mut files = vec![save_model(dir, model)?];
     Recorder::<RuntimeAutodiff>::record(&recorder(), optim.to_record(), dir.join(OPTIMIZER))
         .map_err(|e| fail("optimizer", &e))?;
-    let mut files = vec![format!("{MODEL}.mpk"), format!("{OPTIMIZER}.mpk")];
+    files.push(format!("{OPTIMIZER}.mpk"));
     if let Some(reference) = reference {
         reference
             .clone()
@@ -60,9 +85,7 @@ pub fn save<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>>(
             .map_err(|e| fail("reference model", &e))?;
         files.push(format!("{REFERENCE}.mpk"));
     }
-    let text = serde_json::to_string_pretty(&counters).expect("counters serialize");
-    std::fs::write(dir.join(COUNTERS), text).map_err(|e| fail("counters", &e))?;
-    files.push(COUNTERS.into());
+    files.push(save_counters(dir, counters)?);
     Ok(files)
 }
 
@@ -91,8 +114,7 @@ pub fn load<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>>(
         ),
         None => None,
     };
-    let text = std::fs::read_to_string(dir.join(COUNTERS)).map_err(|e| fail("counters", &e))?;
-    let counters = serde_json::from_str(&text).map_err(|e| fail("counters", &e))?;
+    let counters = load_counters(dir)?;
     Ok(Restored {
         model,
         optim,

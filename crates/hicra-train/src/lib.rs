@@ -11,7 +11,8 @@
 //!   differs from the learner ([`importance`]), with global-norm clipping ([`clip`]),
 //!   micro-batches with gradient accumulation, and NaN/inf steps skipped (the run stops after
 //!   N batches in a row). After each batch it sends [`PolicyUpdate`] to every sampler. Its
-//!   forward and backward passes run on burn's autodiff or on host kernels ([`pass`]).
+//!   forward and backward passes run on burn's autodiff or on host kernels ([`pass`]). With
+//!   `lora` it trains low-rank adapters on a frozen base instead ([`lora`]).
 //!
 //! * `tagger.mined_grams` ([`mined_grams`]) tags planning tokens with strategic grams mined
 //!   from the run's own correct responses, embedded with the policy's hidden states.
@@ -30,6 +31,7 @@ pub mod dynamic_sampling;
 pub mod flat;
 pub mod importance;
 pub mod learner;
+pub mod lora;
 pub mod loss;
 pub mod micro_batch;
 pub mod mined_grams;
@@ -44,6 +46,7 @@ pub mod wire;
 
 pub use codec::TextCodec;
 pub use learner::LearnerConfig;
+pub use lora::LoraConfig;
 pub use micro_batch::plan_micro_batches;
 pub use policy::{PolicyModelConfig, PolicyUpdate};
 pub use sampler::SamplerConfig;

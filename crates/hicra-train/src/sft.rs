@@ -1,5 +1,7 @@
 //! Supervised warm-up: cross-entropy on worked solutions (`meta.solution`) before RL, so the
-//! policy starts from something that can already carry out plans.
+//! policy starts from something that can already carry out plans. With LoRA it trains the
+//! adapters (their gradients projected from the merged weights', [`crate::lora`]) with an
+//! AdamW of its own, as full fine-tuning does.
 
 use std::time::Instant;
 
@@ -11,6 +13,7 @@ use hicra_model::{ComputePath, Llama, RuntimeAutodiff};
 use serde::Deserialize;
 
 use crate::codec::TextCodec;
+use crate::lora::Lora;
 use crate::pass::Pass;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -35,18 +38,21 @@ impl Default for SftConfig {
 }
 
 /// Trains on `(prompt, meta.solution + end of response)` pairs, its forward and backward
-/// passes on `path` ([`crate::pass`]); returns the model and figures.
+/// passes on `path` ([`crate::pass`]), training `lora`'s adapters when given; returns the model
+/// and figures.
 pub fn sft_warmup(
     mut model: Llama<RuntimeAutodiff>,
     codec: &TextCodec,
     prompts: &Inbox<Prompt>,
     config: &SftConfig,
     path: ComputePath,
+    mut lora: Option<&mut Lora>,
     ctx: &StageContext,
 ) -> Result<(Llama<RuntimeAutodiff>, Metrics), BoxError> {
     let mut optim = AdamWConfig::new()
         .with_weight_decay(0.0)
         .init::<RuntimeAutodiff, Llama<RuntimeAutodiff>>();
+    let mut adapter_optim = crate::lora::adapter_optimizer(0.0);
     let started = Instant::now();
     let mut last_loss = f64::NAN;
     for step in 0..config.steps {
@@ -95,8 +101,15 @@ pub fn sft_warmup(
             return Err(format!("non-finite warm-up loss at step {step}").into());
         }
         pass.backward(&model, loss, tape);
-        let grads = pass.grads(&model);
-        model = optim.step(config.learning_rate, model, grads);
+        let mut grads = pass.grads(&model);
+        let lr = config.learning_rate;
+        model = match lora.as_deref_mut() {
+            Some(lora) => {
+                lora.project_and_clip(&model, &mut grads, 0.0);
+                lora.step_with(&mut adapter_optim, lr, model, grads)
+            }
+            None => optim.step(lr, model, grads),
+        };
         if step % 50 == 0 || step + 1 == config.steps {
             tracing::info!(step, loss = last_loss, "sft warm-up");
         }

@@ -1,7 +1,8 @@
 //! The learner's value checks, reported by `hicra validate` at the offending key
 //! (`FILE:LINE:COL`) and refused again by `build`: ranges of the coefficients, and the
 //! combinations that would train something other than what they name (GSPO under another
-//! aggregation than its sequence mean; Dr. GRPO's constant normaliser without a constant).
+//! aggregation than its sequence mean; Dr. GRPO's constant normaliser without a constant);
+//! the `lora` table's ([`crate::lora::LoraConfig::problems`]).
 
 use hicra_flow::Invalid;
 
@@ -78,6 +79,12 @@ pub(super) fn problems(c: &LearnerConfig) -> Vec<Invalid> {
         problems.push(Invalid::new("model", e));
     }
     problems.extend(crate::sampler::device_built("device", c.device));
+    if let Some(lora) = &c.lora {
+        // a checkpoint's architecture is known once loaded: `build` checks the rank then
+        let scratch = c.model.checkpoint.is_none().then(|| c.model.model_config());
+        let known = scratch.filter(|m| m.validate().is_ok());
+        problems.extend(lora.problems(known.as_ref()));
+    }
     problems
 }
 

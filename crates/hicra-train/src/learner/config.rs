@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::Learner;
 use crate::checkpoint;
 use crate::importance::ImportanceCorrection;
+use crate::lora::{Lora, LoraConfig};
 use crate::loss::{KlEstimator, LossAggregation};
 use crate::objective::Objective;
 use crate::policy::{PolicyModelConfig, PolicyUpdate};
@@ -109,6 +110,10 @@ pub struct LearnerConfig {
     /// Data-parallel replicas (`[run.placement] learner = "0-1"`): compare a checksum of
     /// every replica's weights every this many steps and stop on a difference (0 = never).
     pub replica_checksum_every: u64,
+    /// Low-rank adapters on a frozen base instead of full fine-tuning:
+    /// `{ rank = 16, alpha = 32, targets = ["q", "k", "v", "o", "gate", "up", "down"] }` (see
+    /// `crate::lora`); absent = every weight trains. Not with data-parallel replicas yet.
+    pub lora: Option<LoraConfig>,
 }
 
 impl Default for LearnerConfig {
@@ -143,6 +148,7 @@ impl Default for LearnerConfig {
             checkpoint_every: 50,
             keep_checkpoints: 3,
             replica_checksum_every: 10,
+            lora: None,
         }
     }
 }
@@ -188,6 +194,7 @@ max_consecutive_skips = 3
 checkpoint_every = 50
 keep_checkpoints = 3
 replica_checksum_every = 10   # data-parallel replicas only
+# lora = { rank = 16, alpha = 32, targets = ["q", "k", "v", "o", "gate", "up", "down"] }   # adapters on a frozen base; absent = full fine-tuning
 device = "cpu"
 dtype = "f32"
 compute_path = "auto"         # host kernels on the CPU in f32, autodiff elsewhere; "host" or "tensor" forces one
@@ -232,6 +239,17 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
         let (model, model_config, codec) = self.model.build(seed, &device)?;
         let model = model.computing_in(self.dtype);
         let codec = Arc::new(codec);
+        let lora = match &self.lora {
+            Some(c) => Some(Lora::new(
+                c,
+                &model,
+                self.model.checkpoint.as_deref().unwrap_or("scratch"),
+                self.model.checkpoint.is_none().then_some(seed),
+                c.init_seed.unwrap_or_else(|| ctx.stage_seed()),
+                self.weight_decay,
+            )?),
+            None => None,
+        };
         let optim = AdamWConfig::new()
             .with_weight_decay(self.weight_decay)
             .init::<RuntimeAutodiff, Llama<RuntimeAutodiff>>();
@@ -249,12 +267,16 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
             run_dir: ctx.run.out_dir.clone(),
             resumed: false,
             replicas: None,
+            lora,
         };
         match &ctx.run.resume {
             None => learner.model = Some(model),
             Some(point) => {
                 let reference = (learner.config.kl_coef > 0.0).then(|| model.valid());
-                let restored = checkpoint::load(&point.dir, model, learner.optim, reference)?;
+                let restored = match learner.lora.as_mut() {
+                    Some(lora) => lora.resume(&point.dir, model, learner.optim)?,
+                    None => checkpoint::load(&point.dir, model, learner.optim, reference)?,
+                };
                 learner.model = Some(restored.model);
                 learner.optim = restored.optim;
                 learner.reference = restored.reference;

@@ -52,6 +52,8 @@ pub struct Learner<O> {
     resumed: bool,
     /// Data-parallel replicas: this one's place and their collective.
     replicas: Option<replicas::Replicas>,
+    /// LoRA: the adapters that train, the frozen base (`crate::lora`).
+    lora: Option<crate::lora::Lora>,
 }
 
 impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
@@ -76,13 +78,16 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
             ctx.id(),
             self.config.keep_checkpoints,
             |dir| {
-                let mut files = checkpoint::save(
-                    dir,
-                    self.model(),
-                    &self.optim,
-                    self.reference.as_ref(),
-                    counters,
-                )?;
+                let mut files = match &self.lora {
+                    Some(lora) => lora.save(dir, self.model(), counters)?,
+                    None => checkpoint::save(
+                        dir,
+                        self.model(),
+                        &self.optim,
+                        self.reference.as_ref(),
+                        counters,
+                    )?,
+                };
                 crate::trained::write_policy_file(dir, &self.config.model)?;
                 files.push(crate::trained::POLICY_FILE.to_string());
                 Ok(files)
@@ -171,6 +176,12 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
                 reported: (0, 0.0),
             })
         });
+        if self.lora.is_some() && ctx.replica().is_some() {
+            return Err("lora is not supported with data-parallel learner replicas yet (their \
+                 all-reduce would carry full-weight gradients): place the learner on one rank \
+                 in [run.placement], or remove lora"
+                .into());
+        }
         if ctx.replica().is_some() && self.replicas.is_none() {
             return Err(
                 "learner replicas need a collective (run under mpirun with --features mpi)".into(),
@@ -180,8 +191,9 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
         if self.config.sft.steps > 0 && !self.resumed && ctx.is_lead() {
             let model = self.model.take().expect("model present");
             let path = self.config.compute_path;
+            let lora = self.lora.as_mut();
             let (model, figures) =
-                sft_warmup(model, &self.codec, &sft, &self.config.sft, path, ctx)?;
+                sft_warmup(model, &self.codec, &sft, &self.config.sft, path, lora, ctx)?;
             self.model = Some(model);
             metrics.send(MetricsRecord {
                 step: 0,
@@ -197,7 +209,11 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
             self.replicas = Some(replicas);
         }
         if self.config.kl_coef > 0.0 && self.reference.is_none() {
-            self.reference = Some(self.model().valid());
+            // with LoRA the reference is the frozen base, shared, not copied
+            self.reference = Some(match &self.lora {
+                Some(lora) => lora.base().clone(),
+                None => self.model().valid(),
+            });
         }
         self.publish(&weights)?;
         let mut last_checkpoint = self.step;
@@ -206,6 +222,9 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
             let mut values = batch.metrics.clone();
             values.extend(self.train(&batch)?);
             values.insert("policy_version".into(), batch.policy_version as f64);
+            if let Some(lora) = &mut self.lora {
+                lora.figures(&mut values);
+            }
             self.distributed_figures(ctx, &mut values)?;
             metrics.send(MetricsRecord {
                 step: batch.step,

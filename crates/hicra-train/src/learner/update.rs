@@ -5,7 +5,7 @@
 //! same way on either ([`super::micro`]) (gradients accumulate, each token weighted by the loss
 //! aggregation over the mini-batch so micro-batches add up to the mini-batch gradient; tokens
 //! masked by importance sampling weigh as padding), the objective's loss, global-norm
-//! clipping, AdamW. A non-finite loss or gradient skips this step (the model is left as it
+//! clipping, AdamW (with LoRA: on the adapters, their gradients projected, [`crate::lora`]). A non-finite loss or gradient skips this step (the model is left as it
 //! was) and is counted; the batch's figures add up in [`Totals`]: `loss/policy` (the policy
 //! term alone), `loss/kl` and `loss/entropy` (the weighted, aggregated terms, when on) and
 //! `loss/total` (their sum, the loss differentiated), each a mean over the optimiser steps.
@@ -178,14 +178,21 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
             self.skipped_update(totals, "loss");
             return;
         }
-        let norm =
-            clip_global_norm::<RuntimeAutodiff, _>(self.model(), &mut grads, self.config.grad_clip);
+        let clip = self.config.grad_clip;
+        let norm = match &self.lora {
+            // the adapters' gradients, projected from the merged weights', clipped alone
+            Some(lora) => lora.project_and_clip(self.model(), &mut grads, clip),
+            None => clip_global_norm::<RuntimeAutodiff, _>(self.model(), &mut grads, clip),
+        };
         if !norm.is_finite() {
             self.skipped_update(totals, "gradient");
             return;
         }
         let model = self.model.take().expect("model present");
-        self.model = Some(self.optim.step(lr, model, grads));
+        self.model = Some(match &mut self.lora {
+            Some(lora) => lora.step(lr, model, grads),
+            None => self.optim.step(lr, model, grads),
+        });
         totals.taken += 1;
         totals.loss_sum += sums.loss;
         totals.policy_sum += sums.policy;
