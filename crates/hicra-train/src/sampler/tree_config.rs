@@ -34,6 +34,8 @@ pub struct TreeConfig {
     /// A lexicon file of planning phrases (as the taggers take); absent: the paper's strategic
     /// grams. Used by `branch_at = "planning"` and to count branch points at planning phrases.
     pub lexicon: Option<PathBuf>,
+    /// Planning phrases given inline instead of a lexicon file (as the taggers' `grams`).
+    pub grams: Option<Vec<String>>,
 }
 
 /// Where a tree branches.
@@ -55,6 +57,7 @@ impl Default for TreeConfig {
             branch_at: BranchRule::Entropy,
             delimiter: "\n".into(),
             lexicon: None,
+            grams: None,
         }
     }
 }
@@ -95,14 +98,14 @@ impl TreeConfig {
             ));
         }
         if let Err(mut e) = self.lexicon(ctx) {
-            e.field = "tree.lexicon".into();
+            e.field = format!("tree.{}", e.field);
             problems.push(e);
         }
         problems
     }
 
-    /// The planning phrases: `lexicon`'s, or the paper's strategic grams.
+    /// The planning phrases: `lexicon`'s or `grams`, else the paper's strategic grams.
     pub fn lexicon(&self, ctx: &BuildContext) -> Result<hicra_credit::Lexicon, Invalid> {
-        hicra_credit::taggers::configured_lexicon(&self.lexicon, &None, ctx)
+        hicra_credit::taggers::configured_lexicon(&self.lexicon, &self.grams, ctx)
     }
 }
