@@ -56,7 +56,7 @@ pub struct ProcessReward {
 
 /// Where step scores come from.
 enum Source {
-    Prm(PrmScorer),
+    Prm(Box<PrmScorer>),
     MonteCarlo(MonteCarlo),
 }
 
@@ -104,7 +104,7 @@ impl ProcessReward {
     /// Step scores from a process reward model.
     pub fn new(scorer: PrmScorer) -> Self {
         Self {
-            source: Source::Prm(scorer),
+            source: Source::Prm(Box::new(scorer)),
             prompts_checked: false,
         }
     }

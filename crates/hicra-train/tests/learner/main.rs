@@ -4,10 +4,11 @@
 //! scoring ([`epochs`]); every objective and option as TOML, with its checks ([`options`]);
 //! the combinations refused, incomplete rollouts, the loss terms reported apart ([`checks`]);
 //! the host path and burn's autodiff training alike ([`paths`]); a prefix tree leaves share
-//! trained once ([`tree`]).
+//! trained once ([`tree`]); LoRA adapters on a frozen base ([`lora`]).
 
 mod checks;
 mod epochs;
+mod lora;
 mod options;
 mod paths;
 mod tree;
