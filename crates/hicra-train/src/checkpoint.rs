@@ -59,7 +59,10 @@ pub fn save_counters(dir: &Path, counters: Counters) -> Result<String, String> {
 /// Reads the counters of checkpoint `dir`.
 pub fn load_counters(dir: &Path) -> Result<Counters, String> {
     let fail = |e: &dyn std::fmt::Display| {
-        format!("checkpoint {}: cannot load the counters: {e}", dir.display())
+        format!(
+            "checkpoint {}: cannot load the counters: {e}",
+            dir.display()
+        )
     };
     let text = std::fs::read_to_string(dir.join(COUNTERS)).map_err(|e| fail(&e))?;
     serde_json::from_str(&text).map_err(|e| fail(&e))

@@ -119,5 +119,8 @@ pub fn sft_warmup(
     m.insert("sft/final_loss".into(), last_loss);
     m.insert("sft/steps".into(), config.steps as f64);
     m.insert("timing/sft_secs".into(), started.elapsed().as_secs_f64());
+    if let Some(lora) = lora {
+        lora.figures(&mut m);
+    }
     Ok((model, m))
 }

@@ -177,10 +177,12 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
             })
         });
         if self.lora.is_some() && ctx.replica().is_some() {
-            return Err("lora is not supported with data-parallel learner replicas yet (their \
+            return Err(
+                "lora is not supported with data-parallel learner replicas yet (their \
                  all-reduce would carry full-weight gradients): place the learner on one rank \
                  in [run.placement], or remove lora"
-                .into());
+                    .into(),
+            );
         }
         if ctx.replica().is_some() && self.replicas.is_none() {
             return Err(

@@ -1,0 +1,150 @@
+//! What a learner with LoRA holds besides its policy: the adapters and their AdamW, the frozen
+//! base `W0` (which is also the KL reference), the base's identity, and one optimiser step:
+//! project the merged model's gradients onto the adapters, clip them, step, merge.
+
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use hicra_messages::Metrics;
+use hicra_model::{Llama, RuntimeAutodiff, RuntimeBackend};
+
+use super::adapters::LoraAdapters;
+use super::checkpoint::BaseIdentity;
+use super::config::LoraConfig;
+use crate::clip::clip_global_norm;
+
+/// burn's AdamW over the adapters.
+pub type AdapterOptimizer = OptimizerAdaptor<AdamW, LoraAdapters<RuntimeAutodiff>, RuntimeAutodiff>;
+
+/// An AdamW for the adapters with the learner's hyper-parameters (burn's defaults and
+/// `weight_decay`).
+pub fn adapter_optimizer(weight_decay: f32) -> AdapterOptimizer {
+    AdamWConfig::new()
+        .with_weight_decay(weight_decay)
+        .init::<RuntimeAutodiff, LoraAdapters<RuntimeAutodiff>>()
+}
+
+/// The learner's LoRA state.
+pub struct Lora {
+    pub config: LoraConfig,
+    /// `None` only while an optimiser step holds them.
+    adapters: Option<LoraAdapters<RuntimeAutodiff>>,
+    /// The RL phase's optimiser (the warm-up has its own).
+    pub(super) optim: AdapterOptimizer,
+    base: Llama<RuntimeBackend>,
+    pub(super) identity: BaseIdentity,
+    /// Time spent merging since the figures were last taken.
+    merge_secs: f64,
+}
+
+impl Lora {
+    /// LoRA on `model` (the base, as built): fresh adapters seeded by `seed`, the base kept
+    /// frozen and identified by `path` (`model.checkpoint`, or `scratch` with `init_seed`)
+    /// and its hash. An error when the rank does not fit a targeted layer.
+    pub fn new(
+        config: &LoraConfig,
+        model: &Llama<RuntimeAutodiff>,
+        path: &str,
+        init_seed: Option<u64>,
+        seed: u64,
+        weight_decay: f32,
+    ) -> Result<Self, String> {
+        let adapters =
+            LoraAdapters::init(config, model, seed).map_err(|e| format!("lora.rank: {e}"))?;
+        let base = model.valid();
+        let identity = BaseIdentity::of(&base, path, init_seed);
+        Ok(Self {
+            config: config.clone(),
+            adapters: Some(adapters),
+            optim: adapter_optimizer(weight_decay),
+            base,
+            identity,
+            merge_secs: 0.0,
+        })
+    }
+
+    pub fn adapters(&self) -> &LoraAdapters<RuntimeAutodiff> {
+        self.adapters.as_ref().expect("adapters present")
+    }
+
+    /// The frozen base `W0` (the KL reference too).
+    pub fn base(&self) -> &Llama<RuntimeBackend> {
+        &self.base
+    }
+
+    /// The base's identity, as `lora.json` records it.
+    pub fn identity(&self) -> &BaseIdentity {
+        &self.identity
+    }
+
+    /// Replaces `grads` (of `model`, the merged policy) by the adapters' projected gradients,
+    /// clipped to global norm `max_norm` (0 = no limit) over the adapters only; returns their
+    /// norm before clipping.
+    pub fn project_and_clip(
+        &self,
+        model: &Llama<RuntimeAutodiff>,
+        grads: &mut GradientsParams,
+        max_norm: f64,
+    ) -> f64 {
+        *grads = self
+            .adapters()
+            .project_grads(model, grads, self.config.scale());
+        clip_global_norm::<RuntimeAutodiff, _>(self.adapters(), grads, max_norm)
+    }
+
+    /// One step of the RL optimiser on the adapters with their `grads` (from
+    /// [`project_and_clip`](Self::project_and_clip)), then the merge into `model`.
+    pub fn step(
+        &mut self,
+        lr: f64,
+        model: Llama<RuntimeAutodiff>,
+        grads: GradientsParams,
+    ) -> Llama<RuntimeAutodiff> {
+        let adapters = self.adapters.take().expect("adapters present");
+        let adapters = self.optim.step(lr, adapters, grads);
+        self.adopt(adapters, model)
+    }
+
+    /// [`step`](Self::step) with another optimiser (the warm-up's).
+    pub fn step_with(
+        &mut self,
+        optim: &mut AdapterOptimizer,
+        lr: f64,
+        model: Llama<RuntimeAutodiff>,
+        grads: GradientsParams,
+    ) -> Llama<RuntimeAutodiff> {
+        let adapters = self.adapters.take().expect("adapters present");
+        let adapters = optim.step(lr, adapters, grads);
+        self.adopt(adapters, model)
+    }
+
+    /// Keeps `adapters` and merges them into `model`.
+    pub(super) fn adopt(
+        &mut self,
+        adapters: LoraAdapters<RuntimeAutodiff>,
+        model: Llama<RuntimeAutodiff>,
+    ) -> Llama<RuntimeAutodiff> {
+        let started = Instant::now();
+        let model = adapters.merge_into(&self.base, model, self.config.scale());
+        self.merge_secs += started.elapsed().as_secs_f64();
+        self.adapters = Some(adapters);
+        model
+    }
+
+    /// Trainable parameters (the adapters').
+    pub fn trainable_params(&self) -> usize {
+        self.adapters().num_params()
+    }
+
+    /// `lora/trainable_params`, `lora/adapter_bytes` (the adapters in f32: what an
+    /// adapter-only weights update would carry) and `timing/merge_secs` (since the last call).
+    pub fn figures(&mut self, m: &mut Metrics) {
+        let params = self.trainable_params();
+        m.insert("lora/trainable_params".into(), params as f64);
+        m.insert("lora/adapter_bytes".into(), (params * 4) as f64);
+        m.insert("timing/merge_secs".into(), self.merge_secs);
+        self.merge_secs = 0.0;
+    }
+}
