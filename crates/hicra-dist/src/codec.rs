@@ -1,6 +1,7 @@
 //! Messages as bytes, per port type: the serde messages (prompts, rollout batches, metrics)
 //! as JSON, the policy's weights through [`hicra_train::wire`] (raw `f32` values, the text
-//! codec on the first message of an edge). A port type without a codec cannot cross ranks.
+//! codec on the first message of an edge; with LoRA the base on the first, then only the
+//! adapters). A port type without a codec cannot cross ranks.
 
 use std::any::TypeId;
 use std::marker::PhantomData;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use hicra_flow::{Envelope, Message, PortType};
 use hicra_messages::{MetricsRecord, Prompt, RolloutBatch};
 use hicra_train::policy::PolicyUpdate;
-use hicra_train::wire::{UpdateDecoder, encode_update};
+use hicra_train::wire::{UpdateDecoder, UpdateEncoder};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -41,18 +42,14 @@ impl<T: Message + DeserializeOwned> Decoder for Json<T> {
     }
 }
 
-struct Weights {
-    codec_sent: bool,
-}
+struct Weights(UpdateEncoder);
 
 impl Encoder for Weights {
     fn encode(&mut self, message: &Envelope) -> Result<Vec<u8>, String> {
         let update = message
             .downcast_ref::<PolicyUpdate>()
             .ok_or("a message of another type than its edge's")?;
-        let bytes = encode_update(update, !self.codec_sent)?;
-        self.codec_sent = true;
-        Ok(bytes)
+        self.0.encode(update)
     }
 }
 
@@ -74,7 +71,7 @@ pub fn encoder(ty: &PortType) -> Option<Box<dyn Encoder>> {
         _ if is::<Prompt>(ty) => Box::new(Json::<Prompt>(PhantomData)),
         _ if is::<RolloutBatch>(ty) => Box::new(Json::<RolloutBatch>(PhantomData)),
         _ if is::<MetricsRecord>(ty) => Box::new(Json::<MetricsRecord>(PhantomData)),
-        _ if is::<PolicyUpdate>(ty) => Box::new(Weights { codec_sent: false }),
+        _ if is::<PolicyUpdate>(ty) => Box::new(Weights(UpdateEncoder::default())),
         _ => return None,
     })
 }

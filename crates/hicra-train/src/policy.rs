@@ -1,11 +1,15 @@
 //! What the learner owns and shares: the policy's architecture (from TOML), how prompts become
-//! model input, and the weights message sent to samplers after every update.
+//! model input, and the weights message sent to samplers after every update: the whole model,
+//! or with LoRA the frozen base (one `Arc` for every update) and the step's adapters, merged
+//! by [`PolicyUpdate::model`] where the policy is used.
 
 use std::sync::{Arc, Mutex};
 
+use burn::module::Module;
 use hicra_model::{CharTokenizer, Device, Llama, ModelConfig, RuntimeAutodiff, RuntimeBackend};
 
 use crate::codec::TextCodec;
+use crate::lora::LoraAdapters;
 use serde::{Deserialize, Serialize};
 
 /// The policy network: a pretrained checkpoint (`checkpoint = "smollm2"`), or a small model
@@ -129,17 +133,79 @@ impl PolicyModelConfig {
 pub struct PolicyUpdate {
     /// 0 for the initial weights, then one more per optimiser step.
     pub version: u64,
-    pub model: Mutex<Llama<RuntimeBackend>>,
+    /// The parameters: the whole model, or a LoRA base and adapters ([`model`](Self::model)
+    /// gives the policy either way).
+    pub weights: PolicyWeights,
     pub codec: Arc<TextCodec>,
     /// The architecture (what a process receiving these weights builds its model from).
     pub config: ModelConfig,
 }
 
+/// How a [`PolicyUpdate`] holds its parameters.
+// one value per policy version: the whole model's handles need no box
+#[allow(clippy::large_enum_variant)]
+pub enum PolicyWeights {
+    /// Every parameter (a learner without LoRA).
+    Whole(Mutex<Llama<RuntimeBackend>>),
+    /// A LoRA learner's: the frozen base, one `Arc` shared by all its updates, and this
+    /// version's adapters (small); the policy is their merge.
+    Lora(LoraWeights),
+}
+
+/// A LoRA policy as an update carries it: `W = W0 + scale * B A` on the adapters' layers.
+pub struct LoraWeights {
+    pub base: Arc<SharedBase>,
+    pub adapters: Mutex<LoraAdapters<RuntimeBackend>>,
+    /// `alpha / rank`.
+    pub scale: f64,
+}
+
+/// A frozen LoRA base `W0`, named by the SHA-256 of its weights (`lora.json`'s `base.sha256`,
+/// [`crate::lora::weights_sha256`]): the weights edge between processes sends it once and
+/// then names it.
+pub struct SharedBase {
+    pub sha256: String,
+    model: Mutex<Llama<RuntimeBackend>>,
+}
+
+impl SharedBase {
+    /// `model` as the base hashing to `sha256` (not checked: the caller hashed it).
+    pub fn new(model: Llama<RuntimeBackend>, sha256: String) -> Self {
+        Self {
+            sha256,
+            model: Mutex::new(model),
+        }
+    }
+
+    /// The base (a clone of its tensors' handles, not of their values).
+    pub fn model(&self) -> Llama<RuntimeBackend> {
+        self.model.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl LoraWeights {
+    /// The adapters (handles, as [`SharedBase::model`]).
+    pub fn adapters(&self) -> LoraAdapters<RuntimeBackend> {
+        self.adapters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
 impl Clone for PolicyUpdate {
     fn clone(&self) -> Self {
+        let weights = match &self.weights {
+            PolicyWeights::Whole(_) => PolicyWeights::Whole(Mutex::new(self.model())),
+            PolicyWeights::Lora(lora) => PolicyWeights::Lora(LoraWeights {
+                base: lora.base.clone(),
+                adapters: Mutex::new(lora.adapters()),
+                scale: lora.scale,
+            }),
+        };
         Self {
             version: self.version,
-            model: Mutex::new(self.model()),
+            weights,
             codec: self.codec.clone(),
             config: self.config.clone(),
         }
@@ -147,7 +213,46 @@ impl Clone for PolicyUpdate {
 }
 
 impl PolicyUpdate {
+    /// An update carrying every parameter of `model`.
+    pub fn whole(
+        version: u64,
+        model: Llama<RuntimeBackend>,
+        codec: Arc<TextCodec>,
+        config: ModelConfig,
+    ) -> Self {
+        Self {
+            version,
+            weights: PolicyWeights::Whole(Mutex::new(model)),
+            codec,
+            config,
+        }
+    }
+
+    /// The policy. For LoRA weights each call merges `W0 + scale * (B A)^T` into every
+    /// adapted layer of the base, on the base's device, with the learner's own operations
+    /// (so the same bits as its merged model there); the other tensors are the base's.
     pub fn model(&self) -> Llama<RuntimeBackend> {
-        self.model.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        match &self.weights {
+            PolicyWeights::Whole(model) => model.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            PolicyWeights::Lora(lora) => lora.adapters().merged(&lora.base.model(), lora.scale),
+        }
+    }
+
+    /// The parameter bytes (f32) this update carries between processes: the whole model, or
+    /// the adapters plus, `with_base`, the base (sent once per edge).
+    pub fn update_bytes(&self, with_base: bool) -> usize {
+        4 * match &self.weights {
+            PolicyWeights::Whole(model) => {
+                model.lock().unwrap_or_else(|e| e.into_inner()).num_params()
+            }
+            PolicyWeights::Lora(lora) => {
+                let base = if with_base {
+                    lora.base.model().num_params()
+                } else {
+                    0
+                };
+                lora.adapters().num_params() + base
+            }
+        }
     }
 }

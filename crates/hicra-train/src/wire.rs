@@ -3,10 +3,15 @@
 //! tokenizer.json, special tokens and chat template of a checkpoint) followed by the
 //! parameters as little-endian `f32` in [`crate::flat`] order. Never a pointer: the receiver
 //! builds its own model of that architecture and loads the values into it.
+//!
+//! A LoRA update ([`PolicyWeights::Lora`]) names its base by SHA-256 and carries the adapters'
+//! `A` and `B` (with the rank, targets and scale in the header); the first update of a base on
+//! an edge carries the base's values too ([`UpdateEncoder`]). The receiver keeps the last base
+//! it received and refuses adapters for another, naming the hash.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hicra_model::{CharTokenizer, CheckpointInfo, Device, Llama, ModelConfig, RuntimeBackend};
 use hicra_pretrained::{ChatTemplate, LlamaConfig, SpecialTokens, Tokenizer};
@@ -14,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::TextCodec;
 use crate::flat;
-use crate::policy::PolicyUpdate;
+use crate::policy::{PolicyUpdate, PolicyWeights, SharedBase};
+
+mod lora;
 
 #[derive(Serialize, Deserialize)]
 enum CodecWire {
@@ -36,6 +43,9 @@ struct Header {
     config: ModelConfig,
     codec: Option<CodecWire>,
     values: usize,
+    /// Absent: the values are the whole model's.
+    #[serde(default)]
+    lora: Option<lora::LoraHeader>,
 }
 
 fn codec_wire(codec: &TextCodec) -> Result<CodecWire, String> {
@@ -84,14 +94,26 @@ fn codec_from(wire: CodecWire) -> Result<TextCodec, String> {
     })
 }
 
-/// The bytes of `update`; `with_codec` includes its text codec (needed once per edge).
-pub fn encode_update(update: &PolicyUpdate, with_codec: bool) -> Result<Vec<u8>, String> {
-    let values = flat::parameters(&update.model());
+/// The bytes of `update`: `with_codec` includes its text codec (needed once per edge), and
+/// for a LoRA update `with_base` its base (needed once per edge and base), the adapters always.
+pub fn encode_update(
+    update: &PolicyUpdate,
+    with_codec: bool,
+    with_base: bool,
+) -> Result<Vec<u8>, String> {
+    let (values, lora) = match &update.weights {
+        PolicyWeights::Whole(_) => (flat::parameters(&update.model()), None),
+        PolicyWeights::Lora(lora) => {
+            let (header, values) = lora::encode(lora, with_base);
+            (values, Some(header))
+        }
+    };
     let header = Header {
         version: update.version,
         config: update.config.clone(),
         codec: with_codec.then(|| codec_wire(&update.codec)).transpose()?,
         values: values.len(),
+        lora,
     };
     let json = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(8 + json.len() + 4 * values.len());
@@ -103,9 +125,35 @@ pub fn encode_update(update: &PolicyUpdate, with_codec: bool) -> Result<Vec<u8>,
     Ok(out)
 }
 
-/// Rebuilds updates on the receiving process, keeping the codec the first one brought.
+/// Encodes the updates of one edge: the codec with the first, a LoRA base with the first
+/// update of that base (every receiver of the edge decodes every message, in order).
+#[derive(Default)]
+pub struct UpdateEncoder {
+    codec_sent: bool,
+    base_sent: Option<String>,
+}
+
+impl UpdateEncoder {
+    pub fn encode(&mut self, update: &PolicyUpdate) -> Result<Vec<u8>, String> {
+        let base = match &update.weights {
+            PolicyWeights::Lora(lora) => Some(&lora.base.sha256),
+            PolicyWeights::Whole(_) => None,
+        };
+        let with_base = base.is_some() && base != self.base_sent.as_ref();
+        let bytes = encode_update(update, !self.codec_sent, with_base)?;
+        self.codec_sent = true;
+        if with_base {
+            self.base_sent = base.cloned();
+        }
+        Ok(bytes)
+    }
+}
+
+/// Rebuilds updates on the receiving process, keeping the codec the first one brought and
+/// the last LoRA base received.
 pub struct UpdateDecoder {
     codec: Option<Arc<TextCodec>>,
+    base: Option<Arc<SharedBase>>,
     device: Device,
 }
 
@@ -114,6 +162,7 @@ impl UpdateDecoder {
     pub fn new(device: Device) -> Self {
         Self {
             codec: None,
+            base: None,
             device,
         }
     }
@@ -152,11 +201,24 @@ impl UpdateDecoder {
             .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
             .collect();
         header.config.validate()?;
-        let model = Llama::<RuntimeBackend>::init(&header.config, 0, &self.device);
-        let model = flat::load_parameters(model, &values)?;
+        let blank = || Llama::<RuntimeBackend>::init(&header.config, 0, &self.device);
+        let Some(lora) = header.lora else {
+            let model = flat::load_parameters(blank(), &values)?;
+            return Ok(PolicyUpdate::whole(
+                header.version,
+                model,
+                codec,
+                header.config,
+            ));
+        };
+        let with_base = lora.with_base;
+        let lora = lora::decode(lora, &values, blank, self.base.as_ref())?;
+        if with_base {
+            self.base = Some(lora.base.clone());
+        }
         Ok(PolicyUpdate {
             version: header.version,
-            model: Mutex::new(model),
+            weights: PolicyWeights::Lora(lora),
             codec,
             config: header.config,
         })
@@ -164,42 +226,4 @@ impl UpdateDecoder {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_update_crosses_as_bytes_and_the_codec_is_kept() {
-        let config = crate::PolicyModelConfig::default();
-        let device = hicra_model::cpu();
-        let (model, model_config, codec) = config.build(3, &device).unwrap();
-        let update = PolicyUpdate {
-            version: 7,
-            model: Mutex::new(burn::module::AutodiffModule::valid(&model)),
-            codec: Arc::new(codec),
-            config: model_config,
-        };
-        let mut decoder = UpdateDecoder::new(device);
-        let early = decoder.decode(&encode_update(&update, false).unwrap());
-        assert!(early.is_err_and(|e| e.contains("before the one with the tokenizer")));
-        let first = decoder
-            .decode(&encode_update(&update, true).unwrap())
-            .unwrap();
-        let again = decoder
-            .decode(&encode_update(&update, false).unwrap())
-            .unwrap();
-        for got in [first, again] {
-            assert_eq!(got.version, 7);
-            assert_eq!(
-                flat::parameters(&got.model()),
-                flat::parameters(&update.model())
-            );
-            assert_eq!(
-                got.codec.encode_response("1 2").unwrap(),
-                update.codec.encode_response("1 2").unwrap()
-            );
-        }
-        let bytes = encode_update(&update, true).unwrap();
-        assert!(decoder.decode(&bytes[..bytes.len() - 3]).is_err());
-        assert!(decoder.decode(&bytes[..5]).is_err());
-    }
-}
+mod tests;

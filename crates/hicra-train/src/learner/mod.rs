@@ -29,7 +29,7 @@ pub use config::LearnerConfig;
 
 use crate::checkpoint;
 use crate::codec::TextCodec;
-use crate::policy::PolicyUpdate;
+use crate::policy::{PolicyUpdate, PolicyWeights};
 use crate::sft::sft_warmup;
 
 pub struct Learner<O> {
@@ -127,17 +127,25 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
         Ok(checked?)
     }
 
+    /// The weights now, as the samplers get them: with LoRA the shared base and the adapters.
+    fn policy_update(&self) -> PolicyUpdate {
+        let weights = match &self.lora {
+            Some(lora) => lora.update_weights(),
+            None => PolicyWeights::Whole(Mutex::new(self.model().valid())),
+        };
+        PolicyUpdate {
+            version: self.step,
+            weights,
+            codec: self.codec.clone(),
+            config: self.model_config.clone(),
+        }
+    }
+
     fn publish(&self, out: &Outbox<PolicyUpdate>) -> Result<(), hicra_flow::Stopped> {
         if !out.is_connected() {
             return Ok(());
         }
-        let update = PolicyUpdate {
-            version: self.step,
-            model: Mutex::new(self.model().valid()),
-            codec: self.codec.clone(),
-            config: self.model_config.clone(),
-        };
-        out.send(update)
+        out.send(self.policy_update())
     }
 
     fn skip(&mut self, mut m: Metrics, what: &str) -> Result<Metrics, BoxError> {
@@ -227,6 +235,9 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
             if let Some(lora) = &mut self.lora {
                 lora.figures(&mut values);
             }
+            // what this update carries between processes (a LoRA base goes once, before)
+            let bytes = self.policy_update().update_bytes(false);
+            values.insert("weights/update_bytes".into(), bytes as f64);
             self.distributed_figures(ctx, &mut values)?;
             metrics.send(MetricsRecord {
                 step: batch.step,
@@ -235,7 +246,7 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
             })?;
             self.publish(&weights)?;
             self.checkpoint(ctx, false)?;
-            if self.step % self.config.checkpoint_every.max(1) == 0 {
+            if self.step.is_multiple_of(self.config.checkpoint_every.max(1)) {
                 last_checkpoint = self.step;
             }
         }

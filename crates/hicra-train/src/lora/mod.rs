@@ -19,7 +19,9 @@
 //! steps burn's AdamW (the learner's hyper-parameters) on the [`LoraAdapters`] module, and
 //! merges `W = W0 + s B A` back into the model ([`adapters::LoraAdapters::merge_into`], from
 //! `W0`, not incrementally, so no rounding accumulates). The merged model is what the next
-//! forward pass, the samplers and `model.mpk` see, so none of them changes. Dropout on the
+//! forward pass and `model.mpk` see. The samplers get [`Lora::update_weights`]: the base (one
+//! `Arc` for every update; between processes sent once, then named by its hash) and the
+//! adapters, merged by [`crate::PolicyUpdate::model`] with the same operations. Dropout on the
 //! adapters' input would make the update depend on a mask the full-weight gradient cannot
 //! see: only `dropout = 0` is accepted.
 //!

@@ -2,6 +2,7 @@
 //! base `W0` (which is also the KL reference), the base's identity, and one optimiser step:
 //! project the merged model's gradients onto the adapters, clip them, step, merge.
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
@@ -14,6 +15,7 @@ use super::adapters::LoraAdapters;
 use super::checkpoint::BaseIdentity;
 use super::config::LoraConfig;
 use crate::clip::clip_global_norm;
+use crate::policy::{LoraWeights, PolicyWeights, SharedBase};
 
 /// burn's AdamW over the adapters.
 pub type AdapterOptimizer = OptimizerAdaptor<AdamW, LoraAdapters<RuntimeAutodiff>, RuntimeAutodiff>;
@@ -34,6 +36,8 @@ pub struct Lora {
     /// The RL phase's optimiser (the warm-up has its own).
     pub(super) optim: AdapterOptimizer,
     base: Llama<RuntimeBackend>,
+    /// The base as weights updates share it (the same tensors as `base`).
+    shared: Arc<SharedBase>,
     pub(super) identity: BaseIdentity,
     /// Time spent merging since the figures were last taken.
     merge_secs: f64,
@@ -55,11 +59,13 @@ impl Lora {
             LoraAdapters::init(config, model, seed).map_err(|e| format!("lora.rank: {e}"))?;
         let base = model.valid();
         let identity = BaseIdentity::of(&base, path, init_seed);
+        let shared = Arc::new(SharedBase::new(base.clone(), identity.sha256.clone()));
         Ok(Self {
             config: config.clone(),
             adapters: Some(adapters),
             optim: adapter_optimizer(weight_decay),
             base,
+            shared,
             identity,
             merge_secs: 0.0,
         })
@@ -72,6 +78,16 @@ impl Lora {
     /// The frozen base `W0` (the KL reference too).
     pub fn base(&self) -> &Llama<RuntimeBackend> {
         &self.base
+    }
+
+    /// The policy as a weights update carries it: the shared base and the adapters' values
+    /// now (no copy of either).
+    pub fn update_weights(&self) -> PolicyWeights {
+        PolicyWeights::Lora(LoraWeights {
+            base: self.shared.clone(),
+            adapters: Mutex::new(self.adapters().valid()),
+            scale: self.config.scale(),
+        })
     }
 
     /// The base's identity, as `lora.json` records it.

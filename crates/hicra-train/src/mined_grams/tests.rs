@@ -36,7 +36,7 @@ fn update(version: u64) -> PolicyUpdate {
     };
     PolicyUpdate {
         version,
-        model: Mutex::new(Llama::init(&config, 5, &cpu())),
+        weights: crate::policy::PolicyWeights::Whole(Mutex::new(Llama::init(&config, 5, &cpu()))),
         codec: Arc::new(TextCodec::Chars(tokenizer)),
         config,
     }

@@ -42,7 +42,7 @@ fn update(version: u64) -> PolicyUpdate {
     let (model, codec) = policy(version);
     PolicyUpdate {
         version,
-        model: Mutex::new(model),
+        weights: crate::policy::PolicyWeights::Whole(Mutex::new(model)),
         codec,
         config: model_config(),
     }

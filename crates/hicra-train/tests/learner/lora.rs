@@ -19,6 +19,7 @@ use crate::epochs::{batch, rollouts};
 use crate::{PARAMS, logprob, model_config};
 
 mod checkpoints;
+mod updates;
 
 /// rank 4 fits the smallest layers (k and v: [16 in, 8 out]); scale 2.
 const LORA: &str =
