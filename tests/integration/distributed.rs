@@ -62,14 +62,16 @@ fn weights(run: &Path, step: u64) -> Vec<f32> {
     flat::parameters(&loaded.model)
 }
 
-#[test]
-fn two_learner_replicas_on_half_batches_match_one_process_on_the_full_batch() {
-    let steps = 3;
+/// Trains the quickstart (with `extra` settings) for `steps` steps in one process and as two
+/// learner replicas under `mpirun`; checks that both give the same weights and gradient norms
+/// and returns the replicas' metrics.
+fn replicas_match_one_process(steps: u64, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut sets = small(steps);
+    sets.extend(extra.iter().map(|s| s.to_string()));
     let one = tempfile::tempdir().unwrap();
-    let out = hicra_run(Some("pipelines/quickstart.toml"), one.path(), &small(steps));
+    let out = hicra_run(Some("pipelines/quickstart.toml"), one.path(), &sets);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let two = tempfile::tempdir().unwrap();
-    let mut sets = small(steps);
     sets.push("run.placement.learner=0-1".into());
     let out = mpirun(
         2,
@@ -101,6 +103,30 @@ fn two_learner_replicas_on_half_batches_match_one_process_on_the_full_batch() {
         );
         assert_eq!(m2[step]["distributed/learner_replicas"], 2.0);
         assert_eq!(m2[step]["distributed/world_size"], 2.0);
+    }
+    m2
+}
+
+#[test]
+fn two_learner_replicas_on_half_batches_match_one_process_on_the_full_batch() {
+    replicas_match_one_process(3, &[]);
+}
+
+#[test]
+fn lora_replicas_match_one_process_and_exchange_only_adapter_gradients() {
+    let m = replicas_match_one_process(3, &["stages.learner.lora={rank=2,alpha=4}"]);
+    for step in &m[..3] {
+        // per optimiser step: the adapters' gradients and seven figures as f32, the largest
+        // log-prob gap as f64; before the first, the lead's adapters broadcast once
+        let adapters = step["lora/trainable_params"].as_f64().unwrap();
+        let steps = step["learner/optimizer_steps"].as_f64().unwrap();
+        let mib = step["distributed/collective_mib"].as_f64().unwrap() * 1024.0 * 1024.0;
+        let least = steps * ((adapters + 7.0) * 4.0 + 8.0);
+        let most = least + adapters * 4.0 + 64.0;
+        assert!(
+            (least..=most).contains(&mib),
+            "{mib} bytes sent for {adapters} adapter parameters over {steps} steps"
+        );
     }
 }
 

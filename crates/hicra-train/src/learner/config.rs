@@ -112,7 +112,7 @@ pub struct LearnerConfig {
     pub replica_checksum_every: u64,
     /// Low-rank adapters on a frozen base instead of full fine-tuning:
     /// `{ rank = 16, alpha = 32, targets = ["q", "k", "v", "o", "gate", "up", "down"] }` (see
-    /// `crate::lora`); absent = every weight trains. Not with data-parallel replicas yet.
+    /// `crate::lora`); absent = every weight trains.
     pub lora: Option<LoraConfig>,
 }
 

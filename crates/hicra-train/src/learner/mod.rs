@@ -184,14 +184,6 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
                 reported: (0, 0.0),
             })
         });
-        if self.lora.is_some() && ctx.replica().is_some() {
-            return Err(
-                "lora is not supported with data-parallel learner replicas yet (their \
-                 all-reduce would carry full-weight gradients): place the learner on one rank \
-                 in [run.placement], or remove lora"
-                    .into(),
-            );
-        }
         if ctx.replica().is_some() && self.replicas.is_none() {
             return Err(
                 "learner replicas need a collective (run under mpirun with --features mpi)".into(),
@@ -213,9 +205,16 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
         }
         drop(sft);
         if let Some(mut replicas) = self.replicas.take() {
-            // every replica starts from the lead's weights (its warm-up, its checkpoint)
+            // every replica starts from the lead's weights (its warm-up, its checkpoint); with
+            // LoRA the lead's adapters, merged into each replica's own copy of the base
             let model = self.model.take().expect("model present");
-            self.model = Some(replicas.adopt_lead(model));
+            self.model = Some(match &mut self.lora {
+                Some(lora) => {
+                    let adapters = replicas.adopt_lead(lora.take_adapters());
+                    lora.replace(adapters, model)
+                }
+                None => replicas.adopt_lead(model),
+            });
             self.replicas = Some(replicas);
         }
         if self.config.kl_coef > 0.0 && self.reference.is_none() {
@@ -246,7 +245,10 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff> + 'static> Stage for 
             })?;
             self.publish(&weights)?;
             self.checkpoint(ctx, false)?;
-            if self.step.is_multiple_of(self.config.checkpoint_every.max(1)) {
+            if self
+                .step
+                .is_multiple_of(self.config.checkpoint_every.max(1))
+            {
                 last_checkpoint = self.step;
             }
         }

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use burn::module::{AutodiffModule, Module};
 use burn::optim::GradientsParams;
 use hicra_flow::Collective;
 use hicra_model::{Llama, RuntimeAutodiff};
@@ -73,16 +74,16 @@ impl Replicas {
         ((bytes - b) as f64 / (1024.0 * 1024.0), self.secs - s)
     }
 
-    /// Sums the shards' gradients and figures over the replicas: every replica returns the
-    /// same gradients and totals.
-    pub fn reduce(
+    /// Sums the shards' gradients of `module` (the policy, or with LoRA its adapters) and
+    /// figures over the replicas: every replica returns the same gradients and totals.
+    pub fn reduce<M: AutodiffModule<RuntimeAutodiff>>(
         &mut self,
-        model: &Llama<RuntimeAutodiff>,
+        module: &M,
         grads: &GradientsParams,
         sums: ShardSums,
     ) -> (GradientsParams, ShardSums) {
         let started = Instant::now();
-        let mut values = flat::gradients(model, grads);
+        let mut values = flat::gradients(module, grads);
         let n = values.len();
         values.extend([
             sums.loss as f32,
@@ -107,16 +108,16 @@ impl Replicas {
             entropy_term: f64::from(values[n + 6]),
             gap: gap[0] as f32,
         };
-        (flat::gradients_from(model, &values[..n]), reduced)
+        (flat::gradients_from(module, &values[..n]), reduced)
     }
 
-    /// Every replica takes the lead's weights.
-    pub fn adopt_lead(&mut self, model: Llama<RuntimeAutodiff>) -> Llama<RuntimeAutodiff> {
+    /// Every replica takes the lead's weights (of the policy, or with LoRA of its adapters).
+    pub fn adopt_lead<M: Module<RuntimeAutodiff>>(&mut self, module: M) -> M {
         let started = Instant::now();
-        let mut values = flat::parameters(&model);
+        let mut values = flat::parameters(&module);
         self.collective.broadcast_f32(&mut values);
         self.secs += started.elapsed().as_secs_f64();
-        flat::load_parameters(model, &values).expect("the same architecture on every replica")
+        flat::load_parameters(module, &values).expect("the same architecture on every replica")
     }
 
     /// Compares the replicas' weights bit for bit: an error naming the step when they differ.

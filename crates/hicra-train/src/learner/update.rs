@@ -166,9 +166,17 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
             pass.backward(self.model(), loss, tape);
         }
         let mut grads = pass.grads(self.model());
+        if let Some(lora) = &self.lora {
+            // the adapters' gradients, projected from the merged weights' (before any
+            // all-reduce, so replicas exchange the adapters' gradients only)
+            grads = lora.project(self.model(), &grads);
+        }
         if let Some(mut replicas) = self.replicas.take() {
             sums.non_finite = f64::from(u8::from(non_finite));
-            let (summed, reduced) = replicas.reduce(self.model(), &grads, sums);
+            let (summed, reduced) = match &self.lora {
+                Some(lora) => replicas.reduce(lora.adapters(), &grads, sums),
+                None => replicas.reduce(self.model(), &grads, sums),
+            };
             self.replicas = Some(replicas);
             grads = summed;
             sums = reduced;
@@ -180,8 +188,7 @@ impl<O: Optimizer<Llama<RuntimeAutodiff>, RuntimeAutodiff>> Learner<O> {
         }
         let clip = self.config.grad_clip;
         let norm = match &self.lora {
-            // the adapters' gradients, projected from the merged weights', clipped alone
-            Some(lora) => lora.project_and_clip(self.model(), &mut grads, clip),
+            Some(lora) => lora.clip(&mut grads, clip),
             None => clip_global_norm::<RuntimeAutodiff, _>(self.model(), &mut grads, clip),
         };
         if !norm.is_finite() {

@@ -35,8 +35,8 @@
 //! checkpoint holds the adapters, their optimiser state and the base's identity (its
 //! `model.checkpoint` or `scratch` with the init seed, and a SHA-256 of its weights); resuming
 //! rebuilds the base, refuses one whose hash differs, and merges ([`checkpoint`]).
-//! Data-parallel replicas are refused for now (their all-reduce would carry every weight's
-//! gradient).
+//! Data-parallel replicas project their shard's gradients onto the adapters first and
+//! all-reduce the adapters' gradients only; they start from the lead's adapters.
 
 pub mod adapters;
 pub mod checkpoint;

@@ -95,6 +95,22 @@ impl Lora {
         &self.identity
     }
 
+    /// The adapters' gradients, projected from `grads` of `model` (the merged policy).
+    pub fn project(
+        &self,
+        model: &Llama<RuntimeAutodiff>,
+        grads: &GradientsParams,
+    ) -> GradientsParams {
+        self.adapters()
+            .project_grads(model, grads, self.config.scale())
+    }
+
+    /// Clips the adapters' `grads` to global norm `max_norm` (0 = no limit); returns their
+    /// norm before clipping.
+    pub fn clip(&self, grads: &mut GradientsParams, max_norm: f64) -> f64 {
+        clip_global_norm::<RuntimeAutodiff, _>(self.adapters(), grads, max_norm)
+    }
+
     /// Replaces `grads` (of `model`, the merged policy) by the adapters' projected gradients,
     /// clipped to global norm `max_norm` (0 = no limit) over the adapters only; returns their
     /// norm before clipping.
@@ -104,10 +120,22 @@ impl Lora {
         grads: &mut GradientsParams,
         max_norm: f64,
     ) -> f64 {
-        *grads = self
-            .adapters()
-            .project_grads(model, grads, self.config.scale());
-        clip_global_norm::<RuntimeAutodiff, _>(self.adapters(), grads, max_norm)
+        *grads = self.project(model, grads);
+        self.clip(grads, max_norm)
+    }
+
+    /// Replaces the adapters by `adapters` (another replica's) and merges them into `model`.
+    pub fn replace(
+        &mut self,
+        adapters: LoraAdapters<RuntimeAutodiff>,
+        model: Llama<RuntimeAutodiff>,
+    ) -> Llama<RuntimeAutodiff> {
+        self.adopt(adapters, model)
+    }
+
+    /// The adapters, taken out (to be given back with [`replace`](Self::replace)).
+    pub fn take_adapters(&mut self) -> LoraAdapters<RuntimeAutodiff> {
+        self.adapters.take().expect("adapters present")
     }
 
     /// One step of the RL optimiser on the adapters with their `grads` (from
