@@ -147,9 +147,9 @@ fn bench_reports_sampler_and_learner_figures() {
     }
 }
 
-#[test]
-fn bench_step_times_sampling_learning_and_the_weight_copy() {
-    let out = hicra(&[
+/// `hicra bench step` on a random tiny model, with `extra` arguments, as JSON.
+fn bench_step(extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
         "bench",
         "step",
         "--model",
@@ -165,9 +165,28 @@ fn bench_step_times_sampling_learning_and_the_weight_copy() {
         "--rounds",
         "1",
         "--json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = hicra(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let row: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    serde_json::from_str(text(&out.stdout).trim()).unwrap()
+}
+
+#[test]
+fn bench_step_with_lora_carries_only_the_adapters() {
+    let (full, lora) = (bench_step(&[]), bench_step(&["--lora", "2"]));
+    let bytes = |row: &serde_json::Value| row["update_bytes"].as_f64().unwrap();
+    assert_eq!(lora["lora_rank"], 2);
+    assert!(
+        bytes(&lora) > 0.0 && bytes(&lora) < bytes(&full) / 4.0,
+        "{lora} vs {full}"
+    );
+    assert!(lora["learn_secs"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bench_step_times_sampling_learning_and_the_weight_copy() {
+    let row = bench_step(&[]);
     for key in [
         "sample_secs",
         "learn_secs",

@@ -16,9 +16,10 @@ use clap::Args;
 use hicra_model::{
     ComputePath, DeviceSpec, Llama, Precision, RuntimeAutodiff, RuntimeBackend, sample_batch,
 };
+use hicra_train::lora::{Lora, LoraConfig};
 use hicra_train::pass::Pass;
 use hicra_train::plan_micro_batches;
-use miette::IntoDiagnostic;
+use miette::{IntoDiagnostic, miette};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -67,6 +68,11 @@ pub struct StepArgs {
     /// `host` or `tensor`.
     #[arg(long, default_value = "auto")]
     learner_path: ComputePath,
+    /// Train LoRA adapters of this rank (alpha twice the rank, on all seven dense layers of
+    /// each block) on the frozen weights instead of every weight, as `lora = { rank = R }`
+    /// does in a learner.
+    #[arg(long)]
+    lora: Option<usize>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -88,6 +94,22 @@ pub fn run(args: StepArgs) -> miette::Result<()> {
             .stored_in(args.dtype)
     };
     let mut optim = AdamWConfig::new().init::<RuntimeAutodiff, Llama<RuntimeAutodiff>>();
+    let mut lora = match args.lora {
+        Some(rank) => {
+            let config = LoraConfig {
+                rank,
+                alpha: 2.0 * rank as f64,
+                ..LoraConfig::default()
+            };
+            Some(Lora::new(&config, &model, &args.model, None, 0, 1e-4).map_err(|e| miette!(e))?)
+        }
+        None => None,
+    };
+    // what one weights update carries between processes: the adapters, or every weight
+    let update_bytes = 4 * match &lora {
+        Some(l) => l.trainable_params(),
+        None => model.num_params(),
+    };
     let mut policy = to_sampler(&model);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let prompts = random_rows(&mut rng, args.prompts, args.prompt_len, vocab);
@@ -121,7 +143,13 @@ pub fn run(args: StepArgs) -> miette::Result<()> {
             pass.backward(&model, loss, tape);
         }
         let grads = pass.grads(&model);
-        model = optim.step(1e-6, model, grads);
+        model = match &mut lora {
+            Some(lora) => {
+                let grads = lora.project(&model, &grads);
+                lora.step(1e-6, model, grads)
+            }
+            None => optim.step(1e-6, model, grads),
+        };
         RuntimeAutodiff::sync(&device).into_diagnostic()?;
         let learned = at.elapsed().as_secs_f64();
 
@@ -154,10 +182,18 @@ pub fn run(args: StepArgs) -> miette::Result<()> {
                 "micro_batch_size": args.micro_batch_size, "micro_batch_tokens": args.micro_batch_tokens,
                 "generated_tokens_per_sec": generated / step, "trained_tokens_per_sec": trained / learn,
                 "peak_mib": mem, "device": learner_spec.to_string(), "sampler_device": sampler_spec.to_string(),
-                "dtype": args.dtype.to_string(), "learner_path": learner_path})
+                "dtype": args.dtype.to_string(), "learner_path": learner_path,
+                "lora_rank": args.lora, "update_bytes": update_bytes})
         );
     } else {
-        println!("learner: {learner_path} path");
+        match args.lora {
+            Some(rank) => println!("learner: {learner_path} path, LoRA rank {rank}"),
+            None => println!("learner: {learner_path} path"),
+        }
+        println!(
+            "weights update: {:.1} MiB",
+            update_bytes as f64 / (1024.0 * 1024.0)
+        );
         println!("s/step  sample s  learn s  sync s  generated tok/s  trained tok/s  peak MiB");
         println!(
             "{step:>6.2}  {sample:>8.2}  {learn:>7.2}  {sync:>6.3}  {:>15.1}  {:>13.1}  {mem:>8.0}",
