@@ -116,6 +116,24 @@ fn a_trained_run_exports_with_its_logits_and_tokens() {
         "the alphabet's first character"
     );
 
+    // a run that trains every weight has no adapters to export, nor a LoRA base
+    for (format, flags) in [("peft", &[][..]), ("hf", &["--base"][..])] {
+        let refused = export(run_dir, format, &dir.path().join("adapter"), flags);
+        assert!(!refused.status.success());
+        assert!(
+            text(&refused.stderr).contains("this checkpoint trains every weight"),
+            "{}",
+            text(&refused.stderr)
+        );
+    }
+    let not_a_run = export(TINY, "peft", &dir.path().join("adapter"), &[]);
+    assert!(
+        text(&not_a_run.stderr).contains("not a run"),
+        "{}",
+        text(&not_a_run.stderr)
+    );
+    assert!(!dir.path().join("adapter").exists());
+
     let missing = export(run_dir, "hf", &dir.path().join("x"), &["--step", "7"]);
     assert!(!missing.status.success());
     assert!(

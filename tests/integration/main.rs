@@ -9,6 +9,7 @@ mod docs;
 mod eval_cli;
 mod experiment;
 mod export_cli;
+mod export_peft;
 mod inputs_cli;
 mod model_cli;
 mod pipelines;

@@ -62,7 +62,10 @@ pub const Q8_0_BLOCK: usize = 32;
 
 /// ggml's Q8_0: per block of 32, scale `d = max|x| / 127` (stored f16) and `q = round(x / d)`.
 fn quantize_q8_0(values: &[f32]) -> Vec<u8> {
-    assert!(values.len() % Q8_0_BLOCK == 0, "Q8_0 needs whole blocks");
+    assert!(
+        values.len().is_multiple_of(Q8_0_BLOCK),
+        "Q8_0 needs whole blocks"
+    );
     let mut out = Vec::with_capacity(values.len() / Q8_0_BLOCK * 34);
     for block in values.chunks_exact(Q8_0_BLOCK) {
         let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));

@@ -1,6 +1,7 @@
 //! # hicra-export: trained policies out to the tools people serve and evaluate with
 //!
-//! A policy leaves hicra in one of two formats, from one entry point, [`export`]:
+//! A policy leaves hicra in one of two formats, from one entry point, [`export`] (and the
+//! adapters of a LoRA run as a PEFT adapter, from [`export_peft`]):
 //!
 //! ```text
 //!  Pretrained { config, tensors (HF names, f32), tokenizer, chat template }
@@ -18,6 +19,11 @@
 //!                         for `llama` (qwen2 unpermuted), `ARCH.*` hyper-parameters, the full
 //!                         `tokenizer.ggml.*` vocabulary (tokens, types, merges, pre-tokenizer,
 //!                         specials, chat template); F32 | F16 | BF16 | Q8_0 matrices, norms F32
+//!
+//!  LoraAdapter { rank, alpha, base, per layer and module lora_A [r, in], lora_B [out, r] }
+//!      └─ Format::Peft ─► DIR/adapter_config.json      PEFT's LoraConfig (peft_type LORA)
+//!                         DIR/adapter_model.safetensors  base_model.model.model.layers.{i}.
+//!                                                        {self_attn,mlp}.*_proj.lora_{A,B}.weight
 //! ```
 //!
 //! The input is the loader's own [`Pretrained`], so whatever `hicra_pretrained::load` reads
@@ -41,11 +47,13 @@ mod gguf_writer;
 mod hf;
 mod json;
 mod layout;
+pub mod peft;
 mod tokenizer_files;
 
 pub use dtype::ExportDtype;
 pub use error::ExportError;
-pub use hicra_pretrained::{Pretrained, ScoreHead};
+pub use hicra_pretrained::{HostTensor, Pretrained, ScoreHead};
+pub use peft::{LayerAdapter, LoraAdapter, LoraModule};
 
 use std::path::{Path, PathBuf};
 
@@ -56,6 +64,9 @@ pub enum Format {
     Hf,
     /// One GGUF v3 file (llama.cpp, ollama, LM Studio).
     Gguf,
+    /// A PEFT LoRA adapter directory (a LoRA run's adapters, for the base it trained on):
+    /// written by [`export_peft`], not [`export`].
+    Peft,
 }
 
 impl std::str::FromStr for Format {
@@ -65,7 +76,8 @@ impl std::str::FromStr for Format {
         match s {
             "hf" => Ok(Self::Hf),
             "gguf" => Ok(Self::Gguf),
-            other => Err(format!("unknown export format `{other}` (hf, gguf)")),
+            "peft" => Ok(Self::Peft),
+            other => Err(format!("unknown export format `{other}` (hf, gguf, peft)")),
         }
     }
 }
@@ -121,7 +133,31 @@ pub fn export(
         Format::Gguf => atomic::write_file(out, options.force, |file| {
             gguf::write(model, file, options.dtype)
         }),
+        Format::Peft => Err(ExportError::Unexpressible(
+            "a PEFT adapter holds the adapters of a run trained with LoRA, not a whole model: \
+             export a LoRA run's checkpoint, or a whole model with --format hf or gguf"
+                .into(),
+        )),
     }
+}
+
+/// Writes `adapter` to the directory `out` as PEFT saves a LoRA adapter
+/// (`adapter_config.json`, `adapter_model.safetensors`: see [`peft`]), in `options.dtype`
+/// (f32, f16 or bf16). An adapter PEFT cannot hold (mis-shaped tensors, a layer adapted twice)
+/// is refused.
+pub fn export_peft(
+    adapter: &LoraAdapter,
+    out: &Path,
+    options: &ExportOptions,
+) -> Result<Exported, ExportError> {
+    if let Some(problem) = adapter.problem() {
+        return Err(ExportError::Unexpressible(format!(
+            "the adapter: {problem}"
+        )));
+    }
+    atomic::write_dir(out, options.force, |dir| {
+        peft::write(adapter, dir, options.dtype)
+    })
 }
 
 /// Writes `model` with the scoring `head` in place of its language-model head, as a Hugging
