@@ -108,7 +108,8 @@ enum Command {
     Prm(cmd_prm::PrmArgs),
     /// Inspect a model: `info`, `logits`.
     Model(cmd_model::ModelArgs),
-    /// Write a policy (run, checkpoint or pretrained file) as a Hugging Face directory or GGUF.
+    /// Write a policy (run, checkpoint or pretrained file) as a Hugging Face directory or GGUF,
+    /// or a LoRA run's adapters as a PEFT adapter.
     Export(cmd_export::ExportArgs),
     /// Sample a continuation of a prompt.
     Generate(cmd_generate::GenerateArgs),
