@@ -8,7 +8,13 @@ use crate::cli::{hicra, hicra_run, text};
 
 const TINY: &str = "crates/hicra-pretrained/tests/fixtures/tiny_llama.gguf";
 
-fn export(model: &str, format: &str, out: &Path, extra: &[&str]) -> std::process::Output {
+/// `hicra export MODEL --format FORMAT --out OUT EXTRA...`.
+pub(crate) fn export(
+    model: &str,
+    format: &str,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
     let mut args = vec![
         "export",
         model,
@@ -21,7 +27,8 @@ fn export(model: &str, format: &str, out: &Path, extra: &[&str]) -> std::process
     hicra(&args)
 }
 
-fn logits(model: &str, prompt: &str) -> serde_json::Value {
+/// `hicra model logits` of the last 3 positions of `prompt`, top 5, as JSON.
+pub(crate) fn logits(model: &str, prompt: &str) -> serde_json::Value {
     let out = hicra(&[
         "model", "logits", "--model", model, "--prompt", prompt, "--last", "3", "--top-k", "5",
         "--json",

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::cli::{hicra, hicra_run, text};
+use crate::cli::{hicra_run, text};
+use crate::export_cli::{export, logits};
 
 /// The tensors of a safetensors file (f32 only): name -> (shape, values).
 fn read_safetensors(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
@@ -29,28 +30,6 @@ fn read_safetensors(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
         out.insert(name.clone(), (shape, values));
     }
     out
-}
-
-fn export(model: &str, format: &str, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "export",
-        model,
-        "--format",
-        format,
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    hicra(&args)
-}
-
-fn logits(model: &str, prompt: &str) -> serde_json::Value {
-    let out = hicra(&[
-        "model", "logits", "--model", model, "--prompt", prompt, "--last", "3", "--top-k", "5",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{model}: {}", text(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
