@@ -21,7 +21,7 @@ use std::str::FromStr;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, FloatDType};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::device::{Device, DeviceSpec, RuntimeBackend};
 
@@ -124,6 +124,13 @@ impl FromStr for Precision {
             "f16" | "float16" | "fp16" | "half" => Self::F16,
             _ => return Err(PrecisionError::Unknown(text.to_string())),
         })
+    }
+}
+
+/// Written as its name (`f32`, `bf16`, `f16`), as it is read.
+impl Serialize for Precision {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

@@ -269,6 +269,11 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
             replicas: None,
             lora,
         };
+        // with a base stored low, the policy starts from the rounded base
+        let model = match &learner.lora {
+            Some(lora) => lora.start(model, learner.config.dtype),
+            None => model,
+        };
         match &ctx.run.resume {
             None => learner.model = Some(model),
             Some(point) => {

@@ -5,10 +5,10 @@
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Tensor, TensorData};
-use hicra_model::Llama;
+use burn::tensor::{FloatDType, Tensor, TensorData};
 use hicra_model::layers::Dense;
 use hicra_model::llama::Block;
+use hicra_model::{Llama, Precision};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -157,9 +157,14 @@ impl<B: Backend> LoraAdapters<B> {
 
     /// `base` with every targeted weight replaced by `W0 + scale * (B A)^T`.
     pub fn merged(&self, base: &Llama<B>, scale: f64) -> Llama<B> {
-        let mut model = base.clone();
+        // a base stored low (`base_dtype`) is merged into an f32 copy of itself
+        let mut model = if base.weight_precision() == FloatDType::F32 {
+            base.clone()
+        } else {
+            base.clone().stored_in(Precision::F32)
+        };
         for (l, t, adapter) in self.entries() {
-            let w0 = dense(&base.blocks[l], t).weight.val();
+            let w0 = dense(&base.blocks[l], t).weight.val().cast(FloatDType::F32);
             let w = w0 + delta(adapter.a.val(), adapter.b.val(), scale);
             let dense = dense_mut(&mut model.blocks[l], t);
             dense.weight = dense.weight.clone().map(|_| w);
@@ -234,7 +239,7 @@ impl<B: AutodiffBackend> LoraAdapters<B> {
         scale: f64,
     ) -> Llama<B> {
         for (l, t, adapter) in self.entries() {
-            let w0 = dense(&base.blocks[l], t).weight.val();
+            let w0 = dense(&base.blocks[l], t).weight.val().cast(FloatDType::F32);
             let w = w0 + delta(adapter.a.val().inner(), adapter.b.val().inner(), scale);
             let dense = dense_mut(&mut model.blocks[l], t);
             dense.weight = dense

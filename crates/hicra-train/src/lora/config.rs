@@ -1,7 +1,7 @@
 //! The learner's `lora` table and its checks (reported at `lora.FIELD` by `hicra validate`).
 
 use hicra_flow::Invalid;
-use hicra_model::ModelConfig;
+use hicra_model::{ModelConfig, Precision};
 use serde::{Deserialize, Serialize};
 
 /// Low-rank adapters on the policy's dense layers (`learner.policy_gradient`'s `lora`):
@@ -22,6 +22,10 @@ pub struct LoraConfig {
     pub dropout: f64,
     /// Seed of `A`'s initialisation; absent = the stage seed.
     pub init_seed: Option<u64>,
+    /// Storage type of the frozen base on the learner: `f32` (default), `bf16` or `f16` (half
+    /// the base's memory). The policy is then the rounded base plus the adapters, from step 0
+    /// on; the merge and the KL reference compute in f32 from the rounded weights.
+    pub base_dtype: Precision,
 }
 
 impl Default for LoraConfig {
@@ -32,6 +36,7 @@ impl Default for LoraConfig {
             targets: Target::ALL.iter().map(|t| t.name().to_string()).collect(),
             dropout: 0.0,
             init_seed: None,
+            base_dtype: Precision::F32,
         }
     }
 }

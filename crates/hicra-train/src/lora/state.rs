@@ -9,7 +9,7 @@ use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
 use hicra_messages::Metrics;
-use hicra_model::{Llama, RuntimeAutodiff, RuntimeBackend};
+use hicra_model::{Llama, Precision, RuntimeAutodiff, RuntimeBackend};
 
 use super::adapters::LoraAdapters;
 use super::checkpoint::BaseIdentity;
@@ -57,8 +57,8 @@ impl Lora {
     ) -> Result<Self, String> {
         let adapters =
             LoraAdapters::init(config, model, seed).map_err(|e| format!("lora.rank: {e}"))?;
-        let base = model.valid();
-        let identity = BaseIdentity::of(&base, path, init_seed);
+        let identity = BaseIdentity::of(&model.valid(), path, init_seed);
+        let base = stored(model.valid(), config.base_dtype);
         let shared = Arc::new(SharedBase::new(base.clone(), identity.sha256.clone()));
         Ok(Self {
             config: config.clone(),
@@ -69,6 +69,23 @@ impl Lora {
             identity,
             merge_secs: 0.0,
         })
+    }
+
+    /// The policy to start from: `model` (the base as built) with its weights rounded to
+    /// `base_dtype`, as the frozen base holds them (unchanged for `f32`), computing in
+    /// `precision`.
+    pub fn start(
+        &self,
+        model: Llama<RuntimeAutodiff>,
+        precision: Precision,
+    ) -> Llama<RuntimeAutodiff> {
+        match self.config.base_dtype {
+            Precision::F32 => model,
+            low => model
+                .stored_in(low)
+                .stored_in(Precision::F32)
+                .computing_in(precision),
+        }
     }
 
     pub fn adapters(&self) -> &LoraAdapters<RuntimeAutodiff> {
@@ -190,5 +207,13 @@ impl Lora {
         m.insert("lora/adapter_bytes".into(), (params * 4) as f64);
         m.insert("timing/merge_secs".into(), self.merge_secs);
         self.merge_secs = 0.0;
+    }
+}
+
+/// `base` stored in `dtype`, computing in f32 (the KL reference's scoring, the merge).
+fn stored(base: Llama<RuntimeBackend>, dtype: Precision) -> Llama<RuntimeBackend> {
+    match dtype {
+        Precision::F32 => base,
+        low => base.stored_in(low).computing_in(Precision::F32),
     }
 }

@@ -99,3 +99,42 @@ fn without_lora_an_update_carries_the_whole_model() {
         assert_eq!(figures["weights/update_bytes"], whole as f64);
     }
 }
+
+/// `x` rounded to bf16 (to nearest, ties to even) and back.
+fn bf16(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let round = 0x7fff + ((bits >> 16) & 1);
+    f32::from_bits(bits.wrapping_add(round) & 0xffff_0000)
+}
+
+#[test]
+fn a_base_stored_in_bf16_is_the_rounded_base_everywhere() {
+    let out = tempfile::tempdir().unwrap();
+    let lora = LORA.replace("}", ", base_dtype = \"bf16\" }");
+    assert!(lora.contains("base_dtype"), "{lora}");
+    let (_, updates) = updates(out.path(), &lora);
+    let rounded: Vec<f32> = params(&initial()).into_iter().map(bf16).collect();
+    assert_ne!(rounded, params(&initial()), "bf16 rounds these weights");
+    let PolicyWeights::Lora(shared) = &updates[0].weights else {
+        panic!("a LoRA learner sent the whole model");
+    };
+    // the base is named by the weights as built, and it is stored rounded
+    assert_eq!(
+        shared.base.sha256,
+        hicra_train::lora::weights_sha256(&initial())
+    );
+    assert_eq!(
+        params(&updates[0].model()),
+        rounded,
+        "step 0 is the rounded base"
+    );
+    for (step, update) in updates.iter().enumerate().skip(1) {
+        let merged = load_weights(&step_dir(out.path(), step as u64), initial()).unwrap();
+        assert_eq!(
+            params(&update.model()),
+            params(&merged),
+            "the update is the learner's policy after step {step}"
+        );
+        assert_ne!(params(&merged), rounded, "step {step} moved nothing");
+    }
+}
