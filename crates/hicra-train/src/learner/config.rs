@@ -236,6 +236,9 @@ sft = { steps = 0, batch_size = 32, learning_rate = 3e-3 }
         let seed = self.init_seed.unwrap_or_else(|| ctx.stage_seed());
         let device = self.device.open()?;
         self.dtype.check(self.device, &device)?;
+        if let Some(lora) = &self.lora {
+            lora.base_dtype.check(self.device, &device)?;
+        }
         let (model, model_config, codec) = self.model.build(seed, &device)?;
         let model = model.computing_in(self.dtype);
         let codec = Arc::new(codec);
