@@ -20,11 +20,13 @@
 pub use crate::draw::SamplingParams;
 use crate::draw::{draws_uniforms, pick};
 use crate::llama::Llama;
-use crate::native::RowStop;
 use crate::next_token::prefill_last;
 use crate::streams::Streams;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
+
+/// A stop check that knows the row: `stop(row, tokens drawn so far)`.
+pub(crate) type RowStop<'a> = &'a dyn Fn(usize, &[u32]) -> bool;
 
 /// One generated response.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -8,11 +8,8 @@ use super::choose;
 use super::pass::{At, logits, on_workers, pass};
 use super::weights::Weights;
 use crate::draw::{SamplingParams, draws_uniforms};
-use crate::sample::Sample;
+use crate::sample::{RowStop, Sample};
 use crate::streams::Streams;
-
-/// A stop check that knows the row: `stop(row, tokens drawn so far)`.
-pub(crate) type RowStop<'a> = &'a dyn Fn(usize, &[u32]) -> bool;
 
 /// How the rows of one decode are drawn.
 pub(crate) struct Decode<'a> {

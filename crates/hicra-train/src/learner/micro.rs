@@ -1,4 +1,5 @@
-//! One micro-batch of an optimiser step, whichever path scored it ([`crate::pass`]): the
+//! One micro-batch of an optimiser step ([`Item`]s: rollouts with their `old` log-probs and the
+//! tokens in the loss), whichever path scored it ([`crate::pass`]): the
 //! objective's inputs built around its log-probs (the loss mask, `old`, advantages, token
 //! weights, importance weights, the reference's log-probs), the loss, and its figures added
 //! to the shard's sums.
@@ -8,16 +9,40 @@ use std::sync::OnceLock;
 use burn::optim::Optimizer;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
+use hicra_messages::Rollout;
 use hicra_model::{ComputePath, HostModel, Llama, RuntimeAutodiff, RuntimeBackend, Scored};
 
 use super::Learner;
 use super::replicas::ShardSums;
-use super::update::Item;
 use crate::loss::{
     Denominators, LossAggregation, SurrogateInputs, SurrogateOptions, loss_mask, surrogate,
     token_weights,
 };
 use crate::pass::score_logprobs;
+
+/// A rollout of a mini-batch with its `old` log-probs and optional importance weights.
+#[derive(Clone, Copy)]
+pub(super) struct Item<'a> {
+    pub rollout: &'a Rollout,
+    pub old: &'a [f32],
+    pub importance: Option<&'a [f32]>,
+    /// Which tokens stay in the loss (masked importance sampling, tree repeats); `None` = all.
+    pub kept: Option<&'a [bool]>,
+}
+
+impl Item<'_> {
+    /// Tokens in the loss.
+    pub(super) fn kept_tokens(&self) -> usize {
+        self.kept
+            .map_or(self.rollout.len(), |k| k.iter().filter(|&&x| x).count())
+    }
+
+    /// Per token: in the loss or not.
+    pub(super) fn kept_flags(&self) -> Vec<bool> {
+        self.kept
+            .map_or_else(|| vec![true; self.rollout.len()], <[bool]>::to_vec)
+    }
+}
 
 /// What the micro-batches of one optimiser step share.
 pub(super) struct StepShared {

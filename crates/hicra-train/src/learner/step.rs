@@ -22,7 +22,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::Learner;
-use super::update::{Item, Totals};
+use super::micro::Item;
+use super::update::Totals;
 use crate::importance::Weights;
 use crate::micro_batch::plan_micro_batches;
 use crate::pass::score_logprobs;

@@ -13,40 +13,16 @@
 use std::time::Instant;
 
 use burn::optim::Optimizer;
-use hicra_messages::{Metrics, Rollout};
+use hicra_messages::Metrics;
 use hicra_model::{Llama, RuntimeAutodiff};
 
 use super::Learner;
-use super::micro::{Micro, StepShared};
+use super::micro::{Item, Micro, StepShared};
 use super::replicas::{ShardSums, shard};
 use crate::clip::clip_global_norm;
 use crate::loss::{Denominators, SurrogateOptions};
 use crate::micro_batch::plan_micro_batches;
 use crate::pass::Pass;
-
-/// A rollout of a mini-batch with its `old` log-probs and optional importance weights.
-#[derive(Clone, Copy)]
-pub(super) struct Item<'a> {
-    pub rollout: &'a Rollout,
-    pub old: &'a [f32],
-    pub importance: Option<&'a [f32]>,
-    /// Which tokens stay in the loss (masked importance sampling); `None` = all.
-    pub kept: Option<&'a [bool]>,
-}
-
-impl Item<'_> {
-    /// Tokens in the loss.
-    fn kept_tokens(&self) -> usize {
-        self.kept
-            .map_or(self.rollout.len(), |k| k.iter().filter(|&&x| x).count())
-    }
-
-    /// Per token: in the loss or not.
-    pub(super) fn kept_flags(&self) -> Vec<bool> {
-        self.kept
-            .map_or_else(|| vec![true; self.rollout.len()], <[bool]>::to_vec)
-    }
-}
 
 /// The figures of a batch's optimiser steps, added up.
 #[derive(Default)]

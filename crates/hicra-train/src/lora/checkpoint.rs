@@ -10,17 +10,16 @@
 
 use std::path::Path;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::record::Recorder;
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use hicra_model::{Llama, RuntimeAutodiff};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::adapters::LoraAdapters;
 use super::config::LoraConfig;
+use super::identity::BaseIdentity;
 use super::state::Lora;
 use crate::checkpoint::{Counters, Restored, load_counters, recorder, save_counters, save_model};
 
@@ -29,61 +28,12 @@ const ADAPTER_OPTIMIZER: &str = "adapter_optimizer";
 /// The LoRA table and the base's identity.
 pub const LORA_FILE: &str = "lora.json";
 
-/// Which frozen base a checkpoint's adapters belong to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BaseIdentity {
-    /// `model.checkpoint` as the pipeline wrote it, or `scratch`.
-    pub path: String,
-    /// The from-scratch base's init seed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub init_seed: Option<u64>,
-    /// SHA-256 of the base's parameters, each as f32 little-endian, in the module's visiting
-    /// order (embedding, then each block's norms and projections, final norm, head).
-    pub sha256: String,
-}
-
 /// `lora.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoraFile {
     pub lora: LoraConfig,
     pub base: BaseIdentity,
     pub trainable_params: usize,
-}
-
-struct Hasher(Sha256);
-
-impl<B: Backend> ModuleVisitor<B> for Hasher {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        let data = param.val().into_data().convert::<f32>();
-        for x in data.as_slice::<f32>().expect("converted to f32") {
-            self.0.update(x.to_le_bytes());
-        }
-    }
-}
-
-/// The hex SHA-256 of `model`'s parameters (see [`BaseIdentity::sha256`]).
-pub fn weights_sha256<B: Backend>(model: &Llama<B>) -> String {
-    let mut hasher = Hasher(Sha256::new());
-    model.visit(&mut hasher);
-    let digest = hasher.0.finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-impl BaseIdentity {
-    pub fn of<B: Backend>(base: &Llama<B>, path: &str, init_seed: Option<u64>) -> Self {
-        Self {
-            path: path.to_string(),
-            init_seed,
-            sha256: weights_sha256(base),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self.init_seed {
-            Some(seed) => format!("{} (init_seed {seed})", self.path),
-            None => self.path.clone(),
-        }
-    }
 }
 
 fn fail(dir: &Path, what: &str, e: &dyn std::fmt::Display) -> String {

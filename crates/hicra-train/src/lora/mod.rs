@@ -41,11 +41,13 @@
 pub mod adapters;
 pub mod checkpoint;
 pub mod config;
+pub mod identity;
 pub mod state;
 #[cfg(test)]
 mod tests;
 
 pub use adapters::{Adapter, BlockAdapters, LoraAdapters};
-pub use checkpoint::{BaseIdentity, LoraFile, load_adapters, weights_sha256};
+pub use checkpoint::{LoraFile, load_adapters};
 pub use config::{LoraConfig, Target};
+pub use identity::{BaseIdentity, weights_sha256};
 pub use state::{AdapterOptimizer, Lora, adapter_optimizer};

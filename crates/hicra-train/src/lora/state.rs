@@ -12,8 +12,8 @@ use hicra_messages::Metrics;
 use hicra_model::{Llama, Precision, RuntimeAutodiff, RuntimeBackend};
 
 use super::adapters::LoraAdapters;
-use super::checkpoint::BaseIdentity;
 use super::config::LoraConfig;
+use super::identity::BaseIdentity;
 use crate::clip::clip_global_norm;
 use crate::policy::{LoraWeights, PolicyWeights, SharedBase};
 

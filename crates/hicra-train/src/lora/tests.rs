@@ -10,8 +10,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::adapters::{LoraAdapters, delta, dense, kaiming_bound, project};
-use super::checkpoint::weights_sha256;
 use super::config::{LoraConfig, Target};
+use super::identity::weights_sha256;
 use crate::flat;
 
 fn random(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
