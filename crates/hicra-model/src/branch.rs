@@ -13,42 +13,68 @@
 //! `max_new_tokens` (fewer where `max_seq_len` leaves less room after its prefix), and the
 //! stop check sees its whole response (the parent's first `at` tokens, then its own).
 //!
-//! On the host path ([`crate::native`]) each row keeps its KV cache, and a branch's children
-//! reuse it: each copies its parent's cache up to the branch point, one decode pass over the
-//! prefix's last token gives all children of all branches their first logits together, and
-//! they decode as plain samples do; the prefix is never prefilled again. Memory: a kept host
-//! row holds a cache of prompt + `max_new_tokens` slots (a child's, prefix + the tokens it may
-//! draw), so drop [`KeptRows`] that will not be branched again.
-//!
-//! The tensor path ([`branch_on_tensors`], every device but the f32 CPU) keeps only the
-//! sequences and does not reuse the parent's cache yet: it samples each branch's prefix as a
-//! prompt through [`crate::sample_on_tensors`]'s loop, one call per group of branches with
-//! the same room (the same `at`, where `max_seq_len` does not bind), so each prefix is
-//! prefilled once per branch point and its cache repeated for its `n` children.
+//! Children continue their parent's KV cache on both paths; the prefix is never prefilled
+//! again. On the host path ([`crate::native`]) each row keeps its own cache: each child copies
+//! its parent's up to the branch point, one decode pass over the prefix's last token gives all
+//! children of all branches their first logits together, and they decode as plain samples do.
+//! On the tensor path ([`branch_on_tensors`], every device but the f32 CPU) the rows' caches
+//! are kept in chunks as rows leave the decoding batch ([`crate::tensor_rows`]); a branch call
+//! gathers each branch's prefix (its first `prompt + at - 1` slots) from them into one batch
+//! cache, left-padded to the longest prefix, passes the prefixes' last tokens through the
+//! model once, repeats each branch's logits and cache for its `n` children and decodes them
+//! in one batch, each child with its own limit. Memory: kept rows hold their caches (a host row
+//! prompt + `max_new_tokens` slots, a child's prefix + the tokens it may draw; a tensor row what
+//! it decoded), so drop [`KeptRows`] that will not be branched again.
 
 use std::fmt;
 
 use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::generator::Generator;
 use crate::llama::Llama;
 use crate::native::{Fork, RowCache};
-use crate::sample::{
-    Sample, SampleRequest, SamplingParams, check_prompts, sample_on_tensors, sample_rows_on_tensors,
-};
+use crate::sample::{Sample, SampleRequest, SamplingParams, check_prompts, prefill_and_decode};
 use crate::streams::Streams;
+use crate::tensor_decode::{Decode, decode, repeat_rows};
+use crate::tensor_rows::TensorRows;
 
 #[cfg(test)]
 #[path = "branch_tests.rs"]
 mod tests;
 
 /// Rows a generator sampled, kept so they can be continued: each row's whole sequence
-/// (prompt + response) and its prompt length, and on the host path its KV cache.
-pub struct KeptRows {
+/// (prompt + response), its prompt length and its KV cache.
+pub struct KeptRows<B: Backend> {
     sequences: Vec<Vec<u32>>,
     prompt_lens: Vec<usize>,
-    /// Host path: each row's cache, holding at least its sequence but the last token.
-    caches: Option<Vec<RowCache>>,
+    caches: Caches<B>,
+}
+
+/// Each kept row's cache, holding at least its sequence but the last token.
+enum Caches<B: Backend> {
+    /// No rows were sampled.
+    None,
+    Host(Vec<RowCache>),
+    Tensors(TensorRows<B>),
+}
+
+impl<B: Backend> Caches<B> {
+    fn rows(&self) -> Option<usize> {
+        match self {
+            Caches::None => None,
+            Caches::Host(caches) => Some(caches.len()),
+            Caches::Tensors(rows) => Some(rows.len()),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Caches::None => "none",
+            Caches::Host(_) => "host",
+            Caches::Tensors(_) => "tensors",
+        }
+    }
 }
 
 /// Continue kept row `row` after its first `at` response tokens (`at` <= that response's
@@ -61,12 +87,12 @@ pub struct Branch {
     pub seed: u64,
 }
 
-impl KeptRows {
+impl<B: Backend> KeptRows<B> {
     /// Rows of `groups` (prompt-major, sample-minor), each `prompt` + its sample's tokens.
     fn new<'p>(
         prompts: impl IntoIterator<Item = (&'p [u32], usize)>,
         groups: &[Vec<Sample>],
-        caches: Option<Vec<RowCache>>,
+        caches: Caches<B>,
     ) -> Self {
         let (mut sequences, mut prompt_lens) = (Vec::new(), Vec::new());
         for ((prefix, prompt_len), group) in prompts.into_iter().zip(groups) {
@@ -75,8 +101,8 @@ impl KeptRows {
                 prompt_lens.push(prompt_len);
             }
         }
-        if let Some(caches) = &caches {
-            assert_eq!(caches.len(), sequences.len(), "one cache per row");
+        if let Some(rows) = caches.rows() {
+            assert_eq!(rows, sequences.len(), "one cache per row");
         }
         Self {
             sequences,
@@ -125,12 +151,7 @@ impl KeptRows {
     }
 
     /// The children of `branches` (branch-major, child-minor), each its prefix + its tokens.
-    fn children(
-        &self,
-        branches: &[Branch],
-        groups: &[Vec<Sample>],
-        caches: Option<Vec<RowCache>>,
-    ) -> Self {
+    fn children(&self, branches: &[Branch], groups: &[Vec<Sample>], caches: Caches<B>) -> Self {
         let prompts = branches
             .iter()
             .map(|b| (self.prefix(b), self.prompt_lens[b.row]));
@@ -138,14 +159,14 @@ impl KeptRows {
     }
 }
 
-impl fmt::Debug for KeptRows {
+impl<B: Backend> fmt::Debug for KeptRows<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let lengths: Vec<(usize, usize)> = (0..self.len())
             .map(|r| (self.prompt_lens[r], self.response(r).len()))
             .collect();
         f.debug_struct("KeptRows")
             .field("prompt_and_response_lengths", &lengths)
-            .field("host_caches", &self.caches.is_some())
+            .field("caches", &self.caches.kind())
             .finish()
     }
 }
@@ -182,22 +203,16 @@ impl<B: Backend> Generator<B> {
         &self,
         request: &SampleRequest,
         device: &B::Device,
-    ) -> (Vec<Vec<Sample>>, KeptRows) {
-        let prompts = request.prompts.iter().map(|p| (*p, p.len()));
-        if !check_prompts(self.model(), request) {
-            let groups = vec![Vec::new(); request.prompts.len()];
-            let kept = KeptRows::new(prompts, &groups, None);
-            return (groups, kept);
-        }
-        let (groups, caches) = match self.native() {
-            Some(native) => {
+    ) -> (Vec<Vec<Sample>>, KeptRows<B>) {
+        match self.native() {
+            Some(native) if check_prompts(self.model(), request) => {
                 let (groups, caches) = native.sample_keeping(request);
-                (groups, Some(caches))
+                let prompts = request.prompts.iter().map(|p| (*p, p.len()));
+                let kept = KeptRows::new(prompts, &groups, Caches::Host(caches));
+                (groups, kept)
             }
-            None => (sample_on_tensors(self.model(), request, device), None),
-        };
-        let kept = KeptRows::new(prompts, &groups, caches);
-        (groups, kept)
+            _ => sample_kept_on_tensors(self.model(), request, device),
+        }
     }
 
     /// `n` children per branch. Each child's [`Sample`] holds only its new tokens (from
@@ -208,20 +223,20 @@ impl<B: Backend> Generator<B> {
     /// with no room gets an empty sample (`stopped` false). Returns the samples
     /// `[branch][child]` and the children's kept rows (branch-major, child-minor), each
     /// holding its whole sequence (prompt + the parent's first `at` response tokens + new
-    /// tokens) so they can be branched again. On the host path the children continue the
-    /// parent's cache; elsewhere each branch's prefix is prefilled once ([`branch_on_tensors`]).
+    /// tokens) so they can be branched again. The children continue their parent's cache, on
+    /// the host path or on the tensor path ([`branch_on_tensors`]), whichever kept the rows.
     /// Panics on a branch of a row out of range or at a position past its row's response.
     pub fn branch(
         &self,
-        kept: &KeptRows,
+        kept: &KeptRows<B>,
         branches: &[Branch],
         n: usize,
         params: &SamplingParams,
         stop: &dyn Fn(&[u32]) -> bool,
         device: &B::Device,
-    ) -> (Vec<Vec<Sample>>, KeptRows) {
+    ) -> (Vec<Vec<Sample>>, KeptRows<B>) {
         let (native, caches) = match (self.native(), &kept.caches) {
-            (Some(native), Some(caches)) if n > 0 => (native, caches),
+            (Some(native), Caches::Host(caches)) if n > 0 => (native, caches),
             _ => return branch_on_tensors(self.model(), kept, branches, n, params, stop, device),
         };
         let max_seq_len = self.model().max_seq_len();
@@ -245,56 +260,96 @@ impl<B: Backend> Generator<B> {
         let stop = whole_stop(&heads, n, stop);
         let (samples, caches) = native.branch(&forks, n, params, streams, &stop);
         let groups = grouped(samples, n);
-        let children = kept.children(branches, &groups, Some(caches));
+        let children = kept.children(branches, &groups, Caches::Host(caches));
         (groups, children)
     }
 }
 
+/// [`Generator::sample_kept`] through burn tensor ops (the path every device but the f32 CPU
+/// takes; tests force it on the CPU): the rows' caches are kept for [`branch_on_tensors`].
+pub fn sample_kept_on_tensors<B: Backend>(
+    model: &Llama<B>,
+    request: &SampleRequest,
+    device: &B::Device,
+) -> (Vec<Vec<Sample>>, KeptRows<B>) {
+    let prompts = request.prompts.iter().map(|p| (*p, p.len()));
+    if !check_prompts(model, request) {
+        let groups = vec![Vec::new(); request.prompts.len()];
+        return (
+            groups.clone(),
+            KeptRows::new(prompts, &groups, Caches::None),
+        );
+    }
+    let stop = |_: usize, tokens: &[u32]| (request.stop)(tokens);
+    let (groups, rows) = prefill_and_decode(model, request, &stop, true, device);
+    let caches = rows.map_or(Caches::None, Caches::Tensors);
+    (groups.clone(), KeptRows::new(prompts, &groups, caches))
+}
+
 /// [`Generator::branch`] through burn tensor ops (the path every device but the f32 CPU
-/// takes; tests force it on the CPU). It does not reuse the parent's cache yet: the branches
-/// are sampled as prompts (their prefixes) through [`crate::sample_on_tensors`]'s loop, one
-/// call per group of branches of the same room, so each prefix is prefilled once and its
-/// cache repeated for its `n` children. The children keep only their sequences.
+/// takes; tests force it on the CPU) for rows kept by [`sample_kept_on_tensors`] or by an
+/// earlier call: the branches' prefixes are gathered from the kept caches into one batch
+/// ([`crate::tensor_rows`]), their last tokens passed through the model once, each branch's
+/// logits and cache repeated for its `n` children, and the children decoded together, each
+/// with its own room; their caches are kept in turn. Panics on rows kept by the host path
+/// (branch those with [`Generator::branch`]), on a branch of a row out of range or past its
+/// row's response.
 pub fn branch_on_tensors<B: Backend>(
     model: &Llama<B>,
-    kept: &KeptRows,
+    kept: &KeptRows<B>,
     branches: &[Branch],
     n: usize,
     params: &SamplingParams,
     stop: &dyn Fn(&[u32]) -> bool,
     device: &B::Device,
-) -> (Vec<Vec<Sample>>, KeptRows) {
+) -> (Vec<Vec<Sample>>, KeptRows<B>) {
     let prefixes: Vec<&[u32]> = branches.iter().map(|b| kept.prefix(b)).collect();
+    if n == 0 || branches.is_empty() {
+        let groups = vec![Vec::new(); branches.len()];
+        let children = kept.children(branches, &groups, Caches::None);
+        return (groups, children);
+    }
+    let Caches::Tensors(rows) = &kept.caches else {
+        panic!("rows kept by the host path branch there (Generator::branch)");
+    };
     let rooms: Vec<usize> = branches
         .iter()
         .zip(&prefixes)
         .map(|(b, p)| room(params, model.max_seq_len(), p.len(), b.at))
         .collect();
-    let mut groups = vec![vec![Sample::default(); n]; branches.len()];
-    let mut distinct: Vec<usize> = rooms.iter().copied().filter(|&r| r > 0).collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    for max_new_tokens in distinct {
-        let members: Vec<usize> = (0..branches.len())
-            .filter(|&i| rooms[i] == max_new_tokens)
-            .collect();
-        let prompts: Vec<&[u32]> = members.iter().map(|&i| prefixes[i]).collect();
-        let seeds: Vec<u64> = members.iter().map(|&i| branches[i].seed).collect();
-        let heads: Vec<&[u32]> = members
+    // every prefix but its last token, from the parent's cache; then that token
+    let wanted: Vec<(usize, usize)> = branches
+        .iter()
+        .zip(&prefixes)
+        .map(|(b, p)| (b.row, p.len() - 1))
+        .collect();
+    let mut cache = rows.prefixes(&wanted, model.blocks.len(), device);
+    let last: Vec<i64> = prefixes.iter().map(|p| i64::from(p[p.len() - 1])).collect();
+    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(last, [branches.len(), 1]), device);
+    let head = model.inference_head();
+    let logits = model.forward_with_head(input, Some(&mut cache), head.clone());
+    let vocab = logits.dims()[2];
+    let logits = logits.reshape([branches.len(), vocab]);
+    let (logits, cache) = repeat_rows(logits, cache, n, device);
+    let heads: Vec<&[u32]> = branches
+        .iter()
+        .map(|b| &kept.response(b.row)[..b.at])
+        .collect();
+    let seeds: Vec<u64> = branches.iter().map(|b| b.seed).collect();
+    let stop = whole_stop(&heads, n, stop);
+    let how = Decode {
+        params,
+        streams: Streams::new(&seeds, branches.len(), n),
+        limits: rooms
             .iter()
-            .map(|&i| &kept.response(branches[i].row)[..branches[i].at])
-            .collect();
-        let params = SamplingParams {
-            max_new_tokens,
-            ..params.clone()
-        };
-        let request = SampleRequest::new(&prompts, n, &params, &seeds);
-        let stop = whole_stop(&heads, n, stop);
-        let sampled = sample_rows_on_tensors(model, &request, &stop, device);
-        for (i, group) in members.into_iter().zip(sampled) {
-            groups[i] = group;
-        }
-    }
-    let children = kept.children(branches, &groups, None);
+            .flat_map(|&r| std::iter::repeat_n(r, n))
+            .collect(),
+        stop: &stop,
+        keep: true,
+    };
+    let (samples, rows) = decode(model, head, logits, cache, how, device);
+    let groups = grouped(samples, n);
+    let caches = rows.map_or(Caches::None, Caches::Tensors);
+    let children = kept.children(branches, &groups, caches);
     (groups, children)
 }

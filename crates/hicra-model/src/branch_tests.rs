@@ -5,7 +5,7 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-use super::{Branch, KeptRows, branch_on_tensors};
+use super::{Branch, KeptRows, branch_on_tensors, sample_kept_on_tensors};
 use crate::{
     Generator, Llama, ModelConfig, NativeLlama, RuntimeBackend as B, Sample, SampleRequest,
     SamplingParams, max_abs_diff,
@@ -70,7 +70,7 @@ fn assert_same(got: &[Sample], want: &[Sample], what: &str) {
 /// `max_new_tokens - at` new tokens at most.
 fn plain(
     g: &Generator<B>,
-    kept: &KeptRows,
+    kept: &KeptRows<B>,
     b: Branch,
     n: usize,
     p: &SamplingParams,
@@ -91,7 +91,7 @@ fn plain(
 }
 
 /// Branches of every row at 0, the middle, the last token and the response's end.
-fn branches_of(kept: &KeptRows) -> Vec<Branch> {
+fn branches_of(kept: &KeptRows<B>) -> Vec<Branch> {
     let mut branches = Vec::new();
     for row in 0..kept.len() {
         let len = kept.response(row).len();
@@ -105,9 +105,18 @@ fn branches_of(kept: &KeptRows) -> Vec<Branch> {
     branches
 }
 
-fn kept_rows(g: &Generator<B>, params: &SamplingParams) -> KeptRows {
+fn kept_rows(g: &Generator<B>, params: &SamplingParams) -> KeptRows<B> {
+    kept_rows_on(g, params, true)
+}
+
+/// [`kept_rows`] on the host path or on the tensor path.
+fn kept_rows_on(g: &Generator<B>, params: &SamplingParams, on_host: bool) -> KeptRows<B> {
     let request = SampleRequest::new(&PROMPTS, 3, params, &[7, 8]);
-    let (groups, kept) = g.sample_kept(&request, &crate::cpu());
+    let (groups, kept) = if on_host {
+        g.sample_kept(&request, &crate::cpu())
+    } else {
+        sample_kept_on_tensors(g.model(), &request, &crate::cpu())
+    };
     assert_eq!(kept.len(), 6);
     for (row, sample) in groups.iter().flatten().enumerate() {
         assert_eq!(kept.response(row), sample.tokens, "row {row}");
@@ -191,29 +200,94 @@ fn branching_a_child_again_is_plain_sampling_from_the_deeper_prefix() {
     assert_eq!(grandchildren.len(), 3 * second.len());
 }
 
-/// [`branch_on_tensors`] (prefix prefilled per room group) against the host's cache reuse.
+/// The tensor path keeps its rows' caches and its children continue them: over two levels
+/// (every row branched at 0, the middle, the last token and the end, then every child again,
+/// with a stop token so that rows leave the decoding batch at different steps, and with
+/// `max_seq_len` binding so that children's rooms differ), its rows, children and
+/// grandchildren are the host path's (tokens equal, log-probabilities and entropies within
+/// 1e-4), and so plain samples of their prefixes.
 #[test]
 fn the_tensor_path_gives_the_host_paths_children() {
     for g in generators() {
-        let params = params(1.0, vec![35]);
-        let kept = kept_rows(&g, &params);
-        let branches = branches_of(&kept);
-        let (host, host_rows) = g.branch(&kept, &branches, 2, &params, &never, &crate::cpu());
-        let (tensors, tensor_rows) = branch_on_tensors(
-            g.model(),
-            &kept,
-            &branches,
-            2,
-            &params,
-            &never,
-            &crate::cpu(),
+        for temperature in [1.0, 0.0] {
+            let params = params(temperature, vec![35]);
+            let (host_kept, tensor_kept) =
+                (kept_rows(&g, &params), kept_rows_on(&g, &params, false));
+            assert_eq!(format!("{tensor_kept:?}").contains("tensors"), true);
+            for row in 0..host_kept.len() {
+                assert_eq!(host_kept.sequence(row), tensor_kept.sequence(row));
+            }
+            let (mut host, mut tensors) = (host_kept, tensor_kept);
+            for level in 0..2 {
+                let branches = branches_of(&host);
+                let (host_groups, host_rows) =
+                    g.branch(&host, &branches, 2, &params, &never, &crate::cpu());
+                let (tensor_groups, tensor_rows) = branch_on_tensors(
+                    g.model(),
+                    &tensors,
+                    &branches,
+                    2,
+                    &params,
+                    &never,
+                    &crate::cpu(),
+                );
+                for ((b, h), t) in branches.iter().zip(&host_groups).zip(&tensor_groups) {
+                    assert_same(t, h, &format!("T {temperature}, level {level}, {b:?}"));
+                }
+                assert_eq!(host_rows.len(), tensor_rows.len());
+                for row in 0..host_rows.len() {
+                    assert_eq!(host_rows.sequence(row), tensor_rows.sequence(row));
+                }
+                (host, tensors) = (host_rows, tensor_rows);
+            }
+        }
+    }
+}
+
+/// Tensor-path children from different rows' caches with unequal prefixes, against plain
+/// sampling of each prefix on the tensor path (which prefills it): branch points inside the
+/// prompt's last token, and a second level from children's caches.
+#[test]
+fn tensor_children_are_plain_samples_of_their_prefix() {
+    let g = &generators()[0];
+    let params = params(1.0, vec![35]);
+    let kept = kept_rows_on(g, &params, false);
+    let on_tensors = |kept: &KeptRows<B>, bs: &[Branch], n: usize| {
+        branch_on_tensors(g.model(), kept, bs, n, &params, &never, &crate::cpu())
+    };
+    let plain_on_tensors = |kept: &KeptRows<B>, b: Branch, n: usize| {
+        let prefix = &kept.sequence(b.row)[..kept.prompt_len(b.row) + b.at];
+        let params = SamplingParams {
+            max_new_tokens: params.max_new_tokens - b.at,
+            ..params.clone()
+        };
+        let (prompts, seeds) = ([prefix], [b.seed]);
+        let request = SampleRequest::new(&prompts, n, &params, &seeds);
+        crate::sample_on_tensors(g.model(), &request, &crate::cpu()).remove(0)
+    };
+    let first = [(5, 2), (0, 0), (3, 1)].map(|(row, at)| Branch {
+        row,
+        at,
+        seed: 60 + row as u64,
+    });
+    let (groups, children) = on_tensors(&kept, &first, 3);
+    for (b, group) in first.iter().zip(&groups) {
+        assert_same(group, &plain_on_tensors(&kept, *b, 3), &format!("{b:?}"));
+    }
+    let second: Vec<Branch> = (0..children.len())
+        .map(|row| Branch {
+            row,
+            at: children.response(row).len() / 2,
+            seed: 70 + row as u64,
+        })
+        .collect();
+    let (groups, _) = on_tensors(&children, &second, 2);
+    for (b, group) in second.iter().zip(&groups) {
+        assert_same(
+            group,
+            &plain_on_tensors(&children, *b, 2),
+            &format!("{b:?}"),
         );
-        for ((b, h), t) in branches.iter().zip(&host).zip(&tensors) {
-            assert_same(t, h, &format!("{b:?}"));
-        }
-        for row in 0..host_rows.len() {
-            assert_eq!(host_rows.sequence(row), tensor_rows.sequence(row));
-        }
     }
 }
 
@@ -223,8 +297,8 @@ fn the_tensor_path_gives_the_host_paths_children() {
 fn no_room_gives_empty_children_and_stop_sees_the_whole_response() {
     let g = &generators()[0];
     let params = params(1.0, vec![]);
-    let kept = kept_rows(g, &params);
-    assert!((0..6).all(|r| kept.response(r).len() == MAX_NEW));
+    let (host_kept, tensor_kept) = (kept_rows(g, &params), kept_rows_on(g, &params, false));
+    assert!((0..6).all(|r| host_kept.response(r).len() == MAX_NEW));
     let short = SamplingParams {
         max_new_tokens: 6,
         ..params.clone()
@@ -256,11 +330,12 @@ fn no_room_gives_empty_children_and_stop_sees_the_whole_response() {
         },
     ];
     for on_host in [true, false] {
+        let kept = if on_host { &host_kept } else { &tensor_kept };
         let branch = |bs: &[Branch], p: &SamplingParams, s: &dyn Fn(&[u32]) -> bool| {
             if on_host {
-                g.branch(&kept, bs, 2, p, s, &crate::cpu())
+                g.branch(kept, bs, 2, p, s, &crate::cpu())
             } else {
-                branch_on_tensors(g.model(), &kept, bs, 2, p, s, &crate::cpu())
+                branch_on_tensors(g.model(), kept, bs, 2, p, s, &crate::cpu())
             }
         };
         let (groups, children) = branch(&full, &short, &never);

@@ -103,6 +103,14 @@ impl<B: Backend> LayerCache<B> {
         self.parts().cloned().collect()
     }
 
+    /// A cache whose slots are `kv`, all settled.
+    pub(crate) fn settled(kv: KeyValues<B>) -> Self {
+        Self {
+            settled: Some(kv),
+            recent: None,
+        }
+    }
+
     /// Rows `index` of both parts, in that order.
     fn select_rows(&self, index: &Tensor<B, 1, Int>) -> Self {
         Self {

@@ -57,10 +57,12 @@ pub mod sample;
 pub mod score;
 pub mod source;
 pub mod streams;
+mod tensor_decode;
+mod tensor_rows;
 pub mod to_pretrained;
 pub mod tokenizer;
 
-pub use branch::{Branch, KeptRows, branch_on_tensors};
+pub use branch::{Branch, KeptRows, branch_on_tensors, sample_kept_on_tensors};
 pub use check::{CheckOutcome, check_device, max_abs_diff};
 pub use config::ModelConfig;
 pub use device::{

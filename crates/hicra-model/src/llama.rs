@@ -226,7 +226,11 @@ impl<B: Backend> Llama<B> {
 
     /// RoPE angles and attention mask of slots `start..start+seq`. Unpadded rows share one
     /// causal mask; padded rows hide their padding slots from every other slot (a padding slot
-    /// still sees itself, so no softmax row is empty) and number real tokens from 0.
+    /// still sees itself, so no softmax row is empty) and number real tokens from 0. A padded
+    /// row's position past the model's last is clamped to it: only a row that is done and
+    /// waits to leave a decoding batch gets there (rows of unequal lengths decode together when
+    /// branching; their limits keep every live row within `max_seq_len`), and its outputs are
+    /// discarded.
     fn positions(
         &self,
         batch: usize,
@@ -243,11 +247,12 @@ impl<B: Backend> Llama<B> {
             );
         }
         assert_eq!(padding.len(), batch, "one padding count per row");
+        let last = self.max_seq_len() as i64 - 1;
         let mut positions = Vec::with_capacity(batch * seq);
         let mut hidden = Vec::with_capacity(batch * seq * total);
         for &pad in padding {
             for i in start..total {
-                positions.push(i.saturating_sub(pad) as i64);
+                positions.push((i.saturating_sub(pad) as i64).min(last));
                 hidden.extend((0..total).map(|j| j > i || (j < pad && j != i)));
             }
         }

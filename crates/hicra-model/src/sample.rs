@@ -18,12 +18,12 @@
 //! `top_p = 1` (the defaults) for exact on-policy training.
 
 pub use crate::draw::SamplingParams;
-use crate::draw::{draws_uniforms, pick};
 use crate::llama::Llama;
 use crate::next_token::prefill_last;
 use crate::streams::Streams;
+use crate::tensor_decode::{Decode, decode, repeat_rows};
+use crate::tensor_rows::TensorRows;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
 
 /// A stop check that knows the row: `stop(row, tokens drawn so far)`.
 pub(crate) type RowStop<'a> = &'a dyn Fn(usize, &[u32]) -> bool;
@@ -136,9 +136,22 @@ pub(crate) fn sample_rows_on_tensors<B: Backend>(
     stop: RowStop<'_>,
     device: &B::Device,
 ) -> Vec<Vec<Sample>> {
-    let mut streams = request.streams();
+    prefill_and_decode(model, request, stop, false, device).0
+}
+
+/// The tensor path's sampling: the prompts prefilled together once (left-padded), each
+/// prompt's logits and cache repeated for its `n` samples, then one decode of every row
+/// ([`crate::tensor_decode`]), keeping every row's cache when `keep` (rows `p * n + j`).
+pub(crate) fn prefill_and_decode<B: Backend>(
+    model: &Llama<B>,
+    request: &SampleRequest,
+    stop: RowStop<'_>,
+    keep: bool,
+    device: &B::Device,
+) -> (Vec<Vec<Sample>>, Option<TensorRows<B>>) {
+    let streams = request.streams();
     let Some(max_new) = request.room(model.max_seq_len()) else {
-        return vec![Vec::new(); request.prompts.len()];
+        return (vec![Vec::new(); request.prompts.len()], None);
     };
     let SampleRequest {
         prompts, n, params, ..
@@ -146,95 +159,22 @@ pub(crate) fn sample_rows_on_tensors<B: Backend>(
     let head = model.inference_head();
     let (last, cache) = prefill_last(model, prompts, device);
     let logits = model.project(last, head.clone());
-    let vocab = logits.dims()[2];
-    let total = prompts.len() * n;
-    let repeat: Vec<usize> = (0..prompts.len())
-        .flat_map(|p| std::iter::repeat_n(p, n))
-        .collect();
-    let repeat = Tensor::<B, 1, Int>::from_data(
-        TensorData::new(repeat.iter().map(|&p| p as i64).collect(), [total]),
-        device,
-    );
-    let mut logits = logits.reshape([prompts.len(), vocab]).select(0, repeat);
-    let mut cache = cache.repeat_rows(n, device);
-    let mut samples = vec![Sample::default(); total];
-    // batch row -> sample; finished rows leave the batch (see `Live::compact`)
-    let mut live = Live::new(total);
-    for step in 0..max_new {
-        let uniforms: Vec<f64> = if draws_uniforms(params) {
-            // a finished row's pick is discarded: it takes no number from its stream
-            live.rows
-                .iter()
-                .map(|&i| {
-                    if samples[i].stopped {
-                        0.0
-                    } else {
-                        streams.uniform(i)
-                    }
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let picks = pick(logits, params, &uniforms, device);
-        let mut next = Vec::with_capacity(live.rows.len());
-        for (row, &index) in live.rows.iter().enumerate() {
-            let sample = &mut samples[index];
-            let token = picks.tokens[row];
-            if !sample.stopped {
-                sample.tokens.push(token);
-                sample.logprobs.push(picks.logprobs[row]);
-                sample.entropies.push(picks.entropies[row]);
-                sample.stopped = params.stop_tokens.contains(&token) || stop(index, &sample.tokens);
-            }
-            next.push(i64::from(token));
-        }
-        if step + 1 == max_new || samples.iter().all(|s| s.stopped) {
-            break;
-        }
-        if let Some(kept) = live.compact(&samples) {
-            cache = cache.select_rows(&kept, device);
-            next = kept.iter().map(|&row| next[row]).collect();
-        }
-        let rows = live.rows.len();
-        let input = Tensor::<B, 2, Int>::from_data(TensorData::new(next, [rows, 1]), device);
-        logits = model
-            .forward_with_head(input, Some(&mut cache), head.clone())
-            .reshape([rows, vocab]);
-    }
+    let [rows, _, vocab] = logits.dims();
+    let logits = logits.reshape([rows, vocab]);
+    let (logits, cache) = repeat_rows(logits, cache, n, device);
+    let how = Decode {
+        params,
+        streams,
+        limits: vec![max_new; prompts.len() * n],
+        stop,
+        keep,
+    };
+    let (samples, kept) = decode(model, head, logits, cache, how, device);
     let mut samples = samples.into_iter();
-    (0..prompts.len())
+    let groups = (0..prompts.len())
         .map(|_| samples.by_ref().take(n).collect())
-        .collect()
-}
-
-/// The samples still in a decoding batch, by batch row. Finished rows keep decoding (their
-/// tokens are discarded) until a quarter of the batch has finished; then the batch is
-/// compacted to the live rows, which costs one copy of the cache and makes every later step
-/// cheaper, so rows that stop early stop costing.
-struct Live {
-    rows: Vec<usize>,
-}
-
-impl Live {
-    fn new(total: usize) -> Self {
-        Self {
-            rows: (0..total).collect(),
-        }
-    }
-
-    /// When enough rows have finished, drops them; returns the batch rows kept.
-    fn compact(&mut self, samples: &[Sample]) -> Option<Vec<usize>> {
-        let finished = self.rows.iter().filter(|&&i| samples[i].stopped).count();
-        if finished == 0 || finished * 4 < self.rows.len() {
-            return None;
-        }
-        let kept: Vec<usize> = (0..self.rows.len())
-            .filter(|&row| !samples[self.rows[row]].stopped)
-            .collect();
-        self.rows = kept.iter().map(|&row| self.rows[row]).collect();
-        Some(kept)
-    }
+        .collect();
+    (groups, kept)
 }
 
 /// A stop check that fires once the decoded text of a response contains one of `strings`
