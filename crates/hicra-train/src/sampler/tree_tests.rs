@@ -8,7 +8,8 @@ use hicra_credit::{CreditAssigner, Estimator, StepCredit, ZeroVariance};
 use hicra_flow::derive_seed;
 use hicra_messages::{Prompt, RolloutBatch, TREE_REPEAT_MASK};
 use hicra_model::{
-    CharTokenizer, HostModel, Llama, ModelConfig, RuntimeBackend, SampleRequest, cpu,
+    CharTokenizer, HostModel, Llama, ModelConfig, NativeLlama, Precision, RuntimeBackend,
+    SampleRequest, cpu,
 };
 
 use super::tree_config::{BranchRule, TreeConfig};
@@ -44,12 +45,19 @@ fn prompts() -> Vec<Arc<Prompt>> {
 }
 
 fn sampler(tree: Option<TreeConfig>) -> Sampler {
+    sampler_in(tree, Precision::F32)
+}
+
+/// A sampler whose policy is stored and computes in `dtype` (anything but f32 takes the
+/// tensor path on the CPU).
+fn sampler_in(tree: Option<TreeConfig>, dtype: Precision) -> Sampler {
     let (model, codec) = policy();
     let config = SamplerConfig {
         group_size: 3,
         max_new_tokens: 12,
         temperature: 1.0,
         tree,
+        dtype,
         ..SamplerConfig::default()
     };
     let mut s = Sampler::for_policy(config, 11, 0, model, codec, cpu());
@@ -77,6 +85,23 @@ fn grown(config: TreeConfig) -> (Sampler, RolloutBatch) {
 #[test]
 fn every_path_is_what_plain_sampling_from_its_prefix_draws() {
     let (s, batch) = grown(tree(BranchRule::Entropy, 2));
+    assert_paths_are_plain_draws(&s, &batch, 1e-4);
+}
+
+/// In bf16 the CPU samples through burn tensors: the tree's children continue their parents'
+/// kept tensor caches, and are still what plain sampling (which prefills the prefix) draws.
+#[test]
+fn on_the_tensor_path_every_path_is_what_plain_sampling_from_its_prefix_draws() {
+    let s = sampler_in(Some(tree(BranchRule::Entropy, 2)), Precision::Bf16);
+    let (_, model, _) = s.policy.as_ref().unwrap();
+    assert!(!NativeLlama::takes_host_path(model.model()));
+    let batch = s.sample(&prompts(), 4, false).unwrap();
+    assert_paths_are_plain_draws(&s, &batch, 2e-2);
+}
+
+/// Every non-root leaf's own tokens are one of the plain sampler's draws from its prefix with
+/// its branch's stream, log-probabilities within `tolerance`.
+fn assert_paths_are_plain_draws(s: &Sampler, batch: &RolloutBatch, tolerance: f32) {
     let (_, model, _) = s.policy.as_ref().unwrap();
     let seeds = super::batch::prompt_seeds(11, 4, false, &prompts());
     let params = s.params_for_tests();
@@ -120,7 +145,7 @@ fn every_path_is_what_plain_sampling_from_its_prefix_draws() {
                 .find(|c| c.tokens == r.tokens[own..])
                 .expect("the child is one of the plain draws from its prefix");
             for (a, b) in hit.logprobs.iter().zip(&r.logprobs[own..]) {
-                assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+                assert!((a - b).abs() < tolerance, "{a} vs {b}");
             }
             children += 1;
         }
