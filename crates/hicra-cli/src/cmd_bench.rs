@@ -1,5 +1,6 @@
-//! `hicra bench sampler|learner|step`: throughput of the two halves of RL on one model, and of
-//! a whole step (`step`, in [`crate::cmd_bench_step`]).
+//! `hicra bench sampler|learner|step|branch`: throughput of the two halves of RL on one model,
+//! of a whole step (`step`, in [`crate::cmd_bench_step`]) and of tree rollouts' branching
+//! (`branch`, in [`crate::cmd_bench_branch`]).
 //!
 //! * `sampler`: `batch` prompts of `prompt_len` random tokens, `new_tokens` tokens each (no stop
 //!   tokens, so every row generates them all); prefill and decode timed apart; decode tokens/s
@@ -54,27 +55,29 @@ enum BenchCommand {
     Learner(LearnerArgs),
     /// One RL step: sample groups, learn from them, move the weights back to the sampler.
     Step(crate::cmd_bench_step::StepArgs),
+    /// Tree branching: children from the parent's kept cache against prefilling each prefix.
+    Branch(crate::cmd_bench_branch::BranchArgs),
 }
 
 #[derive(Args, Debug)]
-struct Common {
+pub(crate) struct Common {
     #[arg(long, default_value = "random:smollm2-135m", help = MODEL_HELP)]
-    model: String,
+    pub(crate) model: String,
     /// Batch sizes to measure, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,16", value_parser = model_arg::positive)]
-    batch: Vec<usize>,
+    pub(crate) batch: Vec<usize>,
     /// Measured rounds per batch size (median reported).
     #[arg(long, default_value_t = 3, value_parser = model_arg::positive)]
-    rounds: usize,
+    pub(crate) rounds: usize,
     /// Print one JSON object per batch size instead of a table.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     #[arg(long, default_value = "cpu", help = DEVICE_HELP)]
-    device: DeviceSpec,
+    pub(crate) device: DeviceSpec,
     /// The sampler stores its weights in this type; the learner keeps f32 weights and computes
     /// in it (mixed precision), as the pipeline stages do.
     #[arg(long, default_value = "f32", help = DTYPE_HELP)]
-    dtype: Precision,
+    pub(crate) dtype: Precision,
 }
 
 #[derive(Args, Debug)]
@@ -114,6 +117,7 @@ pub fn run(args: BenchArgs) -> miette::Result<()> {
         BenchCommand::Sampler(args) => sampler(args),
         BenchCommand::Learner(args) => learner(args),
         BenchCommand::Step(args) => crate::cmd_bench_step::run(args),
+        BenchCommand::Branch(args) => crate::cmd_bench_branch::run(args),
     }
 }
 
@@ -321,7 +325,7 @@ fn training_flops(c: &ModelConfig, batch: usize, seq: usize) -> f64 {
     3.0 * tokens * (2.0 * matmul_params + c.num_layers as f64 * attention)
 }
 
-fn print_header(json: bool, header: &str) {
+pub(crate) fn print_header(json: bool, header: &str) {
     if !json {
         println!("{header}");
     }

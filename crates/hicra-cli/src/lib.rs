@@ -14,6 +14,7 @@ mod allocator;
 mod bench_measure;
 mod cmd_annotate;
 mod cmd_bench;
+mod cmd_bench_branch;
 mod cmd_bench_step;
 mod cmd_credit;
 mod cmd_device;

@@ -16,6 +16,10 @@
 //!   On the CPU in f32 the same function runs on host vectors instead ([`native`]: packed
 //!   weights, SIMD kernels, a cache per row written in place), 1.6-1.9x llama.cpp's speed on
 //!   SmolLM2; a [`Generator`] holds its copy of the weights across calls;
+//! * [`Generator::sample_kept`] and [`Generator::branch`] continue sampled responses from any
+//!   of their positions (tree rollouts): `n` children per branch point, each what plain
+//!   sampling from that prefix draws, continuing the parent's KV cache on both paths
+//!   ([`branch`]; on the tensor path the caches are kept in chunks and re-padded per round);
 //! * [`score`] recomputes those log-probabilities and entropies teacher-forced, through the same
 //!   layers, differentiably on an autodiff backend: the learner's view of the same numbers
 //!   (on SmolLM2 the two agree to 1e-5). On the CPU in f32 the learner takes a host path

@@ -2,7 +2,8 @@
 //! responses, then `depth` rounds in which every path sampled in the round before is branched
 //! at its best `points` positions (by `branch_at`), `children` new continuations each, until the
 //! prompt has `max_leaves` responses. Children continue their parent's KV cache on the host
-//! path ([`hicra_model::Generator::branch`]), so a shared prefix is computed once.
+//! path and on the tensor path ([`hicra_model::Generator::branch`]), so a shared prefix is
+//! computed once.
 //!
 //! Child `j` of a branch at position `at` of path `l` draws from stream `j` of the seed
 //! `derive_seed(prompt seed, "tree/{l}/{at}")`: the tokens plain sampling from that prefix with
