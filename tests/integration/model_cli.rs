@@ -147,6 +147,61 @@ fn bench_reports_sampler_and_learner_figures() {
     }
 }
 
+/// `hicra bench branch` on either path: children from the kept cache are the draws of
+/// prefilling their prefixes (f32 on a tiny model: the same tokens), both timed; `--at` at the
+/// response's end is refused.
+#[test]
+fn bench_branch_times_branching_against_prefilling_on_both_paths() {
+    for (flag, path) in [(None, "host"), (Some("--tensors"), "tensors")] {
+        let mut args = vec![
+            "bench",
+            "branch",
+            "--model",
+            "random:tiny",
+            "--batch",
+            "1,3",
+            "--prompt-len",
+            "5",
+            "--new-tokens",
+            "6",
+            "--children",
+            "2",
+            "--rounds",
+            "1",
+            "--json",
+        ];
+        args.extend(flag);
+        let out = hicra(&args);
+        assert!(out.status.success(), "{path}: {}", text(&out.stderr));
+        let rows: Vec<serde_json::Value> = text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 2, "one row per batch size");
+        for row in rows {
+            assert_eq!(row["path"], path, "{row}");
+            assert_eq!(row["at"], 3, "{row}");
+            assert_eq!(row["same_tokens"], 1.0, "{row}");
+            assert!(row["logprob_gap"].as_f64().unwrap() < 1e-4, "{row}");
+            for key in ["branch_ms", "prefill_ms", "branch_over_prefill"] {
+                assert!(row[key].as_f64().unwrap() > 0.0, "{key}: {row}");
+            }
+        }
+    }
+    let out = hicra(&[
+        "bench",
+        "branch",
+        "--model",
+        "random:tiny",
+        "--new-tokens",
+        "4",
+        "--at",
+        "4",
+    ]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success() && err.contains("--at 4"), "{err}");
+}
+
 /// `hicra bench step` on a random tiny model, with `extra` arguments, as JSON.
 fn bench_step(extra: &[&str]) -> serde_json::Value {
     let mut args = vec![
