@@ -1,8 +1,10 @@
 use proptest::prelude::*;
+use serde_json::json;
 
 use super::*;
 use crate::answers::Checker;
 use crate::math::MathChecker;
+use crate::steps::Segmentation;
 
 fn stream(text: &str) -> Chains {
     let config: ChainsConfig = toml::from_str(text).unwrap();
