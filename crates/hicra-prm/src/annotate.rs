@@ -28,6 +28,17 @@
 //! `derive_seed(seed, "solve/{p}")`, the completions of step `i` of solution `j` from
 //! `derive_seed(seed, "complete/{p}/{j}/{i}")`, so a label does not depend on which other
 //! prefixes were drawn beside it.
+//!
+//! This module holds the settings and the entry point [`annotate`]; the steps are cut by
+//! [`cut`], rolled out by [`roll_out`], and one solution's labels are put together by the
+//! labeller (`labeller.rs`).
+
+mod labeller;
+mod rollout;
+mod step_cut;
+
+pub use rollout::{Prefix, Rolled, roll_out};
+pub use step_cut::{Cut, cut};
 
 use std::time::Instant;
 
@@ -43,6 +54,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::labels::LabelledSolution;
+use labeller::Labeller;
 
 /// What draws solutions and completions: a policy, or a scripted stand-in in tests.
 pub trait Completer {
@@ -270,296 +282,6 @@ fn response_tokens(sample: &Sample, codec: &TextCodec) -> Vec<u32> {
         tokens.pop();
     }
     tokens
-}
-
-/// A response cut into steps: their texts and where each ends in the tokens.
-pub struct Cut {
-    pub text: String,
-    pub steps: Vec<String>,
-    /// Per step, the tokens up to and including its last one.
-    pub token_ends: Vec<usize>,
-}
-
-/// Cuts `tokens` (a response without its stop token) into steps by `segmentation`: a step's
-/// text runs to the end of its last token's span, the last step to the end of the text.
-pub fn cut(tokens: &[u32], codec: &TextCodec, segmentation: &Segmentation) -> Result<Cut, String> {
-    let (text, spans) = codec.decode_with_spans(tokens)?;
-    let token_ends = segmentation.token_step_ends(&text, &spans);
-    let mut steps = Vec::with_capacity(token_ends.len());
-    let mut start = 0;
-    for (i, &end) in token_ends.iter().enumerate() {
-        let byte_end = if i + 1 == token_ends.len() {
-            text.len()
-        } else {
-            spans[end - 1].1.max(start)
-        };
-        steps.push(text[start..byte_end].to_string());
-        start = byte_end;
-    }
-    Ok(Cut {
-        text,
-        steps,
-        token_ends,
-    })
-}
-
-struct Labeller<'a> {
-    completer: &'a dyn Completer,
-    checker: &'a dyn Checker,
-    truth: Option<StepTruth>,
-    settings: &'a AnnotateSettings,
-}
-
-/// The labels of one solution's steps as they are filled in.
-struct StepLabels {
-    soft: Vec<Option<f64>>,
-    hard: Vec<Option<bool>>,
-    rollouts: Vec<usize>,
-}
-
-impl Labeller<'_> {
-    /// Labels solution `j` to `prompt` (its tokens without the stop token).
-    fn label(
-        &self,
-        prompt: &Prompt,
-        j: usize,
-        tokens: Vec<u32>,
-        cost: &mut Cost,
-    ) -> Result<LabelledSolution, String> {
-        let codec = self.completer.codec();
-        let cut = cut(&tokens, codec, &self.settings.segmentation)?;
-        let outcome = self.checker.judge(prompt, &cut.text).correct;
-        let n = cut.steps.len();
-        let mut labels = StepLabels {
-            soft: vec![None; n],
-            hard: vec![None; n],
-            rollouts: vec![0; n],
-        };
-        if n > 0 {
-            labels.soft[n - 1] = Some(f64::from(u8::from(outcome)));
-            labels.hard[n - 1] = Some(outcome);
-        }
-        let prompt_ids = codec.encode_prompt(prompt)?;
-        let roll = |steps: &[usize], labels: &mut StepLabels, cost: &mut Cost| {
-            self.roll_out(
-                prompt,
-                (&prompt_ids, &tokens),
-                (j, steps),
-                &cut,
-                labels,
-                cost,
-            )
-        };
-        match self.settings.strategy {
-            Strategy::Full => {
-                let steps: Vec<usize> = (0..n.saturating_sub(1)).collect();
-                roll(&steps, &mut labels, cost)?;
-            }
-            Strategy::BinarySearch if outcome => {
-                labels.hard.iter_mut().for_each(|h| *h = Some(true));
-            }
-            Strategy::BinarySearch => {
-                // steps < good are known good; step bad is known bad (the last, at first)
-                let (mut good, mut bad) = (0usize, n.saturating_sub(1));
-                while good < bad {
-                    let mid = good + (bad - good) / 2;
-                    roll(&[mid], &mut labels, cost)?;
-                    if labels.hard[mid] == Some(true) {
-                        good = mid + 1;
-                    } else {
-                        bad = mid;
-                    }
-                }
-                for i in 0..n {
-                    labels.hard[i].get_or_insert(i < bad);
-                }
-            }
-        }
-        let hard: Vec<bool> = labels.hard.iter().map(|h| h.unwrap_or(false)).collect();
-        let soft: Vec<f64> = labels
-            .soft
-            .iter()
-            .zip(&hard)
-            .map(|(s, &h)| s.unwrap_or(f64::from(u8::from(h))))
-            .collect();
-        let step_refs: Vec<&str> = cut.steps.iter().map(String::as_str).collect();
-        let truth = self.truth.and_then(|t| t(prompt, &step_refs));
-        cost.solutions += 1;
-        cost.steps += n;
-        let record = LabelledSolution {
-            prompt: prompt.clone(),
-            response: cut.text,
-            segmentation: self.settings.segmentation.clone(),
-            steps: cut.steps,
-            soft,
-            hard,
-            rollouts: labels.rollouts,
-            truth,
-            outcome,
-        };
-        record.check()?;
-        Ok(record)
-    }
-
-    /// Rolls out the prefixes ending with `steps` of solution `j` (one batched draw) and fills
-    /// in their labels.
-    fn roll_out(
-        &self,
-        prompt: &Prompt,
-        (prompt_ids, tokens): (&[u32], &[u32]),
-        (j, steps): (usize, &[usize]),
-        cut: &Cut,
-        labels: &mut StepLabels,
-        cost: &mut Cost,
-    ) -> Result<(), String> {
-        let s = self.settings;
-        let prefixes: Vec<Prefix<'_>> = steps
-            .iter()
-            .map(|&i| Prefix {
-                prompt,
-                prompt_ids,
-                tokens,
-                used: cut.token_ends[i],
-                seed: derive_seed(s.seed, &format!("complete/{}/{j}/{i}", prompt.id)),
-            })
-            .collect();
-        let rolled = roll_out(self.completer, self.checker, &prefixes, s, cost)?;
-        for (&i, r) in steps.iter().zip(rolled) {
-            labels.soft[i] = Some(r.correct as f64 / r.drawn.max(1) as f64);
-            labels.hard[i] = Some(r.correct > 0);
-            labels.rollouts[i] = r.drawn;
-        }
-        Ok(())
-    }
-}
-
-/// One step prefix of a response to finish: the prompt, then the response's first `used`
-/// tokens.
-#[derive(Clone, Copy, Debug)]
-pub struct Prefix<'a> {
-    pub prompt: &'a Prompt,
-    /// The prompt as the completer reads it.
-    pub prompt_ids: &'a [u32],
-    /// The response's tokens (at least `used` of them).
-    pub tokens: &'a [u32],
-    /// Response tokens the prefix keeps: the end of a step.
-    pub used: usize,
-    /// The seed of the prefix's completions.
-    pub seed: u64,
-}
-
-/// What the completions of one prefix came to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Rolled {
-    /// Completions the checker judged correct, as part of the whole response.
-    pub correct: usize,
-    /// Completions drawn: `settings.completions`, or 0 where none had room.
-    pub drawn: usize,
-}
-
-/// Draws `settings.completions` completions of each of `prefixes` in one request (shared or
-/// separate prefills, as `settings.sharing`) and judges each with `checker` as part of its
-/// whole response (prefix + completion). A completion takes what its prefix leaves of
-/// `settings.max_new_tokens` and of the completer's positions. Adds the draw's cost (prefixes,
-/// prefill and completion tokens, seconds) to `cost`. The labelling's own rollouts go through
-/// here; `reward.process` uses it to score the steps of training responses.
-pub fn roll_out(
-    completer: &dyn Completer,
-    checker: &dyn Checker,
-    prefixes: &[Prefix<'_>],
-    settings: &AnnotateSettings,
-    cost: &mut Cost,
-) -> Result<Vec<Rolled>, String> {
-    if prefixes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let s = settings;
-    let k = s.completions;
-    let context = completer.context();
-    let ids: Vec<Vec<u32>> = prefixes
-        .iter()
-        .map(|p| {
-            p.prompt_ids
-                .iter()
-                .chain(&p.tokens[..p.used])
-                .copied()
-                .collect()
-        })
-        .collect();
-    let rooms: Vec<usize> = prefixes
-        .iter()
-        .zip(&ids)
-        .map(|(p, prefix)| {
-            s.max_new_tokens
-                .saturating_sub(p.used)
-                .min(context.saturating_sub(prefix.len() + 1))
-        })
-        .collect();
-    let widest = rooms.iter().copied().max().unwrap_or(0);
-    let seeds: Vec<u64> = prefixes.iter().map(|p| p.seed).collect();
-    let started = Instant::now();
-    let completions: Vec<Vec<Sample>> = if widest == 0 {
-        vec![Vec::new(); prefixes.len()]
-    } else {
-        draw(completer, s, &ids, widest, &seeds)
-    };
-    cost.complete_seconds += started.elapsed().as_secs_f64();
-    let prefill: usize = ids.iter().map(Vec::len).sum();
-    cost.prefill_tokens_unshared += prefill * k;
-    cost.prefill_tokens += match s.sharing {
-        Sharing::Shared => prefill,
-        Sharing::Separate => prefill * k,
-    };
-    cost.prefixes += prefixes.len();
-    let mut out = Vec::with_capacity(prefixes.len());
-    for ((x, p), mut samples) in prefixes.iter().enumerate().zip(completions) {
-        let mut correct = 0usize;
-        for sample in &mut samples {
-            sample.tokens.truncate(rooms[x]);
-            cost.completion_tokens += sample.tokens.len();
-            let mut whole: Vec<u32> = p.tokens[..p.used].to_vec();
-            whole.extend(&sample.tokens);
-            let (text, _) = completer.codec().decode_with_spans(&whole)?;
-            correct += usize::from(checker.judge(p.prompt, &text).correct);
-        }
-        out.push(Rolled {
-            correct,
-            drawn: samples.len(),
-        });
-    }
-    Ok(out)
-}
-
-/// `K` completions of each prefix, shared or separate prefills.
-fn draw(
-    completer: &dyn Completer,
-    s: &AnnotateSettings,
-    prefixes: &[Vec<u32>],
-    room: usize,
-    seeds: &[u64],
-) -> Vec<Vec<Sample>> {
-    let k = s.completions;
-    let params = s.params(completer.codec(), room);
-    match s.sharing {
-        Sharing::Shared => {
-            let refs: Vec<&[u32]> = prefixes.iter().map(Vec::as_slice).collect();
-            completer.draw(&SampleRequest::new(&refs, k, &params, seeds))
-        }
-        Sharing::Separate => {
-            let refs: Vec<&[u32]> = prefixes
-                .iter()
-                .flat_map(|p| std::iter::repeat_n(p.as_slice(), k))
-                .collect();
-            let copies: Vec<u64> = seeds
-                .iter()
-                .flat_map(|&seed| (0..k).map(move |c| derive_seed(seed, &c.to_string())))
-                .collect();
-            let flat = completer.draw(&SampleRequest::new(&refs, 1, &params, &copies));
-            flat.chunks(k)
-                .map(|c| c.iter().flat_map(|v| v.iter().cloned()).collect())
-                .collect()
-        }
-    }
 }
 
 #[cfg(test)]

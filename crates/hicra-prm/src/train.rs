@@ -41,13 +41,23 @@
 //!   as its worst step: Lightman et al. 2023 use the product, Wang et al. 2024 the minimum)
 //!   against the outcome; `response_auc_last`: ranked by the last step's score, as an ORM reads;
 //! - `steps`, `responses`, `shared_ends`: what was counted.
+//!
+//! This module holds the targets, the configuration, the held-out split and the training loop
+//! ([`train`]); the loss is in `loss.rs`, the figures in `evaluation.rs`, and a record made
+//! ready for both (encoded, its labels on its step ends) in `example.rs`.
+
+mod evaluation;
+mod example;
+mod loss;
+
+pub use evaluation::evaluate;
+pub use loss::bce_with_logits;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
-use burn::tensor::backend::Backend;
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::ElementConversion;
 use hicra_model::RuntimeAutodiff;
 use hicra_train::TextCodec;
 use rand::SeedableRng;
@@ -56,8 +66,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::labels::LabelledSolution;
-use crate::model::{Encoded, ProcessRewardModel, encode, pad_batch, sigmoid};
-use crate::ranking::ranking;
+use crate::model::{Encoded, ProcessRewardModel, pad_batch};
+use example::{Example, example};
+use loss::batch_targets;
 
 /// What each step's logit is trained to predict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -200,92 +211,6 @@ impl PrmTrainConfig {
     }
 }
 
-/// One encoded solution with its training targets.
-struct Example {
-    encoded: Encoded,
-    /// `(absolute position, label)`.
-    targets: Vec<(usize, f32)>,
-}
-
-/// Encodes `record` and places `target`'s labels on its step ends (shared ends: the later
-/// label wins).
-fn example(
-    model_room: usize,
-    codec: &TextCodec,
-    record: &LabelledSolution,
-    target: PrmTarget,
-    check: &dyn Fn(&Encoded, &str) -> Result<(), String>,
-) -> Result<Example, String> {
-    record.check()?;
-    let encoded = encode(codec, &record.prompt, &record.steps)?;
-    if encoded.ids.len() > model_room {
-        return Err(format!(
-            "problem `{}`: {} prompt + {} response tokens, more than max_seq_len \
-             ({model_room}): raise max_seq_len or drop the record",
-            record.prompt.id,
-            encoded.prompt_len,
-            encoded.ids.len() - encoded.prompt_len
-        ));
-    }
-    check(&encoded, &record.prompt.id)?;
-    let targets = target
-        .labels(record)?
-        .into_iter()
-        .filter(|&(k, _)| encoded.owns_end(k))
-        .map(|(k, y)| (encoded.step_ends[k], y as f32))
-        .collect();
-    Ok(Example { encoded, targets })
-}
-
-/// Mean binary cross-entropy with logits over the labelled positions: `logits` `[batch, seq]`,
-/// `positions` flat indices `row * seq + column`, `labels` in `[0, 1]` (one per position).
-/// Returns a `[1]` tensor; errors when nothing is labelled or the lengths differ.
-pub fn bce_with_logits<B: Backend>(
-    logits: Tensor<B, 2>,
-    positions: &[usize],
-    labels: &[f32],
-) -> Result<Tensor<B, 1>, String> {
-    if positions.is_empty() || positions.len() != labels.len() {
-        return Err(format!(
-            "{} labelled positions and {} labels: a loss needs one label per position, and one \
-             at least",
-            positions.len(),
-            labels.len()
-        ));
-    }
-    let [batch, seq] = logits.dims();
-    if let Some(p) = positions.iter().find(|&&p| p >= batch * seq) {
-        return Err(format!(
-            "labelled position {p} is outside the [{batch}, {seq}] logits"
-        ));
-    }
-    let device = logits.device();
-    let index: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
-    let index = Tensor::<B, 1, Int>::from_data(TensorData::new(index, [positions.len()]), &device);
-    let x = logits.reshape([batch * seq]).select(0, index);
-    let y = Tensor::<B, 1>::from_data(TensorData::new(labels.to_vec(), [labels.len()]), &device);
-    let loss = x.clone().clamp_min(0.0) - x.clone() * y + x.abs().neg().exp().log1p();
-    Ok(loss.mean())
-}
-
-/// The flat positions and labels of `examples` laid out in a batch of width `width`.
-fn batch_targets(examples: &[&Example], width: usize) -> (Vec<usize>, Vec<f32>) {
-    let mut positions = Vec::new();
-    let mut labels = Vec::new();
-    for (row, e) in examples.iter().enumerate() {
-        for &(p, y) in &e.targets {
-            positions.push(row * width + p);
-            labels.push(y);
-        }
-    }
-    (positions, labels)
-}
-
-/// Stable BCE of one logit against one label, in f64.
-fn bce(x: f64, y: f64) -> f64 {
-    x.max(0.0) - x * y + (-x.abs()).exp().ln_1p()
-}
-
 /// Splits record indices into (train, held-out) by problem id, seeded.
 fn split(records: &[LabelledSolution], config: &PrmTrainConfig) -> (Vec<usize>, Vec<usize>) {
     let mut problems: Vec<&str> = records
@@ -302,55 +227,6 @@ fn split(records: &[LabelledSolution], config: &PrmTrainConfig) -> (Vec<usize>, 
     .min(problems.len().saturating_sub(1));
     let held: BTreeSet<&str> = problems[..count].iter().copied().collect();
     (0..records.len()).partition(|&i| !held.contains(records[i].prompt.id.as_str()))
-}
-
-/// Figures of a PRM on labelled solutions (see the module documentation); `target` sets
-/// the loss's labels. Records without a labelled position count in the AUCs only.
-pub fn evaluate<B: Backend>(
-    model: &ProcessRewardModel<B>,
-    codec: &TextCodec,
-    records: &[LabelledSolution],
-    target: PrmTarget,
-) -> Result<BTreeMap<String, f64>, String> {
-    let room = model.max_seq_len();
-    let check = |e: &Encoded, id: &str| model.check_fits(e, id);
-    let examples = records
-        .iter()
-        .map(|r| example(room, codec, r, target, &check))
-        .collect::<Result<Vec<_>, String>>()?;
-    let encoded: Vec<Encoded> = examples.iter().map(|e| e.encoded.clone()).collect();
-    let logits = model.step_logits(&encoded)?;
-    let (mut loss, mut labelled) = (0.0, 0usize);
-    for (example, logits) in examples.iter().zip(&logits) {
-        for &(p, y) in &example.targets {
-            let k = example
-                .encoded
-                .step_ends
-                .iter()
-                .position(|&e| e == p)
-                .unwrap_or(0);
-            loss += bce(logits[k], f64::from(y));
-            labelled += 1;
-        }
-    }
-    let scores: Vec<Vec<f64>> = logits
-        .iter()
-        .map(|row| row.iter().map(|&x| sigmoid(x)).collect())
-        .collect();
-    let mut m = ranking(records, &scores)?;
-    if labelled > 0 {
-        m.insert("loss".into(), loss / labelled as f64);
-    }
-    m.insert("labelled".into(), labelled as f64);
-    m.insert("responses".into(), records.len() as f64);
-    m.insert(
-        "shared_ends".into(),
-        examples
-            .iter()
-            .map(|e| e.encoded.shared_ends)
-            .sum::<usize>() as f64,
-    );
-    Ok(m)
 }
 
 /// Trains `model` on `records` (split into training and held-out problems by `config`),

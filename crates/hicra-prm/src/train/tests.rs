@@ -1,6 +1,8 @@
 use super::*;
+use crate::model::sigmoid;
 use crate::model::tests::{char_codec, prompt, tiny_prm};
 use burn::module::Param;
+use burn::tensor::{Tensor, TensorData};
 use hicra_model::{Llama, ModelConfig, RuntimeBackend, cpu};
 use hicra_tasks::steps::Segmentation;
 
