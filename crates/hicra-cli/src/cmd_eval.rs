@@ -7,143 +7,29 @@
 //! the run's last `accuracy/eval` for that checkpoint.
 //!
 //! The input is checked as a whole before a model loads (`--model`, `--judge`, `--data` and
-//! its rows, `--judge-template`, the device): every problem is reported at once.
+//! its rows, `--judge-template`, the device): every problem is reported at once. The flags
+//! themselves, and how they become the settings, are [`crate::eval_args`].
 
 use std::path::{Path, PathBuf};
 
-use clap::Args;
 use hicra_eval::policy::is_run;
-use hicra_eval::prm::{Aggregate, PrmScorer};
+use hicra_eval::prm::PrmScorer;
 use hicra_eval::problems::{DatasetSpec, prompts_of_source};
 use hicra_eval::scorer::Scorer;
-use hicra_eval::{
-    EvalJob, EvalPolicy, EvalSettings, Judge, Records, ScorerName, ScorerSpec, SearchKind,
-    SearchSpec, TrainedRun,
-};
+use hicra_eval::{EvalJob, EvalPolicy, EvalSettings, Judge, Records, ScorerName, TrainedRun};
 use hicra_flow::{Registry, derive_seed};
-use hicra_model::{Device, DeviceSpec, Precision};
+use hicra_model::Device;
 use hicra_tasks::answers::Checker;
 use hicra_tasks::checkers::checker_for;
 use hicra_tasks::dataset::FETCH_DATA;
-use hicra_tasks::steps::Segmentation;
 use indicatif::{ProgressBar, ProgressStyle};
 use miette::{IntoDiagnostic, miette};
 
+/// The flags of `hicra eval`, read by [`run`] (defined in `eval_args.rs`).
+pub use crate::eval_args::EvalArgs;
+use crate::eval_args::settings;
 use crate::inputs::Inputs;
-use crate::model_arg::{self, DEVICE_HELP, DTYPE_HELP, MODEL_HELP};
-
-#[derive(Args, Debug)]
-pub struct EvalArgs {
-    /// The policy: a model (see `--help` of `generate`) or a hicra run / checkpoint directory.
-    #[arg(long, help = format!("{MODEL_HELP}, or a hicra run directory (newest checkpoint) or checkpoints/step-N"))]
-    model: String,
-    /// Problems: a JSONL or Parquet file (default with a run: the run's evaluator prompts).
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// Field mapping of `--data`: `gsm8k`, `math500` or `custom` (with the two fields).
-    #[arg(long)]
-    preset: Option<String>,
-    /// Question field of a custom dataset.
-    #[arg(long)]
-    question_field: Option<String>,
-    /// Answer field of a custom dataset.
-    #[arg(long)]
-    answer_field: Option<String>,
-    /// The first N problems of the file (0: all).
-    #[arg(long, default_value_t = 0)]
-    count: usize,
-    /// The checker: `math`, `boxed` or `countdown` (default: `math`, or the run's verifier).
-    #[arg(long)]
-    verifier: Option<String>,
-    /// Responses per problem, K (default 1, or the run evaluator's group size).
-    #[arg(long)]
-    samples: Option<usize>,
-    /// Sampling temperature (default 0.6, or the run evaluator's).
-    #[arg(long)]
-    temperature: Option<f32>,
-    /// Nucleus mass (default 1).
-    #[arg(long)]
-    top_p: Option<f32>,
-    /// Keep the k likeliest tokens (default 0: off).
-    #[arg(long)]
-    top_k: Option<usize>,
-    /// Most tokens per response (default 512, or the run evaluator's).
-    #[arg(long)]
-    max_new_tokens: Option<usize>,
-    /// Seed of the draws (default 0, or the run evaluator's stage seed).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Responses decoded together (default 64, or every response of a run's evaluation).
-    #[arg(long)]
-    batch: Option<usize>,
-    /// Best-of-K scorers, comma-separated: confidence, verifier (oracle), judge, prm:PATH (a
-    /// process reward model).
-    #[arg(long, value_delimiter = ',')]
-    scorers: Vec<ScorerSpec>,
-    /// Step-level search instead of K samples: `beam:W`, `lookahead:W:K` or
-    /// `mcts:BUDGET[:E]` (BUDGET generated tokens per problem, E children per expansion).
-    #[arg(long)]
-    search: Option<SearchSpec>,
-    /// The scorer of partial solutions in a search: judge, confidence or prm:PATH.
-    #[arg(long, default_value = "judge")]
-    step_scorer: ScorerSpec,
-    /// How a search cuts steps: blank-line, newline, text:DELIM or tokens:N.
-    #[arg(long, default_value = "blank-line")]
-    steps: Segmentation,
-    /// Most tokens generated per problem by a beam or lookahead search (mcts:BUDGET carries
-    /// its own).
-    #[arg(long)]
-    search_budget: Option<usize>,
-    /// MCTS's UCT exploration constant c.
-    #[arg(long, default_value_t = 1.0)]
-    mcts_c: f64,
-    /// MCTS values each new child by the score of a greedy completion to the end (its tokens
-    /// count against the budget).
-    #[arg(long)]
-    mcts_rollout: bool,
-    /// Most tokens per search step.
-    #[arg(long, default_value_t = 256)]
-    step_tokens: usize,
-    /// Most steps per searched solution.
-    #[arg(long, default_value_t = 12)]
-    max_steps: usize,
-    /// Candidates drawn per kept partial solution (default: the beam width), or children per
-    /// MCTS expansion (default: E of mcts:BUDGET:E, else 4).
-    #[arg(long)]
-    expand: Option<usize>,
-    /// The judge model (default: the policy itself).
-    #[arg(long)]
-    judge: Option<String>,
-    /// A file holding the judging prompt, with {question} and {solution} placeholders.
-    #[arg(long)]
-    judge_template: Option<PathBuf>,
-    /// Judging prompts per forward pass.
-    #[arg(long, default_value_t = 8)]
-    judge_batch: usize,
-    /// How a `prm:PATH` scorer turns step scores into one: min, last, product or mean.
-    #[arg(long, default_value = "min")]
-    prm_aggregate: Aggregate,
-    /// Candidates per PRM forward pass.
-    #[arg(long, default_value_t = 16)]
-    prm_batch: usize,
-    /// Problems from a pipeline's source stage, PIPELINE.toml:STAGE (the first `--count`,
-    /// judged by the pipeline's verifier unless `--verifier` is given).
-    #[arg(long, conflicts_with = "data")]
-    problems: Option<String>,
-    /// Positions of a pretrained model's RoPE tables (prompt + response).
-    #[arg(long, default_value_t = 2048)]
-    max_seq_len: usize,
-    /// With a run: which evaluator stage to repeat (default: the first).
-    #[arg(long)]
-    evaluator: Option<String>,
-    /// Output directory (default: RUN/eval, or runs/eval-<data>).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    #[arg(long, default_value = "cpu", help = DEVICE_HELP)]
-    device: DeviceSpec,
-    #[arg(long, default_value = "f32", help = DTYPE_HELP)]
-    dtype: Precision,
-}
+use crate::model_arg;
 
 /// What the problems and their checker are, and the settings a run suggests.
 struct Plan {
@@ -400,63 +286,5 @@ fn pipeline_plan(registry: &Registry, args: &EvalArgs, named: &str) -> miette::R
         data: problems.origin,
         defaults: EvalSettings::default(),
         out: PathBuf::from("runs").join(format!("eval-{stem}")),
-    })
-}
-
-/// The search asked for: `--search` with the step, scorer, budget and MCTS flags.
-fn search_spec(args: &EvalArgs) -> miette::Result<Option<SearchSpec>> {
-    let Some(mut s) = args.search.clone() else {
-        return Ok(None);
-    };
-    s.scorer = args.step_scorer.clone();
-    s.steps = args.steps.clone();
-    s.step_tokens = args.step_tokens;
-    s.max_steps = args.max_steps;
-    if let Some(expand) = args.expand {
-        s.expand = expand;
-    }
-    match &mut s.kind {
-        SearchKind::Mcts {
-            exploration,
-            rollout,
-        } => {
-            if args.search_budget.is_some_and(|b| Some(b) != s.budget) {
-                return Err(miette!(
-                    "--search-budget: mcts:BUDGET carries the budget of an MCTS search"
-                ));
-            }
-            *exploration = args.mcts_c;
-            *rollout = args.mcts_rollout;
-        }
-        SearchKind::Beam { .. } => {
-            if args.mcts_rollout || args.mcts_c != 1.0 {
-                return Err(miette!(
-                    "--mcts-c and --mcts-rollout apply to --search mcts:BUDGET only"
-                ));
-            }
-            s.budget = args.search_budget;
-        }
-    }
-    Ok(Some(s))
-}
-
-/// The settings: flags given on the command line over the plan's defaults.
-fn settings(args: &EvalArgs, defaults: EvalSettings) -> miette::Result<EvalSettings> {
-    let search = search_spec(args)?;
-    if search.is_none() && args.search_budget.is_some() {
-        return Err(miette!("--search-budget needs a --search"));
-    }
-    Ok(EvalSettings {
-        samples: args.samples.unwrap_or(defaults.samples),
-        temperature: args.temperature.unwrap_or(defaults.temperature),
-        top_p: args.top_p.unwrap_or(defaults.top_p),
-        top_k: args.top_k.unwrap_or(defaults.top_k),
-        max_new_tokens: args.max_new_tokens.unwrap_or(defaults.max_new_tokens),
-        seed: args.seed.unwrap_or(defaults.seed),
-        batch: args.batch.unwrap_or(defaults.batch),
-        device: args.device,
-        dtype: args.dtype,
-        scorers: args.scorers.clone(),
-        search,
     })
 }

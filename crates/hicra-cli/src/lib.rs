@@ -31,6 +31,7 @@ mod cmd_stages;
 mod cmd_tag;
 mod cmd_validate;
 mod cmd_verify;
+mod eval_args;
 mod inputs;
 mod jsonl;
 mod logging;

@@ -357,3 +357,7 @@ pub fn figures(batch: &RolloutBatch, seconds: f64) -> Figures {
 #[cfg(test)]
 #[path = "process_reward_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "process_reward_stage_tests.rs"]
+mod stage_tests;

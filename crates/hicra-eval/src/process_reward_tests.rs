@@ -1,8 +1,13 @@
-//! `reward.process` on tiny random PRMs saved to a temporary directory (no trained file).
+//! `reward.process` on tiny random PRMs saved to a temporary directory (no trained file): the
+//! step ranges each rule cuts and the PRM's own scores on them, and the batches refused.
+//!
+//! The set-up helpers here (saved PRMs, prompts, rollouts, batches, build contexts) are shared
+//! with the stage and configuration tests (`process_reward_stage_tests.rs`) and with the
+//! Monte-Carlo tests (`process_reward_mc_tests.rs`, `process_reward_mc_stage_tests.rs`).
 
 use std::path::{Path, PathBuf};
 
-use hicra_flow::{BuildContext, Invalid, Pipeline, Registry, RunSettings, StageConfig};
+use hicra_flow::{BuildContext, Invalid, RunSettings};
 use hicra_messages::{FinishReason, Group, Prompt, Rollout, RolloutBatch, StepReward};
 use hicra_model::{CharTokenizer, Llama, ModelConfig, RuntimeBackend, cpu};
 use hicra_prm::model::ProcessRewardModel;
@@ -117,6 +122,21 @@ pub(crate) fn assert_cover(steps: &[StepReward], len: usize) {
         at = s.end;
     }
     assert_eq!(at as usize, len, "{steps:?}");
+}
+
+pub(crate) fn ctx(base: &Path) -> BuildContext {
+    BuildContext {
+        id: "process".into(),
+        run: RunSettings {
+            base_dir: base.to_path_buf(),
+            ..RunSettings::default()
+        },
+    }
+}
+
+pub(crate) fn only(problems: Vec<Invalid>) -> Invalid {
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    problems.into_iter().next().unwrap()
 }
 
 #[test]
@@ -262,171 +282,4 @@ fn spans_that_do_not_fit_the_tokens_are_refused_naming_the_rollout() {
     let err = stage(dir.path()).step(&mut b).unwrap_err();
     assert!(err.contains("rollout 2 of group `p-1`"), "{err}");
     assert!(err.contains("token spans"), "{err}");
-}
-
-fn scored(steps: &[f64], correct: Option<bool>) -> Rollout {
-    let step_rewards = steps
-        .iter()
-        .enumerate()
-        .map(|(k, &score)| StepReward {
-            start: k as u32,
-            end: k as u32 + 1,
-            score,
-        })
-        .collect();
-    Rollout {
-        tokens: vec![2; steps.len()],
-        correct,
-        step_rewards,
-        ..Default::default()
-    }
-}
-
-#[test]
-fn figures_compare_correct_and_wrong_responses() {
-    let p = prompt("p", "q");
-    let b = RolloutBatch::new(
-        0,
-        vec![
-            Group::new(
-                p.clone(),
-                vec![scored(&[0.9, 0.8], Some(true)), scored(&[0.3], Some(true))],
-            ),
-            Group::new(
-                p,
-                vec![
-                    scored(&[0.6, 0.5], Some(false)),
-                    scored(&[], Some(false)),
-                    scored(&[1.0], None),
-                ],
-            ),
-        ],
-    );
-    let m = figures(&b, 0.5);
-    assert_eq!(m["process/score_secs"], 0.5);
-    assert_eq!(m["process/steps_per_response"], 6.0 / 5.0);
-    assert!((m["process/step_score_mean"] - 4.1 / 6.0).abs() < 1e-12);
-    assert!((m["process/step_score_correct_mean"] - 2.0 / 3.0).abs() < 1e-12);
-    assert!((m["process/step_score_wrong_mean"] - 0.55).abs() < 1e-12);
-    // weakest steps: correct 0.8 and 0.3, wrong 0.5: one pair of two ranked right
-    assert_eq!(m["process/response_auc"], 0.5);
-    let all_right = RolloutBatch::new(
-        0,
-        vec![Group::new(
-            prompt("p", "q"),
-            vec![scored(&[0.4], Some(true))],
-        )],
-    );
-    let m = figures(&all_right, 0.0);
-    assert!(!m.contains_key("process/step_score_wrong_mean"));
-    assert!(!m.contains_key("process/response_auc"));
-}
-
-pub(crate) fn ctx(base: &Path) -> BuildContext {
-    BuildContext {
-        id: "process".into(),
-        run: RunSettings {
-            base_dir: base.to_path_buf(),
-            ..RunSettings::default()
-        },
-    }
-}
-
-fn config(toml_text: &str) -> ProcessRewardConfig {
-    toml::from_str(toml_text).unwrap()
-}
-
-pub(crate) fn only(problems: Vec<Invalid>) -> Invalid {
-    assert_eq!(problems.len(), 1, "{problems:?}");
-    problems.into_iter().next().unwrap()
-}
-
-#[test]
-fn a_missing_or_empty_prm_is_refused_with_how_prms_are_made() {
-    let dir = tempfile::tempdir().unwrap();
-    let missing = only(config("prm = \"runs/nope\"").check(&ctx(dir.path())));
-    assert_eq!(missing.field, "prm");
-    assert!(
-        missing.message.starts_with("no such directory: "),
-        "{}",
-        missing.message
-    );
-    assert!(missing.message.contains("runs/nope"), "{}", missing.message);
-    let help = missing.help.unwrap();
-    assert!(
-        help.contains("hicra prm train") && help.contains("learner.prm"),
-        "{help}"
-    );
-
-    let unnamed = only(ProcessRewardConfig::default().check(&ctx(dir.path())));
-    assert_eq!(unnamed.field, "prm");
-    assert!(unnamed.help.unwrap().contains("hicra prm train"));
-
-    let at = |name: &str| format!("prm = \"{}\"", dir.path().join(name).display());
-    std::fs::create_dir(dir.path().join("empty")).unwrap();
-    let empty = only(config(&at("empty")).check(&ctx(dir.path())));
-    assert!(
-        empty.message.contains("holds no process reward model"),
-        "{}",
-        empty.message
-    );
-    assert!(empty.help.unwrap().contains("hicra prm train"));
-
-    // a run directory holding `prm/` will do; relative paths are the working directory's,
-    // not the pipeline file's
-    saved_prm(&dir.path().join("run"), "newline");
-    assert!(config(&at("run")).check(&ctx(dir.path())).is_empty());
-    assert!(config(&at("run/prm")).check(&ctx(dir.path())).is_empty());
-    assert!(!config("prm = \"run\"").check(&ctx(dir.path())).is_empty());
-
-    let bad = config(&format!("{}\nbatch = 0\nmax_seq_len = 1", at("run"))).check(&ctx(dir.path()));
-    let fields: Vec<&str> = bad.iter().map(|p| p.field.as_str()).collect();
-    assert_eq!(fields, ["max_seq_len", "batch"]);
-    assert!(toml::from_str::<ProcessRewardConfig>("prm = \"run\"\nscale = \"logit\"").is_err());
-}
-
-#[test]
-fn a_missing_prm_is_reported_at_its_place_in_the_pipeline() {
-    let mut registry = Registry::new();
-    crate::register(&mut registry);
-    let text = "[stages.process]\nkind = \"reward.process\"\ninputs = { rollouts = \"verifier.rollouts\" }\nprm = \"runs/no-such-prm\"\n";
-    let err = match Pipeline::from_str(&registry, "p.toml", text) {
-        Ok(_) => panic!("a missing PRM is refused"),
-        Err(d) => d.plain(),
-    };
-    assert!(
-        err.contains("p.toml:4:7: error: no such directory"),
-        "{err}"
-    );
-    assert!(err.contains("hicra prm train"), "{err}");
-    assert_eq!(ProcessRewardConfig::KIND, "reward.process");
-}
-
-#[test]
-fn the_stage_loads_its_prm_and_scores_on_the_runtime() {
-    let dir = tempfile::tempdir().unwrap();
-    saved_prm(dir.path(), "newline");
-    let params = format!(
-        "prm = {:?}\nbatch = 2\nmax_seq_len = 128",
-        dir.path().display().to_string()
-    );
-    let eval = batch(true);
-    let mut out = hicra_flow::testing::StageHarness::new::<ProcessRewardConfig>(&params)
-        .input("rollouts", vec![batch(false), eval.clone()])
-        .run()
-        .unwrap();
-    let batches: Vec<RolloutBatch> = out.take("rollouts");
-    assert_eq!(batches.len(), 2);
-    assert!(
-        batches[0]
-            .rollouts()
-            .all(|r| r.tokens.is_empty() == r.step_rewards.is_empty())
-    );
-    assert!(batches[0].metrics.contains_key("process/step_score_mean"));
-    assert_eq!(batches[1], eval);
-    let records: Vec<hicra_messages::MetricsRecord> = out.take("metrics");
-    assert!(
-        records[0].values.contains_key("process/response_auc"),
-        "{records:?}"
-    );
 }
