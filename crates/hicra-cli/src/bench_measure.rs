@@ -1,9 +1,40 @@
-//! What the benchmarks share: workloads (random prompts, sampling that never stops early) and
-//! measurements (medians, peak memory).
+//! What the benchmarks share: the common arguments ([`Common`]), workloads (random prompts,
+//! sampling that never stops early) and measurements (medians, peak memory).
 
-use hicra_model::{SamplingParams, gpu_memory_reserved};
+use clap::Args;
+use hicra_model::{DeviceSpec, Precision, SamplingParams, gpu_memory_reserved};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+
+use crate::model_arg::{self, DEVICE_HELP, DTYPE_HELP, MODEL_HELP};
+
+/// The arguments every `hicra bench` command takes.
+#[derive(Args, Debug)]
+pub(crate) struct Common {
+    #[arg(long, default_value = "random:smollm2-135m", help = MODEL_HELP)]
+    pub(crate) model: String,
+    /// Batch sizes to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16", value_parser = model_arg::positive)]
+    pub(crate) batch: Vec<usize>,
+    /// Measured rounds per batch size (median reported).
+    #[arg(long, default_value_t = 3, value_parser = model_arg::positive)]
+    pub(crate) rounds: usize,
+    /// Print one JSON object per batch size instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[arg(long, default_value = "cpu", help = DEVICE_HELP)]
+    pub(crate) device: DeviceSpec,
+    /// The sampler stores its weights in this type; the learner keeps f32 weights and computes
+    /// in it (mixed precision), as the pipeline stages do.
+    #[arg(long, default_value = "f32", help = DTYPE_HELP)]
+    pub(crate) dtype: Precision,
+}
+
+pub(crate) fn print_header(json: bool, header: &str) {
+    if !json {
+        println!("{header}");
+    }
+}
 
 /// Plain sampling at temperature 1 with no stop tokens: every row generates `new_tokens`.
 pub(crate) fn exactly(new_tokens: usize) -> SamplingParams {

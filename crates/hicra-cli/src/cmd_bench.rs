@@ -36,9 +36,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::bench_measure::{exactly, median, memory_mib, random_rows};
-use crate::model_arg::{self, DEVICE_HELP, DTYPE_HELP, MODEL_HELP};
-use hicra_model::{DeviceSpec, Precision};
+use crate::bench_measure::{Common, exactly, median, memory_mib, print_header, random_rows};
+use crate::model_arg;
 use miette::IntoDiagnostic;
 
 #[derive(Args, Debug)]
@@ -57,27 +56,6 @@ enum BenchCommand {
     Step(crate::cmd_bench_step::StepArgs),
     /// Tree branching: children from the parent's kept cache against prefilling each prefix.
     Branch(crate::cmd_bench_branch::BranchArgs),
-}
-
-#[derive(Args, Debug)]
-pub(crate) struct Common {
-    #[arg(long, default_value = "random:smollm2-135m", help = MODEL_HELP)]
-    pub(crate) model: String,
-    /// Batch sizes to measure, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,16", value_parser = model_arg::positive)]
-    pub(crate) batch: Vec<usize>,
-    /// Measured rounds per batch size (median reported).
-    #[arg(long, default_value_t = 3, value_parser = model_arg::positive)]
-    pub(crate) rounds: usize,
-    /// Print one JSON object per batch size instead of a table.
-    #[arg(long)]
-    pub(crate) json: bool,
-    #[arg(long, default_value = "cpu", help = DEVICE_HELP)]
-    pub(crate) device: DeviceSpec,
-    /// The sampler stores its weights in this type; the learner keeps f32 weights and computes
-    /// in it (mixed precision), as the pipeline stages do.
-    #[arg(long, default_value = "f32", help = DTYPE_HELP)]
-    pub(crate) dtype: Precision,
 }
 
 #[derive(Args, Debug)]
@@ -323,10 +301,4 @@ fn training_flops(c: &ModelConfig, batch: usize, seq: usize) -> f64 {
     let tokens = (batch * seq) as f64;
     let attention = 2.0 * 2.0 * (c.num_heads * c.head_dim()) as f64 * seq as f64 / 2.0;
     3.0 * tokens * (2.0 * matmul_params + c.num_layers as f64 * attention)
-}
-
-pub(crate) fn print_header(json: bool, header: &str) {
-    if !json {
-        println!("{header}");
-    }
 }

@@ -24,8 +24,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::bench_measure::{exactly, median, memory_mib, random_rows};
-use crate::cmd_bench::{Common, print_header};
+use crate::bench_measure::{Common, exactly, median, memory_mib, print_header, random_rows};
 use crate::model_arg;
 
 #[derive(Args, Debug)]

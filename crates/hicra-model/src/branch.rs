@@ -34,9 +34,9 @@ use burn::tensor::{Int, Tensor, TensorData};
 use crate::generator::Generator;
 use crate::llama::Llama;
 use crate::native::{Fork, RowCache};
-use crate::sample::{Sample, SampleRequest, SamplingParams, check_prompts, prefill_and_decode};
+use crate::sample::{Sample, SampleRequest, SamplingParams, check_prompts};
 use crate::streams::Streams;
-use crate::tensor_decode::{Decode, decode, repeat_rows};
+use crate::tensor_decode::{Decode, decode, prefill_and_decode, repeat_rows};
 use crate::tensor_rows::TensorRows;
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ use burn::tensor::backend::Backend;
 
 use crate::llama::Llama;
 use crate::native::NativeLlama;
-use crate::sample::{Sample, SampleRequest, SamplingParams, check_prompts, sample_on_tensors};
+use crate::sample::{Sample, SampleRequest, SamplingParams, check_prompts};
+use crate::tensor_decode::sample_on_tensors;
 
 /// Draws `n` responses to `prompt` (token ids, non-empty) from the prompt seed `seed`.
 pub fn sample_group<B: Backend>(

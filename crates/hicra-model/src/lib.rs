@@ -83,9 +83,10 @@ pub use native::train::{ComputePath, HostGrads, HostModel, HostScores, HostTape}
 pub use next_token::next_token_logprobs;
 pub use precision::{Precision, PrecisionError};
 pub use pretrained::{PretrainedModelError, model_config};
-pub use sample::{Sample, SampleRequest, SamplingParams, sample_on_tensors, stop_strings};
+pub use sample::{Sample, SampleRequest, SamplingParams, stop_strings};
 pub use score::{Entropies, Scored, score, score_tempered, score_tempered_with};
 pub use source::{CheckpointInfo, LoadedModel, ModelSource, load_model};
 pub use streams::response_rng;
+pub use tensor_decode::sample_on_tensors;
 pub use to_pretrained::llama_config_of;
 pub use tokenizer::CharTokenizer;

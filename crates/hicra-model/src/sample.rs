@@ -1,5 +1,5 @@
 //! Generation with a KV cache. On the CPU in f32 it runs on host vectors ([`crate::native`]);
-//! elsewhere through burn tensors ([`sample_on_tensors`]), as follows: each prompt is
+//! elsewhere through burn tensors ([`crate::sample_on_tensors`]), as follows: each prompt is
 //! prefilled once (the output head only on its last position), its cache repeated for the G
 //! samples of its group, then all G continue in one batch; rows that finish leave the batch as
 //! it goes ([`crate::tensor_decode`], the loop branching shares). Each step's token, its log-probability
@@ -20,10 +20,7 @@
 
 pub use crate::draw::SamplingParams;
 use crate::llama::Llama;
-use crate::next_token::prefill_last;
 use crate::streams::Streams;
-use crate::tensor_decode::{Decode, decode, repeat_rows};
-use crate::tensor_rows::TensorRows;
 use burn::tensor::backend::Backend;
 
 /// A stop check that knows the row: `stop(row, tokens drawn so far)`.
@@ -115,67 +112,6 @@ pub(crate) fn check_prompts<B: Backend>(model: &Llama<B>, request: &SampleReques
         model.max_seq_len()
     );
     longest > 0 && request.n > 0
-}
-
-/// [`crate::Generator::sample`] through burn tensor ops on any backend (the path every device
-/// but the f32 CPU takes; see [`crate::native`] for that one). The prompts are checked by the
-/// caller.
-pub fn sample_on_tensors<B: Backend>(
-    model: &Llama<B>,
-    request: &SampleRequest,
-    device: &B::Device,
-) -> Vec<Vec<Sample>> {
-    let stop = |_: usize, tokens: &[u32]| (request.stop)(tokens);
-    sample_rows_on_tensors(model, request, &stop, device)
-}
-
-/// [`sample_on_tensors`] with a stop check that knows the row (`stop(p * n + j, tokens)`),
-/// in place of `request.stop` ([`crate::branch`] stops on whole responses).
-pub(crate) fn sample_rows_on_tensors<B: Backend>(
-    model: &Llama<B>,
-    request: &SampleRequest,
-    stop: RowStop<'_>,
-    device: &B::Device,
-) -> Vec<Vec<Sample>> {
-    prefill_and_decode(model, request, stop, false, device).0
-}
-
-/// The tensor path's sampling: the prompts prefilled together once (left-padded), each
-/// prompt's logits and cache repeated for its `n` samples, then one decode of every row
-/// ([`crate::tensor_decode`]), keeping every row's cache when `keep` (rows `p * n + j`).
-pub(crate) fn prefill_and_decode<B: Backend>(
-    model: &Llama<B>,
-    request: &SampleRequest,
-    stop: RowStop<'_>,
-    keep: bool,
-    device: &B::Device,
-) -> (Vec<Vec<Sample>>, Option<TensorRows<B>>) {
-    let streams = request.streams();
-    let Some(max_new) = request.room(model.max_seq_len()) else {
-        return (vec![Vec::new(); request.prompts.len()], None);
-    };
-    let SampleRequest {
-        prompts, n, params, ..
-    } = *request;
-    let head = model.inference_head();
-    let (last, cache) = prefill_last(model, prompts, device);
-    let logits = model.project(last, head.clone());
-    let [rows, _, vocab] = logits.dims();
-    let logits = logits.reshape([rows, vocab]);
-    let (logits, cache) = repeat_rows(logits, cache, n, device);
-    let how = Decode {
-        params,
-        streams,
-        limits: vec![max_new; prompts.len() * n],
-        stop,
-        keep,
-    };
-    let (samples, kept) = decode(model, head, logits, cache, how, device);
-    let mut samples = samples.into_iter();
-    let groups = (0..prompts.len())
-        .map(|_| samples.by_ref().take(n).collect())
-        .collect();
-    (groups, kept)
 }
 
 /// A stop check that fires once the decoded text of a response contains one of `strings`

@@ -1,5 +1,7 @@
-//! The decode loop of the tensor path (every device but the f32 CPU), shared by plain
-//! sampling ([`crate::sample_on_tensors`]) and branching ([`crate::branch_on_tensors`]).
+//! Generation through burn tensors (every device but the f32 CPU): [`sample_on_tensors`]
+//! prefills the prompts together once (left-padded, the output head only on each prompt's
+//! last position) and repeats each prompt's logits and cache for its `n` samples; then one
+//! decode loop, shared with branching ([`crate::branch_on_tensors`]), runs every row.
 //!
 //! Every row of the batch picks a token from its logits on the device ([`crate::draw`]) with
 //! the next uniform number of its own stream, records it, and is done on a stop token, on the
@@ -21,9 +23,61 @@ use burn::tensor::{Int, Tensor, TensorData};
 use crate::draw::{SamplingParams, draws_uniforms, pick};
 use crate::kv_cache::KvCache;
 use crate::llama::Llama;
-use crate::sample::{RowStop, Sample};
+use crate::next_token::prefill_last;
+use crate::sample::{RowStop, Sample, SampleRequest};
 use crate::streams::Streams;
 use crate::tensor_rows::TensorRows;
+
+/// [`crate::Generator::sample`] through burn tensor ops on any backend (the path every device
+/// but the f32 CPU takes; see [`crate::native`] for that one). The prompts are checked by the
+/// caller.
+pub fn sample_on_tensors<B: Backend>(
+    model: &Llama<B>,
+    request: &SampleRequest,
+    device: &B::Device,
+) -> Vec<Vec<Sample>> {
+    let stop = |_: usize, tokens: &[u32]| (request.stop)(tokens);
+    prefill_and_decode(model, request, &stop, false, device).0
+}
+
+/// The tensor path's sampling: the prompts prefilled together once (left-padded), each
+/// prompt's logits and cache repeated for its `n` samples, then one [`decode`] of every row
+/// (`stop(p * n + j, tokens)` ends row `j` of prompt `p`), keeping every row's cache when
+/// `keep`.
+pub(crate) fn prefill_and_decode<B: Backend>(
+    model: &Llama<B>,
+    request: &SampleRequest,
+    stop: RowStop<'_>,
+    keep: bool,
+    device: &B::Device,
+) -> (Vec<Vec<Sample>>, Option<TensorRows<B>>) {
+    let streams = request.streams();
+    let Some(max_new) = request.room(model.max_seq_len()) else {
+        return (vec![Vec::new(); request.prompts.len()], None);
+    };
+    let SampleRequest {
+        prompts, n, params, ..
+    } = *request;
+    let head = model.inference_head();
+    let (last, cache) = prefill_last(model, prompts, device);
+    let logits = model.project(last, head.clone());
+    let [rows, _, vocab] = logits.dims();
+    let logits = logits.reshape([rows, vocab]);
+    let (logits, cache) = repeat_rows(logits, cache, n, device);
+    let how = Decode {
+        params,
+        streams,
+        limits: vec![max_new; prompts.len() * n],
+        stop,
+        keep,
+    };
+    let (samples, kept) = decode(model, head, logits, cache, how, device);
+    let mut samples = samples.into_iter();
+    let groups = (0..prompts.len())
+        .map(|_| samples.by_ref().take(n).collect())
+        .collect();
+    (groups, kept)
+}
 
 /// How the rows of one decode are drawn.
 pub(crate) struct Decode<'a> {
