@@ -147,42 +147,6 @@ pub fn execute(
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(dir: &Path, seed: u64) -> Run {
-        Run {
-            arm: "a".into(),
-            seed,
-            dir: dir.join(format!("seed-{seed}")),
-            args: vec!["run".into()],
-        }
-    }
-
-    /// With stand-ins for `hicra` (`true` ends well, `false` fails): markers are written,
-    /// failures recorded with their exit code, finished runs skipped next time.
-    #[test]
-    fn runs_are_marked_failed_runs_recorded_finished_runs_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let runs = [run(dir.path(), 1), run(dir.path(), 2)];
-        let quiet = |_: usize, _: &Outcome, _: f64| {};
-        let done = execute(Path::new("true"), &runs[..1], 2, &quiet);
-        assert_eq!(done, [Outcome::Done]);
-        assert_eq!(marker(&runs[0].dir).unwrap().status, "done");
-        let again = execute(Path::new("false"), &runs, 2, &quiet);
-        assert_eq!(again[0], Outcome::Skipped);
-        let Outcome::Failed(why) = &again[1] else {
-            panic!("{again:?}")
-        };
-        assert!(why.starts_with("exit 1"), "{why}");
-        let m = marker(&runs[1].dir).unwrap();
-        assert_eq!((m.status.as_str(), m.error.is_some()), ("failed", true));
-        let missing = execute(Path::new("/nonexistent/hicra"), &runs[1..], 1, &quiet);
-        assert!(matches!(&missing[0], Outcome::Failed(e) if e.starts_with("cannot start")));
-    }
-}
-
 fn run_one(hicra: &Path, run: &Run) -> Outcome {
     let started = Instant::now();
     let result = (|| -> Result<(), String> {
@@ -224,5 +188,41 @@ fn run_one(hicra: &Path, run: &Run) -> Outcome {
     match result {
         Ok(()) => Outcome::Done,
         Err(e) => Outcome::Failed(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(dir: &Path, seed: u64) -> Run {
+        Run {
+            arm: "a".into(),
+            seed,
+            dir: dir.join(format!("seed-{seed}")),
+            args: vec!["run".into()],
+        }
+    }
+
+    /// With stand-ins for `hicra` (`true` ends well, `false` fails): markers are written,
+    /// failures recorded with their exit code, finished runs skipped next time.
+    #[test]
+    fn runs_are_marked_failed_runs_recorded_finished_runs_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = [run(dir.path(), 1), run(dir.path(), 2)];
+        let quiet = |_: usize, _: &Outcome, _: f64| {};
+        let done = execute(Path::new("true"), &runs[..1], 2, &quiet);
+        assert_eq!(done, [Outcome::Done]);
+        assert_eq!(marker(&runs[0].dir).unwrap().status, "done");
+        let again = execute(Path::new("false"), &runs, 2, &quiet);
+        assert_eq!(again[0], Outcome::Skipped);
+        let Outcome::Failed(why) = &again[1] else {
+            panic!("{again:?}")
+        };
+        assert!(why.starts_with("exit 1"), "{why}");
+        let m = marker(&runs[1].dir).unwrap();
+        assert_eq!((m.status.as_str(), m.error.is_some()), ("failed", true));
+        let missing = execute(Path::new("/nonexistent/hicra"), &runs[1..], 1, &quiet);
+        assert!(matches!(&missing[0], Outcome::Failed(e) if e.starts_with("cannot start")));
     }
 }

@@ -213,7 +213,7 @@ fn the_tensor_path_gives_the_host_paths_children() {
             let params = params(temperature, vec![35]);
             let (host_kept, tensor_kept) =
                 (kept_rows(&g, &params), kept_rows_on(&g, &params, false));
-            assert_eq!(format!("{tensor_kept:?}").contains("tensors"), true);
+            assert!(format!("{tensor_kept:?}").contains("tensors"));
             for row in 0..host_kept.len() {
                 assert_eq!(host_kept.sequence(row), tensor_kept.sequence(row));
             }

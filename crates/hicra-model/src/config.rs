@@ -72,19 +72,22 @@ impl ModelConfig {
     /// Checks the divisibility constraints of the architecture.
     pub fn validate(&self) -> Result<(), String> {
         let fail = |m: String| Err(m);
-        if self.num_heads == 0 || self.num_kv_heads == 0 || self.hidden_size % self.num_heads != 0 {
+        if self.num_heads == 0
+            || self.num_kv_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_heads)
+        {
             return fail(format!(
                 "hidden_size {} must be a multiple of num_heads {}",
                 self.hidden_size, self.num_heads
             ));
         }
-        if self.num_heads % self.num_kv_heads != 0 {
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return fail(format!(
                 "num_heads {} must be a multiple of num_kv_heads {}",
                 self.num_heads, self.num_kv_heads
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return fail(format!(
                 "head_dim {} must be even for RoPE",
                 self.head_dim()

@@ -49,7 +49,7 @@ fn decoding_across_merges_matches_full_forward_passes() {
         prompts[0].clone(),
         [vec![0; 3], prompts[1].clone()].concat(),
     ];
-    let mut incremental = vec![Vec::new(), Vec::new()];
+    let mut incremental = [Vec::new(), Vec::new()];
     let first = m.forward(ids(&padded), Some(&mut cache));
     for (row, out) in incremental.iter_mut().enumerate() {
         let logits = row_logits(first.clone(), row);

@@ -36,7 +36,7 @@ fn reorder(
         .shape
         .first()
         .ok_or_else(|| RopeLayoutError("tensor has no dimensions".into()))?;
-    if num_heads == 0 || rows % num_heads != 0 || (rows / num_heads) % 2 != 0 {
+    if num_heads == 0 || rows % num_heads != 0 || !(rows / num_heads).is_multiple_of(2) {
         return Err(RopeLayoutError(format!(
             "{rows} rows do not split into {num_heads} heads of even width"
         )));

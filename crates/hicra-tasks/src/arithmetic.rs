@@ -196,10 +196,7 @@ mod tests {
             let text = p.meta["expression"].as_str().unwrap();
             let value = expr::parse(text).unwrap().eval().unwrap();
             assert_eq!(value.to_integer().to_string(), p.answer);
-            assert_eq!(
-                text.matches(|c: char| c.is_ascii_digit()).count() >= 4,
-                true
-            );
+            assert!(text.matches(|c: char| c.is_ascii_digit()).count() >= 4);
             let solution = p.meta["solution"].as_str().unwrap();
             assert!(
                 checker.check(&p.answer, solution).equivalent(),

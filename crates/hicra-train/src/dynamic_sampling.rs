@@ -73,7 +73,7 @@ steps = 0
     fn check(&self, _ctx: &BuildContext) -> Vec<Invalid> {
         [
             ("groups_per_step", self.groups_per_step as u64),
-            ("max_batches", self.max_batches as u64),
+            ("max_batches", self.max_batches),
         ]
         .into_iter()
         .filter(|(_, v)| *v == 0)

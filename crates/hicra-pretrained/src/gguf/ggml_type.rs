@@ -62,7 +62,7 @@ impl GgmlType {
     /// Bytes needed for `n` values, or an explanation when `n` is not a whole number of blocks.
     pub fn byte_size(self, n: u64) -> Result<u64, String> {
         let (per_block, bytes) = self.block();
-        if n % per_block as u64 != 0 {
+        if !n.is_multiple_of(per_block as u64) {
             return Err(format!(
                 "{n} values are not a whole number of {}-value {} blocks",
                 per_block,

@@ -154,7 +154,7 @@ impl RawTensorInfo {
         let byte_range = match ggml_type {
             Err(_) => 0..0,
             Ok(ty) => {
-                if self.offset % alignment != 0 {
+                if !self.offset.is_multiple_of(alignment) {
                     return Err(err(format!(
                         "data offset {} is not aligned to {alignment}",
                         self.offset

@@ -299,7 +299,7 @@ mod tests {
         assert_eq!(value(&"(".repeat(500)), Err(ExprError::TooDeep));
         assert_eq!(value(&"-".repeat(500)), Err(ExprError::TooDeep));
         assert_eq!(value(&"1+".repeat(600)), Err(ExprError::TooLong));
-        let big = vec!["999999999999"; 4].join(" * ");
+        let big = ["999999999999"; 4].join(" * ");
         assert_eq!(value(&big), Err(ExprError::Overflow));
     }
 

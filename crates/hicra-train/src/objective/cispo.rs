@@ -81,7 +81,7 @@ mod tests {
                 want_loss.push(-w * b.adv[i][t] * b.logp[i][t] * m);
                 // the weight is a constant: d/dlogp = -w A, on clipped tokens too
                 want_grad.push(-w * b.adv[i][t] * m);
-                want_clip.push(f64::from(u8::from(r < 0.8 || r > 1.5)) * m);
+                want_clip.push(f64::from(u8::from(!(0.8..=1.5).contains(&r))) * m);
             }
         }
         assert_close("loss", &loss, &want_loss, 1e-5);
