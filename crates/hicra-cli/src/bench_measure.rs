@@ -8,6 +8,20 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::model_arg::{self, DEVICE_HELP, DTYPE_HELP, MODEL_HELP};
 
+/// The generation workload of `bench sampler` and `bench branch`.
+#[derive(Args, Debug)]
+pub(crate) struct Generation {
+    /// Prompt tokens per row.
+    #[arg(long, default_value_t = 64, value_parser = model_arg::positive)]
+    pub(crate) prompt_len: usize,
+    /// Generated tokens per row.
+    #[arg(long, default_value_t = 64, value_parser = model_arg::positive)]
+    pub(crate) new_tokens: usize,
+    /// Time the burn-tensor path even where the CPU host path applies.
+    #[arg(long)]
+    pub(crate) tensors: bool,
+}
+
 /// The arguments every `hicra bench` command takes.
 #[derive(Args, Debug)]
 pub(crate) struct Common {

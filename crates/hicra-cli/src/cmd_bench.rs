@@ -36,7 +36,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::bench_measure::{Common, exactly, median, memory_mib, print_header, random_rows};
+use crate::bench_measure::{
+    Common, Generation, exactly, median, memory_mib, print_header, random_rows,
+};
 use crate::model_arg;
 use miette::IntoDiagnostic;
 
@@ -62,15 +64,8 @@ enum BenchCommand {
 struct SamplerArgs {
     #[command(flatten)]
     common: Common,
-    /// Prompt tokens per row.
-    #[arg(long, default_value_t = 64, value_parser = model_arg::positive)]
-    prompt_len: usize,
-    /// Generated tokens per row.
-    #[arg(long, default_value_t = 64, value_parser = model_arg::positive)]
-    new_tokens: usize,
-    /// Time the burn-tensor path even where the CPU host path applies.
-    #[arg(long)]
-    tensors: bool,
+    #[command(flatten)]
+    generation: Generation,
 }
 
 #[derive(Args, Debug)]
@@ -100,7 +95,7 @@ pub fn run(args: BenchArgs) -> miette::Result<()> {
 }
 
 fn sampler(args: SamplerArgs) -> miette::Result<()> {
-    let c = &args.common;
+    let (c, args) = (&args.common, &args.generation);
     let device = model_arg::open_device_in(c.device, c.dtype)?;
     let loaded = model_arg::load(&c.model, Some(args.prompt_len + args.new_tokens), &device)?;
     // the f32 copy is dropped as it is cast: peak memory is that of the stored type

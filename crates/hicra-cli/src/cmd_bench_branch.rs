@@ -24,28 +24,25 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::bench_measure::{Common, exactly, median, memory_mib, print_header, random_rows};
+use crate::bench_measure::{
+    Common, Generation, exactly, median, memory_mib, print_header, random_rows,
+};
 use crate::model_arg;
 
 #[derive(Args, Debug)]
 pub struct BranchArgs {
     #[command(flatten)]
     common: Common,
-    /// Prompt tokens per row.
-    #[arg(long, default_value_t = 64, value_parser = model_arg::positive)]
-    prompt_len: usize,
-    /// Tokens of each parent response (children draw `new_tokens - at`).
-    #[arg(long, default_value_t = 64, value_parser = model_arg::positive)]
-    new_tokens: usize,
+    // `new_tokens` is each parent response's length; children draw `new_tokens - at`
+    #[command(flatten)]
+    generation: Generation,
     /// Children per branch.
     #[arg(long, default_value_t = 4, value_parser = model_arg::positive)]
     children: usize,
-    /// Response position every row branches at (default: the middle).
+    /// Response position every row branches at (default: the middle of `--new-tokens`);
+    /// children draw the `new_tokens - at` tokens after it.
     #[arg(long)]
     at: Option<usize>,
-    /// Time the burn-tensor path even where the CPU host path applies.
-    #[arg(long)]
-    tensors: bool,
 }
 
 /// The two ways of drawing children, on one path.
@@ -106,18 +103,18 @@ fn agreeing_gap(a: &Sample, b: &Sample) -> f32 {
 }
 
 pub fn run(args: BranchArgs) -> miette::Result<()> {
-    let c = &args.common;
-    let at = args.at.unwrap_or(args.new_tokens / 2);
-    if at >= args.new_tokens {
+    let (c, g) = (&args.common, &args.generation);
+    let at = args.at.unwrap_or(g.new_tokens / 2);
+    if at >= g.new_tokens {
         miette::bail!(
             "--at {at} leaves children nothing to draw (new_tokens {})",
-            args.new_tokens
+            g.new_tokens
         );
     }
     let device = model_arg::open_device_in(c.device, c.dtype)?;
-    let loaded = model_arg::load(&c.model, Some(args.prompt_len + args.new_tokens), &device)?;
+    let loaded = model_arg::load(&c.model, Some(g.prompt_len + g.new_tokens), &device)?;
     let model = loaded.model.stored_in(c.dtype);
-    let tensors = args.tensors || !hicra_model::NativeLlama::takes_host_path(&model);
+    let tensors = g.tensors || !hicra_model::NativeLlama::takes_host_path(&model);
     let paths = Paths {
         generator: Generator::new(model),
         tensors,
@@ -125,7 +122,7 @@ pub fn run(args: BranchArgs) -> miette::Result<()> {
     };
     let path = if tensors { "tensors" } else { "host" };
     let n = args.children;
-    let child_tokens = args.new_tokens - at;
+    let child_tokens = g.new_tokens - at;
     if !c.json {
         println!("{path} path; {n} children of {child_tokens} tokens per row, branched at {at}");
     }
@@ -135,9 +132,9 @@ pub fn run(args: BranchArgs) -> miette::Result<()> {
     );
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     for &batch in &c.batch {
-        let prompts = random_rows(&mut rng, batch, args.prompt_len, loaded.config.vocab_size);
+        let prompts = random_rows(&mut rng, batch, g.prompt_len, loaded.config.vocab_size);
         let refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
-        let params = exactly(args.new_tokens);
+        let params = exactly(g.new_tokens);
         let seeds: Vec<u64> = refs.iter().map(|_| rng.random()).collect();
         let kept = paths.kept(&SampleRequest::new(&refs, 1, &params, &seeds));
         let branches: Vec<Branch> = (0..batch)
@@ -148,7 +145,7 @@ pub fn run(args: BranchArgs) -> miette::Result<()> {
             })
             .collect();
         let prefixes: Vec<Vec<u32>> = (0..batch)
-            .map(|row| kept.sequence(row)[..args.prompt_len + at].to_vec())
+            .map(|row| kept.sequence(row)[..g.prompt_len + at].to_vec())
             .collect();
         let prefix_refs: Vec<&[u32]> = prefixes.iter().map(Vec::as_slice).collect();
         let branch_seeds: Vec<u64> = branches.iter().map(|b| b.seed).collect();
@@ -181,7 +178,7 @@ pub fn run(args: BranchArgs) -> miette::Result<()> {
             println!(
                 "{}",
                 json!({"bench": "branch", "model": c.model, "batch": batch,
-                    "prompt_len": args.prompt_len, "new_tokens": args.new_tokens, "at": at,
+                    "prompt_len": g.prompt_len, "new_tokens": g.new_tokens, "at": at,
                     "children": n, "branch_ms": branch * 1e3, "prefill_ms": prefill * 1e3,
                     "branch_over_prefill": ratio, "same_tokens": same, "logprob_gap": gap, "peak_mib": mem,
                     "device": c.device.to_string(), "dtype": c.dtype.to_string(), "path": path})
