@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of the devices issue in one go, for a machine with an NVIDIA GPU and no Rust
-# (the device tool's machine): device checks on CUDA and WebGPU, then the sampler, learner and
-# step benchmarks of hicra and the same workloads in PyTorch, all JSON lines under $OUT.
+# (the device tool's machine): device checks on CUDA and WebGPU, then the sampler, learner,
+# step and branch benchmarks of hicra and the same workloads in PyTorch, all JSON lines under $OUT.
 #
 # Build the binary it runs here, on the CPU machine (cudarc picks its CUDA API at build time;
 # the GPU machine has CUDA 13.0):
@@ -39,6 +39,9 @@ model="random:smollm2-135m"
 run hicra-sampler "$bin" bench sampler --model "$model" --device cuda:0 --batch 1,16,64 --json
 run hicra-learner "$bin" bench learner --model "$model" --device cuda:0 --batch 8,32 --peak-tflops 67 --json
 run hicra-step "$bin" bench step --model "$model" --device cuda:0 --prompts 8 --group 8 --json
+# tree branching from kept caches on CUDA: branch_over_prefill, and same_tokens / logprob_gap
+# (about 1e-5 in f32) check the tensor path's cache gather against prefilling each prefix
+run hicra-branch "$bin" bench branch --model "$model" --device cuda:0 --batch 1,16 --prompt-len 256 --new-tokens 64 --children 8 --json
 run hicra-sampler-wgpu "$bin" bench sampler --model "$model" --device wgpu --batch 16 --json
 run torch-sampler python3 bench/pytorch_bench.py sampler --device cuda --batch 1,16,64
 run torch-learner python3 bench/pytorch_bench.py learner --device cuda --batch 8,32 --peak-tflops 67
