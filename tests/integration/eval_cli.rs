@@ -21,8 +21,7 @@ fn last_eval_row(run: &Path) -> BTreeMap<String, serde_json::Value> {
     let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     text.lines()
         .map(|l| serde_json::from_str::<BTreeMap<String, serde_json::Value>>(l).unwrap())
-        .filter(|row| row.contains_key("accuracy/eval"))
-        .last()
+        .rfind(|row| row.contains_key("accuracy/eval"))
         .expect("the run evaluated")
 }
 

@@ -54,7 +54,11 @@ fn random_edits_of_shipped_pipelines_never_panic_validation() {
             let path = &paths[next(paths.len())];
             let edit = format!("{path}={}", REPLACEMENTS[next(REPLACEMENTS.len())]);
             let result = catch_unwind(AssertUnwindSafe(|| {
-                Pipeline::from_files(&registry, std::slice::from_ref(file), &[edit.clone()])
+                Pipeline::from_files(
+                    &registry,
+                    std::slice::from_ref(file),
+                    std::slice::from_ref(&edit),
+                )
             }));
             let outcome =
                 result.unwrap_or_else(|_| panic!("{}: `{edit}` panicked", file.display()));

@@ -41,11 +41,7 @@ fn reorder(
             "{rows} rows do not split into {num_heads} heads of even width"
         )));
     }
-    let row_len = if rows == 0 {
-        0
-    } else {
-        tensor.data.len() / rows
-    };
+    let row_len = tensor.data.len().checked_div(rows).unwrap_or(0);
     let head_dim = rows / num_heads;
     let half = head_dim / 2;
     let mut data = vec![0.0f32; tensor.data.len()];

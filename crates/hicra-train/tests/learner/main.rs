@@ -27,15 +27,16 @@ model = { alphabet = "abc\n", hidden_size = 16, intermediate_size = 32, num_laye
 
 /// The same network as `PARAMS` describes.
 fn model_config() -> PolicyModelConfig {
-    let mut c = PolicyModelConfig::default();
-    c.alphabet = "abc\n".into();
-    c.hidden_size = 16;
-    c.intermediate_size = 32;
-    c.num_layers = 1;
-    c.num_heads = 2;
-    c.num_kv_heads = 1;
-    c.max_seq_len = 16;
-    c
+    PolicyModelConfig {
+        alphabet: "abc\n".into(),
+        hidden_size: 16,
+        intermediate_size: 32,
+        num_layers: 1,
+        num_heads: 2,
+        num_kv_heads: 1,
+        max_seq_len: 16,
+        ..PolicyModelConfig::default()
+    }
 }
 
 fn logprob<B: burn::tensor::backend::Backend<Device = hicra_model::Device>>(
