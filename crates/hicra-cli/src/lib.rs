@@ -8,7 +8,7 @@
 //!
 //! Errors are rendered here, and only here, with miette: pipeline problems as one report each
 //! with `FILE:LINE:COL`, the offending snippet and a help line; a command's own input (its file
-//! arguments, checked by [`inputs`]) with every problem at once. Any error exits non-zero.
+//! arguments, checked in `inputs.rs`) with every problem at once. Any error exits non-zero.
 
 mod allocator;
 mod bench_measure;

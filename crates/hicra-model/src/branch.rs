@@ -18,7 +18,7 @@
 //! its parent's up to the branch point, one decode pass over the prefix's last token gives all
 //! children of all branches their first logits together, and they decode as plain samples do.
 //! On the tensor path ([`branch_on_tensors`], every device but the f32 CPU) the rows' caches
-//! are kept in chunks as rows leave the decoding batch ([`crate::tensor_rows`]); a branch call
+//! are kept in chunks as rows leave the decoding batch (`tensor_rows.rs`); a branch call
 //! gathers each branch's prefix (its first `prompt + at - 1` slots) from them into one batch
 //! cache, left-padded to the longest prefix, passes the prefixes' last tokens through the
 //! model once, repeats each branch's logits and cache for its `n` children and decodes them
@@ -289,7 +289,7 @@ pub fn sample_kept_on_tensors<B: Backend>(
 /// [`Generator::branch`] through burn tensor ops (the path every device but the f32 CPU
 /// takes; tests force it on the CPU) for rows kept by [`sample_kept_on_tensors`] or by an
 /// earlier call: the branches' prefixes are gathered from the kept caches into one batch
-/// ([`crate::tensor_rows`]), their last tokens passed through the model once, each branch's
+/// (`tensor_rows.rs`), their last tokens passed through the model once, each branch's
 /// logits and cache repeated for its `n` children, and the children decoded together, each
 /// with its own room; their caches are kept in turn. Panics on rows kept by the host path
 /// (branch those with [`Generator::branch`]), on a branch of a row out of range or past its

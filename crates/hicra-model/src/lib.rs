@@ -20,7 +20,7 @@
 //!   of their positions (tree rollouts): `n` children per branch point, each what plain
 //!   sampling from that prefix draws, continuing the parent's KV cache on both paths
 //!   ([`branch`]; on the tensor path the caches are kept in chunks and re-padded per round);
-//! * [`score`] recomputes those log-probabilities and entropies teacher-forced, through the same
+//! * [`score()`] recomputes those log-probabilities and entropies teacher-forced, through the same
 //!   layers, differentiably on an autodiff backend: the learner's view of the same numbers
 //!   (on SmolLM2 the two agree to 1e-5). On the CPU in f32 the learner takes a host path
 //!   instead ([`HostModel`], `native::train`): the same forward pass on host vectors, every

@@ -2,8 +2,9 @@
 //! elsewhere through burn tensors ([`crate::sample_on_tensors`]), as follows: each prompt is
 //! prefilled once (the output head only on its last position), its cache repeated for the G
 //! samples of its group, then all G continue in one batch; rows that finish leave the batch as
-//! it goes ([`crate::tensor_decode`], the loop branching shares). Each step's token, its log-probability
-//! and the entropy of the distribution it was drawn from are computed on the device
+//! it goes (`tensor_decode.rs`, the loop branching shares). Each step's token, its
+//! log-probability and the entropy of the distribution it was drawn from are computed on the
+//! device
 //! ([`crate::draw`]); the host supplies the seeded random numbers and reads three numbers per
 //! row. Each response draws from its own random stream ([`crate::streams`]): a row still
 //! generating takes the next uniform number of its stream, a finished row waiting for the

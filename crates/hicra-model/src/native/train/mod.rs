@@ -5,7 +5,7 @@
 //! every weight, each layer's backward written out (RMSNorm, RoPE, grouped-query attention,
 //! SwiGLU, the tied or separate head, temperature and log-softmax, entropy). The products run
 //! on `gemm` (the crate burn's CPU backend multiplies with), strided so that no transpose is
-//! ever copied and split over the cores ([`super::gemm`]); sequences sit side by side without
+//! ever copied and split over the cores (`native/gemm.rs`); sequences sit side by side without
 //! padding; attention is computed per (sequence, head) and its probabilities recomputed from
 //! the saved log-sum-exp in the backward pass instead of being stored.
 //!
