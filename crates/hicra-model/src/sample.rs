@@ -4,9 +4,8 @@
 //! samples of its group, then all G continue in one batch; rows that finish leave the batch as
 //! it goes (`tensor_decode.rs`, the loop branching shares). Each step's token, its
 //! log-probability and the entropy of the distribution it was drawn from are computed on the
-//! device
-//! ([`crate::draw`]); the host supplies the seeded random numbers and reads three numbers per
-//! row. Each response draws from its own random stream ([`crate::streams`]): a row still
+//! device ([`crate::draw`]); the host supplies the seeded random numbers and reads three
+//! numbers per row. Each response draws from its own random stream ([`crate::streams`]): a row still
 //! generating takes the next uniform number of its stream, a finished row waiting for the
 //! batch to be compacted takes none, so the tokens are those the host path draws.
 //!
