@@ -272,18 +272,16 @@ pub fn sample_kept_on_tensors<B: Backend>(
     request: &SampleRequest,
     device: &B::Device,
 ) -> (Vec<Vec<Sample>>, KeptRows<B>) {
+    let (groups, caches) = if check_prompts(model, request) {
+        let stop = |_: usize, tokens: &[u32]| (request.stop)(tokens);
+        let (groups, rows) = prefill_and_decode(model, request, &stop, true, device);
+        (groups, rows.map_or(Caches::None, Caches::Tensors))
+    } else {
+        (vec![Vec::new(); request.prompts.len()], Caches::None)
+    };
     let prompts = request.prompts.iter().map(|p| (*p, p.len()));
-    if !check_prompts(model, request) {
-        let groups = vec![Vec::new(); request.prompts.len()];
-        return (
-            groups.clone(),
-            KeptRows::new(prompts, &groups, Caches::None),
-        );
-    }
-    let stop = |_: usize, tokens: &[u32]| (request.stop)(tokens);
-    let (groups, rows) = prefill_and_decode(model, request, &stop, true, device);
-    let caches = rows.map_or(Caches::None, Caches::Tensors);
-    (groups.clone(), KeptRows::new(prompts, &groups, caches))
+    let kept = KeptRows::new(prompts, &groups, caches);
+    (groups, kept)
 }
 
 /// [`Generator::branch`] through burn tensor ops (the path every device but the f32 CPU

@@ -5,9 +5,9 @@
 //! it goes (`tensor_decode.rs`, the loop branching shares). Each step's token, its
 //! log-probability and the entropy of the distribution it was drawn from are computed on the
 //! device ([`crate::draw`]); the host supplies the seeded random numbers and reads three
-//! numbers per row. Each response draws from its own random stream ([`crate::streams`]): a row still
-//! generating takes the next uniform number of its stream, a finished row waiting for the
-//! batch to be compacted takes none, so the tokens are those the host path draws.
+//! numbers per row. Each response draws from its own random stream ([`crate::streams`]): a
+//! row still generating takes the next uniform number of its stream, a finished row waiting
+//! for the batch to be compacted takes none, so the tokens are those the host path draws.
 //!
 //! Both figures are taken from the *tempered* distribution `softmax(logits / T)` over the whole
 //! vocabulary (T = 1 for greedy decoding), the one the learner's scorer computes for the same

@@ -93,9 +93,9 @@ impl<B: Backend> TensorRows<B> {
             .filter(|&c| !members[c].is_empty())
             .collect();
         // the wanted order of the rows gathered chunk by chunk
-        let grouped: Vec<usize> = used.iter().flat_map(|&c| members[c].clone()).collect();
+        let grouped = used.iter().flat_map(|&c| members[c].iter().copied());
         let mut order = vec![0i64; wanted.len()];
-        for (position, &w) in grouped.iter().enumerate() {
+        for (position, w) in grouped.enumerate() {
             order[w] = position as i64;
         }
         let in_order = order.iter().enumerate().all(|(w, &p)| p == w as i64);
@@ -103,8 +103,10 @@ impl<B: Backend> TensorRows<B> {
             let n = values.len();
             Tensor::<B, 1, Int>::from_data(TensorData::new(values, [n]), device)
         };
-        let source_index: Vec<Tensor<B, 1, Int>> =
-            used.iter().map(|&c| index(sources[c].clone())).collect();
+        let source_index: Vec<Tensor<B, 1, Int>> = used
+            .iter()
+            .map(|&c| index(std::mem::take(&mut sources[c])))
+            .collect();
         let order = (!in_order).then(|| index(order));
         for layer in 0..num_layers {
             let (mut keys, mut values) = (Vec::new(), Vec::new());
