@@ -17,13 +17,16 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Asserts that the command that gave `out` succeeded, else shows `what` ran and its stderr.
+/// Asserts that the command that gave `out` succeeded, else shows what ran (`what`), its exit
+/// status, stderr and stdout.
 pub fn assert_ran(out: &Output, what: &Path) {
     assert!(
         out.status.success(),
-        "{}:\n{}",
+        "{}: {}\n--- stderr\n{}\n--- stdout\n{}",
         what.display(),
-        text(&out.stderr)
+        out.status,
+        text(&out.stderr),
+        text(&out.stdout)
     );
 }
 

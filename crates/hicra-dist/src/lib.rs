@@ -55,7 +55,7 @@ pub fn run(pipeline: Pipeline, cancel: &Cancel) -> Result<(RunReport, World), Ru
             })
         })
         .collect();
-    eprintln!(
+    say(format!(
         "hicra: rank {} of {} (pid {}) runs {}",
         world.rank,
         world.size,
@@ -65,7 +65,7 @@ pub fn run(pipeline: Pipeline, cancel: &Cancel) -> Result<(RunReport, World), Ru
         } else {
             here.join(", ")
         }
-    );
+    ));
     match pipeline.run_on(cancel, Some(&cluster)) {
         Ok(report) => {
             let (edges, collectives) = cluster.bytes_sent();
@@ -79,13 +79,23 @@ pub fn run(pipeline: Pipeline, cancel: &Cancel) -> Result<(RunReport, World), Ru
         }
         Err(RunError::Interrupted) => Err(RunError::Interrupted),
         Err(error) => {
-            eprintln!(
+            say(format!(
                 "hicra: rank {} of {} failed: {error}; stopping every rank",
                 world.rank, world.size
-            );
+            ));
             cluster.abort(1)
         }
     }
 }
 
 pub use hicra_flow::World;
+
+/// Writes `line` and a newline to stderr in one `write`. Every rank shares mpirun's stderr, and
+/// `eprintln!` writes a formatted line piece by piece, so two ranks' lines would interleave
+/// mid-word ("rank rank 0 of 3 ... 1 of 3"); one write of a short line to a pipe stays whole.
+fn say(mut line: String) {
+    use std::io::Write;
+    line.push('\n');
+    // nothing sensible is left to do when stderr is gone
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
